@@ -1,0 +1,146 @@
+// Tern configuration: the typed form of tern.yaml after parsing and validation.
+// See conf/REFERENCE.md for every key. Nothing here knows about DPDK.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tern::conf {
+
+// An IPv4 or IPv6 address in network byte order. For IPv4 only the first 4 bytes are used.
+struct IpAddr {
+    int family = 0;  // AF_INET or AF_INET6; 0 when unset
+    std::array<uint8_t, 16> bytes{};
+
+    bool is_v4() const;
+    bool is_v6() const;
+    std::string str() const;
+    static std::optional<IpAddr> parse(const std::string& text);
+    friend bool operator==(const IpAddr&, const IpAddr&) = default;
+    friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
+};
+
+struct Prefix {
+    IpAddr addr;
+    int length = 0;
+    std::string str() const;
+    bool contains(const IpAddr& ip) const;
+    // "10.64.0.0/24", "2620:0:860::/64"; host bits must be zero.
+    static std::optional<Prefix> parse(const std::string& text);
+};
+
+using MacAddr = std::array<uint8_t, 6>;
+std::string mac_str(const MacAddr& mac);
+std::optional<MacAddr> parse_mac(const std::string& text);
+
+// Where a value came from, for messages after parsing ("tern.yaml:12:7").
+struct Mark {
+    std::string file;
+    int line = 0;    // 1-based
+    int column = 0;  // 1-based
+};
+
+struct Node {
+    std::string name;
+    IpAddr ipv4;
+    std::optional<IpAddr> ipv6;
+    std::optional<Prefix> ipip_source_v4;
+    std::optional<Prefix> ipip_source_v6;
+};
+
+struct Port {
+    std::string name;
+    std::string device;  // a PCI address ("0000:3b:00.0") or a DPDK vdev string ("net_tap0,iface=x")
+    std::optional<MacAddr> mac;
+    uint32_t mtu = 1500;
+    bool device_is_pci() const;
+};
+
+struct Neighbor {
+    IpAddr ip;
+    MacAddr mac;
+};
+
+enum class Protocol { tcp, udp };
+enum class Scheduler { maglev, sh, wrr, rr, wlc };
+enum class Forward { dr, ipip };
+
+const char* to_string(Protocol p);
+const char* to_string(Scheduler s);
+const char* to_string(Forward f);
+
+struct RealServer {
+    std::string host;  // identity of the server within its service (Maglev hashes this)
+    IpAddr ip;
+    uint32_t weight = 1;  // 0..65535; 0 = takes no new flows
+    bool enabled = true;
+    Mark mark;
+};
+
+// A monitor block as written; its options are validated by health/ (later issue).
+struct Monitor {
+    std::string type;  // ProxyFetch | IdleConnection | RunCommand | DNSQuery | UDP
+    std::string options_yaml;
+    Mark mark;
+};
+
+struct Service {
+    std::string name;
+    IpAddr vip;
+    uint16_t port = 0;
+    Protocol protocol = Protocol::tcp;
+    Scheduler scheduler = Scheduler::maglev;
+    Forward forward = Forward::dr;
+    double depool_threshold = 0.5;
+    uint32_t table_size = 65537;  // Maglev lookup table size, a prime
+    std::vector<Monitor> monitors;
+    std::vector<RealServer> realservers;
+    Mark mark;
+};
+
+struct BgpPeer {
+    IpAddr address;
+    uint32_t asn = 0;
+};
+
+struct Bgp {
+    uint32_t local_asn = 0;
+    uint32_t med = 0;
+    std::vector<BgpPeer> peers;
+};
+
+struct Config {
+    std::string path;  // the file it was loaded from
+    Node node;
+    std::vector<Port> ports;
+    std::vector<Neighbor> neighbors;
+    std::optional<IpAddr> gateway_v4;
+    std::optional<IpAddr> gateway_v6;
+    std::optional<Bgp> bgp;
+    std::vector<Service> services;
+};
+
+struct Error {
+    std::string file;
+    int line = 0;    // 1-based; 0 when unknown
+    int column = 0;  // 1-based; 0 when unknown
+    std::string path;  // key path, e.g. "services[0].realservers[2].weight"
+    std::string message;
+    // "file:line:column: path: message"
+    std::string str() const;
+};
+
+struct LoadResult {
+    std::optional<Config> config;  // set only when errors is empty
+    std::vector<Error> errors;
+};
+
+// Parse and validate a YAML file. Never throws; every problem found is reported.
+LoadResult load_file(const std::string& path);
+// Same, from text in memory; `name` is used as the file name in errors.
+LoadResult load_string(const std::string& text, const std::string& name);
+
+}  // namespace tern::conf

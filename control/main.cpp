@@ -1,0 +1,131 @@
+// tern: the command line. Each subcommand parses its options here and hands
+// over to control/.
+#include <fmt/format.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "control/replay.h"
+#include "control/run.h"
+#include "control/table_builder.h"
+
+namespace po = boost::program_options;
+using namespace tern;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: tern <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run     --config FILE [--interactive] [-- EAL args]   the appliance\n"
+    "  replay  --config FILE --in IN.pcap --out OUT.pcap [--punt PUNT.pcap]\n"
+    "          [--lcores N] [--stats FILE] [-- EAL args]      the dataplane over pcap files\n"
+    "  check   --config FILE                                  validate a config\n"
+    "\n"
+    "`tern <command> --help` describes a command's options.\n";
+
+// Splits "a b -- c d" into ({a, b}, {c, d}).
+void split_eal(int argc, char** argv, std::vector<std::string>& mine, std::vector<std::string>& eal) {
+    bool after = false;
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        if (!after && a == "--") {
+            after = true;
+            continue;
+        }
+        (after ? eal : mine).push_back(a);
+    }
+}
+
+bool parse(const std::vector<std::string>& args, po::options_description& desc, po::variables_map& vm,
+           const char* command) {
+    try {
+        po::store(po::command_line_parser(args).options(desc).run(), vm);
+        if (vm.count("help")) {
+            std::cout << "usage: tern " << command << " [options]\n" << desc;
+            std::exit(0);
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        fmt::print(stderr, "tern {}: {}\n{}", command, e.what(), kUsage);
+        return false;
+    }
+    return true;
+}
+
+int cmd_check(const std::vector<std::string>& args) {
+    std::string config;
+    po::options_description desc("check options");
+    desc.add_options()("help,h", "this help")(
+        "config,c", po::value(&config)->required(), "the YAML config to validate");
+    po::variables_map vm;
+    if (!parse(args, desc, vm, "check")) return 2;
+    conf::LoadResult r = conf::load_file(config);
+    std::vector<conf::Error> errors = r.errors;
+    if (r.config) {
+        auto more = ctl::unsupported(*r.config);
+        errors.insert(errors.end(), more.begin(), more.end());
+    }
+    for (const auto& e : errors) fmt::print(stderr, "{}\n", e.str());
+    if (!errors.empty()) {
+        fmt::print(stderr, "{}: {} error{}\n", config, errors.size(), errors.size() == 1 ? "" : "s");
+        return 1;
+    }
+    size_t servers = 0;
+    for (const auto& s : r.config->services) servers += s.realservers.size();
+    fmt::print("{}: OK ({} services, {} real servers)\n", config, r.config->services.size(), servers);
+    return 0;
+}
+
+int cmd_replay(const std::vector<std::string>& args, const std::vector<std::string>& eal) {
+    ctl::ReplayOptions o;
+    po::options_description desc("replay options");
+    desc.add_options()("help,h", "this help")(
+        "config,c", po::value(&o.config)->required(), "the YAML config (its port is replaced by the pcap PMD)")(
+        "in", po::value(&o.in)->required(), "input capture (Ethernet)")(
+        "out", po::value(&o.out)->required(), "where transmitted packets go")(
+        "punt", po::value(&o.punt), "where packets for the kernel go")(
+        "lcores", po::value(&o.lcores)->default_value(1), "worker lcores (one RX/TX queue each)")(
+        "stats", po::value(&o.stats), "write the counters as JSON here");
+    po::variables_map vm;
+    if (!parse(args, desc, vm, "replay")) return 2;
+    o.eal_args = eal;
+    return ctl::run_replay(o);
+}
+
+int cmd_run(const std::vector<std::string>& args, const std::vector<std::string>& eal) {
+    ctl::RunOptions o;
+    po::options_description desc("run options");
+    desc.add_options()("help,h", "this help")(
+        "config,c", po::value(&o.config)->required(), "the YAML config")(
+        "interactive,i", po::bool_switch(&o.interactive), "a console on this terminal");
+    po::variables_map vm;
+    if (!parse(args, desc, vm, "run")) return 2;
+    o.eal_args = eal;
+    return ctl::run_appliance(o);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        fmt::print(stderr, "{}", kUsage);
+        return 2;
+    }
+    const std::string command = argv[1];
+    std::vector<std::string> args, eal;
+    split_eal(argc, argv, args, eal);
+    if (command == "check") return cmd_check(args);
+    if (command == "replay") return cmd_replay(args, eal);
+    if (command == "run") return cmd_run(args, eal);
+    if (command == "-h" || command == "--help" || command == "help") {
+        fmt::print("{}", kUsage);
+        return 0;
+    }
+    fmt::print(stderr, "tern: unknown command '{}'\n{}", command, kUsage);
+    return 2;
+}

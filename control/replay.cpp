@@ -1,0 +1,305 @@
+#include "control/replay.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "conf/config.h"
+#include "control/eal.h"
+#include "control/pcap_io.h"
+#include "control/stats.h"
+#include "control/table_builder.h"
+#include "dataplane/port.h"
+#include "dataplane/rte.h"
+#include "dataplane/table_publisher.h"
+#include "dataplane/worker.h"
+
+namespace tern::ctl {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The input packet's time travels with the mbuf (the pcap PMD stores it in
+// the RX timestamp dynfield); TX callbacks note it for every transmitted
+// packet so that the output records carry it instead of the wall clock the
+// PMD writes. Replay only; one recorder per TX queue, touched by one lcore.
+struct TxStamps {
+    int offset = -1;
+    std::vector<uint64_t> stamps;
+};
+
+uint16_t record_stamps(uint16_t, uint16_t, rte_mbuf** pkts, uint16_t n, void* arg) {
+    auto* rec = static_cast<TxStamps*>(arg);
+    for (uint16_t i = 0; i < n; ++i) {
+        rec->stamps.push_back(rec->offset >= 0
+                                  ? *RTE_MBUF_DYNFIELD(pkts[i], rec->offset, rte_mbuf_timestamp_t*)
+                                  : 0);
+    }
+    return n;
+}
+
+struct LaunchArg {
+    dp::Worker* worker;
+    const std::atomic<bool>* stop;
+};
+
+int worker_main(void* arg) {
+    auto* a = static_cast<LaunchArg*>(arg);
+    a->worker->run(*a->stop);
+    return 0;
+}
+
+void print_errors(const std::vector<conf::Error>& errors) {
+    for (const auto& e : errors) fmt::print(stderr, "{}\n", e.str());
+}
+
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "tern-replay-XXXXXX").string();
+        if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        if (!path_.empty()) fs::remove_all(path_, ec);
+    }
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+PortStats port_stats(uint16_t port, const std::string& name, const std::string& device) {
+    rte_eth_stats s{};
+    rte_eth_stats_get(port, &s);
+    PortStats p;
+    p.name = name;
+    p.device = device;
+    p.rx_packets = s.ipackets;
+    p.rx_bytes = s.ibytes;
+    p.tx_packets = s.opackets;
+    p.tx_bytes = s.obytes;
+    p.rx_missed = s.imissed;
+    p.rx_errors = s.ierrors;
+    p.tx_errors = s.oerrors;
+    return p;
+}
+
+}  // namespace
+
+int run_replay(const ReplayOptions& opt) {
+    conf::LoadResult loaded = conf::load_file(opt.config);
+    if (!loaded.errors.empty()) {
+        print_errors(loaded.errors);
+        return 2;
+    }
+    const conf::Config& config = *loaded.config;
+    if (auto errs = unsupported(config); !errs.empty()) {
+        print_errors(errs);
+        return 2;
+    }
+    if (opt.lcores < 1 || opt.lcores > 16) {
+        fmt::print(stderr, "--lcores {}: must be 1..16 (the pcap PMD has 16 queues at most)\n", opt.lcores);
+        return 2;
+    }
+    const conf::Port& port_conf = config.ports.at(0);
+    TempDir tmp;
+    if (tmp.path().empty()) {
+        fmt::print(stderr, "cannot create a temporary directory: {}\n", std::strerror(errno));
+        return 1;
+    }
+    const unsigned nq = opt.lcores;
+
+    // Spread the input over the RX queues as RSS would. The PMD's kvargs
+    // cannot carry commas, so it only ever sees paths in our directory.
+    std::vector<std::string> rx_files, tx_files, punt_files;
+    for (unsigned q = 0; q < nq; ++q) {
+        rx_files.push_back(tmp.file(fmt::format("rx{}.pcap", q)));
+        tx_files.push_back(tmp.file(fmt::format("tx{}.pcap", q)));
+        punt_files.push_back(tmp.file(fmt::format("punt{}.pcap", q)));
+    }
+    SplitResult split = split_capture(opt.in, rx_files);
+    if (!split.error.empty()) {
+        fmt::print(stderr, "--in: {}\n", split.error);
+        return 2;
+    }
+    uint64_t total_in = 0;
+    for (auto n : split.per_queue) total_in += n;
+
+    std::vector<std::string> eal = {"--lcores", lcores_arg(nq), "--no-pci", "--no-telemetry",
+                                    "--log-level", "*:warning",
+                                    "--file-prefix", fmt::format("tern-replay-{}", getpid())};
+    if (opt.eal_args.empty()) {
+        eal.insert(eal.end(), {"--no-huge", "-m", "512", "--no-shconf"});
+    } else {
+        eal.insert(eal.end(), opt.eal_args.begin(), opt.eal_args.end());
+    }
+    std::string data_vdev = "net_pcap_rx0";
+    std::string exc_vdev = "net_pcap_punt0";
+    {
+        std::string d = data_vdev, e = exc_vdev;
+        for (unsigned q = 0; q < nq; ++q) d += fmt::format(",rx_pcap={},tx_pcap={}", rx_files[q], tx_files[q]);
+        for (unsigned q = 0; q < nq; ++q) e += fmt::format(",tx_pcap={}", punt_files[q]);
+        eal.insert(eal.end(), {"--vdev", d, "--vdev", e});
+    }
+    if (auto err = eal_init(eal)) {
+        fmt::print(stderr, "{}\n", *err);
+        return 1;
+    }
+    int status = 0;
+    {
+        uint16_t data_port = 0, exc_port = 0;
+        if (rte_eth_dev_get_port_by_name(data_vdev.c_str(), &data_port) != 0 ||
+            rte_eth_dev_get_port_by_name(exc_vdev.c_str(), &exc_port) != 0) {
+            fmt::print(stderr, "the pcap PMD did not create its ports (is librte-net-pcap installed?)\n");
+            eal_cleanup();
+            return 1;
+        }
+        const uint32_t mbufs = 4096 * nq + 4095;
+        rte_mempool* pool = dp::create_pool("tern_replay", mbufs, rte_socket_id());
+        if (pool == nullptr) {
+            fmt::print(stderr, "cannot create the mbuf pool ({} mbufs): {}\n", mbufs, rte_strerror(rte_errno));
+            eal_cleanup();
+            return 1;
+        }
+        dp::PortSetup ps;
+        ps.port_id = data_port;
+        ps.rx_queues = ps.tx_queues = static_cast<uint16_t>(nq);
+        ps.mtu = port_conf.mtu;
+        ps.mac = port_conf.mac ? port_conf.mac->data() : nullptr;
+        ps.pool = pool;
+        dp::PortSetup es = ps;
+        es.port_id = exc_port;
+        es.mac = nullptr;
+        for (const auto* s : {&ps, &es}) {
+            if (auto err = dp::setup_port(*s)) {
+                fmt::print(stderr, "{}\n", *err);
+                eal_cleanup();
+                return 1;
+            }
+        }
+        const int ts_offset = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, nullptr);
+        std::vector<TxStamps> tx_stamps(nq), punt_stamps(nq);
+        for (unsigned q = 0; q < nq; ++q) {
+            tx_stamps[q].offset = punt_stamps[q].offset = ts_offset;
+            rte_eth_add_tx_callback(data_port, q, record_stamps, &tx_stamps[q]);
+            rte_eth_add_tx_callback(exc_port, q, record_stamps, &punt_stamps[q]);
+        }
+
+        dp::TablePublisher publisher(RTE_MAX_LCORE);
+        CounterSlots slots;
+        BuildResult built = build_table(config, slots, 1);
+        for (const auto& w : built.warnings) fmt::print(stderr, "warning: {}\n", w);
+        if (!built.table || !publisher.ok()) {
+            fmt::print(stderr, "cannot build the forwarding table: {}\n",
+                       built.error.empty() ? "RCU allocation failed" : built.error);
+            eal_cleanup();
+            return 1;
+        }
+        publisher.publish(std::move(built.table));
+
+        dp::WorkerConfig wc;
+        wc.port_id = data_port;
+        wc.exc_port_id = exc_port;
+        dp::port_mac(data_port, wc.port_mac);
+        if (port_conf.mac) std::memcpy(wc.port_mac, port_conf.mac->data(), 6);
+        std::atomic<bool> stop{false};
+        std::vector<std::unique_ptr<dp::Worker>> workers;
+        std::vector<dp::LcoreCounters*> counters;
+        std::vector<LcoreRef> refs;
+        std::vector<LaunchArg> args(nq);
+        unsigned q = 0;
+        unsigned lcore;
+        RTE_LCORE_FOREACH_WORKER(lcore) {
+            if (q == nq) break;
+            void* mem = rte_zmalloc_socket("tern_counters", sizeof(dp::LcoreCounters),
+                                           RTE_CACHE_LINE_SIZE, rte_lcore_to_socket_id(lcore));
+            if (mem == nullptr) {
+                fmt::print(stderr, "cannot allocate lcore counters\n");
+                return 1;
+            }
+            counters.push_back(new (mem) dp::LcoreCounters());
+            wc.queue_id = wc.exc_queue_id = static_cast<uint16_t>(q);
+            workers.push_back(std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(),
+                                                           *counters.back()));
+            refs.push_back({lcore, q, counters.back()});
+            args[q] = {workers.back().get(), &stop};
+            rte_eal_remote_launch(worker_main, &args[q], lcore);
+            ++q;
+        }
+
+        // Stop when every input packet has been received (each lcore
+        // finishes the burst it is in), or when nothing moves for 5 s.
+        using clock = std::chrono::steady_clock;
+        uint64_t last = 0;
+        auto last_change = clock::now();
+        for (;;) {
+            uint64_t rx = 0;
+            for (auto* c : counters) rx += c->rx.get();
+            if (rx >= total_in) break;
+            if (rx != last) {
+                last = rx;
+                last_change = clock::now();
+            } else if (clock::now() - last_change > std::chrono::seconds(5)) {
+                fmt::print(stderr, "replay: {} of {} input packets were never received\n",
+                           total_in - rx, total_in);
+                status = 1;
+                break;
+            }
+            publisher.reclaim();
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        stop.store(true);
+        rte_eal_mp_wait_lcore();
+
+        std::vector<PortStats> ports = {port_stats(data_port, port_conf.name, "pcap:" + opt.in)};
+        Stats st = collect(config, slots, refs, ports);
+        rte_eth_dev_stop(data_port);
+        rte_eth_dev_stop(exc_port);
+        rte_eth_dev_close(data_port);  // closes the PMD's dumpers: files complete
+        rte_eth_dev_close(exc_port);
+
+        std::vector<std::vector<uint64_t>> txs, punts;
+        for (unsigned i = 0; i < nq; ++i) {
+            txs.push_back(std::move(tx_stamps[i].stamps));
+            punts.push_back(std::move(punt_stamps[i].stamps));
+        }
+        if (auto err = merge_captures(tx_files, txs, opt.out)) {
+            fmt::print(stderr, "--out: {}\n", *err);
+            status = 1;
+        }
+        if (!opt.punt.empty()) {
+            if (auto err = merge_captures(punt_files, punts, opt.punt)) {
+                fmt::print(stderr, "--punt: {}\n", *err);
+                status = 1;
+            }
+        }
+        fmt::print("{}", to_text(st));
+        if (!opt.stats.empty()) {
+            std::ofstream f(opt.stats);
+            f << to_json(st);
+            if (!f) {
+                fmt::print(stderr, "--stats {}: cannot write: {}\n", opt.stats, std::strerror(errno));
+                status = 1;
+            }
+        }
+        workers.clear();
+        for (auto* c : counters) {
+            c->~LcoreCounters();
+            rte_free(c);
+        }
+        publisher.synchronize();
+        rte_mempool_free(pool);
+    }
+    eal_cleanup();
+    return status;
+}
+
+}  // namespace tern::ctl

@@ -1,0 +1,202 @@
+#include "control/run.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <csignal>
+#include <thread>
+
+#include "conf/config.h"
+#include "control/eal.h"
+#include "control/stats.h"
+#include "control/table_builder.h"
+#include "dataplane/port.h"
+#include "dataplane/rte.h"
+#include "dataplane/table_publisher.h"
+#include "dataplane/worker.h"
+
+namespace tern::ctl {
+namespace {
+
+std::atomic<bool> g_quit{false};
+
+// Signal handlers only set a flag.
+void on_signal(int) { g_quit.store(true); }
+
+struct LaunchArg {
+    dp::Worker* worker;
+    const std::atomic<bool>* stop;
+};
+
+int worker_main(void* arg) {
+    auto* a = static_cast<LaunchArg*>(arg);
+    a->worker->run(*a->stop);
+    return 0;
+}
+
+std::string vdev_name(const std::string& device) { return device.substr(0, device.find(',')); }
+
+}  // namespace
+
+int run_appliance(const RunOptions& opt) {
+    conf::LoadResult loaded = conf::load_file(opt.config);
+    std::vector<conf::Error> errors = loaded.errors;
+    if (loaded.config) {
+        auto more = unsupported(*loaded.config);
+        errors.insert(errors.end(), more.begin(), more.end());
+    }
+    if (!errors.empty()) {
+        for (const auto& e : errors) fmt::print(stderr, "{}\n", e.str());
+        return 2;
+    }
+    if (opt.interactive) {
+        fmt::print(stderr, "tern run: --interactive: the console is not part of this build yet\n");
+        return 2;
+    }
+    const conf::Config& config = *loaded.config;
+    const conf::Port& pc = config.ports.at(0);
+
+    std::vector<std::string> eal = opt.eal_args;
+    if (eal.empty()) {
+        eal = {"--lcores", lcores_arg(1), "--file-prefix", fmt::format("tern-{}", config.node.name)};
+        if (hugepages_available(512)) {
+            eal.insert(eal.end(), {"--in-memory"});
+        } else {
+            fmt::print(stderr, "tern run: no free hugepages; running with --no-huge (slower)\n");
+            eal.insert(eal.end(), {"--no-huge", "-m", "1024", "--no-shconf"});
+        }
+    }
+    if (pc.device_is_pci()) {
+        eal.insert(eal.end(), {"-a", pc.device});
+    } else {
+        eal.insert(eal.end(), {"--no-pci", "--vdev", pc.device});
+    }
+    if (auto err = eal_init(eal)) {
+        fmt::print(stderr, "{}\n", *err);
+        return 1;
+    }
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    int status = 0;
+    {
+        const unsigned nq = rte_lcore_count() > 1 ? rte_lcore_count() - 1 : 0;
+        if (nq == 0) {
+            fmt::print(stderr, "tern run: no worker lcore; give the EAL at least two lcores (-l 0-1)\n");
+            eal_cleanup();
+            return 2;
+        }
+        const std::string name = pc.device_is_pci() ? pc.device : vdev_name(pc.device);
+        uint16_t port = 0;
+        if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+            fmt::print(stderr, "ports[0].device {}: no such DPDK port (is the device bound to a DPDK driver?)\n",
+                       pc.device);
+            eal_cleanup();
+            return 1;
+        }
+        rte_mempool* pool = dp::create_pool("tern_rx", 4096 * nq * 2 + 4095, rte_eth_dev_socket_id(port));
+        if (pool == nullptr) {
+            fmt::print(stderr, "cannot create the mbuf pool: {}\n", rte_strerror(rte_errno));
+            eal_cleanup();
+            return 1;
+        }
+        dp::PortSetup ps;
+        ps.port_id = port;
+        ps.rx_queues = ps.tx_queues = static_cast<uint16_t>(nq);
+        ps.mtu = pc.mtu;
+        ps.mac = pc.mac ? pc.mac->data() : nullptr;
+        ps.pool = pool;
+        if (auto err = dp::setup_port(ps)) {
+            fmt::print(stderr, "ports[0] {}: {}\n", pc.name, *err);
+            eal_cleanup();
+            return 1;
+        }
+        uint8_t mac[6];
+        dp::port_mac(port, mac);
+        if (pc.mac) std::memcpy(mac, pc.mac->data(), 6);
+        // The exception path: a TAP interface carrying the port's MAC, so the
+        // kernel answers ARP/ND, speaks BGP and takes everything not for a VIP.
+        const std::string tap_if = fmt::format("tern-{}", pc.name).substr(0, 15);
+        const std::string tap = fmt::format("net_tap_tern0,iface={},mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                                            tap_if, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+        uint16_t exc = 0;
+        if (rte_dev_probe(tap.c_str()) != 0 || rte_eth_dev_get_port_by_name("net_tap_tern0", &exc) != 0) {
+            fmt::print(stderr, "cannot create the exception path {}: {}\n", tap, rte_strerror(rte_errno));
+            eal_cleanup();
+            return 1;
+        }
+        dp::PortSetup es = ps;
+        es.port_id = exc;
+        es.mac = nullptr;
+        if (auto err = dp::setup_port(es)) {
+            fmt::print(stderr, "exception path {}: {}\n", tap_if, *err);
+            eal_cleanup();
+            return 1;
+        }
+
+        dp::TablePublisher publisher(RTE_MAX_LCORE);
+        CounterSlots slots;
+        BuildResult built = build_table(config, slots, 1);
+        for (const auto& w : built.warnings) fmt::print(stderr, "warning: {}\n", w);
+        if (!built.table || !publisher.ok()) {
+            fmt::print(stderr, "cannot build the forwarding table: {}\n", built.error);
+            eal_cleanup();
+            return 1;
+        }
+        publisher.publish(std::move(built.table));
+
+        dp::WorkerConfig wc;
+        wc.port_id = port;
+        wc.exc_port_id = exc;
+        std::memcpy(wc.port_mac, mac, 6);
+        std::atomic<bool> stop{false};
+        std::vector<std::unique_ptr<dp::Worker>> workers;
+        std::vector<dp::LcoreCounters*> counters;
+        std::vector<LcoreRef> refs;
+        std::vector<LaunchArg> args(nq);
+        unsigned q = 0, lcore;
+        RTE_LCORE_FOREACH_WORKER(lcore) {
+            void* mem = rte_zmalloc_socket("tern_counters", sizeof(dp::LcoreCounters),
+                                           RTE_CACHE_LINE_SIZE, rte_lcore_to_socket_id(lcore));
+            if (mem == nullptr) {
+                fmt::print(stderr, "cannot allocate lcore counters\n");
+                return 1;
+            }
+            counters.push_back(new (mem) dp::LcoreCounters());
+            wc.queue_id = wc.exc_queue_id = static_cast<uint16_t>(q);
+            workers.push_back(std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(),
+                                                           *counters.back()));
+            refs.push_back({lcore, q, counters.back()});
+            args[q] = {workers.back().get(), &stop};
+            rte_eal_remote_launch(worker_main, &args[q], lcore);
+            ++q;
+        }
+        fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; "
+                   "{} services\n",
+                   config.node.name, pc.name, nq, nq == 1 ? "" : "s", tap_if, config.services.size());
+        while (!g_quit.load()) {
+            publisher.reclaim();
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        stop.store(true);
+        rte_eal_mp_wait_lcore();
+        fmt::print("{}", to_text(collect(config, slots, refs, {})));
+        rte_eth_dev_stop(port);
+        rte_eth_dev_stop(exc);
+        rte_eth_dev_close(port);
+        rte_eth_dev_close(exc);
+        workers.clear();
+        for (auto* c : counters) {
+            c->~LcoreCounters();
+            rte_free(c);
+        }
+        publisher.synchronize();
+        rte_mempool_free(pool);
+    }
+    eal_cleanup();
+    return status;
+}
+
+}  // namespace tern::ctl

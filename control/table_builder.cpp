@@ -1,0 +1,117 @@
+#include "control/table_builder.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "dataplane/counters.h"
+#include "dataplane/maglev.h"
+#include "dataplane/packet.h"
+
+namespace tern::ctl {
+
+bool CounterSlots::service(const std::string& name, uint32_t& slot) {
+    auto it = services_.find(name);
+    if (it == services_.end()) {
+        if (services_.size() >= dp::kMaxServiceSlots) return false;
+        it = services_.emplace(name, static_cast<uint32_t>(services_.size())).first;
+    }
+    slot = it->second;
+    return true;
+}
+
+bool CounterSlots::server(const std::string& service, const std::string& host, uint32_t& slot) {
+    auto key = std::make_pair(service, host);
+    auto it = servers_.find(key);
+    if (it == servers_.end()) {
+        if (servers_.size() >= dp::kMaxServerSlots) return false;
+        it = servers_.emplace(key, static_cast<uint32_t>(servers_.size())).first;
+    }
+    slot = it->second;
+    return true;
+}
+
+std::string CounterSlots::service_name(uint32_t slot) const {
+    for (const auto& [name, s] : services_) {
+        if (s == slot) return name;
+    }
+    return {};
+}
+
+std::vector<conf::Error> unsupported(const conf::Config& config) {
+    std::vector<conf::Error> errors;
+    for (size_t i = 0; i < config.services.size(); ++i) {
+        const auto& s = config.services[i];
+        auto add = [&](const std::string& key, const std::string& msg) {
+            errors.push_back({s.mark.file, s.mark.line, s.mark.column,
+                              fmt::format("services[{}].{}", i, key), msg});
+        };
+        if (s.scheduler != conf::Scheduler::maglev && s.scheduler != conf::Scheduler::sh) {
+            add("scheduler", fmt::format("scheduler '{}' needs the per-lcore flow table, which this "
+                                         "build does not have yet; use maglev or sh",
+                                         conf::to_string(s.scheduler)));
+        }
+        if (s.forward != conf::Forward::dr) {
+            add("forward", fmt::format("forward '{}' is not implemented in this build; use dr",
+                                       conf::to_string(s.forward)));
+        }
+    }
+    if (config.ports.size() > 1) {
+        errors.push_back({config.path, 0, 0, "ports",
+                          fmt::format("{} ports configured; this build drives exactly one",
+                                      config.ports.size())});
+    }
+    return errors;
+}
+
+BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation) {
+    BuildResult r;
+    std::map<conf::IpAddr, conf::MacAddr> macs;
+    for (const auto& n : config.neighbors) macs[n.ip] = n.mac;
+
+    std::vector<dp::ServiceSpec> specs;
+    specs.reserve(config.services.size());
+    for (const auto& s : config.services) {
+        dp::ServiceSpec spec;
+        spec.family = s.vip.is_v4() ? 4 : 6;
+        std::memcpy(spec.vip, s.vip.bytes.data(), 16);
+        spec.port = s.port;
+        spec.proto = s.protocol == conf::Protocol::tcp ? dp::kProtoTcp : dp::kProtoUdp;
+        dp::ServiceEntry& e = spec.entry;
+        e.sched = s.scheduler == conf::Scheduler::sh ? dp::Sched::sh : dp::Sched::maglev;
+        if (!slots.service(s.name, e.counter)) {
+            r.error = fmt::format("service {}: more than {} services", s.name, dp::kMaxServiceSlots);
+            return r;
+        }
+        std::vector<dp::MaglevBackend> backends;
+        backends.reserve(s.realservers.size());
+        for (const auto& rs : s.realservers) {
+            dp::ServerEntry se{};
+            if (!slots.server(s.name, rs.host, se.counter)) {
+                r.error = fmt::format("service {}: more than {} servers in all", s.name,
+                                      dp::kMaxServerSlots);
+                return r;
+            }
+            auto mac = macs.find(rs.ip);
+            if (mac != macs.end()) {
+                std::memcpy(se.mac, mac->second.data(), 6);
+                se.has_mac = 1;
+            } else if (rs.enabled && rs.weight > 0) {
+                r.warnings.push_back(fmt::format(
+                    "service {}: server {} ({}) has no neighbors entry; its packets will be "
+                    "dropped as no_neighbor",
+                    s.name, rs.host, rs.ip.str()));
+            }
+            e.servers.push_back(se);
+            // Drained (disabled or weight 0) servers stay in the list for
+            // counters but take no slot in the ring.
+            backends.push_back({rs.host, rs.enabled ? rs.weight : 0});
+        }
+        e.ring = dp::generate_ring(backends, s.table_size);
+        specs.push_back(std::move(spec));
+    }
+    r.table = dp::Table::create(std::move(specs), generation, r.error);
+    return r;
+}
+
+}  // namespace tern::ctl

@@ -1,0 +1,43 @@
+// Turns the desired state (the config, for now) into an immutable dataplane
+// Table. Control thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "dataplane/table.h"
+
+namespace tern::ctl {
+
+// Stable counter slots by name, so that per-service and per-server counters
+// survive table swaps. A name keeps its slot for the life of the process.
+class CounterSlots {
+public:
+    // Returns false when the slots are exhausted.
+    bool service(const std::string& service, uint32_t& slot);
+    bool server(const std::string& service, const std::string& host, uint32_t& slot);
+    // Reverse lookups for reporting; empty when unknown.
+    std::string service_name(uint32_t slot) const;
+
+private:
+    std::map<std::string, uint32_t> services_;
+    std::map<std::pair<std::string, std::string>, uint32_t> servers_;
+};
+
+struct BuildResult {
+    std::unique_ptr<dp::Table> table;  // null on error
+    std::string error;
+    std::vector<std::string> warnings;  // e.g. a server without a known MAC
+};
+
+BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation);
+
+// Valid config that this build cannot serve yet (a scheduler or forwarding
+// method not implemented). Each error names the key; `tern check` prints them.
+std::vector<conf::Error> unsupported(const conf::Config& config);
+
+}  // namespace tern::ctl

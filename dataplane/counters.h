@@ -1,0 +1,81 @@
+// Per-lcore counters. Each lcore writes only its own block (plain relaxed
+// load+store, no locked instructions); control sums them with relaxed loads.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace tern::dp {
+
+// Why a packet was dropped. Every reason is counted and named in stats.
+enum class Drop : uint8_t {
+    truncated_ether,  // frame shorter than its Ethernet (+802.1Q) header
+    other_mac,        // unicast frame for another MAC than the port's
+    truncated_ip,     // frame ends inside the IPv4/IPv6 fixed header
+    bad_ip_version,   // version field disagrees with the EtherType
+    bad_ihl,          // IPv4 IHL < 5 or header longer than the frame
+    bad_ip_length,    // IP total/payload length shorter than the header or beyond the frame
+    truncated_l4,     // TCP/UDP header does not fit in the IP packet
+    bad_ipv6_ext,     // IPv6 extension header chain truncated or malformed
+    no_server,        // the service has no server that can take the flow
+    no_neighbor,      // the chosen server's MAC address is not known
+    tx_full,          // the port's TX queue did not take the packet
+    punt_full,        // the exception path did not take the packet
+    kCount
+};
+inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
+
+constexpr std::string_view drop_name(Drop d) {
+    constexpr std::array<std::string_view, kDropCount> names = {
+        "truncated_ether", "other_mac",    "truncated_ip", "bad_ip_version",
+        "bad_ihl",         "bad_ip_length", "truncated_l4", "bad_ipv6_ext",
+        "no_server",       "no_neighbor",  "tx_full",      "punt_full"};
+    return names[static_cast<size_t>(d)];
+}
+
+// A counter with one writer (its lcore) and any number of relaxed readers.
+class Counter {
+public:
+    void add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<uint64_t> v_{0};
+};
+
+struct PacketsBytes {
+    Counter packets;
+    Counter bytes;
+    void add(uint64_t len) {
+        packets.add(1);
+        bytes.add(len);
+    }
+};
+
+// Slots for per-service and per-server counters. Control assigns a stable
+// slot to each service and server (by name), so counters survive table swaps.
+inline constexpr uint32_t kMaxServiceSlots = 4096;
+inline constexpr uint32_t kMaxServerSlots = 65536;
+
+// One lcore's counters; allocated once per lcore on its socket, cache aligned.
+struct alignas(64) LcoreCounters {
+    Counter rx;
+    Counter rx_bytes;
+    Counter tx;            // forwarded to a real server
+    Counter punt;          // handed to the kernel
+    Counter from_kernel;   // received from the kernel and sent out of the port
+    std::array<Counter, kDropCount> drops;
+    alignas(64) std::array<PacketsBytes, kMaxServiceSlots> services;
+    std::array<PacketsBytes, kMaxServerSlots> servers;
+
+    void drop(Drop d) { drops[static_cast<size_t>(d)].add(1); }
+    uint64_t dropped() const {
+        uint64_t n = 0;
+        for (const auto& c : drops) n += c.get();
+        return n;
+    }
+};
+
+}  // namespace tern::dp

@@ -1,0 +1,180 @@
+// The per-burst path and RCU publication, on real mbufs (EAL without hugepages).
+#include <catch2/catch.hpp>
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <thread>
+
+#include "dataplane/maglev.h"
+#include "dataplane/table_publisher.h"
+#include "dataplane/worker.h"
+#include "test/unit/eal_env.h"
+
+using namespace tern::dp;
+
+namespace {
+
+const uint8_t kPortMac[6] = {0x02, 0, 0, 0, 0, 0x01};
+
+ServiceSpec service(uint8_t last_octet, uint16_t port, uint32_t counter, std::vector<uint32_t> weights,
+                    bool with_macs = true) {
+    ServiceSpec s;
+    s.family = 4;
+    s.vip[0] = 192; s.vip[1] = 0; s.vip[2] = 2; s.vip[3] = last_octet;
+    s.port = port;
+    s.proto = kProtoTcp;
+    s.entry.counter = counter;
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < weights.size(); ++i) ids.push_back("rs" + std::to_string(i));
+    std::vector<MaglevBackend> b;
+    for (size_t i = 0; i < weights.size(); ++i) {
+        ServerEntry e{};
+        e.mac[0] = 0x02; e.mac[5] = static_cast<uint8_t>(0x20 + i);
+        e.has_mac = with_macs;
+        e.counter = counter * 100 + static_cast<uint32_t>(i);
+        s.entry.servers.push_back(e);
+        b.push_back({ids[i], weights[i]});
+    }
+    s.entry.ring = generate_ring(b, 1021);
+    return s;
+}
+
+rte_mbuf* tcp_packet(rte_mempool* pool, uint8_t vip_last, uint16_t sport, uint16_t dport) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    REQUIRE(m != nullptr);
+    m->data_len = 54;
+    m->pkt_len = 54;
+    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+    std::memset(d, 0, 54);
+    std::memcpy(d, kPortMac, 6);
+    d[6] = 0x00; d[7] = 0x00; d[8] = 0x5e; d[11] = 0x01;
+    d[12] = 0x08; d[13] = 0x00;
+    uint8_t* ip = d + 14;
+    ip[0] = 0x45; ip[3] = 40; ip[8] = 64; ip[9] = 6;
+    ip[12] = 198; ip[13] = 51; ip[14] = 100; ip[15] = 7;
+    ip[16] = 192; ip[17] = 0; ip[18] = 2; ip[19] = vip_last;
+    uint8_t* tcp = ip + 20;
+    tcp[0] = sport >> 8; tcp[1] = sport & 0xff; tcp[2] = dport >> 8; tcp[3] = dport & 0xff;
+    tcp[12] = 0x50;
+    return m;
+}
+
+rte_mempool* pool() {
+    static rte_mempool* p = rte_pktmbuf_pool_create("unit_pool", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("worker: DR rewrites only the MACs and follows the ring", "[worker]") {
+    REQUIRE(tern::test::ensure_eal());
+    REQUIRE(pool() != nullptr);
+    std::vector<ServiceSpec> specs = {service(10, 80, 0, {1, 1, 2}), service(11, 443, 1, {1}, false)};
+    std::string err;
+    auto table = Table::create(specs, 1, err);
+    REQUIRE(table);
+    auto* counters = new LcoreCounters();
+    std::atomic<const Table*> cur{table.get()};
+    WorkerConfig wc;
+    std::memcpy(wc.port_mac, kPortMac, 6);
+    Worker w(wc, cur, nullptr, *counters);
+
+    rte_mbuf* pkts[kBurst];
+    uint8_t before[kBurst][54];
+    for (uint16_t i = 0; i < 30; ++i) {
+        pkts[i] = tcp_packet(pool(), 10, static_cast<uint16_t>(1000 + i), 80);
+        std::memcpy(before[i], rte_pktmbuf_mtod(pkts[i], uint8_t*), 54);
+    }
+    pkts[30] = tcp_packet(pool(), 11, 5, 443);  // server without a MAC
+    pkts[31] = tcp_packet(pool(), 10, 5, 81);   // VIP, other port: kernel
+    BurstOut out;
+    w.classify_burst(table.get(), pkts, 32, out);
+    REQUIRE(out.n_tx == 30);
+    REQUIRE(out.n_punt == 1);
+    CHECK(counters->drops[static_cast<size_t>(Drop::no_neighbor)].get() == 1);
+    CHECK(counters->rx.get() == 32);
+    uint64_t per_server = 0;
+    for (uint16_t i = 0; i < out.n_tx; ++i) {
+        const uint8_t* d = rte_pktmbuf_mtod(out.tx[i], uint8_t*);
+        CHECK(std::memcmp(d + 6, kPortMac, 6) == 0);
+        CHECK(std::memcmp(d + 12, before[i] + 12, 54 - 12) == 0);
+        Parsed p = parse_frame(before[i], 54, 54, kPortMac);
+        const ServiceEntry& svc = table->service(0);
+        const uint16_t idx = svc.ring[hash_to_index(flow_hash(p.key), static_cast<uint32_t>(svc.ring.size()))];
+        CHECK(std::memcmp(d, svc.servers[idx].mac, 6) == 0);
+    }
+    for (uint32_t s = 0; s < 3; ++s) per_server += counters->servers[s].packets.get();
+    CHECK(per_server == 30);
+    CHECK(counters->services[0].packets.get() == 30);
+    rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+    rte_pktmbuf_free_bulk(out.punt, out.n_punt);
+    delete counters;
+}
+
+TEST_CASE("worker: a service whose servers are all drained drops as no_server", "[worker]") {
+    REQUIRE(tern::test::ensure_eal());
+    std::string err;
+    auto table = Table::create({service(12, 80, 2, {0, 0})}, 1, err);
+    REQUIRE(table);
+    auto* counters = new LcoreCounters();
+    std::atomic<const Table*> cur{table.get()};
+    WorkerConfig wc;
+    std::memcpy(wc.port_mac, kPortMac, 6);
+    Worker w(wc, cur, nullptr, *counters);
+    rte_mbuf* pkts[1] = {tcp_packet(pool(), 12, 1, 80)};
+    BurstOut out;
+    w.classify_burst(table.get(), pkts, 1, out);
+    CHECK(out.n_tx == 0);
+    CHECK(counters->drops[static_cast<size_t>(Drop::no_server)].get() == 1);
+    delete counters;
+}
+
+TEST_CASE("table: lookup by VIP, port and protocol; fragments by VIP", "[table]") {
+    REQUIRE(tern::test::ensure_eal());
+    std::string err;
+    auto table = Table::create({service(10, 443, 0, {1}), service(10, 80, 1, {1}), service(11, 80, 2, {1})}, 7, err);
+    REQUIRE(table);
+    CHECK(table->generation() == 7);
+    FlowKey k{};
+    k.family = 4;
+    k.proto = kProtoTcp;
+    k.dst[0] = 192; k.dst[1] = 0; k.dst[2] = 2; k.dst[3] = 10;
+    k.dport = htons(443);
+    CHECK(table->lookup(k) == &table->service(0));
+    k.dport = htons(80);
+    CHECK(table->lookup(k) == &table->service(1));
+    k.proto = kProtoUdp;
+    CHECK(table->lookup(k) == nullptr);
+    k.proto = kProtoTcp;
+    k.dport = 0;
+    CHECK(table->lookup(k) == nullptr);
+    k.fragment = 1;
+    CHECK(table->lookup(k) == &table->service(1));  // lowest port of the VIP
+    k.dst[3] = 99;
+    CHECK(table->lookup(k) == nullptr);
+}
+
+TEST_CASE("publisher: old tables are freed only after every reader passed a quiescent state", "[rcu]") {
+    REQUIRE(tern::test::ensure_eal());
+    TablePublisher pub(RTE_MAX_LCORE);
+    REQUIRE(pub.ok());
+    std::string err;
+    pub.publish(Table::create({service(10, 80, 0, {1})}, 1, err));
+    const unsigned tid = 5;
+    rte_rcu_qsbr_thread_register(pub.qsbr(), tid);
+    rte_rcu_qsbr_thread_online(pub.qsbr(), tid);
+    const Table* seen = pub.current().load(std::memory_order_acquire);
+    CHECK(seen->generation() == 1);
+    pub.publish(Table::create({service(10, 80, 0, {1, 1})}, 2, err));
+    CHECK(pub.retired() == 1);
+    CHECK(pub.reclaim() == 0);  // the reader may still use generation 1
+    CHECK(seen->generation() == 1);
+    rte_rcu_qsbr_quiescent(pub.qsbr(), tid);
+    CHECK(pub.reclaim() == 1);
+    CHECK(pub.current().load()->generation() == 2);
+    // An offline reader does not hold back reclamation.
+    rte_rcu_qsbr_thread_offline(pub.qsbr(), tid);
+    pub.publish(Table::create({service(10, 80, 0, {1})}, 3, err));
+    CHECK(pub.reclaim() == 1);
+    rte_rcu_qsbr_thread_unregister(pub.qsbr(), tid);
+}
