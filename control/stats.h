@@ -1,5 +1,5 @@
 // Counter snapshots: control sums the per-lcore counters and renders them
-// for people (a table) and programs (JSON, schema in docs/stats.md).
+// for people (a table) and programs (JSON, schema in conf/STATS.md).
 // Control thread only.
 #pragma once
 

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -19,7 +21,15 @@ inline bool ensure_eal() {
                                          "--lcores", "(0-1)@(0)", "--file-prefix", prefix};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
-        return rte_eal_init(static_cast<int>(argv.size()), argv.data()) >= 0;
+        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) return false;
+        // Leave no runtime directory behind.
+        std::atexit([] {
+            const std::string dir = rte_eal_get_runtime_dir();
+            rte_eal_cleanup();
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+        });
+        return true;
     }();
     return ok;
 }
