@@ -1,31 +1,298 @@
-// Minimal loader (no validation yet): full schema validation lands with conf/REFERENCE.md.
+// The tern.yaml schema: every key, its type and range, and the checks that
+// span several keys. conf/REFERENCE.md documents the same, for people.
 #include "conf/config.h"
-#include <arpa/inet.h>
-#include <yaml-cpp/yaml.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
 #include <cstring>
-#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "conf/yaml_reader.h"
+
 namespace tern::conf {
-bool IpAddr::is_v4() const { return family == AF_INET; }
-bool IpAddr::is_v6() const { return family == AF_INET6; }
-std::string IpAddr::str() const { char b[64]; inet_ntop(family, bytes.data(), b, sizeof b); return b; }
-std::optional<IpAddr> IpAddr::parse(const std::string& t) { IpAddr a; if (inet_pton(AF_INET, t.c_str(), a.bytes.data()) == 1) { a.family = AF_INET; return a; } if (inet_pton(AF_INET6, t.c_str(), a.bytes.data()) == 1) { a.family = AF_INET6; return a; } return std::nullopt; }
-std::optional<MacAddr> parse_mac(const std::string& t) { MacAddr m; unsigned v[6]; if (sscanf(t.c_str(), "%x:%x:%x:%x:%x:%x", &v[0],&v[1],&v[2],&v[3],&v[4],&v[5]) != 6) return std::nullopt; for (int i=0;i<6;i++) m[i]=v[i]; return m; }
-bool Port::device_is_pci() const { return device.size() > 4 && device[4] == ':' && device.find(',') == std::string::npos && device.rfind("net_",0) != 0; }
-const char* to_string(Protocol p) { return p == Protocol::tcp ? "tcp" : "udp"; }
-const char* to_string(Scheduler s) { const char* n[] = {"maglev","sh","wrr","rr","wlc"}; return n[(int)s]; }
-const char* to_string(Forward f) { return f == Forward::dr ? "dr" : "ipip"; }
-std::string Error::str() const { return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + path + ": " + message; }
+namespace {
+
+constexpr uint64_t kMaxU32 = 4294967295ull;
+
+bool is_prime(uint64_t n) {
+    if (n < 2) return false;
+    for (uint64_t d = 2; d * d <= n; ++d) {
+        if (n % d == 0) return false;
+    }
+    return true;
+}
+
+// Reports keys that appear twice in one map (yaml-cpp keeps the first silently).
+void duplicate_keys(YamlReader& r, const YAML::Node& map, const std::string& path) {
+    std::set<std::string> seen;
+    for (const auto& kv : map) {
+        if (!kv.first.IsScalar()) continue;
+        if (!seen.insert(kv.first.Scalar()).second) {
+            r.error(kv.first, join_path(path, kv.first.Scalar()), "key given twice");
+        }
+    }
+}
+
+bool map_at(YamlReader& r, const YAML::Node& n, const std::string& path,
+            std::initializer_list<std::string_view> keys) {
+    if (!r.is_map(n, path)) return false;
+    duplicate_keys(r, n, path);
+    r.known_keys(n, path, keys);
+    return true;
+}
+
+void parse_node(YamlReader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node n = root["node"];
+    if (!n.IsDefined()) {
+        r.error(root, "node", "missing required key 'node'");
+        return;
+    }
+    if (!map_at(r, n, "node", {"name", "ipv4", "ipv6", "ipip_source_v4", "ipip_source_v6"})) return;
+    if (auto v = r.str(n, "node", "name", true)) c.node.name = *v;
+    if (auto v = r.ip(n, "node", "ipv4", 4, true)) c.node.ipv4 = *v;
+    c.node.ipv6 = r.ip(n, "node", "ipv6", 6, false);
+    c.node.ipip_source_v4 = r.prefix(n, "node", "ipip_source_v4", 4, false);
+    c.node.ipip_source_v6 = r.prefix(n, "node", "ipip_source_v6", 6, false);
+}
+
+void parse_ports(YamlReader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node list = root["ports"];
+    if (!list.IsDefined()) {
+        r.error(root, "ports", "missing required key 'ports' (at least one port)");
+        return;
+    }
+    if (!r.is_list(list, "ports")) return;
+    if (list.size() == 0) r.error(list, "ports", "at least one port is needed");
+    std::map<std::string, size_t> names;
+    for (size_t i = 0; i < list.size(); ++i) {
+        const std::string path = index_path("ports", i);
+        const YAML::Node p = list[i];
+        if (!map_at(r, p, path, {"name", "device", "mac", "mtu"})) continue;
+        Port port;
+        if (auto v = r.str(p, path, "name", true)) {
+            port.name = *v;
+            auto [it, fresh] = names.emplace(*v, i);
+            if (!fresh) r.error(p["name"], join_path(path, "name"), fmt::format("port name '{}' is already used by ports[{}]", *v, it->second));
+        }
+        if (auto v = r.str(p, path, "device", true)) port.device = *v;
+        port.mac = r.mac(p, path, "mac", false);
+        if (auto v = r.uint(p, path, "mtu", 68, 9216, false)) port.mtu = static_cast<uint32_t>(*v);
+        c.ports.push_back(port);
+    }
+}
+
+void parse_neighbors(YamlReader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node list = root["neighbors"];
+    if (!list.IsDefined() || !r.is_list(list, "neighbors")) return;
+    std::map<IpAddr, size_t> seen;
+    for (size_t i = 0; i < list.size(); ++i) {
+        const std::string path = index_path("neighbors", i);
+        const YAML::Node n = list[i];
+        if (!map_at(r, n, path, {"ip", "mac"})) continue;
+        auto ip = r.ip(n, path, "ip", 0, true);
+        auto mac = r.mac(n, path, "mac", true);
+        if (ip) {
+            auto [it, fresh] = seen.emplace(*ip, i);
+            if (!fresh) r.error(n["ip"], join_path(path, "ip"), fmt::format("{} is already listed as neighbors[{}]", ip->str(), it->second));
+        }
+        if (ip && mac) c.neighbors.push_back({*ip, *mac});
+    }
+}
+
+void parse_bgp(YamlReader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node b = root["bgp"];
+    if (!b.IsDefined()) return;
+    if (!map_at(r, b, "bgp", {"local_asn", "med", "peers"})) return;
+    Bgp bgp;
+    if (auto v = r.uint(b, "bgp", "local_asn", 1, kMaxU32, true)) bgp.local_asn = static_cast<uint32_t>(*v);
+    if (auto v = r.uint(b, "bgp", "med", 0, kMaxU32, false)) bgp.med = static_cast<uint32_t>(*v);
+    const YAML::Node peers = b["peers"];
+    if (peers.IsDefined() && r.is_list(peers, "bgp.peers")) {
+        std::set<IpAddr> seen;
+        for (size_t i = 0; i < peers.size(); ++i) {
+            const std::string path = index_path("bgp.peers", i);
+            const YAML::Node p = peers[i];
+            if (!map_at(r, p, path, {"address", "asn"})) continue;
+            BgpPeer peer;
+            auto a = r.ip(p, path, "address", 0, true);
+            auto asn = r.uint(p, path, "asn", 1, kMaxU32, true);
+            if (a && !seen.insert(*a).second) r.error(p["address"], join_path(path, "address"), fmt::format("peer {} is listed twice", a->str()));
+            if (a) peer.address = *a;
+            if (asn) peer.asn = static_cast<uint32_t>(*asn);
+            bgp.peers.push_back(peer);
+        }
+    }
+    c.bgp = bgp;
+}
+
+void parse_monitors(YamlReader& r, const YAML::Node& m, const std::string& path, Service& s) {
+    if (!map_at(r, m, path, {"ProxyFetch", "IdleConnection", "RunCommand", "DNSQuery", "UDP"})) return;
+    for (const auto& kv : m) {
+        if (!kv.first.IsScalar()) continue;
+        const std::string type = kv.first.Scalar();
+        const std::string p = join_path(path, type);
+        if (!kv.second.IsMap() && !kv.second.IsNull()) {
+            r.error(kv.second, p, "the monitor's options must be a map");
+            continue;
+        }
+        Monitor mon;
+        mon.type = type;
+        mon.mark = r.mark(kv.first);
+        if (kv.second.IsMap()) {
+            YAML::Emitter e;
+            e << kv.second;
+            mon.options_yaml = e.c_str();
+        }
+        s.monitors.push_back(std::move(mon));
+    }
+}
+
+void parse_realservers(YamlReader& r, const YAML::Node& list, const std::string& path, Service& s,
+                       bool vip_ok) {
+    if (!r.is_list(list, path)) return;
+    std::map<std::string, size_t> hosts;
+    std::map<IpAddr, size_t> ips;
+    for (size_t i = 0; i < list.size(); ++i) {
+        const std::string p = index_path(path, i);
+        const YAML::Node n = list[i];
+        if (!map_at(r, n, p, {"host", "ip", "weight", "enabled"})) continue;
+        RealServer rs;
+        rs.mark = r.mark(n);
+        auto host = r.str(n, p, "host", true);
+        auto ip = r.ip(n, p, "ip", 0, true);
+        if (host) {
+            rs.host = *host;
+            auto [it, fresh] = hosts.emplace(*host, i);
+            if (!fresh) r.error(n["host"], join_path(p, "host"), fmt::format("host '{}' is already listed as {}", *host, index_path(path, it->second)));
+        }
+        if (ip) {
+            rs.ip = *ip;
+            auto [it, fresh] = ips.emplace(*ip, i);
+            if (!fresh) r.error(n["ip"], join_path(p, "ip"), fmt::format("{} is already listed as {}", ip->str(), index_path(path, it->second)));
+            if (vip_ok && ip->family != s.vip.family) {
+                const char* why = s.forward == Forward::dr
+                                      ? "direct routing only rewrites MACs, so a server must have the VIP's address family"
+                                      : "IPIP encapsulates IPv4 in IPv4 and IPv6 in IPv6 only";
+                r.error(n["ip"], join_path(p, "ip"),
+                        fmt::format("IPv{} server {} under IPv{} VIP {}: {}", ip->is_v4() ? 4 : 6, ip->str(),
+                                    s.vip.is_v4() ? 4 : 6, s.vip.str(), why));
+            }
+        }
+        if (auto v = r.uint(n, p, "weight", 0, 65535, false)) rs.weight = static_cast<uint32_t>(*v);
+        if (auto v = r.boolean(n, p, "enabled", false)) rs.enabled = *v;
+        s.realservers.push_back(rs);
+    }
+}
+
+void parse_services(YamlReader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node list = root["services"];
+    if (!list.IsDefined() || list.IsNull()) return;
+    if (!r.is_list(list, "services")) return;
+    std::map<std::string, size_t> names;
+    std::map<std::tuple<IpAddr, uint16_t, Protocol>, std::string> endpoints;
+    for (size_t i = 0; i < list.size(); ++i) {
+        const std::string path = index_path("services", i);
+        const YAML::Node n = list[i];
+        if (!map_at(r, n, path, {"name", "vip", "port", "protocol", "scheduler", "forward",
+                                 "depool_threshold", "table_size", "monitors", "realservers"})) {
+            continue;
+        }
+        Service s;
+        s.mark = r.mark(n);
+        auto name = r.str(n, path, "name", true);
+        if (name) {
+            s.name = *name;
+            auto [it, fresh] = names.emplace(*name, i);
+            if (!fresh) r.error(n["name"], join_path(path, "name"), fmt::format("service name '{}' is already used by services[{}]", *name, it->second));
+        }
+        auto vip = r.ip(n, path, "vip", 0, true);
+        if (vip) s.vip = *vip;
+        auto port = r.uint(n, path, "port", 1, 65535, true);
+        if (port) s.port = static_cast<uint16_t>(*port);
+        if (auto v = r.choice(n, path, "protocol", {"tcp", "udp"}, false)) s.protocol = static_cast<Protocol>(*v);
+        if (auto v = r.choice(n, path, "scheduler", {"maglev", "sh", "wrr", "rr", "wlc"}, false)) s.scheduler = static_cast<Scheduler>(*v);
+        if (auto v = r.choice(n, path, "forward", {"dr", "ipip"}, false)) s.forward = static_cast<Forward>(*v);
+        if (auto v = r.real(n, path, "depool_threshold", 0.0, 1.0, false)) s.depool_threshold = *v;
+        if (auto v = r.uint(n, path, "table_size", 1021, 1000003, false)) {
+            if (!is_prime(*v)) {
+                r.error(n["table_size"], join_path(path, "table_size"), fmt::format("{} is not a prime (Maglev needs one; 65537 and 655373 are)", *v));
+            } else {
+                s.table_size = static_cast<uint32_t>(*v);
+            }
+        }
+        if (n["monitors"].IsDefined() && !n["monitors"].IsNull()) parse_monitors(r, n["monitors"], join_path(path, "monitors"), s);
+        const YAML::Node rs = n["realservers"];
+        if (!rs.IsDefined()) {
+            r.error(n, join_path(path, "realservers"), "missing required key 'realservers' (an empty list is allowed)");
+        } else if (!rs.IsNull()) {
+            parse_realservers(r, rs, join_path(path, "realservers"), s, vip.has_value());
+        }
+        if (s.realservers.size() >= s.table_size) {
+            r.error(n, join_path(path, "table_size"), fmt::format("{} must exceed the number of real servers ({})", s.table_size, s.realservers.size()));
+        }
+        if (vip && port && name) {
+            auto key = std::make_tuple(*vip, s.port, s.protocol);
+            auto [it, fresh] = endpoints.emplace(key, s.name);
+            if (!fresh) {
+                r.error(n, path, fmt::format("services '{}' and '{}' both claim {}:{}/{}", it->second, s.name, vip->str(), s.port, to_string(s.protocol)));
+            }
+        }
+        c.services.push_back(std::move(s));
+    }
+}
+
+}  // namespace
+
+LoadResult load_string(const std::string& text, const std::string& name) {
+    LoadResult result;
+    std::vector<Error>& errors = result.errors;
+    YamlReader r(name, errors);
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        errors.push_back({name, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1, "(file)",
+                          fmt::format("not valid YAML: {}", e.msg)});
+        return result;
+    }
+    if (!root.IsDefined() || root.IsNull()) {
+        errors.push_back({name, 0, 0, "(file)", "file is empty"});
+        return result;
+    }
+    if (!root.IsMap()) {
+        r.error(root, "(file)", "the top level must be a map of keys (node, ports, services, ...)");
+        return result;
+    }
+    duplicate_keys(r, root, "");
+    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services"});
+    Config c;
+    c.path = name;
+    parse_node(r, root, c);
+    parse_ports(r, root, c);
+    parse_neighbors(r, root, c);
+    c.gateway_v4 = r.ip(root, "", "gateway_v4", 4, false);
+    c.gateway_v6 = r.ip(root, "", "gateway_v6", 6, false);
+    parse_bgp(r, root, c);
+    parse_services(r, root, c);
+    if (errors.empty()) result.config = std::move(c);
+    return result;
+}
+
 LoadResult load_file(const std::string& path) {
-  LoadResult r; Config c; c.path = path;
-  YAML::Node y = YAML::LoadFile(path);
-  c.node.name = y["node"]["name"].as<std::string>(); c.node.ipv4 = *IpAddr::parse(y["node"]["ipv4"].as<std::string>());
-  for (auto p : y["ports"]) { Port po; po.name = p["name"].as<std::string>(); po.device = p["device"].as<std::string>(); if (p["mac"]) po.mac = parse_mac(p["mac"].as<std::string>()); c.ports.push_back(po); }
-  for (auto n : y["neighbors"]) c.neighbors.push_back({*IpAddr::parse(n["ip"].as<std::string>()), *parse_mac(n["mac"].as<std::string>())});
-  for (auto s : y["services"]) { Service sv; sv.name = s["name"].as<std::string>(); sv.vip = *IpAddr::parse(s["vip"].as<std::string>()); sv.port = s["port"].as<int>();
-    if (s["protocol"] && s["protocol"].as<std::string>() == "udp") sv.protocol = Protocol::udp;
-    if (s["scheduler"] && s["scheduler"].as<std::string>() == "sh") sv.scheduler = Scheduler::sh;
-    for (auto rs : s["realservers"]) { RealServer x; x.host = rs["host"].as<std::string>(); x.ip = *IpAddr::parse(rs["ip"].as<std::string>()); if (rs["weight"]) x.weight = rs["weight"].as<int>(); if (rs["enabled"]) x.enabled = rs["enabled"].as<bool>(); sv.realservers.push_back(x); }
-    c.services.push_back(sv); }
-  r.config = c; return r;
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+        LoadResult result;
+        result.errors.push_back({path, 0, 0, "(file)", fmt::format("cannot read: {}", std::strerror(errno))});
+        return result;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return load_string(ss.str(), path);
 }
-}
+
+}  // namespace tern::conf

@@ -1,0 +1,211 @@
+#include "conf/config.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+
+using namespace tern::conf;
+
+namespace {
+
+const char* kGood = R"(node:
+  name: lb1001
+  ipv4: 10.64.0.10
+  ipv6: "2620:0:860:101::10"
+  ipip_source_v4: 10.64.1.0/24
+ports:
+  - {name: uplink, device: "0000:3b:00.0", mac: "02:00:00:00:00:01", mtu: 9000}
+neighbors:
+  - {ip: 10.64.0.21, mac: "02:00:00:00:00:21"}
+gateway_v4: 10.64.0.1
+bgp:
+  local_asn: 64600
+  peers: [{address: 10.64.0.1, asn: 14907}]
+services:
+  - name: text-https
+    vip: 198.35.26.96
+    port: 443
+    protocol: tcp
+    scheduler: sh
+    forward: dr
+    depool_threshold: 0.7
+    table_size: 1021
+    monitors:
+      ProxyFetch: {url: ["https://en.wikipedia.org/wiki/Special:BlankPage"]}
+    realservers:
+      - {host: cp1001, ip: 10.64.0.21, weight: 10, enabled: true}
+      - {host: cp1002, ip: 10.64.0.22, weight: 0, enabled: false}
+      - {host: cp1003, ip: 10.64.0.23}
+)";
+
+// The config with `from` replaced by `to` (which must occur).
+std::string with(const std::string& from, const std::string& to) {
+    std::string s = kGood;
+    auto pos = s.find(from);
+    REQUIRE(pos != std::string::npos);
+    s.replace(pos, from.size(), to);
+    return s;
+}
+
+// Exactly one error, at `path`, whose message contains `fragment`.
+Error one_error(const std::string& text, const std::string& path, const std::string& fragment) {
+    LoadResult r = load_string(text, "t.yaml");
+    INFO(text);
+    for (const auto& e : r.errors) INFO(e.str());
+    REQUIRE_FALSE(r.config.has_value());
+    REQUIRE(r.errors.size() == 1);
+    const Error& e = r.errors[0];
+    CHECK(e.path == path);
+    CHECK(e.message.find(fragment) != std::string::npos);
+    CHECK(e.file == "t.yaml");
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("config: a full config loads with every value", "[conf]") {
+    LoadResult r = load_string(kGood, "t.yaml");
+    for (const auto& e : r.errors) INFO(e.str());
+    REQUIRE(r.errors.empty());
+    REQUIRE(r.config);
+    const Config& c = *r.config;
+    CHECK(c.node.name == "lb1001");
+    CHECK(c.node.ipv4.str() == "10.64.0.10");
+    CHECK(c.node.ipv6->str() == "2620:0:860:101::10");
+    CHECK(c.node.ipip_source_v4->str() == "10.64.1.0/24");
+    REQUIRE(c.ports.size() == 1);
+    CHECK(c.ports[0].device_is_pci());
+    CHECK(mac_str(*c.ports[0].mac) == "02:00:00:00:00:01");
+    CHECK(c.ports[0].mtu == 9000);
+    CHECK(c.neighbors.size() == 1);
+    CHECK(c.gateway_v4->str() == "10.64.0.1");
+    CHECK(c.bgp->local_asn == 64600);
+    CHECK(c.bgp->peers.at(0).asn == 14907);
+    REQUIRE(c.services.size() == 1);
+    const Service& s = c.services[0];
+    CHECK(s.port == 443);
+    CHECK(s.scheduler == Scheduler::sh);
+    CHECK(s.depool_threshold == Approx(0.7));
+    CHECK(s.table_size == 1021);
+    REQUIRE(s.monitors.size() == 1);
+    CHECK(s.monitors[0].type == "ProxyFetch");
+    CHECK(s.monitors[0].options_yaml.find("Special:BlankPage") != std::string::npos);
+    REQUIRE(s.realservers.size() == 3);
+    CHECK(s.realservers[1].weight == 0);
+    CHECK_FALSE(s.realservers[1].enabled);
+    CHECK(s.realservers[2].weight == 1);  // defaults
+    CHECK(s.realservers[2].enabled);
+}
+
+TEST_CASE("config: defaults", "[conf]") {
+    LoadResult r = load_string("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+                               "services: [{name: s, vip: 192.0.2.1, port: 53, realservers: []}]\n", "t.yaml");
+    REQUIRE(r.config);
+    const Service& s = r.config->services[0];
+    CHECK(s.protocol == Protocol::tcp);
+    CHECK(s.scheduler == Scheduler::maglev);
+    CHECK(s.forward == Forward::dr);
+    CHECK(s.depool_threshold == Approx(0.5));
+    CHECK(s.table_size == 65537);
+    CHECK(r.config->ports[0].mtu == 1500);
+    CHECK_FALSE(r.config->ports[0].device_is_pci());
+}
+
+TEST_CASE("config: each error names file, line, column and key path", "[conf]") {
+    SECTION("unknown key, with a suggestion") {
+        Error e = one_error(with("weight: 10,", "wieght: 10,"), "services[0].realservers[0].wieght", "did you mean 'weight'");
+        CHECK(e.line == 26);
+        CHECK(e.column > 1);
+        CHECK(e.str().rfind("t.yaml:26:", 0) == 0);
+    }
+    SECTION("unknown top-level key") { one_error(with("gateway_v4:", "gateway_v5:"), "gateway_v5", "unknown key 'gateway_v5'"); }
+    SECTION("missing key") { one_error(with("    vip: 198.35.26.96\n", ""), "services[0].vip", "missing required key 'vip'"); }
+    SECTION("missing node") { one_error(with("node:\n  name: lb1001\n  ipv4: 10.64.0.10\n  ipv6: \"2620:0:860:101::10\"\n  ipip_source_v4: 10.64.1.0/24\n", ""), "node", "missing required key 'node'"); }
+    SECTION("bad IPv4 address") { one_error(with("ipv4: 10.64.0.10", "ipv4: 10.64.0.256"), "node.ipv4", "'10.64.0.256' is not an IP address"); }
+    SECTION("IPv6 where IPv4 is needed") { one_error(with("gateway_v4: 10.64.0.1", "gateway_v4: \"2001:db8::1\""), "gateway_v4", "must be an IPv4 address"); }
+    SECTION("bad prefix") { one_error(with("10.64.1.0/24", "10.64.1.1/24"), "node.ipip_source_v4", "host bits must be zero"); }
+    SECTION("bad MAC") { one_error(with("\"02:00:00:00:00:21\"", "\"02:00:00:00:21\""), "neighbors[0].mac", "not a MAC address"); }
+    SECTION("IPv6 server under an IPv4 VIP in DR") {
+        one_error(with("ip: 10.64.0.23", "ip: \"2620:0:860:101::23\""), "services[0].realservers[2].ip", "direct routing");
+    }
+    SECTION("IPv6 server under an IPv4 VIP in IPIP") {
+        std::string t = with("ip: 10.64.0.23", "ip: \"2620:0:860:101::23\"");
+        t.replace(t.find("forward: dr"), 11, "forward: ipip");
+        one_error(t, "services[0].realservers[2].ip", "IPv4 in IPv4");
+    }
+    SECTION("two services on one VIP:port:protocol") {
+        std::string t = std::string(kGood) + "  - {name: other, vip: 198.35.26.96, port: 443, protocol: tcp, realservers: []}\n";
+        Error e = one_error(t, "services[1]", "'text-https' and 'other' both claim 198.35.26.96:443/tcp");
+        CHECK(e.line == 29);
+    }
+    SECTION("same VIP:port, other protocol, is fine") {
+        std::string t = std::string(kGood) + "  - {name: other, vip: 198.35.26.96, port: 443, protocol: udp, realservers: []}\n";
+        CHECK(load_string(t, "t.yaml").errors.empty());
+    }
+    SECTION("duplicate hosts") { one_error(with("host: cp1003", "host: cp1001"), "services[0].realservers[2].host", "already listed as services[0].realservers[0]"); }
+    SECTION("duplicate service names") {
+        one_error(std::string(kGood) + "  - {name: text-https, vip: 198.35.26.97, port: 443, realservers: []}\n", "services[1].name", "already used");
+    }
+    SECTION("weight above 65535") { one_error(with("weight: 10,", "weight: 65536,"), "services[0].realservers[0].weight", "between 0 and 65535"); }
+    SECTION("negative weight") { one_error(with("weight: 10,", "weight: -1,"), "services[0].realservers[0].weight", "between 0 and 65535"); }
+    SECTION("fractional weight") { one_error(with("weight: 10,", "weight: 2.5,"), "services[0].realservers[0].weight", "'2.5' is not an integer"); }
+    SECTION("port out of range") { one_error(with("port: 443", "port: 70000"), "services[0].port", "between 1 and 65535"); }
+    SECTION("not a prime table size") { one_error(with("table_size: 1021", "table_size: 1024"), "services[0].table_size", "not a prime"); }
+    SECTION("threshold out of range") { one_error(with("depool_threshold: 0.7", "depool_threshold: 1.5"), "services[0].depool_threshold", "between 0 and 1"); }
+    SECTION("yes is not a boolean") { one_error(with("enabled: true", "enabled: yes"), "services[0].realservers[0].enabled", "write true or false"); }
+    SECTION("unknown scheduler") { one_error(with("scheduler: sh", "scheduler: lc"), "services[0].scheduler", "not one of: maglev, sh, wrr, rr, wlc"); }
+    SECTION("unknown monitor") { one_error(with("ProxyFetch:", "ProxyFetc:"), "services[0].monitors.ProxyFetc", "did you mean 'ProxyFetch'"); }
+    SECTION("a list where a map is expected") { one_error(with("bgp:\n  local_asn: 64600\n  peers: [{address: 10.64.0.1, asn: 14907}]", "bgp: [1, 2]"), "bgp", "must be a map"); }
+    SECTION("a string where an integer is expected") { one_error(with("port: 443", "port: https"), "services[0].port", "'https' is not an integer"); }
+    SECTION("duplicate key") { one_error(with("    port: 443\n", "    port: 443\n    port: 444\n"), "services[0].port", "given twice"); }
+    SECTION("no ports") { one_error(with("ports:\n  - {name: uplink, device: \"0000:3b:00.0\", mac: \"02:00:00:00:00:01\", mtu: 9000}", "ports: []"), "ports", "at least one port"); }
+}
+
+TEST_CASE("config: every error of a file is reported in one pass", "[conf]") {
+    std::string t = with("weight: 10,", "weight: 99999,");
+    t.replace(t.find("port: 443"), 9, "port: 0");
+    t.replace(t.find("10.64.0.22"), 10, "10.64.0.2222");
+    LoadResult r = load_string(t, "t.yaml");
+    REQUIRE(r.errors.size() == 3);
+    CHECK_FALSE(r.config);
+}
+
+TEST_CASE("config: file-level errors", "[conf]") {
+    SECTION("empty") {
+        auto r = load_string("# only a comment\n", "e.yaml");
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].message == "file is empty");
+    }
+    SECTION("not YAML") {
+        auto r = load_string("a: [1, 2\nb: }\n", "x.yaml");
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].message.find("not valid YAML") != std::string::npos);
+        CHECK(r.errors[0].line > 0);
+    }
+    SECTION("top level not a map") {
+        auto r = load_string("- 1\n- 2\n", "l.yaml");
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].message.find("top level must be a map") != std::string::npos);
+    }
+    SECTION("unreadable") {
+        auto r = load_file("/nonexistent/tern.yaml");
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].message.find("No such file") != std::string::npos);
+        CHECK(r.errors[0].str().rfind("/nonexistent/tern.yaml: ", 0) == 0);
+    }
+}
+
+TEST_CASE("config: value types", "[conf]") {
+    CHECK(IpAddr::parse("2001:db8::1")->is_v6());
+    CHECK_FALSE(IpAddr::parse("10.0.0"));
+    CHECK(Prefix::parse("10.64.1.0/24")->contains(*IpAddr::parse("10.64.1.77")));
+    CHECK_FALSE(Prefix::parse("10.64.1.0/24")->contains(*IpAddr::parse("10.64.2.1")));
+    CHECK_FALSE(Prefix::parse("10.64.1.0/33"));
+    CHECK(Prefix::parse("2620:0:860::/48")->length == 48);
+    CHECK(mac_str(*parse_mac("02:AB:00:00:00:01")) == "02:ab:00:00:00:01");
+    CHECK_FALSE(parse_mac("02-ab-00-00-00-01"));
+    Port p;
+    p.device = "3b:00.0";
+    CHECK(p.device_is_pci());
+    p.device = "net_pcap0,rx_pcap=a.pcap";
+    CHECK_FALSE(p.device_is_pci());
+}
