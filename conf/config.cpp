@@ -60,6 +60,25 @@ void parse_node(YamlReader& r, const YAML::Node& root, Config& c) {
     c.node.ipip_source_v6 = r.prefix(n, "node", "ipip_source_v6", 6, false);
 }
 
+std::vector<Prefix> parse_subnets(YamlReader& r, const YAML::Node& map, const std::string& path) {
+    std::vector<Prefix> out;
+    const YAML::Node list = map["subnets"];
+    const std::string lp = join_path(path, "subnets");
+    if (!list.IsDefined() || !r.is_list(list, lp)) return out;
+    for (size_t i = 0; i < list.size(); ++i) {
+        const YAML::Node n = list[i];
+        const std::string p = index_path(lp, i);
+        auto pre = n.IsScalar() ? Prefix::parse(n.Scalar()) : std::nullopt;
+        if (!pre) {
+            r.error(n, p, fmt::format("'{}' is not a prefix like 10.64.0.0/24 (host bits must be zero)",
+                                      n.IsScalar() ? n.Scalar() : "?"));
+            continue;
+        }
+        out.push_back(*pre);
+    }
+    return out;
+}
+
 void parse_ports(YamlReader& r, const YAML::Node& root, Config& c) {
     const YAML::Node list = root["ports"];
     if (!list.IsDefined()) {
@@ -72,7 +91,7 @@ void parse_ports(YamlReader& r, const YAML::Node& root, Config& c) {
     for (size_t i = 0; i < list.size(); ++i) {
         const std::string path = index_path("ports", i);
         const YAML::Node p = list[i];
-        if (!map_at(r, p, path, {"name", "device", "mac", "mtu"})) continue;
+        if (!map_at(r, p, path, {"name", "device", "mac", "mtu", "subnets", "vlans"})) continue;
         Port port;
         if (auto v = r.str(p, path, "name", true)) {
             port.name = *v;
@@ -82,6 +101,24 @@ void parse_ports(YamlReader& r, const YAML::Node& root, Config& c) {
         if (auto v = r.str(p, path, "device", true)) port.device = *v;
         port.mac = r.mac(p, path, "mac", false);
         if (auto v = r.uint(p, path, "mtu", 68, 9216, false)) port.mtu = static_cast<uint32_t>(*v);
+        port.subnets = parse_subnets(r, p, path);
+        const YAML::Node vlans = p["vlans"];
+        if (vlans.IsDefined() && r.is_list(vlans, join_path(path, "vlans"))) {
+            std::map<uint64_t, size_t> ids;
+            for (size_t j = 0; j < vlans.size(); ++j) {
+                const std::string vp = index_path(join_path(path, "vlans"), j);
+                const YAML::Node v = vlans[j];
+                if (!map_at(r, v, vp, {"id", "subnets"})) continue;
+                Vlan vlan;
+                if (auto id = r.uint(v, vp, "id", 1, 4094, true)) {
+                    vlan.id = static_cast<uint16_t>(*id);
+                    auto [it, fresh] = ids.emplace(*id, j);
+                    if (!fresh) r.error(v["id"], join_path(vp, "id"), fmt::format("VLAN {} is already listed as vlans[{}]", *id, it->second));
+                }
+                vlan.subnets = parse_subnets(r, v, vp);
+                port.vlans.push_back(std::move(vlan));
+            }
+        }
         c.ports.push_back(port);
     }
 }
@@ -246,7 +283,81 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c) {
     }
 }
 
+void parse_dataplane(YamlReader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node d = root["dataplane"];
+    if (!d.IsDefined()) return;
+    if (!map_at(r, d, "dataplane", {"answer_vip_echo", "icmp_rate_limit"})) return;
+    if (auto v = r.boolean(d, "dataplane", "answer_vip_echo", false)) c.dataplane.answer_vip_echo = *v;
+    if (auto v = r.uint(d, "dataplane", "icmp_rate_limit", 0, 1000000, false)) c.dataplane.icmp_rate_limit = static_cast<uint32_t>(*v);
+}
+
+// Once everything parsed: can every server be reached the way its service
+// forwards? DR needs the server on a connected subnet; IPIP needs it there
+// or a gateway of its family on one. Only checked when subnets are named.
+void check_reachability(YamlReader& r, const YAML::Node& root, const Config& c) {
+    if (!r.errors().empty()) return;  // indices below assume a clean parse
+    const YAML::Node services = root["services"];
+    if (c.has_subnets()) {
+        for (const auto& [gw, key] : {std::pair{c.gateway_v4, "gateway_v4"}, std::pair{c.gateway_v6, "gateway_v6"}}) {
+            if (gw && !c.attachment(*gw)) r.error(root[key], key, fmt::format("{} is on no connected subnet of any port", gw->str()));
+        }
+    }
+    for (size_t i = 0; i < c.services.size(); ++i) {
+        const Service& s = c.services[i];
+        if (s.forward == Forward::ipip) {
+            const bool v4 = s.vip.is_v4();
+            if (!v4 && !c.node.ipv6 && !c.node.ipip_source_v6) {
+                r.error(services[i]["forward"], index_path("services", i) + ".forward", "IPIP for an IPv6 VIP needs node.ipv6 or node.ipip_source_v6 as the outer source");
+            }
+        }
+        if (!c.has_subnets()) continue;
+        for (size_t j = 0; j < s.realservers.size(); ++j) {
+            const RealServer& rs = s.realservers[j];
+            if (c.attachment(rs.ip)) continue;
+            const std::string p = index_path(index_path("services", i) + ".realservers", j) + ".ip";
+            const YAML::Node at = services[i]["realservers"][j]["ip"];
+            if (s.forward == Forward::dr) {
+                r.error(at, p, fmt::format("{} is on no connected subnet: direct routing needs the server on our subnet (use forward: ipip)", rs.ip.str()));
+            } else if (!(rs.ip.is_v4() ? c.gateway_v4 : c.gateway_v6)) {
+                r.error(at, p, fmt::format("{} is on no connected subnet and there is no gateway_v{} to reach it", rs.ip.str(), rs.ip.is_v4() ? 4 : 6));
+            }
+        }
+    }
+}
+
 }  // namespace
+
+bool Config::has_subnets() const {
+    for (const auto& p : ports) {
+        if (!p.subnets.empty()) return true;
+        for (const auto& v : p.vlans) {
+            if (!v.subnets.empty()) return true;
+        }
+    }
+    return false;
+}
+
+std::optional<Attachment> Config::attachment(const IpAddr& ip) const {
+    std::optional<Attachment> best;
+    int best_len = -1;
+    for (const auto& p : ports) {
+        for (const auto& s : p.subnets) {
+            if (s.contains(ip) && s.length > best_len) {
+                best_len = s.length;
+                best = Attachment{0};
+            }
+        }
+        for (const auto& v : p.vlans) {
+            for (const auto& s : v.subnets) {
+                if (s.contains(ip) && s.length > best_len) {
+                    best_len = s.length;
+                    best = Attachment{v.id};
+                }
+            }
+        }
+    }
+    return best;
+}
 
 LoadResult load_string(const std::string& text, const std::string& name) {
     LoadResult result;
@@ -269,7 +380,7 @@ LoadResult load_string(const std::string& text, const std::string& name) {
         return result;
     }
     duplicate_keys(r, root, "");
-    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services"});
+    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane"});
     Config c;
     c.path = name;
     parse_node(r, root, c);
@@ -278,7 +389,9 @@ LoadResult load_string(const std::string& text, const std::string& name) {
     c.gateway_v4 = r.ip(root, "", "gateway_v4", 4, false);
     c.gateway_v6 = r.ip(root, "", "gateway_v6", 6, false);
     parse_bgp(r, root, c);
+    parse_dataplane(r, root, c);
     parse_services(r, root, c);
+    check_reachability(r, root, c);
     if (errors.empty()) result.config = std::move(c);
     return result;
 }

@@ -51,11 +51,19 @@ struct Node {
     std::optional<Prefix> ipip_source_v6;
 };
 
+// An 802.1Q VLAN carried by a port, and the subnets connected through it.
+struct Vlan {
+    uint16_t id = 0;  // 1..4094
+    std::vector<Prefix> subnets;
+};
+
 struct Port {
     std::string name;
     std::string device;  // a PCI address ("0000:3b:00.0") or a DPDK vdev string ("net_tap0,iface=x")
     std::optional<MacAddr> mac;
     uint32_t mtu = 1500;
+    std::vector<Prefix> subnets;  // connected untagged
+    std::vector<Vlan> vlans;      // connected tagged
     bool device_is_pci() const;
 };
 
@@ -112,15 +120,35 @@ struct Bgp {
     std::vector<BgpPeer> peers;
 };
 
+// Behaviour switches of the dataplane.
+struct Dataplane {
+    bool answer_vip_echo = false;    // reply to ICMP/ICMPv6 echo requests sent to a VIP
+    uint32_t icmp_rate_limit = 1000;  // generated ICMP (too-big, echo replies) per second per lcore
+};
+
+// Where a host is reached: untagged (vlan 0) or on a VLAN, when it is on a
+// connected subnet of the port.
+struct Attachment {
+    uint16_t vlan = 0;
+};
+
 struct Config {
     std::string path;  // the file it was loaded from
     Node node;
+    Dataplane dataplane;
     std::vector<Port> ports;
     std::vector<Neighbor> neighbors;
     std::optional<IpAddr> gateway_v4;
     std::optional<IpAddr> gateway_v6;
     std::optional<Bgp> bgp;
     std::vector<Service> services;
+
+    // True when any port names a connected subnet; otherwise every address
+    // counts as directly reachable, untagged.
+    bool has_subnets() const;
+    // The attachment of `ip` when it is on a connected subnet (the longest
+    // match), or nullopt.
+    std::optional<Attachment> attachment(const IpAddr& ip) const;
 };
 
 struct Error {

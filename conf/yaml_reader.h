@@ -51,6 +51,7 @@ public:
                                  std::initializer_list<std::string_view> choices, bool required);
 
     const std::string& file() const { return file_; }
+    const std::vector<Error>& errors() const { return errors_; }
 
 private:
     // The scalar at map[key], or nullopt (reported as needed).

@@ -210,6 +210,8 @@ int run_replay(const ReplayOptions& opt) {
         wc.exc_port_id = exc_port;
         dp::port_mac(data_port, wc.port_mac);
         if (port_conf.mac) std::memcpy(wc.port_mac, port_conf.mac->data(), 6);
+        wc.mtu = static_cast<uint16_t>(port_conf.mtu);
+        wc.icmp_rate_limit = config.dataplane.icmp_rate_limit;
         std::atomic<bool> stop{false};
         std::vector<std::unique_ptr<dp::Worker>> workers;
         std::vector<dp::LcoreCounters*> counters;

@@ -151,6 +151,8 @@ int run_appliance(const RunOptions& opt) {
         wc.port_id = port;
         wc.exc_port_id = exc;
         std::memcpy(wc.port_mac, mac, 6);
+        wc.mtu = static_cast<uint16_t>(pc.mtu);
+        wc.icmp_rate_limit = config.dataplane.icmp_rate_limit;
         std::atomic<bool> stop{false};
         std::vector<std::unique_ptr<dp::Worker>> workers;
         std::vector<dp::LcoreCounters*> counters;

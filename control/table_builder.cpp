@@ -51,10 +51,6 @@ std::vector<conf::Error> unsupported(const conf::Config& config) {
                                          "build does not have yet; use maglev or sh",
                                          conf::to_string(s.scheduler)));
         }
-        if (s.forward != conf::Forward::dr) {
-            add("forward", fmt::format("forward '{}' is not implemented in this build; use dr",
-                                       conf::to_string(s.forward)));
-        }
     }
     if (config.ports.size() > 1) {
         errors.push_back({config.path, 0, 0, "ports",
@@ -79,6 +75,7 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
         spec.proto = s.protocol == conf::Protocol::tcp ? dp::kProtoTcp : dp::kProtoUdp;
         dp::ServiceEntry& e = spec.entry;
         e.sched = s.scheduler == conf::Scheduler::sh ? dp::Sched::sh : dp::Sched::maglev;
+        e.fwd = s.forward == conf::Forward::ipip ? dp::Fwd::ipip : dp::Fwd::dr;
         if (!slots.service(s.name, e.counter)) {
             r.error = fmt::format("service {}: more than {} services", s.name, dp::kMaxServiceSlots);
             return r;
@@ -92,15 +89,29 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
                                       dp::kMaxServerSlots);
                 return r;
             }
-            auto mac = macs.find(rs.ip);
+            se.family = rs.ip.is_v4() ? 4 : 6;
+            std::memcpy(se.ip, rs.ip.bytes.data(), 16);
+            // The next hop: the server itself when it is on a connected subnet
+            // (or when no subnets are named), else the gateway of its family.
+            conf::IpAddr hop = rs.ip;
+            auto att = config.attachment(rs.ip);
+            if (config.has_subnets() && !att) {
+                const auto& gw = rs.ip.is_v4() ? config.gateway_v4 : config.gateway_v6;
+                if (gw) {
+                    hop = *gw;
+                    att = config.attachment(*gw);
+                }
+            }
+            se.vlan = att ? att->vlan : 0;
+            auto mac = macs.find(hop);
             if (mac != macs.end()) {
                 std::memcpy(se.mac, mac->second.data(), 6);
                 se.has_mac = 1;
             } else if (rs.enabled && rs.weight > 0) {
                 r.warnings.push_back(fmt::format(
-                    "service {}: server {} ({}) has no neighbors entry; its packets will be "
-                    "dropped as no_neighbor",
-                    s.name, rs.host, rs.ip.str()));
+                    "service {}: server {} ({}) has no neighbors entry for its next hop {}; its "
+                    "packets will be dropped as no_neighbor",
+                    s.name, rs.host, rs.ip.str(), hop.str()));
             }
             e.servers.push_back(se);
             // Drained (disabled or weight 0) servers stay in the list for
@@ -110,7 +121,26 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
         e.ring = dp::generate_ring(backends, s.table_size);
         specs.push_back(std::move(spec));
     }
-    r.table = dp::Table::create(std::move(specs), generation, r.error);
+    dp::TableParams params;
+    const conf::Node& node = config.node;
+    if (node.ipip_source_v4) {
+        std::memcpy(params.src4, node.ipip_source_v4->addr.bytes.data(), 4);
+        params.src4_len = static_cast<uint8_t>(node.ipip_source_v4->length);
+    } else {
+        std::memcpy(params.src4, node.ipv4.bytes.data(), 4);
+        params.src4_len = 32;
+    }
+    if (node.ipip_source_v6) {
+        std::memcpy(params.src6, node.ipip_source_v6->addr.bytes.data(), 16);
+        params.src6_len = static_cast<uint8_t>(node.ipip_source_v6->length);
+        params.has_src6 = 1;
+    } else if (node.ipv6) {
+        std::memcpy(params.src6, node.ipv6->bytes.data(), 16);
+        params.src6_len = 128;
+        params.has_src6 = 1;
+    }
+    params.answer_echo = config.dataplane.answer_vip_echo ? 1 : 0;
+    r.table = dp::Table::create(std::move(specs), generation, r.error, params);
     return r;
 }
 

@@ -23,6 +23,8 @@ enum class Drop : uint8_t {
     no_neighbor,      // the chosen server's MAC address is not known
     tx_full,          // the port's TX queue did not take the packet
     punt_full,        // the exception path did not take the packet
+    too_big_no_df,    // too big once encapsulated, and fragmenting is allowed: not done
+    icmp_rate_limited,  // an ICMP answer (too big, echo reply) over the per-lcore rate
     kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -31,7 +33,8 @@ constexpr std::string_view drop_name(Drop d) {
     constexpr std::array<std::string_view, kDropCount> names = {
         "truncated_ether", "other_mac",    "truncated_ip", "bad_ip_version",
         "bad_ihl",         "bad_ip_length", "truncated_l4", "bad_ipv6_ext",
-        "no_server",       "no_neighbor",  "tx_full",      "punt_full"};
+        "no_server",       "no_neighbor",  "tx_full",      "punt_full",
+        "too_big_no_df",   "icmp_rate_limited"};
     return names[static_cast<size_t>(d)];
 }
 
@@ -66,6 +69,9 @@ struct alignas(64) LcoreCounters {
     Counter tx;            // forwarded to a real server
     Counter punt;          // handed to the kernel
     Counter from_kernel;   // received from the kernel and sent out of the port
+    Counter too_big_sent;  // ICMP fragmentation-needed / packet-too-big sent to clients
+    Counter echo_replies;  // echo requests to a VIP answered
+    Counter icmp_errors_forwarded;  // ICMP errors about a flow sent to the flow's server
     std::array<Counter, kDropCount> drops;
     alignas(64) std::array<PacketsBytes, kMaxServiceSlots> services;
     std::array<PacketsBytes, kMaxServerSlots> servers;

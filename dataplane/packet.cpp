@@ -12,7 +12,7 @@ inline Parsed drop(Drop reason) {
     Parsed p;
     p.action = Action::drop;
     p.drop = reason;
-    p.l3_offset = 0;
+    p.l3_offset = p.l4_offset = p.l3_len = 0;
     return p;
 }
 
@@ -21,8 +21,10 @@ inline Parsed punt(uint16_t l3_offset) {
     p.action = Action::punt;
     p.drop = Drop::kCount;
     p.l3_offset = l3_offset;
+    p.l4_offset = p.l3_len = 0;
     return p;
 }
+
 
 // Reads the TCP/UDP ports at `l4`, bounded by `end` (the IP packet's end).
 // Returns false when the L4 header does not fit.
@@ -52,6 +54,8 @@ Parsed parse_ipv4(const uint8_t* data, uint32_t len, uint32_t pkt_len, uint16_t 
     p.action = Action::lookup;
     p.drop = Drop::kCount;
     p.l3_offset = off;
+    p.l4_offset = static_cast<uint16_t>(off + ihl);
+    p.l3_len = static_cast<uint16_t>(total);
     FlowKey& k = p.key;
     std::memset(&k, 0, sizeof(k));
     k.family = 4;
@@ -64,9 +68,13 @@ Parsed parse_ipv4(const uint8_t* data, uint32_t len, uint32_t pkt_len, uint16_t 
         if (k.proto != kProtoTcp && k.proto != kProtoUdp) return punt(off);
         return p;
     }
-    if (k.proto != kProtoTcp && k.proto != kProtoUdp) return punt(off);
     // The IP packet may extend beyond the first segment; ports must be in it.
     const uint32_t end = off + total < len ? off + total : len;
+    if (k.proto == kProtoIcmp) {
+        if (end < off + ihl + 8) return drop(Drop::truncated_l4);
+        return p;
+    }
+    if (k.proto != kProtoTcp && k.proto != kProtoUdp) return punt(off);
     if (!read_ports(ip + ihl, data + end, k.proto, k)) return drop(Drop::truncated_l4);
     return p;
 }
@@ -83,6 +91,8 @@ Parsed parse_ipv6(const uint8_t* data, uint32_t len, uint32_t pkt_len, uint16_t 
     p.action = Action::lookup;
     p.drop = Drop::kCount;
     p.l3_offset = off;
+    p.l4_offset = 0;
+    p.l3_len = static_cast<uint16_t>(40 + payload);
     FlowKey& k = p.key;
     std::memset(&k, 0, sizeof(k));
     k.family = 6;
@@ -118,6 +128,11 @@ Parsed parse_ipv6(const uint8_t* data, uint32_t len, uint32_t pkt_len, uint16_t 
         }
     }
     k.proto = next;
+    p.l4_offset = static_cast<uint16_t>(h - data);
+    if (next == kProtoIcmp6) {
+        if (end - h < 8) return drop(Drop::truncated_l4);
+        return p;
+    }
     if (next != kProtoTcp && next != kProtoUdp) return punt(off);
     if (!read_ports(h, end, next, k)) return drop(Drop::truncated_l4);
     return p;

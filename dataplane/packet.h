@@ -15,6 +15,8 @@ inline constexpr uint16_t kEtherTypeIpv6 = 0x86DD;
 inline constexpr uint16_t kEtherTypeVlan = 0x8100;
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr uint8_t kProtoIcmp = 1;
+inline constexpr uint8_t kProtoIcmp6 = 58;
 
 // The flow identity used for lookup and hashing. Addresses are in network
 // order; an IPv4 address sits in the first 4 bytes, the rest stay zero.
@@ -32,7 +34,7 @@ struct alignas(8) FlowKey {
 static_assert(sizeof(FlowKey) == 40);
 
 enum class Action : uint8_t {
-    lookup,  // IP packet with a flow key: look its destination up in the VIP table
+    lookup,  // TCP/UDP with a flow key, or ICMP (ports zero): look the destination up
     punt,    // for the kernel (non-IP, broadcast/multicast, IP without ports we use)
     drop,    // malformed or not for us: see Parsed::drop
 };
@@ -41,7 +43,9 @@ struct Parsed {
     Action action;
     Drop drop;         // valid when action == drop
     uint16_t l3_offset;
-    FlowKey key;       // valid when action == lookup
+    uint16_t l4_offset;  // valid when action == lookup and not a fragment
+    uint16_t l3_len;     // the IP packet's length (header + payload), without Ethernet padding
+    FlowKey key;         // valid when action == lookup
 };
 
 // Parses one frame. `len` is the number of contiguous bytes at `data`

@@ -33,20 +33,21 @@ std::atomic<uint64_t> hash_names{0};
 }  // namespace
 
 std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t generation,
-                                     std::string& error) {
+                                     std::string& error, const TableParams& params) {
     std::unique_ptr<Table> t(new Table());
     t->generation_ = generation;
+    t->params_ = params;
     const std::string name = "tern_vip_" + std::to_string(hash_names.fetch_add(1));
-    rte_hash_parameters params{};
-    params.name = name.c_str();
+    rte_hash_parameters hp{};
+    hp.name = name.c_str();
     // Room for every service plus one fragment entry per VIP and protocol,
     // with slack so that buckets rarely overflow.
-    params.entries = std::max<uint32_t>(64, static_cast<uint32_t>(specs.size() * 4));
-    params.key_len = sizeof(VipKey);
-    params.hash_func = rte_hash_crc;
-    params.hash_func_init_val = 0;
-    params.socket_id = SOCKET_ID_ANY;
-    t->hash_ = rte_hash_create(&params);
+    hp.entries = std::max<uint32_t>(64, static_cast<uint32_t>(specs.size() * 6));
+    hp.key_len = sizeof(VipKey);
+    hp.hash_func = rte_hash_crc;
+    hp.hash_func_init_val = 0;
+    hp.socket_id = SOCKET_ID_ANY;
+    t->hash_ = rte_hash_create(&hp);
     if (t->hash_ == nullptr) {
         error = std::string("cannot create the VIP hash: ") + rte_strerror(rte_errno);
         return nullptr;
@@ -67,10 +68,22 @@ std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t ge
         if (it == frag.end() || s.port < it->second.first) frag[fk] = {s.port, index};
         t->services_.push_back(std::move(s.entry));
     }
+    std::map<std::pair<uint8_t, std::string>, size_t> vips;  // (family, address) -> a service
     for (auto& [fk, v] : frag) {
         const auto& [family, addr, proto] = fk;
         const VipKey key = make_key(reinterpret_cast<const uint8_t*>(addr.data()), family, 0, proto);
         int rc = rte_hash_add_key_data(t->hash_, &key, reinterpret_cast<void*>(v.second));
+        if (rc < 0) {
+            error = std::string("cannot add a VIP to the VIP hash: ") + rte_strerror(-rc);
+            return nullptr;
+        }
+        vips.emplace(std::make_pair(family, addr), v.second);
+    }
+    // ICMP to a VIP: keyed by the ICMP protocol of the family, port 0.
+    for (auto& [fa, index] : vips) {
+        const uint8_t icmp = fa.first == 4 ? kProtoIcmp : kProtoIcmp6;
+        const VipKey key = make_key(reinterpret_cast<const uint8_t*>(fa.second.data()), fa.first, 0, icmp);
+        int rc = rte_hash_add_key_data(t->hash_, &key, reinterpret_cast<void*>(index));
         if (rc < 0) {
             error = std::string("cannot add a VIP to the VIP hash: ") + rte_strerror(-rc);
             return nullptr;
@@ -87,6 +100,14 @@ const ServiceEntry* Table::lookup(const FlowKey& key) const {
     // Port 0 is reserved for the fragment entries; no service listens on it.
     if (!key.fragment && key.dport == 0) return nullptr;
     const VipKey k = make_key(key.dst, key.family, key.fragment ? 0 : key.dport, key.proto);
+    void* data = nullptr;
+    if (rte_hash_lookup_data(hash_, &k, &data) < 0) return nullptr;
+    return &services_[reinterpret_cast<uintptr_t>(data)];
+}
+
+const ServiceEntry* Table::vip(const FlowKey& key) const {
+    const uint8_t icmp = key.family == 4 ? kProtoIcmp : kProtoIcmp6;
+    const VipKey k = make_key(key.dst, key.family, 0, icmp);
     void* data = nullptr;
     if (rte_hash_lookup_data(hash_, &k, &data) < 0) return nullptr;
     return &services_[reinterpret_cast<uintptr_t>(data)];

@@ -20,15 +20,24 @@ enum class Sched : uint8_t {
     sh,      // weighted Maglev over the source address (source hashing)
 };
 
+enum class Fwd : uint8_t {
+    dr,    // rewrite the Ethernet header only
+    ipip,  // encapsulate in IPv4 (protocol 4) or IPv6 (next header 41)
+};
+
 struct ServerEntry {
-    uint8_t mac[6];
+    uint8_t mac[6];       // next hop: the server's MAC, or the gateway's for a routed IPIP server
     uint8_t has_mac;      // 0 when the neighbour is not known: packets drop as no_neighbor
-    uint8_t pad;
+    uint8_t family;       // 4 or 6
+    uint16_t vlan;        // 802.1Q tag of the next hop; 0 = untagged
+    uint16_t pad;
     uint32_t counter;     // slot in LcoreCounters::servers
+    uint8_t ip[16];       // IPIP outer destination; IPv4 in the first 4 bytes
 };
 
 struct ServiceEntry {
     Sched sched = Sched::maglev;
+    Fwd fwd = Fwd::dr;
     uint32_t counter = 0;  // slot in LcoreCounters::services
     std::vector<uint16_t> ring;          // Maglev lookup table: index into servers, or kNoBackend
     std::vector<ServerEntry> servers;
@@ -43,12 +52,24 @@ struct ServiceSpec {
     ServiceEntry entry;
 };
 
+// Settings that hold for the whole table.
+struct TableParams {
+    // IPIP outer sources: a flow hash picks an address in prefix/len (len 32
+    // or 128: one address). has_src6 = 0: no IPv6 source (IPv6 IPIP disabled).
+    uint8_t src4[4] = {};
+    uint8_t src4_len = 32;
+    uint8_t src6[16] = {};
+    uint8_t src6_len = 128;
+    uint8_t has_src6 = 0;
+    uint8_t answer_echo = 0;  // reply to echo requests sent to a VIP
+};
+
 class Table {
 public:
     // Builds the lookup structures. Control thread only; returns nullptr and
     // sets `error` when DPDK cannot allocate them.
     static std::unique_ptr<Table> create(std::vector<ServiceSpec> services, uint64_t generation,
-                                         std::string& error);
+                                         std::string& error, const TableParams& params = {});
     ~Table();
     Table(const Table&) = delete;
     Table& operator=(const Table&) = delete;
@@ -57,6 +78,10 @@ public:
     // map to the VIP's lowest-port service of that protocol. Any thread.
     const ServiceEntry* lookup(const FlowKey& key) const;
 
+    // Any service of the flow's destination when it is a VIP (ICMP to a VIP), or nullptr.
+    const ServiceEntry* vip(const FlowKey& key) const;
+
+    const TableParams& params() const { return params_; }
     uint64_t generation() const { return generation_; }
     size_t size() const { return services_.size(); }
     const ServiceEntry& service(size_t i) const { return services_[i]; }
@@ -65,6 +90,7 @@ private:
     Table() = default;
     rte_hash* hash_ = nullptr;
     uint64_t generation_ = 0;
+    TableParams params_;
     std::vector<ServiceEntry> services_;
 };
 

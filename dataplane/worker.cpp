@@ -1,14 +1,234 @@
 #include "dataplane/worker.h"
 
+#include "dataplane/encap.h"
+#include "dataplane/hash.h"
 #include "dataplane/maglev.h"
 #include "dataplane/packet.h"
 #include "dataplane/rte.h"
 
 namespace tern::dp {
+namespace {
+
+inline void store_be16(uint8_t* p, uint16_t v) {
+    p[0] = static_cast<uint8_t>(v >> 8);
+    p[1] = static_cast<uint8_t>(v);
+}
+
+// Writes an Ethernet header (with an 802.1Q tag when vlan != 0) at `d`;
+// returns its length.
+inline uint16_t write_l2(uint8_t* d, const uint8_t dst[6], const uint8_t src[6], uint16_t vlan,
+                         uint16_t ethertype) {
+    std::memcpy(d, dst, 6);
+    std::memcpy(d + 6, src, 6);
+    if (vlan != 0) {
+        store_be16(d + 12, kEtherTypeVlan);
+        store_be16(d + 14, vlan);
+        store_be16(d + 16, ethertype);
+        return 18;
+    }
+    store_be16(d + 12, ethertype);
+    return 14;
+}
+
+// Moves the start of the frame so that `new_l3` bytes precede the IP header
+// that now sits at `old_l3`. Returns the new start, or nullptr without room.
+inline uint8_t* reframe(rte_mbuf* m, uint16_t old_l3, uint16_t new_l3) {
+    if (new_l3 > old_l3) return reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, new_l3 - old_l3));
+    if (new_l3 < old_l3) return reinterpret_cast<uint8_t*>(rte_pktmbuf_adj(m, old_l3 - new_l3));
+    return rte_pktmbuf_mtod(m, uint8_t*);
+}
+
+// The 802.1Q VLAN a frame arrived on, 0 when untagged.
+inline uint16_t arrival_vlan(const uint8_t* d, uint16_t l3_offset) {
+    return l3_offset == 18 ? static_cast<uint16_t>((d[14] << 8 | d[15]) & 0x0FFF) : 0;
+}
+
+}  // namespace
 
 Worker::Worker(const WorkerConfig& cfg, const std::atomic<const Table*>& table, rte_rcu_qsbr* qsbr,
                LcoreCounters& counters)
     : cfg_(cfg), table_(table), qsbr_(qsbr), counters_(counters) {}
+
+void Worker::drop(rte_mbuf* m, Drop reason) {
+    counters_.drop(reason);
+    rte_pktmbuf_free(m);
+}
+
+bool Worker::icmp_allowed() {
+    // A token bucket of one second's worth, refilled from the TSC.
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t now = rte_get_tsc_cycles();
+    const uint64_t cap = uint64_t{cfg_.icmp_rate_limit} * hz;
+    if (icmp_last_tsc_ == 0) icmp_tokens_ = cap;
+    const uint64_t elapsed = now - icmp_last_tsc_;
+    icmp_last_tsc_ = now;
+    const uint64_t refill = elapsed > hz ? cap : elapsed * cfg_.icmp_rate_limit;
+    icmp_tokens_ = icmp_tokens_ + refill > cap ? cap : icmp_tokens_ + refill;
+    if (icmp_tokens_ < hz) return false;
+    icmp_tokens_ -= hz;
+    return true;
+}
+
+void Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc,
+                     const ServerEntry& srv, uint32_t hash, BurstOut& out) {
+    if (unlikely(!srv.has_mac)) return drop(m, Drop::no_neighbor);
+    const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
+    const uint16_t ethertype = p.key.family == 4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
+    const uint16_t l2 = srv.vlan != 0 ? 18 : 14;
+    if (svc.fwd == Fwd::dr) {
+        // Direct routing: a new Ethernet header (VLAN of the server); the IP
+        // packet and any Ethernet padding stay as they are.
+        uint8_t* d = reframe(m, p.l3_offset, l2);
+        if (unlikely(d == nullptr)) return drop(m, Drop::tx_full);
+        write_l2(d, srv.mac, cfg_.port_mac, srv.vlan, ethertype);
+    } else {
+        const uint16_t outer = p.key.family == 4 ? 20 : 40;
+        if (unlikely(p.l3_len + outer > cfg_.mtu)) return too_big(m, p, outer, out);
+        // Ethernet padding must not end up inside the tunnel.
+        const uint32_t trailing = pkt_len - p.l3_offset - p.l3_len;
+        if (trailing != 0 && rte_pktmbuf_trim(m, static_cast<uint16_t>(trailing)) != 0) {
+            return drop(m, Drop::bad_ip_length);
+        }
+        uint8_t* d = reframe(m, p.l3_offset, l2 + outer);
+        if (unlikely(d == nullptr)) return drop(m, Drop::tx_full);
+        write_l2(d, srv.mac, cfg_.port_mac, srv.vlan, ethertype);
+        const uint8_t* inner = d + l2 + outer;
+        const TableParams& tp = t.params();
+        // The outer source spreads flows over the server's RX queues; an
+        // independent mix of the flow hash keeps it from tracking the ring slot.
+        const uint32_t src_hash = mix32(hash ^ 0x9E3779B9u);
+        uint8_t src[16];
+        if (p.key.family == 4) {
+            pick_in_prefix(tp.src4, tp.src4_len, 4, src_hash, src);
+            write_outer_ipv4(d + l2, inner, p.l3_len, src, srv.ip);
+        } else {
+            if (unlikely(!tp.has_src6)) return drop(m, Drop::no_server);
+            pick_in_prefix(tp.src6, tp.src6_len, 6, src_hash, src);
+            write_outer_ipv6(d + l2, inner, p.l3_len, src, srv.ip, hash);
+        }
+    }
+    counters_.services[svc.counter].add(pkt_len);
+    counters_.servers[srv.counter].add(pkt_len);
+    out.tx[out.n_tx++] = m;
+}
+
+void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out) {
+    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+    uint8_t* ip = d + p.l3_offset;
+    if (p.key.family == 4 && !(ip[6] & 0x40)) return drop(m, Drop::too_big_no_df);
+    if (!icmp_allowed()) return drop(m, Drop::icmp_rate_limited);
+    // Answer from the VIP to the client, back through the router it came from.
+    uint8_t vip[16];
+    std::memcpy(vip, p.key.dst, 16);
+    const uint16_t vlan = arrival_vlan(d, p.l3_offset);
+    uint8_t router[6];
+    std::memcpy(router, d + 6, 6);
+    const size_t avail = rte_pktmbuf_data_len(m) - p.l3_offset;
+    const size_t quoted = avail < p.l3_len ? avail : p.l3_len;
+    size_t len;
+    if (p.key.family == 4) {
+        len = write_icmp4_frag_needed(ip, ip, quoted, static_cast<uint16_t>(cfg_.mtu - overhead), vip);
+    } else {
+        len = write_icmp6_packet_too_big(ip, ip, quoted, cfg_.mtu - overhead, vip);
+    }
+    write_l2(d, router, cfg_.port_mac, vlan, p.key.family == 4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+    // One segment of exactly the answer.
+    if (m->next != nullptr) {
+        rte_pktmbuf_free(m->next);
+        m->next = nullptr;
+        m->nb_segs = 1;
+    }
+    m->data_len = static_cast<uint16_t>(p.l3_offset + len);
+    m->pkt_len = m->data_len;
+    counters_.too_big_sent.add(1);
+    out.tx[out.n_tx++] = m;
+}
+
+void Worker::handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out) {
+    if (t.vip(p.key) == nullptr) {
+        out.punt[out.n_punt++] = m;
+        return;
+    }
+    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+    const uint8_t* icmp = d + p.l4_offset;
+    const uint8_t type = icmp[0];
+    const bool v4 = p.key.family == 4;
+    if ((v4 && type == 8) || (!v4 && type == 128)) {
+        if (!t.params().answer_echo || (!v4 && p.l4_offset != p.l3_offset + 40)) {
+            out.punt[out.n_punt++] = m;
+            return;
+        }
+        if (!icmp_allowed()) return drop(m, Drop::icmp_rate_limited);
+        uint8_t sender[6];
+        std::memcpy(sender, d + 6, 6);
+        std::memcpy(d, sender, 6);
+        std::memcpy(d + 6, cfg_.port_mac, 6);
+        const size_t len = rte_pktmbuf_data_len(m) - p.l3_offset;
+        if (v4) {
+            icmp4_echo_to_reply(d + p.l3_offset, len);
+        } else {
+            icmp6_echo_to_reply(d + p.l3_offset, len);
+        }
+        counters_.echo_replies.add(1);
+        out.tx[out.n_tx++] = m;
+        return;
+    }
+    // An error about a packet of one of our flows (PMTU discovery, unreachable,
+    // time exceeded): the quoted packet went from the VIP to the client, so
+    // the reversed quote is the flow's key and its server the owner.
+    const bool error = v4 ? (type == 3 || type == 11) : (type == 1 || type == 2 || type == 3);
+    const uint8_t* end = d + rte_pktmbuf_data_len(m);
+    const uint8_t* q = icmp + 8;
+    FlowKey k;
+    std::memset(&k, 0, sizeof(k));
+    k.family = p.key.family;
+    const uint8_t* l4 = nullptr;
+    if (error && v4 && end - q >= 20 && (q[0] >> 4) == 4) {
+        const unsigned ihl = (q[0] & 0x0F) * 4u;
+        k.proto = q[9];
+        std::memcpy(k.src, q + 16, 4);
+        std::memcpy(k.dst, q + 12, 4);
+        if (ihl >= 20 && end - q >= static_cast<long>(ihl) + 4 && !(((q[6] << 8) | q[7]) & 0x1FFF)) l4 = q + ihl;
+    } else if (error && !v4 && end - q >= 44 && (q[0] >> 4) == 6) {
+        k.proto = q[6];
+        std::memcpy(k.src, q + 24, 16);
+        std::memcpy(k.dst, q + 8, 16);
+        l4 = q + 40;
+    }
+    const ServiceEntry* svc = nullptr;
+    if (l4 != nullptr && (k.proto == kProtoTcp || k.proto == kProtoUdp) &&
+        std::memcmp(k.dst, p.key.dst, v4 ? 4 : 16) == 0) {
+        std::memcpy(&k.sport, l4 + 2, 2);
+        std::memcpy(&k.dport, l4, 2);
+        svc = t.lookup(k);
+    }
+    if (svc == nullptr) {
+        out.punt[out.n_punt++] = m;
+        return;
+    }
+    const uint32_t h = svc->sched == Sched::sh ? source_hash(k) : flow_hash(k);
+    const uint16_t idx = svc->ring.empty()
+                             ? kNoBackend
+                             : svc->ring[hash_to_index(h, static_cast<uint32_t>(svc->ring.size()))];
+    if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
+    counters_.icmp_errors_forwarded.add(1);
+    forward(t, m, p, *svc, svc->servers[idx], h, out);
+}
+
+void Worker::handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out) {
+    if (p.key.proto == kProtoIcmp || p.key.proto == kProtoIcmp6) return handle_icmp(t, m, p, out);
+    const ServiceEntry* svc = t.lookup(p.key);
+    if (svc == nullptr) {
+        out.punt[out.n_punt++] = m;
+        return;
+    }
+    const uint32_t h = svc->sched == Sched::sh ? source_hash(p.key) : flow_hash(p.key);
+    const uint16_t idx = svc->ring.empty()
+                             ? kNoBackend
+                             : svc->ring[hash_to_index(h, static_cast<uint32_t>(svc->ring.size()))];
+    if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
+    forward(t, m, p, *svc, svc->servers[idx], h, out);
+}
 
 void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out) {
     constexpr int kPrefetch = 4;
@@ -17,42 +237,20 @@ void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOu
     for (uint16_t i = 0; i < n; ++i) {
         if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetch], void*));
         rte_mbuf* m = pkts[i];
-        auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+        const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
         const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
         rx_bytes += pkt_len;
         const Parsed p = parse_frame(data, rte_pktmbuf_data_len(m), pkt_len, cfg_.port_mac);
-        if (p.action == Action::lookup) {
-            const ServiceEntry* svc = t != nullptr ? t->lookup(p.key) : nullptr;
-            if (svc == nullptr) {
+        if (likely(p.action == Action::lookup)) {
+            if (unlikely(t == nullptr)) {
                 out.punt[out.n_punt++] = m;
-                continue;
+            } else {
+                handle_flow(*t, m, p, out);
             }
-            const uint32_t h = svc->sched == Sched::sh ? source_hash(p.key) : flow_hash(p.key);
-            const uint16_t idx = svc->ring.empty()
-                                     ? kNoBackend
-                                     : svc->ring[hash_to_index(h, static_cast<uint32_t>(svc->ring.size()))];
-            if (unlikely(idx == kNoBackend)) {
-                counters_.drop(Drop::no_server);
-                rte_pktmbuf_free(m);
-                continue;
-            }
-            const ServerEntry& srv = svc->servers[idx];
-            if (unlikely(!srv.has_mac)) {
-                counters_.drop(Drop::no_neighbor);
-                rte_pktmbuf_free(m);
-                continue;
-            }
-            // Direct routing: only the Ethernet addresses change.
-            std::memcpy(data, srv.mac, 6);
-            std::memcpy(data + 6, cfg_.port_mac, 6);
-            counters_.services[svc->counter].add(pkt_len);
-            counters_.servers[srv.counter].add(pkt_len);
-            out.tx[out.n_tx++] = m;
         } else if (p.action == Action::punt) {
             out.punt[out.n_punt++] = m;
         } else {
-            counters_.drop(p.drop);
-            rte_pktmbuf_free(m);
+            drop(m, p.drop);
         }
     }
     counters_.rx.add(n);

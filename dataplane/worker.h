@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "dataplane/counters.h"
+#include "dataplane/packet.h"
 #include "dataplane/table.h"
 
 struct rte_mbuf;
@@ -22,6 +23,8 @@ struct WorkerConfig {
     uint16_t exc_port_id = 0;   // the exception path (TAP to the kernel, or a pcap in replay)
     uint16_t exc_queue_id = 0;
     uint8_t port_mac[6] = {};
+    uint16_t mtu = 1500;               // largest IP packet the port sends
+    uint32_t icmp_rate_limit = 1000;   // generated ICMP per second on this lcore
 };
 
 // Where each packet of a burst went; filled by Worker::classify_burst.
@@ -52,7 +55,20 @@ public:
     LcoreCounters& counters() { return counters_; }
 
 private:
+    // What happens to one packet with a flow key; returns false when it was dropped.
+    void handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
+    void handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
+    // Sends `m` to server `idx` of `svc`, DR or IPIP; `hash` is the flow's.
+    void forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc,
+                 const ServerEntry& srv, uint32_t hash, BurstOut& out);
+    // Answers `m` with ICMP too-big (its encapsulation would exceed the MTU).
+    void too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out);
+    bool icmp_allowed();
+    void drop(rte_mbuf* m, Drop reason);
+
     WorkerConfig cfg_;
+    uint64_t icmp_tokens_ = 0;   // token bucket, in units of 1/hz of a packet
+    uint64_t icmp_last_tsc_ = 0;
     const std::atomic<const Table*>& table_;
     rte_rcu_qsbr* qsbr_;
     LcoreCounters& counters_;

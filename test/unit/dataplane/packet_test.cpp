@@ -142,7 +142,16 @@ TEST_CASE("parser: what goes to the kernel", "[packet]") {
         f.zeros(10);
         CHECK(parse(f).action == Action::drop);
     }
-    SECTION("ICMP") { CHECK(parse(ipv4(1, {8, 0, 0, 0, 0, 0, 0, 0})).action == Action::punt); }
+    SECTION("GRE") { CHECK(parse(ipv4(47, {0, 0, 0x08, 0, 0, 0, 0, 0})).action == Action::punt); }
+}
+
+TEST_CASE("parser: ICMP is looked up (a VIP may answer it or own its flow)", "[packet]") {
+    Parsed p = parse(ipv4(1, {8, 0, 0, 0, 0, 0, 0, 0}));
+    REQUIRE(p.action == Action::lookup);
+    CHECK(p.key.proto == 1);
+    CHECK(p.l4_offset == 34);
+    CHECK(p.l3_len == 28);
+    CHECK(parse(ipv4(1, {8, 0, 0, 0})).drop == Drop::truncated_l4);
 }
 
 TEST_CASE("parser: IPv4 fragments carry no ports", "[packet]") {
