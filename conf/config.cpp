@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -365,7 +366,13 @@ LoadResult load_string(const std::string& text, const std::string& name) {
     YamlReader r(name, errors);
     YAML::Node root;
     try {
-        root = YAML::Load(text);
+        const std::vector<YAML::Node> docs = YAML::LoadAll(text);
+        if (docs.size() > 1) {
+            errors.push_back({name, 0, 0, "(file)",
+                              fmt::format("{} YAML documents ('---'); a config is exactly one", docs.size())});
+            return result;
+        }
+        if (!docs.empty()) root = docs[0];
     } catch (const YAML::Exception& e) {
         errors.push_back({name, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1, "(file)",
                           fmt::format("not valid YAML: {}", e.msg)});
@@ -397,6 +404,12 @@ LoadResult load_string(const std::string& text, const std::string& name) {
 }
 
 LoadResult load_file(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        LoadResult result;
+        result.errors.push_back({path, 0, 0, "(file)", "cannot read: it is a directory"});
+        return result;
+    }
     std::ifstream f(path, std::ios::binary);
     if (!f) {
         LoadResult result;

@@ -22,11 +22,17 @@ Stats collect(const conf::Config& config, CounterSlots& slots, const std::vector
         ls.tx = l.counters->tx.get();
         ls.punt = l.counters->punt.get();
         ls.from_kernel = l.counters->from_kernel.get();
+        ls.too_big_sent = l.counters->too_big_sent.get();
+        ls.echo_replies = l.counters->echo_replies.get();
+        ls.icmp_errors_forwarded = l.counters->icmp_errors_forwarded.get();
         for (size_t d = 0; d < dp::kDropCount; ++d) ls.drops[d] = l.counters->drops[d].get();
         st.totals.rx += ls.rx;
         st.totals.tx += ls.tx;
         st.totals.punt += ls.punt;
         st.totals.from_kernel += ls.from_kernel;
+        st.totals.too_big_sent += ls.too_big_sent;
+        st.totals.echo_replies += ls.echo_replies;
+        st.totals.icmp_errors_forwarded += ls.icmp_errors_forwarded;
         for (size_t d = 0; d < dp::kDropCount; ++d) st.totals.drops[d] += ls.drops[d];
         st.lcores.push_back(ls);
     }
@@ -112,15 +118,18 @@ std::string to_json(const Stats& st) {
         const auto& l = st.lcores[i];
         o += fmt::format(
             "{}\n    {{\"lcore\": {}, \"queue\": {}, \"rx\": {}, \"tx\": {}, \"punt\": {}, "
-            "\"from_kernel\": {}, \"dropped\": {}, \"drops\": {}}}",
-            i ? "," : "", l.lcore, l.queue, l.rx, l.tx, l.punt, l.from_kernel, l.dropped(),
-            drops_json(l.drops));
+            "\"from_kernel\": {}, \"too_big_sent\": {}, \"echo_replies\": {}, "
+            "\"icmp_errors_forwarded\": {}, \"dropped\": {}, \"drops\": {}}}",
+            i ? "," : "", l.lcore, l.queue, l.rx, l.tx, l.punt, l.from_kernel, l.too_big_sent,
+            l.echo_replies, l.icmp_errors_forwarded, l.dropped(), drops_json(l.drops));
     }
     const auto& t = st.totals;
     o += fmt::format(
         "\n  ],\n  \"totals\": {{\"rx\": {}, \"tx\": {}, \"punt\": {}, \"from_kernel\": {}, "
+        "\"too_big_sent\": {}, \"echo_replies\": {}, \"icmp_errors_forwarded\": {}, "
         "\"dropped\": {}}},\n  \"drops\": {},\n  \"services\": [",
-        t.rx, t.tx, t.punt, t.from_kernel, t.dropped(), drops_json(t.drops));
+        t.rx, t.tx, t.punt, t.from_kernel, t.too_big_sent, t.echo_replies, t.icmp_errors_forwarded,
+        t.dropped(), drops_json(t.drops));
     for (size_t i = 0; i < st.services.size(); ++i) {
         const auto& s = st.services[i];
         o += fmt::format(
@@ -145,8 +154,12 @@ std::string to_json(const Stats& st) {
 std::string to_text(const Stats& st) {
     std::string o;
     const auto& t = st.totals;
-    o += fmt::format("packets: rx {}  forwarded {}  to kernel {}  from kernel {}  dropped {}\n", t.rx,
+    o += fmt::format("packets: rx {}  sent {}  to kernel {}  from kernel {}  dropped {}\n", t.rx,
                      t.tx, t.punt, t.from_kernel, t.dropped());
+    if (t.too_big_sent || t.echo_replies || t.icmp_errors_forwarded) {
+        o += fmt::format("  icmp: too-big sent {}  echo replies {}  errors forwarded to servers {}\n",
+                         t.too_big_sent, t.echo_replies, t.icmp_errors_forwarded);
+    }
     for (size_t d = 0; d < dp::kDropCount; ++d) {
         if (t.drops[d]) {
             o += fmt::format("  dropped {:<16} {}\n", dp::drop_name(static_cast<dp::Drop>(d)),

@@ -209,3 +209,75 @@ TEST_CASE("config: value types", "[conf]") {
     p.device = "net_pcap0,rx_pcap=a.pcap";
     CHECK_FALSE(p.device_is_pci());
 }
+
+TEST_CASE("config: subnets, VLANs and next-hop reachability", "[conf]") {
+    const std::string base = R"(node: {name: a, ipv4: 10.0.0.10}
+ports:
+  - name: p
+    device: net_null0
+    subnets: [10.0.0.0/24]
+    vlans:
+      - {id: 100, subnets: [10.1.0.0/24, "2001:db8:1::/64"]}
+neighbors:
+  - {ip: 10.1.0.1, mac: "02:00:00:00:00:01"}
+gateway_v4: 10.1.0.1
+services:
+  - name: s
+    vip: 192.0.2.1
+    port: 80
+    forward: FWD
+    realservers:
+      - {host: a, ip: SERVER}
+)";
+    auto cfg = [&](const std::string& fwd, const std::string& server) {
+        std::string t = base;
+        t.replace(t.find("FWD"), 3, fwd);
+        t.replace(t.find("SERVER"), 6, server);
+        return load_string(t, "t.yaml");
+    };
+    SECTION("attachment by longest match") {
+        auto r = cfg("dr", "10.1.0.5");
+        REQUIRE(r.config);
+        CHECK(r.config->attachment(*IpAddr::parse("10.1.0.5"))->vlan == 100);
+        CHECK(r.config->attachment(*IpAddr::parse("10.0.0.5"))->vlan == 0);
+        CHECK_FALSE(r.config->attachment(*IpAddr::parse("10.9.0.5")));
+        CHECK(r.config->attachment(*IpAddr::parse("2001:db8:1::7"))->vlan == 100);
+    }
+    SECTION("a DR server off our subnets is an error") {
+        auto r = cfg("dr", "10.9.0.5");
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].path == "services[0].realservers[0].ip");
+        CHECK(r.errors[0].message.find("direct routing needs the server on our subnet") != std::string::npos);
+    }
+    SECTION("an IPIP server off our subnets goes via the gateway") { CHECK(cfg("ipip", "10.9.0.5").errors.empty()); }
+    SECTION("bad VLAN id") {
+        std::string t = base;
+        t.replace(t.find("id: 100"), 7, "id: 4095");
+        t.replace(t.find("FWD"), 3, "dr");
+        t.replace(t.find("SERVER"), 6, "10.0.0.5");
+        auto r = load_string(t, "t.yaml");
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].path == "ports[0].vlans[0].id");
+    }
+    SECTION("bad subnet") {
+        std::string t = base;
+        t.replace(t.find("[10.0.0.0/24]"), 13, "[10.0.0.1/24]");
+        t.replace(t.find("FWD"), 3, "dr");
+        t.replace(t.find("SERVER"), 6, "10.0.0.5");
+        auto r = load_string(t, "t.yaml");
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].path == "ports[0].subnets[0]");
+    }
+}
+
+TEST_CASE("config: dataplane switches", "[conf]") {
+    auto r = load_string("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+                         "dataplane: {answer_vip_echo: true, icmp_rate_limit: 50}\n", "t.yaml");
+    REQUIRE(r.config);
+    CHECK(r.config->dataplane.answer_vip_echo);
+    CHECK(r.config->dataplane.icmp_rate_limit == 50);
+    auto bad = load_string("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+                           "dataplane: {answer_vip_ecko: true}\n", "t.yaml");
+    REQUIRE(bad.errors.size() == 1);
+    CHECK(bad.errors[0].message.find("did you mean 'answer_vip_echo'") != std::string::npos);
+}
