@@ -142,30 +142,137 @@ void parse_neighbors(YamlReader& r, const YAML::Node& root, Config& c) {
     }
 }
 
+// "A:B" (RFC 1997, each 0..65535) or "A:B:C" (RFC 8092, each 0..4294967295).
+std::optional<std::vector<uint32_t>> community_parts(const std::string& text, size_t parts, uint64_t max) {
+    std::vector<uint32_t> out;
+    size_t pos = 0;
+    for (size_t i = 0; i < parts; ++i) {
+        const size_t end = i + 1 == parts ? text.size() : text.find(':', pos);
+        if (end == std::string::npos || end == pos || end - pos > 10) return std::nullopt;
+        uint64_t v = 0;
+        for (size_t k = pos; k < end; ++k) {
+            if (text[k] < '0' || text[k] > '9') return std::nullopt;
+            v = v * 10 + static_cast<uint64_t>(text[k] - '0');
+        }
+        if (v > max) return std::nullopt;
+        out.push_back(static_cast<uint32_t>(v));
+        pos = end + 1;
+    }
+    return out;
+}
+
+void parse_communities(YamlReader& r, const YAML::Node& b, const char* key, size_t parts, Bgp& bgp) {
+    const YAML::Node list = b[key];
+    const std::string path = join_path("bgp", key);
+    if (!list.IsDefined() || !r.is_list(list, path)) return;
+    if (list.size() > 64) r.error(list, path, "at most 64 are allowed");
+    for (size_t i = 0; i < list.size(); ++i) {
+        const YAML::Node n = list[i];
+        auto v = n.IsScalar() ? community_parts(n.Scalar(), parts, parts == 2 ? 65535 : kMaxU32) : std::nullopt;
+        if (!v) {
+            r.error(n, index_path(path, i),
+                    parts == 2 ? "not a community like \"14907:7\" (two numbers 0..65535)"
+                               : "not a large community like \"64600:1:2\" (three numbers 0..4294967295)");
+            continue;
+        }
+        if (parts == 2) {
+            bgp.communities.push_back((*v)[0] << 16 | (*v)[1]);
+        } else {
+            bgp.large_communities.push_back({(*v)[0], (*v)[1], (*v)[2]});
+        }
+    }
+}
+
+std::optional<uint16_t> hold_time(YamlReader& r, const YAML::Node& m, const std::string& path) {
+    auto v = r.uint(m, path, "hold_time", 0, 65535, false);
+    if (v && (*v == 1 || *v == 2)) {
+        r.error(m["hold_time"], join_path(path, "hold_time"), "must be 0 (no keepalives) or at least 3 seconds (RFC 4271)");
+        return std::nullopt;
+    }
+    if (v) return static_cast<uint16_t>(*v);
+    return std::nullopt;
+}
+
 void parse_bgp(YamlReader& r, const YAML::Node& root, Config& c) {
     const YAML::Node b = root["bgp"];
     if (!b.IsDefined()) return;
-    if (!map_at(r, b, "bgp", {"local_asn", "med", "peers"})) return;
+    if (!map_at(r, b, "bgp", {"local_asn", "med", "router_id", "hold_time", "connect_retry", "as_path_prepend",
+                              "next_hop_v4", "next_hop_v6", "communities", "large_communities", "listen",
+                              "listen_address", "listen_port", "peers"})) {
+        return;
+    }
     Bgp bgp;
     if (auto v = r.uint(b, "bgp", "local_asn", 1, kMaxU32, true)) bgp.local_asn = static_cast<uint32_t>(*v);
     if (auto v = r.uint(b, "bgp", "med", 0, kMaxU32, false)) bgp.med = static_cast<uint32_t>(*v);
+    bgp.router_id = r.ip(b, "bgp", "router_id", 4, false);
+    if (auto v = hold_time(r, b, "bgp")) bgp.hold_time = *v;
+    if (auto v = r.uint(b, "bgp", "connect_retry", 1, 65535, false)) bgp.connect_retry = static_cast<uint16_t>(*v);
+    if (auto v = r.uint(b, "bgp", "as_path_prepend", 0, 16, false)) bgp.as_path_prepend = static_cast<uint32_t>(*v);
+    bgp.next_hop_v4 = r.ip(b, "bgp", "next_hop_v4", 4, false);
+    bgp.next_hop_v6 = r.ip(b, "bgp", "next_hop_v6", 6, false);
+    parse_communities(r, b, "communities", 2, bgp);
+    parse_communities(r, b, "large_communities", 3, bgp);
+    if (auto v = r.boolean(b, "bgp", "listen", false)) bgp.listen = *v;
+    bgp.listen_address = r.ip(b, "bgp", "listen_address", 0, false);
+    if (auto v = r.uint(b, "bgp", "listen_port", 1, 65535, false)) bgp.listen_port = static_cast<uint16_t>(*v);
     const YAML::Node peers = b["peers"];
     if (peers.IsDefined() && r.is_list(peers, "bgp.peers")) {
         std::set<IpAddr> seen;
         for (size_t i = 0; i < peers.size(); ++i) {
             const std::string path = index_path("bgp.peers", i);
             const YAML::Node p = peers[i];
-            if (!map_at(r, p, path, {"address", "asn"})) continue;
+            if (!map_at(r, p, path, {"address", "asn", "port", "passive", "password", "ttl_security", "hold_time",
+                                     "connect_retry"})) {
+                continue;
+            }
             BgpPeer peer;
             auto a = r.ip(p, path, "address", 0, true);
             auto asn = r.uint(p, path, "asn", 1, kMaxU32, true);
             if (a && !seen.insert(*a).second) r.error(p["address"], join_path(path, "address"), fmt::format("peer {} is listed twice", a->str()));
             if (a) peer.address = *a;
             if (asn) peer.asn = static_cast<uint32_t>(*asn);
+            if (auto v = r.uint(p, path, "port", 1, 65535, false)) peer.port = static_cast<uint16_t>(*v);
+            if (auto v = r.boolean(p, path, "passive", false)) peer.passive = *v;
+            if (auto v = r.str(p, path, "password", false)) {
+                if (v->empty() || v->size() > 80) {
+                    r.error(p["password"], join_path(path, "password"), "a TCP MD5 password has 1 to 80 characters");
+                } else {
+                    peer.password = *v;
+                }
+            }
+            if (auto v = r.boolean(p, path, "ttl_security", false)) peer.ttl_security = *v;
+            peer.hold_time = hold_time(r, p, path);
+            if (auto v = r.uint(p, path, "connect_retry", 1, 65535, false)) peer.connect_retry = static_cast<uint16_t>(*v);
+            if (peer.passive && !bgp.listen) r.error(p["passive"], join_path(path, "passive"), "a passive peer needs bgp.listen: true");
             bgp.peers.push_back(peer);
         }
     }
     c.bgp = bgp;
+}
+
+// Once services are parsed: every VIP announced has one MED and a next hop.
+void check_bgp(YamlReader& r, const YAML::Node& root, const Config& c) {
+    if (!c.bgp || !r.errors().empty()) return;  // indices below assume a clean parse
+    const YAML::Node services = root["services"];
+    std::map<IpAddr, size_t> first;  // VIP -> index of its first service
+    bool v6 = false;
+    for (size_t i = 0; i < c.services.size(); ++i) {
+        const Service& s = c.services[i];
+        v6 = v6 || s.vip.is_v6();
+        auto [it, fresh] = first.emplace(s.vip, i);
+        if (fresh) continue;
+        const Service& f = c.services[it->second];
+        const uint32_t a = f.bgp_med.value_or(c.bgp->med), m = s.bgp_med.value_or(c.bgp->med);
+        if (a != m) {
+            const YAML::Node at = services[i]["bgp_med"].IsDefined() ? services[i]["bgp_med"] : services[i];
+            r.error(at, index_path("services", i) + ".bgp_med",
+                    fmt::format("VIP {} is announced with one MED, but service '{}' gives {} and '{}' gives {}",
+                                s.vip.str(), f.name, a, s.name, m));
+        }
+    }
+    if (v6 && !c.bgp->next_hop_v6 && !c.node.ipv6) {
+        r.error(root["bgp"], "bgp.next_hop_v6", "IPv6 VIPs are announced with an IPv6 next hop: set bgp.next_hop_v6 or node.ipv6");
+    }
 }
 
 void parse_monitors(YamlReader& r, const YAML::Node& m, const std::string& path, Service& s) {
@@ -237,7 +344,7 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c) {
         const std::string path = index_path("services", i);
         const YAML::Node n = list[i];
         if (!map_at(r, n, path, {"name", "vip", "port", "protocol", "scheduler", "forward",
-                                 "depool_threshold", "table_size", "monitors", "realservers"})) {
+                                 "depool_threshold", "table_size", "monitors", "realservers", "bgp_med"})) {
             continue;
         }
         Service s;
@@ -256,6 +363,7 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c) {
         if (auto v = r.choice(n, path, "scheduler", {"maglev", "sh", "wrr", "rr", "wlc"}, false)) s.scheduler = static_cast<Scheduler>(*v);
         if (auto v = r.choice(n, path, "forward", {"dr", "ipip"}, false)) s.forward = static_cast<Forward>(*v);
         if (auto v = r.real(n, path, "depool_threshold", 0.0, 1.0, false)) s.depool_threshold = *v;
+        if (auto v = r.uint(n, path, "bgp_med", 0, kMaxU32, false)) s.bgp_med = static_cast<uint32_t>(*v);
         if (auto v = r.uint(n, path, "table_size", 1021, 1000003, false)) {
             if (!is_prime(*v)) {
                 r.error(n["table_size"], join_path(path, "table_size"), fmt::format("{} is not a prime (Maglev needs one; 65537 and 655373 are)", *v));
@@ -290,6 +398,34 @@ void parse_dataplane(YamlReader& r, const YAML::Node& root, Config& c) {
     if (!map_at(r, d, "dataplane", {"answer_vip_echo", "icmp_rate_limit"})) return;
     if (auto v = r.boolean(d, "dataplane", "answer_vip_echo", false)) c.dataplane.answer_vip_echo = *v;
     if (auto v = r.uint(d, "dataplane", "icmp_rate_limit", 0, 1000000, false)) c.dataplane.icmp_rate_limit = static_cast<uint32_t>(*v);
+}
+
+void parse_flows(YamlReader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node f = root["flows"];
+    if (!f.IsDefined()) return;
+    if (!map_at(r, f, "flows", {"size", "timeouts"})) return;
+    if (auto v = r.uint(f, "flows", "size", 64, 1ull << 28, false)) {
+        if ((*v & (*v - 1)) != 0) {
+            r.error(f["size"], "flows.size", fmt::format("{} is not a power of two", *v));
+        } else {
+            c.flows.size = *v;
+        }
+    }
+    const YAML::Node t = f["timeouts"];
+    if (!t.IsDefined()) return;
+    if (!map_at(r, t, "flows.timeouts", {"established", "syn_sent", "syn_recv", "fin_wait", "time_wait",
+                                         "close", "close_wait", "last_ack", "udp"})) {
+        return;
+    }
+    const std::pair<const char*, uint32_t*> keys[] = {
+        {"established", &c.flows.established}, {"syn_sent", &c.flows.syn_sent},
+        {"syn_recv", &c.flows.syn_recv},       {"fin_wait", &c.flows.fin_wait},
+        {"time_wait", &c.flows.time_wait},     {"close", &c.flows.close},
+        {"close_wait", &c.flows.close_wait},   {"last_ack", &c.flows.last_ack},
+        {"udp", &c.flows.udp}};
+    for (const auto& [key, dst] : keys) {
+        if (auto v = r.uint(t, "flows.timeouts", key, 1, 86400 * 7, false)) *dst = static_cast<uint32_t>(*v);
+    }
 }
 
 // Once everything parsed: can every server be reached the way its service
@@ -387,7 +523,7 @@ LoadResult load_string(const std::string& text, const std::string& name) {
         return result;
     }
     duplicate_keys(r, root, "");
-    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane"});
+    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows"});
     Config c;
     c.path = name;
     parse_node(r, root, c);
@@ -397,8 +533,10 @@ LoadResult load_string(const std::string& text, const std::string& name) {
     c.gateway_v6 = r.ip(root, "", "gateway_v6", 6, false);
     parse_bgp(r, root, c);
     parse_dataplane(r, root, c);
+    parse_flows(r, root, c);
     parse_services(r, root, c);
     check_reachability(r, root, c);
+    check_bgp(r, root, c);
     if (errors.empty()) result.config = std::move(c);
     return result;
 }

@@ -106,17 +106,39 @@ struct Service {
     uint32_t table_size = 65537;  // Maglev lookup table size, a prime
     std::vector<Monitor> monitors;
     std::vector<RealServer> realservers;
+    std::optional<uint32_t> bgp_med;  // the VIP's MED; every service of a VIP must agree
     Mark mark;
 };
 
 struct BgpPeer {
     IpAddr address;
     uint32_t asn = 0;
+    uint16_t port = 179;
+    bool passive = false;       // wait for the router to connect
+    std::string password;       // TCP MD5 (RFC 2385); empty = none
+    bool ttl_security = false;  // GTSM (RFC 5082)
+    std::optional<uint16_t> hold_time;      // overrides bgp.hold_time
+    std::optional<uint16_t> connect_retry;  // overrides bgp.connect_retry
+};
+
+struct BgpLargeCommunity {
+    uint32_t global = 0, local1 = 0, local2 = 0;
 };
 
 struct Bgp {
     uint32_t local_asn = 0;
     uint32_t med = 0;
+    std::optional<IpAddr> router_id;  // default node.ipv4
+    uint16_t hold_time = 90;          // 0 or 3..65535 s
+    uint16_t connect_retry = 5;       // s
+    uint32_t as_path_prepend = 0;
+    std::optional<IpAddr> next_hop_v4;  // default node.ipv4
+    std::optional<IpAddr> next_hop_v6;  // default node.ipv6
+    std::vector<uint32_t> communities;  // asn << 16 | value
+    std::vector<BgpLargeCommunity> large_communities;
+    bool listen = true;
+    std::optional<IpAddr> listen_address;
+    uint16_t listen_port = 179;
     std::vector<BgpPeer> peers;
 };
 
@@ -124,6 +146,14 @@ struct Bgp {
 struct Dataplane {
     bool answer_vip_echo = false;    // reply to ICMP/ICMPv6 echo requests sent to a VIP
     uint32_t icmp_rate_limit = 1000;  // generated ICMP (too-big, echo replies) per second per lcore
+};
+
+// The per-lcore flow table.
+struct Flows {
+    uint64_t size = 1u << 20;  // entries per lcore, a power of two (64 bytes each)
+    // Timeouts in seconds, IPVS's states.
+    uint32_t established = 900, syn_sent = 120, syn_recv = 30, fin_wait = 120, time_wait = 120,
+             close = 10, close_wait = 60, last_ack = 30, udp = 300;
 };
 
 // Where a host is reached: untagged (vlan 0) or on a VLAN, when it is on a
@@ -136,6 +166,7 @@ struct Config {
     std::string path;  // the file it was loaded from
     Node node;
     Dataplane dataplane;
+    Flows flows;
     std::vector<Port> ports;
     std::vector<Neighbor> neighbors;
     std::optional<IpAddr> gateway_v4;

@@ -12,9 +12,11 @@
 
 #include "conf/config.h"
 #include "control/eal.h"
+#include "control/lcores.h"
 #include "control/pcap_io.h"
 #include "control/stats.h"
 #include "control/table_builder.h"
+#include "dataplane/flow_table.h"
 #include "dataplane/port.h"
 #include "dataplane/rte.h"
 #include "dataplane/table_publisher.h"
@@ -42,17 +44,6 @@ uint16_t record_stamps(uint16_t, uint16_t, rte_mbuf** pkts, uint16_t n, void* ar
                                   : 0);
     }
     return n;
-}
-
-struct LaunchArg {
-    dp::Worker* worker;
-    const std::atomic<bool>* stop;
-};
-
-int worker_main(void* arg) {
-    auto* a = static_cast<LaunchArg*>(arg);
-    a->worker->run(*a->stop);
-    return 0;
 }
 
 void print_errors(const std::vector<conf::Error>& errors) {
@@ -137,7 +128,9 @@ int run_replay(const ReplayOptions& opt) {
                                     "--log-level", "*:warning",
                                     "--file-prefix", fmt::format("tern-replay-{}", getpid())};
     if (opt.eal_args.empty()) {
-        eal.insert(eal.end(), {"--no-huge", "-m", "512", "--no-shconf"});
+        // Memory: mbufs and tables, plus each lcore's flow table.
+        const uint64_t mb = 256 + nq * ((dp::FlowTable::bytes_for(config.flows.size) >> 20) + 8);
+        eal.insert(eal.end(), {"--no-huge", "-m", std::to_string(mb), "--no-shconf"});
     } else {
         eal.insert(eal.end(), opt.eal_args.begin(), opt.eal_args.end());
     }
@@ -212,29 +205,14 @@ int run_replay(const ReplayOptions& opt) {
         if (port_conf.mac) std::memcpy(wc.port_mac, port_conf.mac->data(), 6);
         wc.mtu = static_cast<uint16_t>(port_conf.mtu);
         wc.icmp_rate_limit = config.dataplane.icmp_rate_limit;
-        std::atomic<bool> stop{false};
-        std::vector<std::unique_ptr<dp::Worker>> workers;
-        std::vector<dp::LcoreCounters*> counters;
-        std::vector<LcoreRef> refs;
-        std::vector<LaunchArg> args(nq);
-        unsigned q = 0;
-        unsigned lcore;
-        RTE_LCORE_FOREACH_WORKER(lcore) {
-            if (q == nq) break;
-            void* mem = rte_zmalloc_socket("tern_counters", sizeof(dp::LcoreCounters),
-                                           RTE_CACHE_LINE_SIZE, rte_lcore_to_socket_id(lcore));
-            if (mem == nullptr) {
-                fmt::print(stderr, "cannot allocate lcore counters\n");
-                return 1;
-            }
-            counters.push_back(new (mem) dp::LcoreCounters());
-            wc.queue_id = wc.exc_queue_id = static_cast<uint16_t>(q);
-            workers.push_back(std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(),
-                                                           *counters.back()));
-            refs.push_back({lcore, q, counters.back()});
-            args[q] = {workers.back().get(), &stop};
-            rte_eal_remote_launch(worker_main, &args[q], lcore);
-            ++q;
+        // Replay's clock is the capture's: flows age on packet timestamps.
+        wc.timestamp_offset = ts_offset;
+        const int ts_flag = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, nullptr);
+        wc.timestamp_flag = ts_flag >= 0 ? (uint64_t{1} << ts_flag) : 0;
+        LcoreSet lcores;
+        if (auto err = lcores.start(config, wc, nq, publisher)) {
+            fmt::print(stderr, "{}\n", *err);
+            return 1;
         }
 
         // Stop when every input packet has been received (each lcore
@@ -243,8 +221,7 @@ int run_replay(const ReplayOptions& opt) {
         uint64_t last = 0;
         auto last_change = clock::now();
         for (;;) {
-            uint64_t rx = 0;
-            for (auto* c : counters) rx += c->rx.get();
+            const uint64_t rx = lcores.rx();
             if (rx >= total_in) break;
             if (rx != last) {
                 last = rx;
@@ -258,11 +235,10 @@ int run_replay(const ReplayOptions& opt) {
             publisher.reclaim();
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
-        stop.store(true);
-        rte_eal_mp_wait_lcore();
+        lcores.stop();
 
         std::vector<PortStats> ports = {port_stats(data_port, port_conf.name, "pcap:" + opt.in)};
-        Stats st = collect(config, slots, refs, ports);
+        Stats st = collect(config, slots, lcores.refs(), ports);
         rte_eth_dev_stop(data_port);
         rte_eth_dev_stop(exc_port);
         rte_eth_dev_close(data_port);  // closes the PMD's dumpers: files complete
@@ -291,11 +267,6 @@ int run_replay(const ReplayOptions& opt) {
                 fmt::print(stderr, "--stats {}: cannot write: {}\n", opt.stats, std::strerror(errno));
                 status = 1;
             }
-        }
-        workers.clear();
-        for (auto* c : counters) {
-            c->~LcoreCounters();
-            rte_free(c);
         }
         publisher.synchronize();
         rte_mempool_free(pool);

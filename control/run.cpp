@@ -1,6 +1,9 @@
 #include "control/run.h"
 
 #include <fmt/format.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,8 +12,12 @@
 #include <csignal>
 #include <thread>
 
+#include "bgp/asio_io.h"
+#include "bgp/settings.h"
+#include "bgp/speaker.h"
 #include "conf/config.h"
 #include "control/eal.h"
+#include "control/lcores.h"
 #include "control/stats.h"
 #include "control/table_builder.h"
 #include "dataplane/port.h"
@@ -25,17 +32,6 @@ std::atomic<bool> g_quit{false};
 
 // Signal handlers only set a flag.
 void on_signal(int) { g_quit.store(true); }
-
-struct LaunchArg {
-    dp::Worker* worker;
-    const std::atomic<bool>* stop;
-};
-
-int worker_main(void* arg) {
-    auto* a = static_cast<LaunchArg*>(arg);
-    a->worker->run(*a->stop);
-    return 0;
-}
 
 std::string vdev_name(const std::string& device) { return device.substr(0, device.find(',')); }
 
@@ -66,7 +62,8 @@ int run_appliance(const RunOptions& opt) {
             eal.insert(eal.end(), {"--in-memory"});
         } else {
             fmt::print(stderr, "tern run: no free hugepages; running with --no-huge (slower)\n");
-            eal.insert(eal.end(), {"--no-huge", "-m", "1024", "--no-shconf"});
+            const uint64_t mb = 512 + 2 * (dp::FlowTable::bytes_for(config.flows.size) >> 20);
+            eal.insert(eal.end(), {"--no-huge", "-m", std::to_string(mb), "--no-shconf"});
         }
     }
     if (pc.device_is_pci()) {
@@ -153,47 +150,47 @@ int run_appliance(const RunOptions& opt) {
         std::memcpy(wc.port_mac, mac, 6);
         wc.mtu = static_cast<uint16_t>(pc.mtu);
         wc.icmp_rate_limit = config.dataplane.icmp_rate_limit;
-        std::atomic<bool> stop{false};
-        std::vector<std::unique_ptr<dp::Worker>> workers;
-        std::vector<dp::LcoreCounters*> counters;
-        std::vector<LcoreRef> refs;
-        std::vector<LaunchArg> args(nq);
-        unsigned q = 0, lcore;
-        RTE_LCORE_FOREACH_WORKER(lcore) {
-            void* mem = rte_zmalloc_socket("tern_counters", sizeof(dp::LcoreCounters),
-                                           RTE_CACHE_LINE_SIZE, rte_lcore_to_socket_id(lcore));
-            if (mem == nullptr) {
-                fmt::print(stderr, "cannot allocate lcore counters\n");
-                return 1;
-            }
-            counters.push_back(new (mem) dp::LcoreCounters());
-            wc.queue_id = wc.exc_queue_id = static_cast<uint16_t>(q);
-            workers.push_back(std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(),
-                                                           *counters.back()));
-            refs.push_back({lcore, q, counters.back()});
-            args[q] = {workers.back().get(), &stop};
-            rte_eal_remote_launch(worker_main, &args[q], lcore);
-            ++q;
+        LcoreSet lcores;
+        if (auto err = lcores.start(config, wc, nq, publisher)) {
+            fmt::print(stderr, "{}\n", *err);
+            return 1;
         }
         fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; "
                    "{} services\n",
                    config.node.name, pc.name, nq, nq == 1 ? "" : "s", tap_if, config.services.size());
+        // The control thread's event loop: BGP sessions and timers; the signal
+        // handler only sets g_quit, checked every 100 ms.
+        boost::asio::io_context io;
+        auto work = boost::asio::make_work_guard(io);
+        bgp::AsioClock bgp_clock(io);
+        bgp::AsioTransport bgp_transport(io);
+        std::unique_ptr<bgp::Speaker> speaker;
+        if (config.bgp) {
+            speaker = std::make_unique<bgp::Speaker>(bgp::speaker_settings(config), bgp_transport, bgp_clock,
+                                                     [](const std::string& line) { fmt::print(stderr, "tern: {}\n", line); });
+            if (auto err = speaker->start(); !err.empty()) fmt::print(stderr, "tern: bgp: {}\n", err);
+            // Forwarding is up: routers may send us the VIPs now.
+            speaker->announce(bgp::vip_routes(config));
+        }
         while (!g_quit.load()) {
             publisher.reclaim();
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            io.run_for(std::chrono::milliseconds(100));
         }
-        stop.store(true);
-        rte_eal_mp_wait_lcore();
-        fmt::print("{}", to_text(collect(config, slots, refs, {})));
+        if (speaker) {
+            // Graceful stop: routers move the VIPs to the backup before the
+            // dataplane stops. Wait (at most 2 s) for the CEASE to go out.
+            speaker->stop();
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+            while (bgp_transport.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+                io.run_for(std::chrono::milliseconds(10));
+            }
+        }
+        lcores.stop();
+        fmt::print("{}", to_text(collect(config, slots, lcores.refs(), {})));
         rte_eth_dev_stop(port);
         rte_eth_dev_stop(exc);
         rte_eth_dev_close(port);
         rte_eth_dev_close(exc);
-        workers.clear();
-        for (auto* c : counters) {
-            c->~LcoreCounters();
-            rte_free(c);
-        }
         publisher.synchronize();
         rte_mempool_free(pool);
     }

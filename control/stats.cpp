@@ -25,6 +25,8 @@ Stats collect(const conf::Config& config, CounterSlots& slots, const std::vector
         ls.too_big_sent = l.counters->too_big_sent.get();
         ls.echo_replies = l.counters->echo_replies.get();
         ls.icmp_errors_forwarded = l.counters->icmp_errors_forwarded.get();
+        ls.flows_evicted = l.counters->flows_evicted.get();
+        ls.flows_rescheduled = l.counters->flows_rescheduled.get();
         for (size_t d = 0; d < dp::kDropCount; ++d) ls.drops[d] = l.counters->drops[d].get();
         st.totals.rx += ls.rx;
         st.totals.tx += ls.tx;
@@ -33,6 +35,8 @@ Stats collect(const conf::Config& config, CounterSlots& slots, const std::vector
         st.totals.too_big_sent += ls.too_big_sent;
         st.totals.echo_replies += ls.echo_replies;
         st.totals.icmp_errors_forwarded += ls.icmp_errors_forwarded;
+        st.totals.flows_evicted += ls.flows_evicted;
+        st.totals.flows_rescheduled += ls.flows_rescheduled;
         for (size_t d = 0; d < dp::kDropCount; ++d) st.totals.drops[d] += ls.drops[d];
         st.lcores.push_back(ls);
     }
@@ -61,6 +65,9 @@ Stats collect(const conf::Config& config, CounterSlots& slots, const std::vector
                 for (const auto& l : lcores) {
                     sv.packets += l.counters->servers[slot].packets.get();
                     sv.bytes += l.counters->servers[slot].bytes.get();
+                    // Per-lcore gauges add up modulo 2^64.
+                    sv.active_conns += l.counters->conns[slot].active.get();
+                    sv.inactive_conns += l.counters->conns[slot].inactive.get();
                 }
             }
             ss.servers.push_back(sv);
@@ -119,17 +126,20 @@ std::string to_json(const Stats& st) {
         o += fmt::format(
             "{}\n    {{\"lcore\": {}, \"queue\": {}, \"rx\": {}, \"tx\": {}, \"punt\": {}, "
             "\"from_kernel\": {}, \"too_big_sent\": {}, \"echo_replies\": {}, "
-            "\"icmp_errors_forwarded\": {}, \"dropped\": {}, \"drops\": {}}}",
+            "\"icmp_errors_forwarded\": {}, \"flows_evicted\": {}, \"flows_rescheduled\": {}, "
+            "\"dropped\": {}, \"drops\": {}}}",
             i ? "," : "", l.lcore, l.queue, l.rx, l.tx, l.punt, l.from_kernel, l.too_big_sent,
-            l.echo_replies, l.icmp_errors_forwarded, l.dropped(), drops_json(l.drops));
+            l.echo_replies, l.icmp_errors_forwarded, l.flows_evicted, l.flows_rescheduled,
+            l.dropped(), drops_json(l.drops));
     }
     const auto& t = st.totals;
     o += fmt::format(
         "\n  ],\n  \"totals\": {{\"rx\": {}, \"tx\": {}, \"punt\": {}, \"from_kernel\": {}, "
         "\"too_big_sent\": {}, \"echo_replies\": {}, \"icmp_errors_forwarded\": {}, "
+        "\"flows_evicted\": {}, \"flows_rescheduled\": {}, "
         "\"dropped\": {}}},\n  \"drops\": {},\n  \"services\": [",
         t.rx, t.tx, t.punt, t.from_kernel, t.too_big_sent, t.echo_replies, t.icmp_errors_forwarded,
-        t.dropped(), drops_json(t.drops));
+        t.flows_evicted, t.flows_rescheduled, t.dropped(), drops_json(t.drops));
     for (size_t i = 0; i < st.services.size(); ++i) {
         const auto& s = st.services[i];
         o += fmt::format(
@@ -141,9 +151,9 @@ std::string to_json(const Stats& st) {
             const auto& v = s.servers[j];
             o += fmt::format(
                 "{}\n      {{\"host\": {}, \"ip\": {}, \"weight\": {}, \"enabled\": {}, "
-                "\"packets\": {}, \"bytes\": {}}}",
+                "\"packets\": {}, \"bytes\": {}, \"active_conns\": {}, \"inactive_conns\": {}}}",
                 j ? "," : "", json_str(v.host), json_str(v.ip), v.weight, v.enabled, v.packets,
-                v.bytes);
+                v.bytes, v.active_conns, v.inactive_conns);
         }
         o += s.servers.empty() ? "]}" : "\n    ]}";
     }
@@ -181,8 +191,10 @@ std::string to_text(const Stats& st) {
                          s.scheduler, s.forward, s.packets, s.bytes);
         for (const auto& v : s.servers) {
             std::string flags = v.enabled ? "" : " disabled";
-            o += fmt::format("    -> {:<16} {:<24} weight {:<5}{} {} packets, {} bytes\n", v.host,
-                             v.ip, v.weight, flags, v.packets, v.bytes);
+            o += fmt::format("    -> {:<16} {:<24} weight {:<5}{} {} packets, {} bytes, "
+                             "ActiveConn {} InActConn {}\n",
+                             v.host, v.ip, v.weight, flags, v.packets, v.bytes, v.active_conns,
+                             v.inactive_conns);
         }
     }
     return o;

@@ -26,6 +26,7 @@ struct LcoreStats {
     unsigned queue = 0;
     uint64_t rx = 0, tx = 0, punt = 0, from_kernel = 0;
     uint64_t too_big_sent = 0, echo_replies = 0, icmp_errors_forwarded = 0;
+    uint64_t flows_evicted = 0, flows_rescheduled = 0;
     std::array<uint64_t, dp::kDropCount> drops{};
     uint64_t dropped() const;
 };
@@ -36,6 +37,7 @@ struct ServerStats {
     uint32_t weight = 0;
     bool enabled = false;
     uint64_t packets = 0, bytes = 0;
+    uint64_t active_conns = 0, inactive_conns = 0;  // IPVS's ActiveConn / InActConn
 };
 
 struct ServiceStats {

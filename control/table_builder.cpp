@@ -90,6 +90,9 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
                 return r;
             }
             se.family = rs.ip.is_v4() ? 4 : 6;
+            // Configured servers keep their flows, drained ones too (disabled,
+            // weight 0); a server that is gone from the config loses them.
+            se.keeps_flows = 1;
             std::memcpy(se.ip, rs.ip.bytes.data(), 16);
             // The next hop: the server itself when it is on a connected subnet
             // (or when no subnets are named), else the gateway of its family.

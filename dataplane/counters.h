@@ -57,6 +57,13 @@ struct PacketsBytes {
     }
 };
 
+// Gauges kept by one lcore: increments and decrements (added modulo 2^64).
+struct ConnCounts {
+    Counter active;
+    Counter inactive;
+    void add(bool is_active, int64_t n) { (is_active ? active : inactive).add(static_cast<uint64_t>(n)); }
+};
+
 // Slots for per-service and per-server counters. Control assigns a stable
 // slot to each service and server (by name), so counters survive table swaps.
 inline constexpr uint32_t kMaxServiceSlots = 4096;
@@ -73,8 +80,13 @@ struct alignas(64) LcoreCounters {
     Counter echo_replies;  // echo requests to a VIP answered
     Counter icmp_errors_forwarded;  // ICMP errors about a flow sent to the flow's server
     std::array<Counter, kDropCount> drops;
+    Counter flows_evicted;  // live flows pushed out of a full flow-table bucket
+    Counter flows_rescheduled;  // flows moved because their server went away
     alignas(64) std::array<PacketsBytes, kMaxServiceSlots> services;
     std::array<PacketsBytes, kMaxServerSlots> servers;
+    // Connections per server as IPVS counts them: ESTABLISHED is active,
+    // every other state inactive.
+    std::array<ConnCounts, kMaxServerSlots> conns;
 
     void drop(Drop d) { drops[static_cast<size_t>(d)].add(1); }
     uint64_t dropped() const {

@@ -1,5 +1,6 @@
 #include "dataplane/table.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <tuple>
@@ -66,6 +67,10 @@ std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t ge
         auto fk = std::make_tuple(s.family, std::string(reinterpret_cast<char*>(s.vip), 16), s.proto);
         auto it = frag.find(fk);
         if (it == frag.end() || s.port < it->second.first) frag[fk] = {s.port, index};
+        auto& e = s.entry;
+        e.by_slot.clear();
+        for (size_t i = 0; i < e.servers.size(); ++i) e.by_slot.emplace_back(e.servers[i].counter, static_cast<uint16_t>(i));
+        std::sort(e.by_slot.begin(), e.by_slot.end());
         t->services_.push_back(std::move(s.entry));
     }
     std::map<std::pair<uint8_t, std::string>, size_t> vips;  // (family, address) -> a service
@@ -103,6 +108,12 @@ const ServiceEntry* Table::lookup(const FlowKey& key) const {
     void* data = nullptr;
     if (rte_hash_lookup_data(hash_, &k, &data) < 0) return nullptr;
     return &services_[reinterpret_cast<uintptr_t>(data)];
+}
+
+uint16_t ServiceEntry::find_slot(uint32_t slot) const {
+    auto it = std::lower_bound(by_slot.begin(), by_slot.end(), std::make_pair(slot, uint16_t{0}));
+    if (it == by_slot.end() || it->first != slot) return 0xFFFF;
+    return it->second;
 }
 
 const ServiceEntry* Table::vip(const FlowKey& key) const {

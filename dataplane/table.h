@@ -30,7 +30,8 @@ struct ServerEntry {
     uint8_t has_mac;      // 0 when the neighbour is not known: packets drop as no_neighbor
     uint8_t family;       // 4 or 6
     uint16_t vlan;        // 802.1Q tag of the next hop; 0 = untagged
-    uint16_t pad;
+    uint8_t keeps_flows;  // 1: pooled or drained (disabled, weight 0): its flows stay
+    uint8_t pad;
     uint32_t counter;     // slot in LcoreCounters::servers
     uint8_t ip[16];       // IPIP outer destination; IPv4 in the first 4 bytes
 };
@@ -41,6 +42,11 @@ struct ServiceEntry {
     uint32_t counter = 0;  // slot in LcoreCounters::services
     std::vector<uint16_t> ring;          // Maglev lookup table: index into servers, or kNoBackend
     std::vector<ServerEntry> servers;
+    // (server counter slot, index in servers), sorted: finds a flow's server
+    // again after a table swap.
+    std::vector<std::pair<uint32_t, uint16_t>> by_slot;
+    // Index of the server with counter slot `slot`, or kNoServer.
+    uint16_t find_slot(uint32_t slot) const;
 };
 
 // One VIP:port:protocol and the service behind it, as control hands it over.

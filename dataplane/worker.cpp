@@ -45,6 +45,72 @@ inline uint16_t arrival_vlan(const uint8_t* d, uint16_t l3_offset) {
 
 }  // namespace
 
+void release_flow_counts(void* ctx, const FlowEntry& e) {
+    static_cast<LcoreCounters*>(ctx)->conns[e.server_slot].add(e.state == ConnState::established, -1);
+}
+
+uint32_t Worker::clock(rte_mbuf* first) {
+    if (cfg_.timestamp_offset >= 0 && (first->ol_flags & cfg_.timestamp_flag)) {
+        const uint64_t us = *RTE_MBUF_DYNFIELD(first, cfg_.timestamp_offset, rte_mbuf_timestamp_t*);
+        return static_cast<uint32_t>(us / 1000000);
+    }
+    return static_cast<uint32_t>(rte_get_tsc_cycles() / rte_get_tsc_hz());
+}
+
+uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
+                      const uint8_t* l4, bool create) {
+    const auto from_ring = [&]() -> uint16_t {
+        const uint32_t h = svc.sched == Sched::sh ? source_hash(key) : hash;
+        return svc.ring.empty() ? kNoBackend
+                                : svc.ring[hash_to_index(h, static_cast<uint32_t>(svc.ring.size()))];
+    };
+    FlowTable* ft = cfg_.flows;
+    if (ft == nullptr || key.fragment) return from_ring();
+    FlowEntry* e = ft->find(key, hash, now_);
+    const uint32_t gen = static_cast<uint32_t>(t.generation());
+    uint16_t idx = kNoBackend;
+    if (e != nullptr) {
+        // The flow's server, found again by slot after a table swap.
+        if (e->generation != gen) {
+            e->server_index = svc.find_slot(e->server_slot);
+            e->generation = gen;
+        }
+        idx = e->server_index;
+        if (idx == kNoBackend || !svc.servers[idx].keeps_flows) {
+            // Its server is down or gone: reschedule at once.
+            idx = from_ring();
+            if (idx == kNoBackend) return kNoBackend;
+            const bool active = e->state == ConnState::established;
+            counters_.conns[e->server_slot].add(active, -1);
+            e->server_slot = svc.servers[idx].counter;
+            e->server_index = idx;
+            counters_.conns[e->server_slot].add(active, 1);
+            counters_.flows_rescheduled.add(1);
+        }
+    } else {
+        idx = from_ring();
+        if (idx == kNoBackend || !create) return idx;
+        const uint64_t before = ft->evictions();
+        e = ft->insert(key, hash, now_);
+        if (ft->evictions() != before) counters_.flows_evicted.add(1);
+        e->server_slot = svc.servers[idx].counter;
+        e->server_index = idx;
+        e->generation = gen;
+        e->state = key.proto == kProtoTcp ? ConnState::none : ConnState::udp;
+        counters_.conns[e->server_slot].add(false, 1);
+    }
+    if (!create) return idx;  // an ICMP error neither refreshes nor advances the flow
+    // IPVS state tracking from the client's packets.
+    const ConnState old = e->state;
+    const ConnState next = key.proto == kProtoTcp && l4 != nullptr ? next_state(old, tcp_event(l4[13])) : old;
+    if ((old == ConnState::established) != (next == ConnState::established)) {
+        counters_.conns[e->server_slot].add(old == ConnState::established, -1);
+        counters_.conns[e->server_slot].add(next == ConnState::established, 1);
+    }
+    ft->set_state(*e, next, now_);
+    return idx;
+}
+
 Worker::Worker(const WorkerConfig& cfg, const std::atomic<const Table*>& table, rte_rcu_qsbr* qsbr,
                LcoreCounters& counters)
     : cfg_(cfg), table_(table), qsbr_(qsbr), counters_(counters) {}
@@ -206,10 +272,10 @@ void Worker::handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut&
         out.punt[out.n_punt++] = m;
         return;
     }
-    const uint32_t h = svc->sched == Sched::sh ? source_hash(k) : flow_hash(k);
-    const uint16_t idx = svc->ring.empty()
-                             ? kNoBackend
-                             : svc->ring[hash_to_index(h, static_cast<uint32_t>(svc->ring.size()))];
+    // The flow's own server (its flow-table entry when there is one); an
+    // ICMP error never creates a flow nor changes its state.
+    const uint32_t h = flow_hash(k);
+    const uint16_t idx = pick(t, *svc, k, h, nullptr, false);
     if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
     counters_.icmp_errors_forwarded.add(1);
     forward(t, m, p, *svc, svc->servers[idx], h, out);
@@ -222,21 +288,24 @@ void Worker::handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut&
         out.punt[out.n_punt++] = m;
         return;
     }
-    const uint32_t h = svc->sched == Sched::sh ? source_hash(p.key) : flow_hash(p.key);
-    const uint16_t idx = svc->ring.empty()
-                             ? kNoBackend
-                             : svc->ring[hash_to_index(h, static_cast<uint32_t>(svc->ring.size()))];
+    const uint32_t h = flow_hash(p.key);
+    const uint8_t* l4 = p.key.fragment ? nullptr : rte_pktmbuf_mtod(m, const uint8_t*) + p.l4_offset;
+    const uint16_t idx = pick(t, *svc, p.key, h, l4, true);
     if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
     forward(t, m, p, *svc, svc->servers[idx], h, out);
 }
 
 void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out) {
     constexpr int kPrefetch = 4;
+    if (n == 0) return;
+    now_ = clock(pkts[0]);
     for (int i = 0; i < kPrefetch && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     uint64_t rx_bytes = 0;
     for (uint16_t i = 0; i < n; ++i) {
         if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetch], void*));
         rte_mbuf* m = pkts[i];
+        // Replay time moves with every packet; the TSC once per burst is enough.
+        if (cfg_.timestamp_offset >= 0) now_ = clock(m);
         const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
         const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
         rx_bytes += pkt_len;
@@ -302,8 +371,13 @@ void Worker::run(const std::atomic<bool>& stop) {
                 rte_pktmbuf_free_bulk(pkts + sent, k - sent);
             }
         }
+        // Age flows a few buckets at a time (clock of the last burst).
+        if (cfg_.flows != nullptr) cfg_.flows->sweep(now_, 8);
         rte_rcu_qsbr_quiescent(qsbr_, tid);
     }
+    // Leave the connection counts as of the last packet: every flow that
+    // has expired by then is gone (deterministic at the end of a replay).
+    if (cfg_.flows != nullptr) cfg_.flows->sweep(now_, cfg_.flows->capacity() / FlowTable::kWays);
     rte_rcu_qsbr_thread_offline(qsbr_, tid);
     rte_rcu_qsbr_thread_unregister(qsbr_, tid);
 }

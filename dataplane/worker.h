@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "dataplane/counters.h"
+#include "dataplane/flow_table.h"
 #include "dataplane/packet.h"
 #include "dataplane/table.h"
 
@@ -25,6 +26,11 @@ struct WorkerConfig {
     uint8_t port_mac[6] = {};
     uint16_t mtu = 1500;               // largest IP packet the port sends
     uint32_t icmp_rate_limit = 1000;   // generated ICMP per second on this lcore
+    FlowTable* flows = nullptr;        // this lcore's flow table; nullptr: stateless (hash only)
+    // The flow clock: the mbuf RX timestamp dynfield (microseconds; replay,
+    // where time is the capture's), or -1 for the TSC.
+    int timestamp_offset = -1;
+    uint64_t timestamp_flag = 0;
 };
 
 // Where each packet of a burst went; filled by Worker::classify_burst.
@@ -34,6 +40,10 @@ struct BurstOut {
     uint16_t n_tx = 0;
     uint16_t n_punt = 0;
 };
+
+// FlowTable::Release for a table whose ctx is the lcore's LcoreCounters:
+// takes the flow out of its server's connection counts.
+void release_flow_counts(void* counters, const FlowEntry& e);
 
 class Worker {
 public:
@@ -64,11 +74,18 @@ private:
     // Answers `m` with ICMP too-big (its encapsulation would exceed the MTU).
     void too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out);
     bool icmp_allowed();
+    // Picks the server of a flow: its flow-table entry when it has one and
+    // the server still keeps flows, else the service's ring. Updates TCP
+    // state and connection counts. Returns kNoBackend when none can take it.
+    uint16_t pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
+                  const uint8_t* l4, bool create);
+    uint32_t clock(rte_mbuf* first);
     void drop(rte_mbuf* m, Drop reason);
 
     WorkerConfig cfg_;
     uint64_t icmp_tokens_ = 0;   // token bucket, in units of 1/hz of a packet
     uint64_t icmp_last_tsc_ = 0;
+    uint32_t now_ = 0;           // flow clock of the current burst, seconds
     const std::atomic<const Table*>& table_;
     rte_rcu_qsbr* qsbr_;
     LcoreCounters& counters_;

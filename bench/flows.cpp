@@ -1,0 +1,40 @@
+#include "bench/flows.h"
+
+#include <new>
+
+#include "dataplane/rte.h"
+
+namespace tern::bench {
+
+#if TERN_BENCH_HAS_FLOW_TABLE
+size_t flow_entry_bytes() { return sizeof(dp::FlowEntry); }
+
+bool LaneFlows::attach(dp::WorkerConfig& wc, size_t capacity, int socket,
+                       dp::LcoreCounters& counters) {
+    memory_ = rte_zmalloc_socket("bench_flows", dp::FlowTable::bytes_for(capacity), 64, socket);
+    if (memory_ == nullptr) return false;
+    auto* t = new dp::FlowTable(static_cast<dp::FlowEntry*>(memory_), capacity, dp::FlowTimeouts{},
+                                dp::release_flow_counts, &counters);
+    table_ = t;
+    wc.flows = t;
+    return true;
+}
+
+LaneFlows::~LaneFlows() {
+    delete static_cast<dp::FlowTable*>(table_);
+    rte_free(memory_);
+}
+
+size_t LaneFlows::evictions() const {
+    return table_ ? static_cast<dp::FlowTable*>(table_)->evictions() : 0;
+}
+size_t LaneFlows::size() const { return table_ ? static_cast<dp::FlowTable*>(table_)->size() : 0; }
+#else
+size_t flow_entry_bytes() { return 0; }
+bool LaneFlows::attach(dp::WorkerConfig&, size_t, int, dp::LcoreCounters&) { return true; }
+LaneFlows::~LaneFlows() = default;
+size_t LaneFlows::evictions() const { return 0; }
+size_t LaneFlows::size() const { return 0; }
+#endif
+
+}  // namespace tern::bench

@@ -1,0 +1,251 @@
+#include "bench/pmd.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <thread>
+
+#include "bench/flows.h"
+#include "bench/traffic.h"
+#include "control/eal.h"
+#include "control/table_builder.h"
+#include "dataplane/port.h"
+#include "dataplane/rte.h"
+#include "dataplane/table_publisher.h"
+#include "dataplane/worker.h"
+
+namespace tern::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct LaunchArg {
+    dp::Worker* worker;
+    const std::atomic<bool>* stop;
+};
+
+int worker_main(void* arg) {
+    auto* a = static_cast<LaunchArg*>(arg);
+    a->worker->run(*a->stop);
+    return 0;
+}
+
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+int run_pmd(const Args& args) {
+    const std::string pcap = args.get("pcap", "");
+    if (pcap.empty() || pcap.find(',') != std::string::npos) {
+        fmt::print(stderr, "--pcap FILE is required (a path without commas)\n");
+        return 2;
+    }
+    const unsigned nq = static_cast<unsigned>(args.num("lcores", 1));
+    const int windows = static_cast<int>(args.num("windows", 5));
+    const double window_s = args.num("seconds", 1.0);
+    const double warmup_s = args.num("warmup", 1.0);
+    const int rebuilds = static_cast<int>(args.num("rebuilds", 0));
+    Shape shape;
+    shape.vips = static_cast<uint32_t>(args.num("vips", 8));
+    shape.servers = static_cast<uint32_t>(args.num("servers", 100));
+
+    std::string rx = "net_pcap0";
+    for (unsigned q = 0; q < nq; ++q) rx += ",rx_pcap=" + pcap;
+    rx += ",infinite_rx=1";
+    std::string exc = "net_null0,no-rx=1";
+    std::string memory;
+    if (auto err = start_eal(nq, args.flag("no-huge"), {"--vdev", rx, "--vdev", exc}, memory);
+        !err.empty()) {
+        fmt::print(stderr, "{}\n", err);
+        return 1;
+    }
+    int status = 0;
+    std::string json;
+    {
+        uint16_t data_port = 0, exc_port = 0;
+        if (rte_eth_dev_get_port_by_name("net_pcap0", &data_port) != 0 ||
+            rte_eth_dev_get_port_by_name("net_null0", &exc_port) != 0) {
+            fmt::print(stderr, "the pcap or null PMD did not create its port\n");
+            return 1;
+        }
+        // infinite_rx keeps a copy of the whole capture per queue in mbufs of this pool.
+        rte_mempool* pool = dp::create_pool("bench_pmd", 65536 * nq + 8191, rte_socket_id());
+        if (pool == nullptr) {
+            fmt::print(stderr, "cannot create the mbuf pool: {}\n", rte_strerror(rte_errno));
+            return 1;
+        }
+        dp::PortSetup ps;
+        ps.port_id = data_port;
+        ps.rx_queues = ps.tx_queues = static_cast<uint16_t>(nq);
+        ps.mac = kPortMac.data();
+        ps.pool = pool;
+        dp::PortSetup es = ps;
+        es.port_id = exc_port;
+        es.mac = nullptr;
+        for (const auto* s : {&ps, &es}) {
+            if (auto err = dp::setup_port(*s)) {
+                fmt::print(stderr, "{}\n", *err);
+                return 1;
+            }
+        }
+
+        // The config; for --rebuilds, the largest that fits the counter slots
+        // when the requested one does not.
+        conf::Config config = make_config(shape);
+        dp::TablePublisher publisher(RTE_MAX_LCORE);
+        ctl::CounterSlots slots;
+        ctl::BuildResult built = ctl::build_table(config, slots, 1);
+        std::string requested_error;
+        if (!built.table && rebuilds > 0) {
+            requested_error = built.error;
+            shape.servers = dp::kMaxServerSlots / shape.services();
+            config = make_config(shape);
+            slots = ctl::CounterSlots();
+            built = ctl::build_table(config, slots, 1);
+        }
+        if (!built.table || !publisher.ok()) {
+            fmt::print(stderr, "cannot build the table: {}\n", built.error);
+            return 1;
+        }
+        publisher.publish(std::move(built.table));
+
+        dp::WorkerConfig wc;
+        wc.port_id = data_port;
+        wc.exc_port_id = exc_port;
+        std::memcpy(wc.port_mac, kPortMac.data(), 6);
+        wc.mtu = static_cast<uint16_t>(config.ports[0].mtu);
+        wc.icmp_rate_limit = config.dataplane.icmp_rate_limit;
+        std::atomic<bool> stop{false};
+        std::vector<std::unique_ptr<dp::Worker>> workers;
+        std::vector<std::unique_ptr<LaneFlows>> flows;
+        const size_t flow_capacity = static_cast<size_t>(args.num("flow-capacity", 1 << 18));
+        std::vector<dp::LcoreCounters*> counters;
+        std::vector<LaunchArg> launch(nq);
+        unsigned q = 0, lcore;
+        RTE_LCORE_FOREACH_WORKER(lcore) {
+            if (q == nq) break;
+            void* mem = rte_zmalloc_socket("bench_counters", sizeof(dp::LcoreCounters),
+                                           RTE_CACHE_LINE_SIZE, rte_lcore_to_socket_id(lcore));
+            if (mem == nullptr) {
+                fmt::print(stderr, "cannot allocate lcore counters\n");
+                return 1;
+            }
+            counters.push_back(new (mem) dp::LcoreCounters());
+            wc.queue_id = wc.exc_queue_id = static_cast<uint16_t>(q);
+            flows.push_back(std::make_unique<LaneFlows>());
+            if (!flows.back()->attach(wc, flow_capacity, static_cast<int>(rte_lcore_to_socket_id(lcore)),
+                                      *counters.back())) {
+                fmt::print(stderr, "cannot allocate a flow table\n");
+                return 1;
+            }
+            workers.push_back(std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(),
+                                                           *counters.back()));
+            launch[q] = {workers.back().get(), &stop};
+            rte_eal_remote_launch(worker_main, &launch[q], lcore);
+            ++q;
+        }
+        auto total_rx = [&] {
+            uint64_t n = 0;
+            for (auto* c : counters) n += c->rx.get();
+            return n;
+        };
+
+        std::this_thread::sleep_for(std::chrono::duration<double>(warmup_s));
+        std::vector<double> mpps, baseline;
+        std::vector<double> build_ms, publish_us, grace_ms;
+        // The forwarding rate with no rebuild going on, to compare with.
+        for (int w = 0; w < (rebuilds ? 2 : 0); ++w) {
+            const uint64_t r0 = total_rx();
+            const auto t0 = Clock::now();
+            std::this_thread::sleep_for(std::chrono::duration<double>(window_s));
+            baseline.push_back(static_cast<double>(total_rx() - r0) / seconds_since(t0) / 1e6);
+        }
+        if (rebuilds == 0) {
+            for (int w = 0; w < windows; ++w) {
+                const uint64_t r0 = total_rx();
+                const auto t0 = Clock::now();
+                std::this_thread::sleep_for(std::chrono::duration<double>(window_s));
+                const uint64_t r1 = total_rx();
+                mpps.push_back(static_cast<double>(r1 - r0) / seconds_since(t0) / 1e6);
+            }
+        } else {
+            for (int r = 0; r < rebuilds; ++r) {
+                const uint64_t r0 = total_rx();
+                const auto t0 = Clock::now();
+                ctl::BuildResult b = ctl::build_table(config, slots, 2 + static_cast<uint64_t>(r));
+                const double built_s = seconds_since(t0);
+                if (!b.table) {
+                    fmt::print(stderr, "rebuild {}: {}\n", r, b.error);
+                    status = 1;
+                    break;
+                }
+                const auto t1 = Clock::now();
+                publisher.publish(std::move(b.table));
+                const double pub_s = seconds_since(t1);
+                const auto t2 = Clock::now();
+                while (publisher.reclaim() == 0 && publisher.retired() > 0) {
+                    std::this_thread::sleep_for(std::chrono::microseconds(50));
+                }
+                const double grace_s = seconds_since(t2);
+                build_ms.push_back(built_s * 1e3);
+                publish_us.push_back(pub_s * 1e6);
+                grace_ms.push_back(grace_s * 1e3);
+                mpps.push_back(static_cast<double>(total_rx() - r0) / seconds_since(t0) / 1e6);
+            }
+        }
+        stop.store(true);
+        wait_workers_sleeping();
+
+        uint64_t rxs = 0, txs = 0, punts = 0, drops = 0;
+        for (auto* c : counters) {
+            rxs += c->rx.get();
+            txs += c->tx.get();
+            punts += c->punt.get();
+            drops += c->dropped();
+        }
+        rte_eth_stats ds{};
+        rte_eth_stats_get(data_port, &ds);
+        const uint64_t lost = rxs - txs + ds.oerrors;  // every frame is VIP traffic: all must leave
+        json = fmt::format(
+            "{{\"mode\": {}, \"memory\": {}, \"lcores\": {}, \"pcap\": {}, \"services\": {}, "
+            "\"servers_per_service\": {}, \"flow_table\": {}, \"windows_mpps\": {}, \"mpps\": {:.4f}, \"rx\": {}, "
+            "\"tx\": {}, \"punt\": {}, \"drops\": {}, \"lost\": {}, \"port_rx\": {}, \"port_tx\": {}",
+            jstr(rebuilds ? "rebuild" : "pmd"), jstr(memory), nq, jstr(pcap), shape.services(),
+            shape.servers, flow_entry_bytes() ? "true" : "false", jnums(mpps), median(mpps), rxs, txs, punts, drops, lost, ds.ipackets,
+            ds.opackets);
+        if (rebuilds > 0) {
+            json += fmt::format(
+                ", \"baseline_mpps\": {}, \"requested_error\": {}, \"build_ms\": {}, \"publish_us\": {}, \"grace_ms\": {}, "
+                "\"build_ms_median\": {:.2f}, \"publish_and_grace_ms_median\": {:.3f}",
+                jnums(baseline), jstr(requested_error), jnums(build_ms), jnums(publish_us), jnums(grace_ms),
+                median(build_ms), median(grace_ms) + median(publish_us) / 1e3);
+        }
+        json += "}\n";
+        fmt::print(stderr, "{} x{} lcore(s): {:.2f} Mpps (median of {}), lost {}\n",
+                   rebuilds ? "rebuild" : "pmd", nq, median(mpps), mpps.size(), lost);
+
+        rte_eth_dev_stop(data_port);
+        rte_eth_dev_stop(exc_port);
+        rte_eth_dev_close(data_port);
+        rte_eth_dev_close(exc_port);
+        workers.clear();
+        flows.clear();
+        for (auto* c : counters) {
+            c->~LcoreCounters();
+            rte_free(c);
+        }
+        publisher.synchronize();
+        rte_mempool_free(pool);
+    }
+    fmt::print("{}", json);
+    ctl::eal_cleanup();
+    return status;
+}
+
+}  // namespace tern::bench

@@ -1,0 +1,55 @@
+// The worker lcores of `tern run` and `tern replay`: their counters, flow
+// tables and Worker objects, launched on the EAL's worker lcores and
+// stopped together. Control thread only.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "control/stats.h"
+#include "dataplane/flow_table.h"
+#include "dataplane/table_publisher.h"
+#include "dataplane/worker.h"
+
+namespace tern::ctl {
+
+dp::FlowTimeouts flow_timeouts(const conf::Flows& flows);
+
+class LcoreSet {
+public:
+    LcoreSet() = default;
+    LcoreSet(const LcoreSet&) = delete;
+    LcoreSet& operator=(const LcoreSet&) = delete;
+    ~LcoreSet();
+
+    // Starts `queues` workers, worker i on queue i of the ports in `base`.
+    std::optional<std::string> start(const conf::Config& config, const dp::WorkerConfig& base,
+                                     unsigned queues, dp::TablePublisher& publisher);
+    // Stops every worker and waits for them (each finishes its burst).
+    void stop();
+
+    const std::vector<LcoreRef>& refs() const { return refs_; }
+    uint64_t rx() const;
+
+private:
+    struct Lcore {
+        unsigned id = 0;
+        dp::LcoreCounters* counters = nullptr;
+        dp::FlowEntry* flow_mem = nullptr;
+        std::unique_ptr<dp::FlowTable> flows;
+        std::unique_ptr<dp::Worker> worker;
+        const std::atomic<bool>* stop = nullptr;
+    };
+    static int main(void* arg);
+
+    std::vector<std::unique_ptr<Lcore>> lcores_;
+    std::vector<LcoreRef> refs_;
+    std::atomic<bool> stop_{false};
+    bool running_ = false;
+};
+
+}  // namespace tern::ctl

@@ -1,0 +1,400 @@
+#!/usr/bin/python3
+"""BGP interop: tern-bgp-speak against BIRD 2 and GoBGP, each in network namespaces
+joined by a bridge (not loopback: BIRD ignores lo and GoBGP rejects such next hops).
+
+  netns R (router: bird or gobgpd) bridge br0 10.99.0.1/24, fd99::1/64
+  netns A (speaker a) 10.99.0.2, fd99::2     netns B (speaker b) 10.99.0.3, fd99::3
+
+Checks, per router: IPv4 and IPv6 VIP routes with next hop, MED, AS path (with a
+prepend), communities and large communities; a graceful stop withdraws within a
+second; a hung speaker's routes go at hold-timer expiry; two speakers with MED 0
+and 100 -> the router prefers the first, and the second is best within a second
+of stopping the first. BIRD also: TCP MD5, and passive (BIRD connects to us).
+Usage: interop.py [--speak PATH] [bird|gobgp ...]. Needs root, bird2 and gobgpd:
+missing ones fail the run. Last line: "bgp-interop: N passed, N failed"."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+SPEAK = ROOT / "build" / "bgp" / "tern-bgp-speak"
+TAG = f"tb{os.getpid() % 100000}"
+NS_R, NS_A, NS_B = f"{TAG}r", f"{TAG}a", f"{TAG}b"
+V4 = "198.51.100.10/32"
+V4B = "198.51.100.11/32"
+V6 = "2001:db8:100::10/128"
+ADDR = {NS_A: ("10.99.0.2", "fd99::2"), NS_B: ("10.99.0.3", "fd99::3")}
+
+
+def sh(*cmd, check=True, ns=None, capture=True):
+    if ns:
+        cmd = ("ip", "netns", "exec", ns) + cmd
+    r = subprocess.run(cmd, capture_output=capture, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+class Fail(Exception):
+    pass
+
+
+def expect(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def wait_for(pred, timeout, what):
+    t0 = time.monotonic()
+    while True:
+        v = pred()
+        if v:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise Fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def topology_up():
+    for ns in (NS_R, NS_A, NS_B):
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "set", "lo", "up", ns=ns)
+    sh("ip", "link", "add", "br0", "type", "bridge", ns=NS_R)
+    sh("ip", "link", "set", "br0", "up", ns=NS_R)
+    sh("ip", "addr", "add", "10.99.0.1/24", "dev", "br0", ns=NS_R)
+    sh("ip", "addr", "add", "fd99::1/64", "dev", "br0", "nodad", ns=NS_R)
+    for ns, (v4, v6) in ADDR.items():
+        side = f"{ns}-r"[-15:]
+        sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", side, "netns", NS_R)
+        sh("ip", "link", "set", side, "master", "br0", ns=NS_R)
+        sh("ip", "link", "set", side, "up", ns=NS_R)
+        sh("ip", "addr", "add", f"{v4}/24", "dev", "eth0", ns=ns)
+        sh("ip", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad", ns=ns)
+        sh("ip", "link", "set", "eth0", "up", ns=ns)
+
+
+def topology_down():
+    for ns in (NS_R, NS_A, NS_B):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def speaker_conf(work, ns, med, hold=3, password=None, passive=False, vips=(V4, V6)):
+    v4, v6 = ADDR[ns]
+    peer = {"address": "10.99.0.1", "asn": 65000}
+    if password:
+        peer["password"] = password
+    if passive:
+        peer["passive"] = True
+    services = []
+    for i, v in enumerate(vips):
+        services.append({"name": f"svc{i}", "vip": v.split("/")[0], "port": 443, "realservers": []})
+    conf = {
+        "node": {"name": ns, "ipv4": v4, "ipv6": v6},
+        "ports": [{"name": "uplink", "device": "net_null0"}],
+        "bgp": {"local_asn": 64600, "med": med, "hold_time": hold, "connect_retry": 1, "as_path_prepend": 1,
+                "communities": ["14907:7"], "large_communities": ["64600:1:2"], "peers": [peer]},
+        "services": services,
+    }
+    p = work / f"{ns}.yaml"
+    p.write_text(json.dumps(conf))  # JSON is YAML
+    return p
+
+
+class Speaker:
+    def __init__(self, work, ns, conf):
+        self.log = open(work / f"{ns}.log", "a")
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns, str(SPEAK), "--config", str(conf)],
+                                  stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            if sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    self.p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.p.kill()
+                    self.p.wait()
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGCONT)
+            self.p.kill()
+            self.p.wait()
+        self.log.close()
+
+
+# ---- routers -------------------------------------------------------------
+
+class Bird:
+    name = "bird"
+
+    def __init__(self, work, peers, md5=None, passive_peer=False):
+        self.work = work
+        self.sock = work / "bird.ctl"
+        lines = ['router id 10.99.0.1;', 'log stderr all;', 'protocol device { scan time 1; }']
+        for ns in peers:
+            v4, _ = ADDR[ns]
+            extra = f'password "{md5}";' if md5 else ""
+            if passive_peer:
+                extra += " neighbor port 1179;"
+            lines.append(f"""protocol bgp p_{ns} {{
+  local 10.99.0.1 as 65000;
+  neighbor {v4} as 64600;
+  {extra}
+  connect delay time 1; connect retry time 1; error wait time 1, 2;
+  ipv4 {{ import all; export none; }};
+  ipv6 {{ import all; export none; }};
+}}""")
+        (work / "bird.conf").write_text("\n".join(lines) + "\n")
+        self.log = open(work / "bird.log", "a")
+        self.p = subprocess.Popen(["ip", "netns", "exec", NS_R, "bird", "-f", "-c", str(work / "bird.conf"),
+                                   "-s", str(self.sock)], stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: self.sock.exists(), 10, "bird's control socket")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+        self.log.close()
+
+    def routes(self, prefix):
+        """[{best, next_hop, med, as_path, communities, large, from}] for prefix."""
+        out = sh("birdc", "-s", str(self.sock), "show", "route", "for", prefix.split("/")[0], "all", check=False)
+        routes, cur = [], None
+        for line in out.splitlines():
+            s = line.strip()
+            if "unicast [" in line:
+                cur = {"best": "] *" in line, "from": line.split("[")[1].split()[0][2:], "communities": [],
+                       "large": []}
+                if not line.startswith(("\t", " ")) and line.split()[0] != prefix:
+                    cur = None
+                    continue
+                routes.append(cur)
+            elif cur is None:
+                continue
+            elif s.startswith("BGP.next_hop:"):
+                cur["next_hop"] = s.split(":", 1)[1].split()[0]
+            elif s.startswith("BGP.med:"):
+                cur["med"] = int(s.split(":", 1)[1])
+            elif s.startswith("BGP.as_path:"):
+                cur["as_path"] = [int(x) for x in s.split(":", 1)[1].split()]
+            elif s.startswith("BGP.community:"):
+                cur["communities"] = [c.strip("() ").replace(",", ":") for c in s.split(":", 1)[1].split(")") if c.strip()]
+            elif s.startswith("BGP.large_community:"):
+                cur["large"] = [c.strip("() ").replace(", ", ":") for c in s.split(":", 1)[1].split(")") if c.strip()]
+        return routes
+
+
+class GoBgp:
+    name = "gobgp"
+
+    def __init__(self, work, peers):
+        conf = ['[global.config]', '  as = 65000', '  router-id = "10.99.0.1"']
+        for ns in peers:
+            v4, _ = ADDR[ns]
+            conf += ['[[neighbors]]', '  [neighbors.config]', f'    neighbor-address = "{v4}"', '    peer-as = 64600',
+                     '  [neighbors.timers.config]', '    connect-retry = 1',
+                     '  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]',
+                     '      afi-safi-name = "ipv4-unicast"',
+                     '  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]',
+                     '      afi-safi-name = "ipv6-unicast"']
+        (work / "gobgpd.toml").write_text("\n".join(conf) + "\n")
+        self.log = open(work / "gobgpd.log", "a")
+        self.p = subprocess.Popen(["ip", "netns", "exec", NS_R, "gobgpd", "-f", str(work / "gobgpd.toml"),
+                                   "--api-hosts", "127.0.0.1:50051"], stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: sh("gobgp", "-u", "127.0.0.1", "global", ns=NS_R, check=False).strip() != "", 10,
+                 "gobgpd's API")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+        self.log.close()
+
+    def routes(self, prefix):
+        fam = ["-a", "ipv6"] if ":" in prefix else []
+        out = sh("gobgp", "-u", "127.0.0.1", "global", "rib", *fam, "-j", ns=NS_R, check=False)
+        try:
+            rib = json.loads(out) if out.strip() else {}
+        except json.JSONDecodeError:
+            return []
+        routes = []
+        for p in rib.get(prefix, []):
+            r = {"best": bool(p.get("best")), "from": p.get("neighbor-ip"), "communities": [], "large": []}
+            for a in p.get("attrs", []):
+                t = a.get("type")
+                if t == 2:
+                    r["as_path"] = [x for seg in a.get("as_paths", []) for x in seg.get("asns", [])]
+                elif t == 3:
+                    r["next_hop"] = a.get("nexthop")
+                elif t == 4:
+                    r["med"] = a.get("metric")
+                elif t == 8:
+                    r["communities"] = [f"{c >> 16}:{c & 0xffff}" for c in a.get("communities", [])]
+                elif t == 14:
+                    r["next_hop"] = a.get("nexthop")
+                elif t == 32:
+                    r["large"] = [f"{v['ASN']}:{v['LocalData1']}:{v['LocalData2']}" for v in a.get("value", [])]
+            routes.append(r)
+        return routes
+
+
+# ---- cases ---------------------------------------------------------------
+
+def best(router, prefix):
+    return next((r for r in router.routes(prefix) if r["best"]), None)
+
+
+def case_attributes(make_router, work):
+    router = make_router(work, [NS_A])
+    a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0))
+    try:
+        wait_for(lambda: best(router, V4) and best(router, V6), 15, "both VIP routes")
+        r4, r6 = best(router, V4), best(router, V6)
+        notes = []
+        for r, nh in ((r4, "10.99.0.2"), (r6, "fd99::2")):
+            expect(r.get("next_hop") == nh, f"next hop {r.get('next_hop')}, want {nh}: {r}")
+            expect(r.get("med") == 0, f"MED {r.get('med')}: {r}")
+            expect(r.get("as_path") == [64600, 64600], f"AS path {r.get('as_path')} (want 64600 prepended once)")
+            expect(r["communities"] == ["14907:7"], f"communities {r['communities']}")
+            expect(r["large"] == ["64600:1:2"], f"large communities {r['large']}")
+        notes.append(f"v4 {r4['next_hop']} med {r4['med']} path {r4['as_path']} {r4['communities']} {r4['large']}")
+        a.stop()
+        t = wait_for(lambda: not router.routes(V4) and not router.routes(V6), 1.0, "withdrawal on graceful stop")
+        notes.append(f"graceful stop withdrew both in {t * 1000:.0f} ms")
+        expect(a.p.returncode == 0, f"speaker exited {a.p.returncode}")
+        return notes
+    finally:
+        a.kill()
+        router.stop()
+
+
+def case_hold_expiry(make_router, work):
+    router = make_router(work, [NS_A])
+    a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0, hold=3))
+    try:
+        wait_for(lambda: best(router, V4), 15, "the VIP route")
+        time.sleep(1)  # a keepalive or two have flowed
+        a.p.send_signal(signal.SIGSTOP)  # hung: TCP stays open, nothing is sent
+        t0 = time.monotonic()
+        time.sleep(1.5)
+        expect(best(router, V4) is not None, "route gone before the hold time")
+        wait_for(lambda: not router.routes(V4), 4, "withdrawal at hold expiry")
+        t = time.monotonic() - t0
+        expect(t >= 1.9, f"route went after {t:.1f} s, before a 3 s hold could expire")
+        return [f"hung speaker's route went after {t:.1f} s (hold time 3 s)"]
+    finally:
+        a.kill()
+        router.stop()
+
+
+def case_failover(make_router, work):
+    router = make_router(work, [NS_A, NS_B])
+    a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0))
+    b = Speaker(work, NS_B, speaker_conf(work, NS_B, med=100))
+    try:
+        wait_for(lambda: len(router.routes(V4)) == 2 and len(router.routes(V6)) == 2, 15, "routes from both speakers")
+        for v in (V4, V6):
+            r = best(router, v)
+            expect(r and r.get("med") == 0 and r["next_hop"] in ("10.99.0.2", "fd99::2"), f"best for {v} is {r}")
+        a.stop()
+        t = wait_for(lambda: (best(router, V4) or {}).get("med") == 100 and (best(router, V6) or {}).get("med") == 100,
+                     1.0, "the backup to become best")
+        expect(best(router, V4)["next_hop"] == "10.99.0.3", f"best after failover {best(router, V4)}")
+        return [f"MED 0 preferred over 100; backup best {t * 1000:.0f} ms after stopping the primary"]
+    finally:
+        a.kill()
+        b.kill()
+        router.stop()
+
+
+def case_md5(work):
+    router = Bird(work, [NS_A], md5="s3cret-md5")
+    a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0, password="wrong-one"))
+    try:
+        time.sleep(3)
+        expect(not router.routes(V4), "a route came up with the wrong MD5 password")
+        a.kill()
+        a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0, password="s3cret-md5"))
+        wait_for(lambda: best(router, V4), 15, "the route over an MD5-signed session")
+        return ["wrong password: no session; right password: route learned"]
+    finally:
+        a.kill()
+        router.stop()
+
+
+def case_passive(work):
+    # BIRD connects to our listener (port 1179); we never connect.
+    router = Bird(work, [NS_A], passive_peer=True)
+    conf = speaker_conf(work, NS_A, med=0, passive=True)
+    c = json.loads(conf.read_text())
+    c["bgp"]["listen_port"] = 1179
+    conf.write_text(json.dumps(c))
+    a = Speaker(work, NS_A, conf)
+    try:
+        wait_for(lambda: best(router, V4), 15, "the route over a session BIRD opened")
+        log = (work / f"{NS_A}.log").read_text()
+        expect("incoming connection" in log, "the session was not the incoming one")
+        return ["passive session accepted from BIRD"]
+    finally:
+        a.kill()
+        router.stop()
+
+
+def main(argv):
+    global SPEAK
+    if "--speak" in argv:
+        i = argv.index("--speak")
+        SPEAK = Path(argv[i + 1])
+        del argv[i:i + 2]
+    routers = argv or ["bird", "gobgp"]
+    passed = failed = 0
+    missing = [t for t in ("bird", "birdc", "gobgpd", "gobgp") if shutil.which(t) is None]
+    if os.geteuid() != 0 or missing or not SPEAK.exists():
+        print(f"FAIL setup: need root, {SPEAK} and bird2/gobgpd (missing: {missing or 'none'})")
+        print("bgp-interop: 0 passed, 1 failed")
+        return 1
+    cases = []
+    for name in routers:
+        make = Bird if name == "bird" else GoBgp
+        cases += [(f"{name} attributes + graceful stop", lambda w, m=make: case_attributes(m, w)),
+                  (f"{name} hold expiry", lambda w, m=make: case_hold_expiry(m, w)),
+                  (f"{name} MED failover", lambda w, m=make: case_failover(m, w))]
+        if name == "bird":
+            cases += [("bird md5", case_md5), ("bird passive", case_passive)]
+    for title, fn in cases:
+        work = Path(tempfile.mkdtemp(prefix="tern-bgp-"))
+        topology_down()
+        try:
+            topology_up()
+            notes = fn(work)
+            print(f"PASS {title}: {'; '.join(notes)}")
+            passed += 1
+            shutil.rmtree(work, ignore_errors=True)
+        except Exception as e:  # noqa: BLE001 - report and go on
+            msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
+            print(f"FAIL {title}: {msg} (logs in {work})")
+            failed += 1
+        finally:
+            topology_down()
+    print(f"bgp-interop: {passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,265 @@
+// The session state machine over a fake clock and transport.
+#include "bgp/session.h"
+
+#include <catch2/catch.hpp>
+
+#include "test/unit/bgp/fakes.h"
+
+using namespace tern::bgp;
+using namespace tern::bgp::fake;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Rig {
+    FakeClock clock;
+    FakeTransport transport;
+    std::vector<std::string> log;  // "From->To"
+    int established = 0;
+    std::vector<AfiSafi> refreshes;
+    std::unique_ptr<Session> session;
+
+    explicit Rig(bool passive = false, uint32_t router_id = 0x0a000002) {
+        PeerSettings s;
+        s.address = *Address::parse("10.0.0.1");
+        s.remote_asn = 65001;
+        s.local_asn = 64600;
+        s.router_id = router_id;
+        s.hold_time = 9;
+        s.connect_retry = 5;
+        s.passive = passive;
+        Session::Events ev;
+        ev.established = [this](Session&) { ++established; };
+        ev.route_refresh = [this](Session&, AfiSafi f) { refreshes.push_back(f); };
+        ev.state_changed = [this](Session&, State from, State to, const std::string&) {
+            log.push_back(std::string(to_string(from)) + "->" + to_string(to));
+        };
+        session = std::make_unique<Session>(s, transport, clock, ev);
+    }
+};
+
+Open peer_open(uint32_t asn = 65001, uint16_t hold = 30, uint32_t id = 0x0a000001) {
+    Open o;
+    o.asn = asn;
+    o.hold_time = hold;
+    o.router_id = id;
+    o.caps.multiprotocol = {{kAfiIpv4, kSafiUnicast}};
+    o.caps.as4 = asn;
+    return o;
+}
+
+template <typename T>
+T expect(Link& l) {
+    auto m = l.take();
+    REQUIRE(m.has_value());
+    REQUIRE(std::holds_alternative<T>(*m));
+    return std::get<T>(*m);
+}
+
+// Brings the rig to Established over an outgoing connection.
+std::shared_ptr<Link> establish(Rig& r) {
+    r.session->start();
+    auto l = r.transport.complete(true);
+    REQUIRE(l);
+    Open ours = expect<Open>(*l);
+    CHECK(ours.asn == 64600);
+    CHECK(ours.hold_time == 9);
+    CHECK(ours.caps.as4 == 64600u);
+    CHECK(ours.caps.route_refresh);
+    l->feed(encode(peer_open()));
+    expect<Keepalive>(*l);
+    REQUIRE(r.session->state() == State::open_confirm);
+    l->feed(encode(Keepalive{}));
+    REQUIRE(r.session->state() == State::established);
+    return l;
+}
+
+}  // namespace
+
+TEST_CASE("bgp session: connect, OPEN, KEEPALIVE, Established", "[bgp]") {
+    Rig r;
+    auto l = establish(r);
+    CHECK(r.log == std::vector<std::string>{"Idle->Connect", "Connect->OpenSent", "OpenSent->OpenConfirm",
+                                            "OpenConfirm->Established"});
+    CHECK(r.established == 1);
+    CHECK(r.session->status().hold_time == 9);  // min(9, 30)
+    CHECK(r.session->carries({kAfiIpv4, kSafiUnicast}));
+    CHECK_FALSE(r.session->carries({kAfiIpv6, kSafiUnicast}));  // the peer did not offer IPv6
+}
+
+TEST_CASE("bgp session: keepalives every hold/3, hold expiry drops and reconnects", "[bgp]") {
+    Rig r;
+    auto l = establish(r);
+    r.clock.advance(3s);
+    expect<Keepalive>(*l);
+    l->feed(encode(Keepalive{}));  // restarts the hold timer at t=3
+    r.clock.advance(3s);
+    expect<Keepalive>(*l);
+    r.clock.advance(5s);  // t=11: 8 s since the last message, under 9
+    CHECK(r.session->state() == State::established);
+    expect<Keepalive>(*l);
+    r.clock.advance(1s);  // t=12: hold expires
+    CHECK(r.session->state() == State::idle);
+    auto n = expect<Notification>(*l);
+    CHECK(n.code == err::kHoldExpired);
+    CHECK(l->closed);
+    CHECK(r.session->status().last_error == "hold timer expired");
+    r.clock.advance(5s);  // idle hold, then a new attempt
+    CHECK(r.session->state() == State::connect);
+    CHECK(r.transport.live_attempts() == 1);
+}
+
+TEST_CASE("bgp session: a failed connect waits in Active and retries", "[bgp]") {
+    Rig r;
+    r.session->start();
+    r.transport.complete(false);
+    CHECK(r.session->state() == State::active);
+    CHECK(r.session->status().last_error == "connection refused");
+    r.clock.advance(4s);
+    CHECK(r.transport.live_attempts() == 0);
+    r.clock.advance(1s);
+    CHECK(r.session->state() == State::connect);
+    CHECK(r.transport.live_attempts() == 1);
+    // A connect that hangs is abandoned at the next retry.
+    r.clock.advance(5s);
+    CHECK(r.transport.live_attempts() == 1);
+}
+
+TEST_CASE("bgp session: OPEN checks", "[bgp]") {
+    Rig r;
+    r.session->start();
+    auto l = r.transport.complete(true);
+    expect<Open>(*l);
+    SECTION("wrong peer AS") {
+        l->feed(encode(peer_open(65002)));
+        auto n = expect<Notification>(*l);
+        CHECK(n.code == err::kOpen);
+        CHECK(n.subcode == err::kBadPeerAs);
+        CHECK(r.session->state() == State::idle);
+    }
+    SECTION("our own router id") {
+        l->feed(encode(peer_open(65001, 30, 0x0a000002)));
+        CHECK(expect<Notification>(*l).subcode == err::kBadIdentifier);
+    }
+    SECTION("KEEPALIVE before OPEN is an FSM error") {
+        l->feed(encode(Keepalive{}));
+        auto n = expect<Notification>(*l);
+        CHECK(n.code == err::kFsm);
+        CHECK(n.subcode == err::kUnexpectedInOpenSent);
+    }
+    SECTION("garbage gives a header error") {
+        l->feed(Bytes(19, 0));
+        CHECK(expect<Notification>(*l).subcode == err::kNotSynchronized);
+    }
+    SECTION("hold time 0 negotiates no keepalives") {
+        l->feed(encode(peer_open(65001, 0)));
+        expect<Keepalive>(*l);
+        l->feed(encode(Keepalive{}));
+        r.clock.advance(1h);
+        CHECK(r.session->state() == State::established);
+        CHECK(l->sent.empty());
+    }
+}
+
+TEST_CASE("bgp session: UPDATEs are ignored, ROUTE-REFRESH is reported, OPEN in Established is an error",
+          "[bgp]") {
+    Rig r;
+    auto l = establish(r);
+    Update u;
+    u.attrs.origin = 0;
+    u.attrs.as_path = {{kAsSequence, {65001}}};
+    u.attrs.next_hop = std::array<uint8_t, 4>{10, 0, 0, 1};
+    u.nlri = {{*Address::parse("0.0.0.0"), 0}};
+    l->feed(encode(u, {}));
+    CHECK(r.session->status().updates_in == 1);
+    l->feed(encode(RouteRefresh{{kAfiIpv4, kSafiUnicast}}));
+    REQUIRE(r.refreshes.size() == 1);
+    l->feed(encode(peer_open()));
+    auto n = expect<Notification>(*l);
+    CHECK(n.code == err::kFsm);
+    CHECK(n.subcode == err::kUnexpectedInEstablished);
+}
+
+TEST_CASE("bgp session: stop sends CEASE and stays Idle", "[bgp]") {
+    Rig r;
+    auto l = establish(r);
+    r.session->stop({err::kCease, err::kAdminShutdown, {}});
+    auto n = expect<Notification>(*l);
+    CHECK(n.code == err::kCease);
+    CHECK(n.subcode == err::kAdminShutdown);
+    CHECK(l->closed);
+    CHECK(r.session->state() == State::idle);
+    r.clock.advance(1min);
+    CHECK(r.transport.live_attempts() == 0);
+}
+
+TEST_CASE("bgp session: a peer NOTIFICATION or a reset goes Idle, then reconnects", "[bgp]") {
+    Rig r;
+    auto l = establish(r);
+    SECTION("notification") {
+        l->feed(encode(Notification{err::kCease, err::kAdminShutdown, {}}));
+        CHECK(r.session->status().last_error.find("received NOTIFICATION 6/2") == 0);
+    }
+    SECTION("reset") { l->peer_close(); }
+    CHECK(r.session->state() == State::idle);
+    CHECK(l->sent.empty());
+    r.clock.advance(5s);
+    auto l2 = r.transport.complete(true);
+    REQUIRE(l2);
+    CHECK(r.session->state() == State::open_sent);
+}
+
+TEST_CASE("bgp session: passive waits in Active and accepts", "[bgp]") {
+    Rig r(true);
+    r.session->start();
+    CHECK(r.session->state() == State::active);
+    CHECK(r.transport.live_attempts() == 0);
+    auto [conn, l] = FakeTransport::incoming(*Address::parse("10.0.0.1"));
+    r.session->accept(std::move(conn));
+    expect<Open>(*l);
+    l->feed(encode(peer_open()));
+    expect<Keepalive>(*l);
+    l->feed(encode(Keepalive{}));
+    CHECK(r.session->state() == State::established);
+    SECTION("a second connection collides with Established and is closed") {
+        auto [c2, l2] = FakeTransport::incoming(*Address::parse("10.0.0.1"));
+        r.session->accept(std::move(c2));
+        auto n = expect<Notification>(*l2);
+        CHECK(n.subcode == err::kCollision);
+        CHECK(l2->closed);
+        CHECK(r.session->state() == State::established);
+    }
+    SECTION("a reset goes back to Active for the peer to reconnect") {
+        l->peer_close();
+        CHECK(r.session->state() == State::idle);
+        r.clock.advance(5s);
+        CHECK(r.session->state() == State::active);
+    }
+}
+
+TEST_CASE("bgp session: collision detection keeps the higher router id's connection (RFC 4271 6.8)", "[bgp]") {
+    // Ours 10.0.0.2 vs peer 10.0.0.1: we are higher, so our outgoing connection survives.
+    // With ours 10.0.0.0/any lower: the peer's (incoming) one survives.
+    const bool we_are_higher = GENERATE(true, false);
+    Rig r(false, we_are_higher ? 0x0a000002 : 0x09000000);
+    r.session->start();
+    auto out = r.transport.complete(true);
+    expect<Open>(*out);
+    auto [conn, in] = FakeTransport::incoming(*Address::parse("10.0.0.1"));
+    r.session->accept(std::move(conn));
+    expect<Open>(*in);
+    out->feed(encode(peer_open()));
+    expect<Keepalive>(*out);
+    CHECK(r.session->state() == State::open_confirm);
+    in->feed(encode(peer_open()));  // the second OPEN: resolve
+    auto& loser = we_are_higher ? *in : *out;
+    auto& winner = we_are_higher ? *out : *in;
+    auto n = expect<Notification>(loser);
+    CHECK(n.code == err::kCease);
+    CHECK(n.subcode == err::kCollision);
+    CHECK(loser.closed);
+    CHECK_FALSE(winner.closed);
+    if (!we_are_higher) expect<Keepalive>(winner);
+    winner.feed(encode(Keepalive{}));
+    CHECK(r.session->state() == State::established);
+}
