@@ -23,7 +23,8 @@ constexpr const char* kUsage =
     "commands:\n"
     "  run     --config FILE [--interactive] [-- EAL args]   the appliance\n"
     "  replay  --config FILE --in IN.pcap --out OUT.pcap [--punt PUNT.pcap]\n"
-    "          [--lcores N] [--stats FILE] [-- EAL args]      the dataplane over pcap files\n"
+    "          [--lcores N] [--stats FILE] [--events FILE] [-- EAL args]\n"
+    "                                                         the dataplane over pcap files\n"
     "  check   --config FILE                                  validate a config\n"
     "\n"
     "`tern <command> --help` describes a command's options.\n";
@@ -90,7 +91,8 @@ int cmd_replay(const std::vector<std::string>& args, const std::vector<std::stri
         "out", po::value(&o.out)->required(), "where transmitted packets go")(
         "punt", po::value(&o.punt), "where packets for the kernel go")(
         "lcores", po::value(&o.lcores)->default_value(1), "worker lcores (one RX/TX queue each)")(
-        "stats", po::value(&o.stats), "write the counters as JSON here");
+        "stats", po::value(&o.stats), "write the counters as JSON here")(
+        "events", po::value(&o.events), "control events at capture times (YAML list, see docs)");
     po::variables_map vm;
     if (!parse(args, desc, vm, "replay")) return 2;
     o.eal_args = eal;

@@ -11,7 +11,9 @@
 #include <thread>
 
 #include "conf/config.h"
+#include "control/desired_state.h"
 #include "control/eal.h"
+#include "control/events.h"
 #include "control/lcores.h"
 #include "control/pcap_io.h"
 #include "control/stats.h"
@@ -101,6 +103,15 @@ int run_replay(const ReplayOptions& opt) {
         return 2;
     }
     const conf::Port& port_conf = config.ports.at(0);
+    std::vector<Event> events;
+    if (!opt.events.empty()) {
+        EventsResult ev = load_events(opt.events);
+        if (!ev.errors.empty()) {
+            print_errors(ev.errors);
+            return 2;
+        }
+        events = std::move(ev.events);
+    }
     TempDir tmp;
     if (tmp.path().empty()) {
         fmt::print(stderr, "cannot create a temporary directory: {}\n", std::strerror(errno));
@@ -188,7 +199,9 @@ int run_replay(const ReplayOptions& opt) {
 
         dp::TablePublisher publisher(RTE_MAX_LCORE);
         CounterSlots slots;
-        BuildResult built = build_table(config, slots, 1);
+        DesiredState state(config);
+        uint64_t generation = 1;
+        BuildResult built = build_table(config, slots, generation);
         for (const auto& w : built.warnings) fmt::print(stderr, "warning: {}\n", w);
         if (!built.table || !publisher.ok()) {
             fmt::print(stderr, "cannot build the forwarding table: {}\n",
@@ -209,6 +222,9 @@ int run_replay(const ReplayOptions& opt) {
         wc.timestamp_offset = ts_offset;
         const int ts_flag = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, nullptr);
         wc.timestamp_flag = ts_flag >= 0 ? (uint64_t{1} << ts_flag) : 0;
+        dp::EventBarrier barrier;
+        for (const auto& e : events) barrier.times_us.push_back(e.at_us);
+        if (!events.empty()) wc.events = &barrier;
         LcoreSet lcores;
         if (auto err = lcores.start(config, wc, nq, publisher)) {
             fmt::print(stderr, "{}\n", *err);
@@ -220,9 +236,37 @@ int run_replay(const ReplayOptions& opt) {
         using clock = std::chrono::steady_clock;
         uint64_t last = 0;
         auto last_change = clock::now();
+        size_t next = 0;  // the next event to apply
+        // An lcore is at event k when it stopped there, or when it has
+        // received its whole share of the input and will never get there.
+        auto all_at = [&](size_t k) {
+            for (const auto& ref : lcores.refs()) {
+                const bool waiting = barrier.reached[ref.lcore].load(std::memory_order_acquire) >= k + 1;
+                if (!waiting && ref.counters->rx.get() < split.per_queue[ref.queue]) return false;
+            }
+            return true;
+        };
         for (;;) {
+            if (next < events.size() && all_at(next)) {
+                // The same path as in `tern run`: desired state, new table, publish.
+                const Event& e = events[next];
+                if (auto err = apply_event(e, state)) {
+                    fmt::print(stderr, "{}: event {} ignored: {}\n", e.where, e.action, *err);
+                } else {
+                    BuildResult b = build_table(state.effective(), slots, ++generation, state.down());
+                    for (const auto& w : b.warnings) fmt::print(stderr, "warning: {}\n", w);
+                    if (b.table) {
+                        publisher.publish(std::move(b.table));
+                    } else {
+                        fmt::print(stderr, "{}: event {}: cannot build the table: {}\n", e.where, e.action, b.error);
+                    }
+                }
+                barrier.applied.store(static_cast<uint32_t>(++next), std::memory_order_release);
+                last_change = clock::now();
+                continue;
+            }
             const uint64_t rx = lcores.rx();
-            if (rx >= total_in) break;
+            if (rx >= total_in && next == events.size()) break;
             if (rx != last) {
                 last = rx;
                 last_change = clock::now();
@@ -238,7 +282,7 @@ int run_replay(const ReplayOptions& opt) {
         lcores.stop();
 
         std::vector<PortStats> ports = {port_stats(data_port, port_conf.name, "pcap:" + opt.in)};
-        Stats st = collect(config, slots, lcores.refs(), ports);
+        Stats st = collect(state.effective(), slots, lcores.refs(), ports);
         rte_eth_dev_stop(data_port);
         rte_eth_dev_stop(exc_port);
         rte_eth_dev_close(data_port);  // closes the PMD's dumpers: files complete

@@ -13,6 +13,7 @@ struct ReplayOptions {
     std::string out;
     std::string punt;   // optional
     std::string stats;  // optional: JSON counters
+    std::string events; // optional: control events at capture times (control/events.h)
     unsigned lcores = 1;
     std::vector<std::string> eal_args;  // replaces the default memory options when given
 };

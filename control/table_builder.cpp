@@ -60,7 +60,8 @@ std::vector<conf::Error> unsupported(const conf::Config& config) {
     return errors;
 }
 
-BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation) {
+BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
+                        const std::set<std::pair<std::string, std::string>>& down) {
     BuildResult r;
     std::map<conf::IpAddr, conf::MacAddr> macs;
     for (const auto& n : config.neighbors) macs[n.ip] = n.mac;
@@ -92,7 +93,8 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             se.family = rs.ip.is_v4() ? 4 : 6;
             // Configured servers keep their flows, drained ones too (disabled,
             // weight 0); a server that is gone from the config loses them.
-            se.keeps_flows = 1;
+            const bool is_down = down.count({s.name, rs.host}) > 0;
+            se.keeps_flows = is_down ? 0 : 1;
             std::memcpy(se.ip, rs.ip.bytes.data(), 16);
             // The next hop: the server itself when it is on a connected subnet
             // (or when no subnets are named), else the gateway of its family.
@@ -119,7 +121,7 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             e.servers.push_back(se);
             // Drained (disabled or weight 0) servers stay in the list for
             // counters but take no slot in the ring.
-            backends.push_back({rs.host, rs.enabled ? rs.weight : 0});
+            backends.push_back({rs.host, rs.enabled && !is_down ? rs.weight : 0});
         }
         e.ring = dp::generate_ring(backends, s.table_size);
         specs.push_back(std::move(spec));

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,10 @@ struct BuildResult {
     std::vector<std::string> warnings;  // e.g. a server without a known MAC
 };
 
-BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation);
+// `down`: (service, host) pairs that health checks marked down: they take
+// no new flows and lose their established ones.
+BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
+                        const std::set<std::pair<std::string, std::string>>& down = {});
 
 // Valid config that this build cannot serve yet (a scheduler or forwarding
 // method not implemented). Each error names the key; `tern check` prints them.

@@ -57,6 +57,24 @@ uint32_t Worker::clock(rte_mbuf* first) {
     return static_cast<uint32_t>(rte_get_tsc_cycles() / rte_get_tsc_hz());
 }
 
+const Table* Worker::event_barrier(rte_mbuf* m, const Table* t) {
+    EventBarrier& ev = *cfg_.events;
+    if (!(m->ol_flags & cfg_.timestamp_flag)) return t;
+    const uint64_t us = *RTE_MBUF_DYNFIELD(m, cfg_.timestamp_offset, rte_mbuf_timestamp_t*);
+    const unsigned id = rte_lcore_id();
+    while (next_event_ < ev.times_us.size() && us >= ev.times_us[next_event_]) {
+        ++next_event_;
+        ev.reached[id].store(next_event_, std::memory_order_release);
+        // This lcore drops its table reference while it waits: quiescent.
+        while (ev.applied.load(std::memory_order_acquire) < next_event_) {
+            if (qsbr_ != nullptr) rte_rcu_qsbr_quiescent(qsbr_, id);
+            rte_pause();
+        }
+        t = table_.load(std::memory_order_acquire);
+    }
+    return t;
+}
+
 uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
                       const uint8_t* l4, bool create) {
     const auto from_ring = [&]() -> uint16_t {
@@ -305,7 +323,10 @@ void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOu
         if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetch], void*));
         rte_mbuf* m = pkts[i];
         // Replay time moves with every packet; the TSC once per burst is enough.
-        if (cfg_.timestamp_offset >= 0) now_ = clock(m);
+        if (cfg_.timestamp_offset >= 0) {
+            now_ = clock(m);
+            if (cfg_.events != nullptr) t = event_barrier(m, t);
+        }
         const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
         const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
         rx_bytes += pkt_len;

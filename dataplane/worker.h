@@ -3,7 +3,9 @@
 // a Worker is created on the control thread and then used only by its lcore.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <vector>
 #include <cstdint>
 
 #include "dataplane/counters.h"
@@ -18,6 +20,8 @@ namespace tern::dp {
 
 inline constexpr uint16_t kBurst = 32;
 
+struct EventBarrier;
+
 struct WorkerConfig {
     uint16_t port_id = 0;
     uint16_t queue_id = 0;
@@ -31,6 +35,7 @@ struct WorkerConfig {
     // where time is the capture's), or -1 for the TSC.
     int timestamp_offset = -1;
     uint64_t timestamp_flag = 0;
+    EventBarrier* events = nullptr;    // replay only
 };
 
 // Where each packet of a burst went; filled by Worker::classify_burst.
@@ -39,6 +44,16 @@ struct BurstOut {
     rte_mbuf* punt[kBurst];
     uint16_t n_tx = 0;
     uint16_t n_punt = 0;
+};
+
+// Control events pinned to capture times (`tern replay --events`): each
+// lcore stops at the first packet at or after event k's time, says so, and
+// waits until control has applied event k and published its table. Shared
+// between control and the lcores; sized before the lcores start.
+struct EventBarrier {
+    std::vector<uint64_t> times_us;             // capture time of each event, ascending
+    std::atomic<uint32_t> applied{0};           // events applied and published (control writes)
+    std::array<std::atomic<uint32_t>, 128> reached{};  // per lcore id: events reached (lcore writes)
 };
 
 // FlowTable::Release for a table whose ctx is the lcore's LcoreCounters:
@@ -80,6 +95,9 @@ private:
     uint16_t pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
                   const uint8_t* l4, bool create);
     uint32_t clock(rte_mbuf* first);
+    // Replay: waits at every event due by `m`'s time; returns the table to use.
+    const Table* event_barrier(rte_mbuf* m, const Table* t);
+    uint32_t next_event_ = 0;
     void drop(rte_mbuf* m, Drop reason);
 
     WorkerConfig cfg_;

@@ -78,7 +78,7 @@ class Bench:
                 for line in f:
                     if line.startswith("totals:") or line.startswith("summary:"):
                         total = int(line.split()[1])
-            ann = sh(["callgrind_annotate", "--inclusive=no", "--threshold=99", cg]).stdout
+            ann = sh(["callgrind_annotate", "--inclusive=no", "--auto=no", "--threshold=99", cg]).stdout
             rows = [l for l in ann.splitlines() if re.match(r"^\s*[\d,]+ \(", l)]
             profile = []
             for l in rows[1:16]:  # skip PROGRAM TOTALS
@@ -225,7 +225,13 @@ def rows_for(res):
         f"{rb['rx']} forwarded; {median(rb['baseline_mpps']):.1f} Mpps before, "
         f"{rb['mpps']:.1f} Mpps during rebuilds")
     rows[-1] = rows[-1][:4] + (("met" if rb["lost"] == 0 else "MISSED"),) + rows[-1][5:]
-    row("flow table bytes/entry", "n/a: not implemented yet", "B", 64, "<=", "no flow table in this build")
+    feb = res["pipeline"].get("flow_entry_bytes", 0)
+    if feb:
+        row("flow table bytes/entry", float(feb), "B", 64, "<=",
+            f"10M entries: {feb * 10e6 / 2**20:.0f} MiB; capacity is a power of two, so a 10M-flow "
+            f"table is {feb * 2**24 / 2**30:.0f} GiB (2^24 entries)")
+    else:
+        row("flow table bytes/entry", "n/a: not implemented yet", "B", 64, "<=", "no flow table in this build")
     row("Tern / kernel peer (nftables) pps per core", "n/a: not run", "x", 10, ">=",
         "nftables comparison not built yet (item f)")
     return rows

@@ -10,7 +10,7 @@ prepend), communities and large communities; a graceful stop withdraws within a
 second; a hung speaker's routes go at hold-timer expiry; two speakers with MED 0
 and 100 -> the router prefers the first, and the second is best within a second
 of stopping the first. BIRD also: TCP MD5, and passive (BIRD connects to us).
-Usage: interop.py [--speak PATH] [bird|gobgp ...]. Needs root, bird2 and gobgpd:
+Usage: interop.py [--build DIR] [bird|gobgp ...] (DIR holds tern and bgp/tern-bgp-speak). Needs root, bird2 and gobgpd:
 missing ones fail the run. Last line: "bgp-interop: N passed, N failed"."""
 
 import json
@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEAK = ROOT / "build" / "bgp" / "tern-bgp-speak"
+TERN = ROOT / "build" / "tern"
 TAG = f"tb{os.getpid() % 100000}"
 NS_R, NS_A, NS_B = f"{TAG}r", f"{TAG}a", f"{TAG}b"
 V4 = "198.51.100.10/32"
@@ -356,17 +357,46 @@ def case_passive(work):
         router.stop()
 
 
+def case_tern_run(work):
+    """`tern run` (dataplane on net_null0) runs the speaker: announces once forwarding,
+    and on SIGTERM withdraws and sends CEASE before the dataplane stops."""
+    router = Bird(work, [NS_A])
+    conf = speaker_conf(work, NS_A, med=0)
+    cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    log = open(work / "tern-run.log", "w")
+    p = subprocess.Popen(["ip", "netns", "exec", NS_A, str(TERN), "run", "--config", str(conf), "--", "--no-huge",
+                          "-m", "512", "--no-shconf", "--no-telemetry", "--lcores", f"(0-1)@({cpus})",
+                          "--file-prefix", f"tern-bgp-{os.getpid()}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: best(router, V4) and best(router, V6), 30, "tern run's VIP routes")
+        p.send_signal(signal.SIGTERM)
+        t = wait_for(lambda: not router.routes(V4) and not router.routes(V6), 1.0, "withdrawal on SIGTERM")
+        rc = p.wait(timeout=30)
+        out = (work / "tern-run.log").read_text()
+        expect(rc == 0, f"tern run exited {rc}:\n{out}")
+        expect("OpenConfirm -> Established" in out, f"no session state change logged:\n{out}")
+        expect(out.find("withdrawing") < out.find("forwarded where:"), "routes withdrawn after the dataplane stopped")
+        return [f"tern run announced both VIPs; SIGTERM withdrew them in {t * 1000:.0f} ms, before the counters"]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+        router.stop()
+
+
 def main(argv):
-    global SPEAK
-    if "--speak" in argv:
-        i = argv.index("--speak")
-        SPEAK = Path(argv[i + 1])
+    global SPEAK, TERN
+    if "--build" in argv:
+        i = argv.index("--build")
+        SPEAK = Path(argv[i + 1]) / "bgp" / "tern-bgp-speak"
+        TERN = Path(argv[i + 1]) / "tern"
         del argv[i:i + 2]
     routers = argv or ["bird", "gobgp"]
     passed = failed = 0
     missing = [t for t in ("bird", "birdc", "gobgpd", "gobgp") if shutil.which(t) is None]
-    if os.geteuid() != 0 or missing or not SPEAK.exists():
-        print(f"FAIL setup: need root, {SPEAK} and bird2/gobgpd (missing: {missing or 'none'})")
+    if os.geteuid() != 0 or missing or not SPEAK.exists() or not TERN.exists():
+        print(f"FAIL setup: need root, {SPEAK}, {TERN} and bird2/gobgpd (missing: {missing or 'none'})")
         print("bgp-interop: 0 passed, 1 failed")
         return 1
     cases = []
@@ -376,7 +406,7 @@ def main(argv):
                   (f"{name} hold expiry", lambda w, m=make: case_hold_expiry(m, w)),
                   (f"{name} MED failover", lambda w, m=make: case_failover(m, w))]
         if name == "bird":
-            cases += [("bird md5", case_md5), ("bird passive", case_passive)]
+            cases += [("bird md5", case_md5), ("bird passive", case_passive), ("tern run with bird", case_tern_run)]
     for title, fn in cases:
         work = Path(tempfile.mkdtemp(prefix="tern-bgp-"))
         topology_down()

@@ -290,8 +290,9 @@ TEST_CASE("bgp codec: framer splits a stream and stops at a bad header", "[bgp]"
     CHECK(n.error->subcode == err::kNotSynchronized);
 }
 
-// A light fuzz pass (the dedicated fuzz target is bgp/fuzz_decode.cpp): random
+// A light fuzz pass (a coverage-guided libFuzzer target is still to do): random
 // mutations of valid messages never crash and either decode or give a NOTIFICATION.
+// Under scripts/test's sanitizer build this also checks for out-of-bounds reads.
 TEST_CASE("bgp codec: mutated messages decode or fail cleanly", "[bgp]") {
     Update u;
     u.attrs.origin = kOriginIgp;

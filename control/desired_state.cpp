@@ -1,0 +1,78 @@
+#include "control/desired_state.h"
+
+#include <fmt/format.h>
+
+namespace tern::ctl {
+
+std::optional<std::string> DesiredState::for_each(const std::string& service, const std::string& host,
+                                                  const std::function<void(const ServerId&)>& fn) {
+    bool service_found = service.empty();
+    size_t n = 0;
+    for (const auto& s : base_.services) {
+        if (!service.empty() && s.name != service) continue;
+        service_found = true;
+        for (const auto& rs : s.realservers) {
+            if (rs.host == host) {
+                fn({s.name, host});
+                ++n;
+            }
+        }
+    }
+    if (!service_found) return fmt::format("no service named '{}'", service);
+    if (n == 0) {
+        return service.empty() ? fmt::format("no service has a server '{}'", host)
+                               : fmt::format("service '{}' has no server '{}'", service, host);
+    }
+    ++changes_;
+    return std::nullopt;
+}
+
+std::optional<std::string> DesiredState::set_weight(const std::string& service, const std::string& host,
+                                                    uint32_t weight) {
+    if (weight > 65535) return fmt::format("weight {} is not between 0 and 65535", weight);
+    return for_each(service, host, [&](const ServerId& id) { weights_[id] = weight; });
+}
+
+std::optional<std::string> DesiredState::set_enabled(const std::string& service, const std::string& host,
+                                                     bool enabled) {
+    return for_each(service, host, [&](const ServerId& id) { enabled_[id] = enabled; });
+}
+
+std::optional<std::string> DesiredState::set_down(const std::string& service, const std::string& host,
+                                                  bool down) {
+    return for_each(service, host, [&](const ServerId& id) {
+        if (down) {
+            down_.insert(id);
+        } else {
+            down_.erase(id);
+        }
+    });
+}
+
+void DesiredState::reload(conf::Config config) {
+    base_ = std::move(config);
+    weights_.clear();
+    enabled_.clear();
+    std::set<ServerId> still;
+    for (const auto& s : base_.services) {
+        for (const auto& rs : s.realservers) {
+            if (down_.count({s.name, rs.host})) still.insert({s.name, rs.host});
+        }
+    }
+    down_ = std::move(still);
+    ++changes_;
+}
+
+conf::Config DesiredState::effective() const {
+    conf::Config c = base_;
+    for (auto& s : c.services) {
+        for (auto& rs : s.realservers) {
+            const ServerId id{s.name, rs.host};
+            if (auto w = weights_.find(id); w != weights_.end()) rs.weight = w->second;
+            if (auto e = enabled_.find(id); e != enabled_.end()) rs.enabled = e->second;
+        }
+    }
+    return c;
+}
+
+}  // namespace tern::ctl

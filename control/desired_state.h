@@ -1,0 +1,49 @@
+// The desired state of the balancer: the config plus what operators,
+// health checks and events changed since (weights, pooled/depooled,
+// down/up). Every change goes through here and becomes a new table.
+// Control thread only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "conf/config.h"
+
+namespace tern::ctl {
+
+using ServerId = std::pair<std::string, std::string>;  // (service, host)
+
+class DesiredState {
+public:
+    explicit DesiredState(conf::Config config) : base_(std::move(config)) {}
+
+    // Each names the bad service/host in its error. An empty service means
+    // every service that has the host.
+    std::optional<std::string> set_weight(const std::string& service, const std::string& host, uint32_t weight);
+    std::optional<std::string> set_enabled(const std::string& service, const std::string& host, bool enabled);
+    std::optional<std::string> set_down(const std::string& service, const std::string& host, bool down);
+    // A new config: operator overrides end (as PyBal's pool files win on
+    // reload); health state of servers that remain is kept.
+    void reload(conf::Config config);
+
+    // The config with the overrides applied.
+    conf::Config effective() const;
+    // Servers marked down: they take no flows and lose theirs.
+    std::set<ServerId> down() const { return down_; }
+    uint64_t changes() const { return changes_; }
+
+private:
+    std::optional<std::string> for_each(const std::string& service, const std::string& host,
+                                        const std::function<void(const ServerId&)>& fn);
+    conf::Config base_;
+    std::map<ServerId, uint32_t> weights_;
+    std::map<ServerId, bool> enabled_;
+    std::set<ServerId> down_;
+    uint64_t changes_ = 0;
+};
+
+}  // namespace tern::ctl
