@@ -40,6 +40,7 @@ std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp:
         void* mem = rte_zmalloc_socket("tern_counters", sizeof(dp::LcoreCounters), RTE_CACHE_LINE_SIZE, socket);
         if (mem == nullptr) return fmt::format("lcore {}: cannot allocate its counters", id);
         l->counters = new (mem) dp::LcoreCounters();
+        peers_.push_back(l->counters);
         const size_t bytes = dp::FlowTable::bytes_for(config.flows.size);
         l->flow_mem = static_cast<dp::FlowEntry*>(rte_zmalloc_socket("tern_flows", bytes, RTE_CACHE_LINE_SIZE, socket));
         if (l->flow_mem == nullptr) {
@@ -51,6 +52,7 @@ std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp:
         dp::WorkerConfig wc = base;
         wc.queue_id = wc.exc_queue_id = static_cast<uint16_t>(q);
         wc.flows = l->flows.get();
+        wc.peers = &peers_;
         l->worker = std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(), *l->counters);
         l->stop = &stop_;
         refs_.push_back({id, q, l->counters});

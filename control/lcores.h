@@ -48,6 +48,7 @@ private:
 
     std::vector<std::unique_ptr<Lcore>> lcores_;
     std::vector<LcoreRef> refs_;
+    std::vector<const dp::LcoreCounters*> peers_;  // every lcore's counters, for wlc
     std::atomic<bool> stop_{false};
     bool running_ = false;
 };

@@ -40,18 +40,6 @@ std::string CounterSlots::service_name(uint32_t slot) const {
 
 std::vector<conf::Error> unsupported(const conf::Config& config) {
     std::vector<conf::Error> errors;
-    for (size_t i = 0; i < config.services.size(); ++i) {
-        const auto& s = config.services[i];
-        auto add = [&](const std::string& key, const std::string& msg) {
-            errors.push_back({s.mark.file, s.mark.line, s.mark.column,
-                              fmt::format("services[{}].{}", i, key), msg});
-        };
-        if (s.scheduler != conf::Scheduler::maglev && s.scheduler != conf::Scheduler::sh) {
-            add("scheduler", fmt::format("scheduler '{}' needs the per-lcore flow table, which this "
-                                         "build does not have yet; use maglev or sh",
-                                         conf::to_string(s.scheduler)));
-        }
-    }
     if (config.ports.size() > 1) {
         errors.push_back({config.path, 0, 0, "ports",
                           fmt::format("{} ports configured; this build drives exactly one",
@@ -75,7 +63,13 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
         spec.port = s.port;
         spec.proto = s.protocol == conf::Protocol::tcp ? dp::kProtoTcp : dp::kProtoUdp;
         dp::ServiceEntry& e = spec.entry;
-        e.sched = s.scheduler == conf::Scheduler::sh ? dp::Sched::sh : dp::Sched::maglev;
+        switch (s.scheduler) {
+            case conf::Scheduler::maglev: e.sched = dp::Sched::maglev; break;
+            case conf::Scheduler::sh: e.sched = dp::Sched::sh; break;
+            case conf::Scheduler::rr: e.sched = dp::Sched::rr; break;
+            case conf::Scheduler::wrr: e.sched = dp::Sched::wrr; break;
+            case conf::Scheduler::wlc: e.sched = dp::Sched::wlc; break;
+        }
         e.fwd = s.forward == conf::Forward::ipip ? dp::Fwd::ipip : dp::Fwd::dr;
         if (!slots.service(s.name, e.counter)) {
             r.error = fmt::format("service {}: more than {} services", s.name, dp::kMaxServiceSlots);
@@ -118,10 +112,15 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
                     "packets will be dropped as no_neighbor",
                     s.name, rs.host, rs.ip.str(), hop.str()));
             }
-            e.servers.push_back(se);
             // Drained (disabled or weight 0) servers stay in the list for
             // counters but take no slot in the ring.
-            backends.push_back({rs.host, rs.enabled && !is_down ? rs.weight : 0});
+            se.weight = rs.enabled && !is_down ? rs.weight : 0;
+            if (se.weight > 0) {
+                e.pool.push_back(static_cast<uint16_t>(e.servers.size()));
+                e.pool_weights.push_back(static_cast<uint16_t>(se.weight));
+            }
+            backends.push_back({rs.host, se.weight});
+            e.servers.push_back(se);
         }
         e.ring = dp::generate_ring(backends, s.table_size);
         specs.push_back(std::move(spec));

@@ -18,6 +18,9 @@ namespace tern::dp {
 enum class Sched : uint8_t {
     maglev,  // weighted Maglev over the 5-tuple
     sh,      // weighted Maglev over the source address (source hashing)
+    rr,      // round robin over the pool (per lcore)
+    wrr,     // IPVS's weighted round robin (per lcore)
+    wlc,     // IPVS's weighted least connection over all lcores' counts
 };
 
 enum class Fwd : uint8_t {
@@ -32,6 +35,7 @@ struct ServerEntry {
     uint16_t vlan;        // 802.1Q tag of the next hop; 0 = untagged
     uint8_t keeps_flows;  // 1: pooled or drained (disabled, weight 0): its flows stay
     uint8_t pad;
+    uint32_t weight;      // effective weight for new flows (0: drained or down)
     uint32_t counter;     // slot in LcoreCounters::servers
     uint8_t ip[16];       // IPIP outer destination; IPv4 in the first 4 bytes
 };
@@ -42,6 +46,10 @@ struct ServiceEntry {
     uint32_t counter = 0;  // slot in LcoreCounters::services
     std::vector<uint16_t> ring;          // Maglev lookup table: index into servers, or kNoBackend
     std::vector<ServerEntry> servers;
+    // Servers that take new flows (weight > 0, enabled, up) and their
+    // weights, for rr, wrr and wlc.
+    std::vector<uint16_t> pool;
+    std::vector<uint16_t> pool_weights;
     // (server counter slot, index in servers), sorted: finds a flow's server
     // again after a table swap.
     std::vector<std::pair<uint32_t, uint16_t>> by_slot;

@@ -5,6 +5,7 @@
 #include "dataplane/maglev.h"
 #include "dataplane/packet.h"
 #include "dataplane/rte.h"
+#include "dataplane/schedulers.h"
 
 namespace tern::dp {
 namespace {
@@ -75,13 +76,46 @@ const Table* Worker::event_barrier(rte_mbuf* m, const Table* t) {
     return t;
 }
 
+uint16_t Worker::schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t hash) {
+    switch (svc.sched) {
+        case Sched::maglev:
+        case Sched::sh: {
+            const uint32_t h = svc.sched == Sched::sh ? source_hash(key) : hash;
+            return svc.ring.empty() ? kNoBackend
+                                    : svc.ring[hash_to_index(h, static_cast<uint32_t>(svc.ring.size()))];
+        }
+        case Sched::rr: {
+            const uint16_t i = pick_rr(static_cast<uint32_t>(svc.pool.size()), rr_[svc.counter].cursor);
+            return i == kNoPick ? kNoBackend : svc.pool[i];
+        }
+        case Sched::wrr: {
+            RoundRobin& st = rr_[svc.counter];
+            const uint16_t i = pick_wrr(svc.pool_weights, st.cursor, st.current);
+            return i == kNoPick ? kNoBackend : svc.pool[i];
+        }
+        case Sched::wlc: {
+            const size_t n = svc.pool.size();
+            for (size_t i = 0; i < n; ++i) {
+                const uint32_t slot = svc.servers[svc.pool[i]].counter;
+                uint64_t a = 0, in = 0;
+                for (const LcoreCounters* c : *cfg_.peers) {
+                    a += c->conns[slot].active.get();
+                    in += c->conns[slot].inactive.get();
+                }
+                wlc_active_[i] = a;
+                wlc_inactive_[i] = in;
+            }
+            const uint16_t i = pick_wlc(svc.pool_weights, std::span(wlc_active_.data(), n),
+                                        std::span(wlc_inactive_.data(), n));
+            return i == kNoPick ? kNoBackend : svc.pool[i];
+        }
+    }
+    return kNoBackend;
+}
+
 uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
                       const uint8_t* l4, bool create) {
-    const auto from_ring = [&]() -> uint16_t {
-        const uint32_t h = svc.sched == Sched::sh ? source_hash(key) : hash;
-        return svc.ring.empty() ? kNoBackend
-                                : svc.ring[hash_to_index(h, static_cast<uint32_t>(svc.ring.size()))];
-    };
+    const auto from_ring = [&]() -> uint16_t { return schedule(svc, key, hash); };
     FlowTable* ft = cfg_.flows;
     if (ft == nullptr || key.fragment) return from_ring();
     FlowEntry* e = ft->find(key, hash, now_);
@@ -131,7 +165,18 @@ uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& ke
 
 Worker::Worker(const WorkerConfig& cfg, const std::atomic<const Table*>& table, rte_rcu_qsbr* qsbr,
                LcoreCounters& counters)
-    : cfg_(cfg), table_(table), qsbr_(qsbr), counters_(counters) {}
+    : cfg_(cfg),
+      table_(table),
+      qsbr_(qsbr),
+      counters_(counters),
+      rr_(kMaxServiceSlots),
+      wlc_active_(kNoBackend),
+      wlc_inactive_(kNoBackend) {
+    if (cfg_.peers == nullptr) {
+        own_peers_.push_back(&counters_);
+        cfg_.peers = &own_peers_;
+    }
+}
 
 void Worker::drop(rte_mbuf* m, Drop reason) {
     counters_.drop(reason);

@@ -36,6 +36,9 @@ struct WorkerConfig {
     int timestamp_offset = -1;
     uint64_t timestamp_flag = 0;
     EventBarrier* events = nullptr;    // replay only
+    // Every lcore's counters (this one's included), for wlc's connection
+    // counts; complete before the lcores start, read-only afterwards.
+    const std::vector<const LcoreCounters*>* peers = nullptr;
 };
 
 // Where each packet of a burst went; filled by Worker::classify_burst.
@@ -97,7 +100,8 @@ private:
     uint32_t clock(rte_mbuf* first);
     // Replay: waits at every event due by `m`'s time; returns the table to use.
     const Table* event_barrier(rte_mbuf* m, const Table* t);
-    uint32_t next_event_ = 0;
+    // A new flow's server by the service's scheduler, or kNoBackend.
+    uint16_t schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t hash);
     void drop(rte_mbuf* m, Drop reason);
 
     WorkerConfig cfg_;
@@ -107,6 +111,14 @@ private:
     const std::atomic<const Table*>& table_;
     rte_rcu_qsbr* qsbr_;
     LcoreCounters& counters_;
+    uint32_t next_event_ = 0;
+    struct RoundRobin {
+        uint32_t cursor = 0xFFFFFFFFu;
+        int32_t current = 0;
+    };
+    std::vector<RoundRobin> rr_;          // per service counter slot
+    std::vector<uint64_t> wlc_active_, wlc_inactive_;  // scratch for wlc
+    std::vector<const LcoreCounters*> own_peers_;      // when the config gives none
 };
 
 }  // namespace tern::dp

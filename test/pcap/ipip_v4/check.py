@@ -10,7 +10,8 @@ server); then the inner IP packet byte-identical without the Ethernet padding. D
 frames keep everything after the MACs. Outer sources: inside the prefix, one per flow,
 all 64 used about equally. The MTU boundary: inner 1480 bytes fit; 1481 with DF gets
 ICMP fragmentation-needed, without DF is dropped (too_big_no_df). Fragments are
-tunnelled (3-tuple hash). tshark agrees: IPIP decoded, checksums good, fields match."""
+tunnelled (3-tuple hash). tshark agrees: IPIP decoded, checksums good, fields match.
+Again with 2 lcores: the same frames."""
 
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ def check(case, work):
     per_flow = tp.check_outer_sources(res, r, "10.0.200.0/26")
     notes.append(tp.check_spread(per_flow, 64))
     notes.append(tp.servers_used(cfg, res))
+    notes.append(tp.check_lcores(case, work, cfg, inp, r))
     return notes
 
 

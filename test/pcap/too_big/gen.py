@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "lib"))
 import ternpcap as tp  # noqa: E402
-from scapy.all import (IP, IPv6, TCP, UDP, Ether, Raw, IPOption_NOP, IPOption_RR,  # noqa: E402
+from scapy.all import (IP, IPv6, TCP, UDP, Ether, Raw, IPOption_NOP, IPOption_RR, IPOption_EOL,  # noqa: E402
                        IPv6ExtHdrHopByHop, PadN)
 
 PORT_MAC = "02:00:00:00:00:01"
@@ -90,7 +90,7 @@ def frames():
         flow(True, "udp", size, df=False, vlan=200)
     flow(True, "tcp", 1420, opts=[IPOption_RR(routers=["10.9.9.9", "10.9.9.8"]), IPOption_NOP(), IPOption_NOP()],
          note="(IHL 9)")
-    flow(True, "tcp", 1381, opts=[IPOption_NOP()] * 4, vlan=200, note="(IHL 6)")
+    flow(True, "tcp", 1381, opts=[IPOption_NOP()] * 3 + [IPOption_EOL()], vlan=200, note="(IHL 6)")
     # IPv6: 1360 + 40 = 1400 fits; 1361 does not.
     for size in (1359, 1360):
         flow(False, "tcp", size)
