@@ -25,6 +25,7 @@ enum class Drop : uint8_t {
     punt_full,        // the exception path did not take the packet
     too_big_no_df,    // too big once encapsulated, and fragmenting is allowed: not done
     icmp_rate_limited,  // an ICMP answer (too big, echo reply) over the per-lcore rate
+    too_big_icmp_error,  // an ICMP error too big to encapsulate: never answered with ICMP
     kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
@@ -34,7 +35,7 @@ constexpr std::string_view drop_name(Drop d) {
         "truncated_ether", "other_mac",    "truncated_ip", "bad_ip_version",
         "bad_ihl",         "bad_ip_length", "truncated_l4", "bad_ipv6_ext",
         "no_server",       "no_neighbor",  "tx_full",      "punt_full",
-        "too_big_no_df",   "icmp_rate_limited"};
+        "too_big_no_df",   "icmp_rate_limited", "too_big_icmp_error"};
     return names[static_cast<size_t>(d)];
 }
 

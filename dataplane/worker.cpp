@@ -39,11 +39,6 @@ inline uint8_t* reframe(rte_mbuf* m, uint16_t old_l3, uint16_t new_l3) {
     return rte_pktmbuf_mtod(m, uint8_t*);
 }
 
-// The 802.1Q VLAN a frame arrived on, 0 when untagged.
-inline uint16_t arrival_vlan(const uint8_t* d, uint16_t l3_offset) {
-    return l3_offset == 18 ? static_cast<uint16_t>((d[14] << 8 | d[15]) & 0x0FFF) : 0;
-}
-
 }  // namespace
 
 void release_flow_counts(void* ctx, const FlowEntry& e) {
@@ -198,9 +193,12 @@ bool Worker::icmp_allowed() {
     return true;
 }
 
-void Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc,
+bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc,
                      const ServerEntry& srv, uint32_t hash, BurstOut& out) {
-    if (unlikely(!srv.has_mac)) return drop(m, Drop::no_neighbor);
+    if (unlikely(!srv.has_mac)) {
+        drop(m, Drop::no_neighbor);
+        return false;
+    }
     const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
     const uint16_t ethertype = p.key.family == 4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
     const uint16_t l2 = srv.vlan != 0 ? 18 : 14;
@@ -208,18 +206,35 @@ void Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const Service
         // Direct routing: a new Ethernet header (VLAN of the server); the IP
         // packet and any Ethernet padding stay as they are.
         uint8_t* d = reframe(m, p.l3_offset, l2);
-        if (unlikely(d == nullptr)) return drop(m, Drop::tx_full);
+        if (unlikely(d == nullptr)) {
+            drop(m, Drop::tx_full);
+            return false;
+        }
         write_l2(d, srv.mac, cfg_.port_mac, srv.vlan, ethertype);
     } else {
         const uint16_t outer = p.key.family == 4 ? 20 : 40;
-        if (unlikely(p.l3_len + outer > cfg_.mtu)) return too_big(m, p, outer, out);
+        if (unlikely(p.l3_len + outer > cfg_.mtu)) {
+            // Never answer an ICMP error with an ICMP error (RFC 1122 3.2.2, RFC 4443 2.4).
+            if (p.key.proto == kProtoIcmp || p.key.proto == kProtoIcmp6) {
+                drop(m, Drop::too_big_icmp_error);
+                return false;
+            }
+            too_big(m, p, outer, out);
+            return false;
+        }
         // Ethernet padding must not end up inside the tunnel.
         const uint32_t trailing = pkt_len - p.l3_offset - p.l3_len;
         if (trailing != 0 && rte_pktmbuf_trim(m, static_cast<uint16_t>(trailing)) != 0) {
-            return drop(m, Drop::bad_ip_length);
+            {
+            drop(m, Drop::bad_ip_length);
+            return false;
+        }
         }
         uint8_t* d = reframe(m, p.l3_offset, l2 + outer);
-        if (unlikely(d == nullptr)) return drop(m, Drop::tx_full);
+        if (unlikely(d == nullptr)) {
+            drop(m, Drop::tx_full);
+            return false;
+        }
         write_l2(d, srv.mac, cfg_.port_mac, srv.vlan, ethertype);
         const uint8_t* inner = d + l2 + outer;
         const TableParams& tp = t.params();
@@ -231,7 +246,10 @@ void Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const Service
             pick_in_prefix(tp.src4, tp.src4_len, 4, src_hash, src);
             write_outer_ipv4(d + l2, inner, p.l3_len, src, srv.ip);
         } else {
-            if (unlikely(!tp.has_src6)) return drop(m, Drop::no_server);
+            if (unlikely(!tp.has_src6)) {
+            drop(m, Drop::no_server);
+            return false;
+        }
             pick_in_prefix(tp.src6, tp.src6_len, 6, src_hash, src);
             write_outer_ipv6(d + l2, inner, p.l3_len, src, srv.ip, hash);
         }
@@ -239,6 +257,7 @@ void Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const Service
     counters_.services[svc.counter].add(pkt_len);
     counters_.servers[srv.counter].add(pkt_len);
     out.tx[out.n_tx++] = m;
+    return true;
 }
 
 void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out) {
@@ -249,7 +268,6 @@ void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& 
     // Answer from the VIP to the client, back through the router it came from.
     uint8_t vip[16];
     std::memcpy(vip, p.key.dst, 16);
-    const uint16_t vlan = arrival_vlan(d, p.l3_offset);
     uint8_t router[6];
     std::memcpy(router, d + 6, 6);
     const size_t avail = rte_pktmbuf_data_len(m) - p.l3_offset;
@@ -260,7 +278,6 @@ void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& 
     } else {
         len = write_icmp6_packet_too_big(ip, ip, quoted, cfg_.mtu - overhead, vip);
     }
-    write_l2(d, router, cfg_.port_mac, vlan, p.key.family == 4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
     // One segment of exactly the answer.
     if (m->next != nullptr) {
         rte_pktmbuf_free(m->next);
@@ -269,6 +286,16 @@ void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& 
     }
     m->data_len = static_cast<uint16_t>(p.l3_offset + len);
     m->pkt_len = m->data_len;
+    // Back the way it came: on the VLAN it arrived on (untagged when it
+    // came untagged or only priority-tagged), to the router that sent it.
+    const bool vlan = p.l3_offset == 18 && ((d[14] << 8 | d[15]) & 0x0FFF) != 0;
+    if (p.l3_offset == 18 && !vlan) {
+        d = reinterpret_cast<uint8_t*>(rte_pktmbuf_adj(m, 4));
+        write_l2(d, router, cfg_.port_mac, 0, p.key.family == 4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+    } else {
+        std::memcpy(d, router, 6);
+        std::memcpy(d + 6, cfg_.port_mac, 6);
+    }
     counters_.too_big_sent.add(1);
     out.tx[out.n_tx++] = m;
 }
@@ -318,11 +345,34 @@ void Worker::handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut&
         std::memcpy(k.src, q + 16, 4);
         std::memcpy(k.dst, q + 12, 4);
         if (ihl >= 20 && end - q >= static_cast<long>(ihl) + 4 && !(((q[6] << 8) | q[7]) & 0x1FFF)) l4 = q + ihl;
-    } else if (error && !v4 && end - q >= 44 && (q[0] >> 4) == 6) {
-        k.proto = q[6];
+    } else if (error && !v4 && end - q >= 40 && (q[0] >> 4) == 6) {
         std::memcpy(k.src, q + 24, 16);
         std::memcpy(k.dst, q + 8, 16);
-        l4 = q + 40;
+        // Skip the quoted packet's extension headers; a first fragment
+        // (offset 0) still carries the ports, a later one does not.
+        uint8_t next = q[6];
+        const uint8_t* h = q + 40;
+        for (int i = 0; i < 8 && h != nullptr; ++i) {
+            if (next == 0 || next == 43 || next == 60) {
+                if (end - h < 8 || end - h < (h[1] + 1) * 8) {
+                    h = nullptr;
+                    break;
+                }
+                next = h[0];
+                h += (h[1] + 1) * 8;
+            } else if (next == 44) {
+                if (end - h < 8 || (((h[2] << 8) | h[3]) & 0xFFF8) != 0) {
+                    h = nullptr;
+                    break;
+                }
+                next = h[0];
+                h += 8;
+            } else {
+                break;
+            }
+        }
+        k.proto = next;
+        if (h != nullptr && end - h >= 4) l4 = h;
     }
     const ServiceEntry* svc = nullptr;
     if (l4 != nullptr && (k.proto == kProtoTcp || k.proto == kProtoUdp) &&
@@ -340,8 +390,7 @@ void Worker::handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut&
     const uint32_t h = flow_hash(k);
     const uint16_t idx = pick(t, *svc, k, h, nullptr, false);
     if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
-    counters_.icmp_errors_forwarded.add(1);
-    forward(t, m, p, *svc, svc->servers[idx], h, out);
+    if (forward(t, m, p, *svc, svc->servers[idx], h, out)) counters_.icmp_errors_forwarded.add(1);
 }
 
 void Worker::handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out) {

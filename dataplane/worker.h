@@ -87,7 +87,8 @@ private:
     void handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
     void handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
     // Sends `m` to server `idx` of `svc`, DR or IPIP; `hash` is the flow's.
-    void forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc,
+    // False when it was not forwarded (dropped, or answered with too-big).
+    bool forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc,
                  const ServerEntry& srv, uint32_t hash, BurstOut& out);
     // Answers `m` with ICMP too-big (its encapsulation would exceed the MTU).
     void too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out);

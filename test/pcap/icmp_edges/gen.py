@@ -17,7 +17,6 @@ frames(mtu) returns [(expectation, note, frame)] for a port MTU of 1300 (tern.ya
 590 (check.py's second run); the frames are the same."""
 
 import random
-import struct
 import sys
 from pathlib import Path
 

@@ -14,7 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "lib"))
 import ternpcap as tp  # noqa: E402
-from scapy.all import (ICMPv6EchoRequest, ICMPv6ND_NS, IPv6, IP, TCP, UDP, Ether, Raw,  # noqa: E402
+from scapy.all import (ICMPv6EchoRequest, ICMPv6ND_NS, IPv6, TCP, UDP, Ether, Raw,  # noqa: E402
                        IPv6ExtHdrFragment, fragment6)
 
 PORT_MAC = "02:00:00:00:00:01"

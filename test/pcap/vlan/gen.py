@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "lib"))
 import ternpcap as tp  # noqa: E402
-from scapy.all import ARP, IP, IPv6, TCP, UDP, Dot1Q, Ether, Raw  # noqa: E402
+from scapy.all import ARP, IP, TCP, UDP, Dot1Q, Ether, Raw  # noqa: E402
 
 PORT_MAC = "02:00:00:00:00:01"
 CLIENTS4 = ("198.51.100.0/24", "203.0.113.0/24")
