@@ -344,7 +344,8 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c) {
         const std::string path = index_path("services", i);
         const YAML::Node n = list[i];
         if (!map_at(r, n, path, {"name", "vip", "port", "protocol", "scheduler", "forward",
-                                 "depool_threshold", "table_size", "monitors", "realservers", "bgp_med"})) {
+                                 "depool_threshold", "table_size", "monitors", "realservers", "bgp_med",
+                                 "removed_server_grace"})) {
             continue;
         }
         Service s;
@@ -363,6 +364,7 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c) {
         if (auto v = r.choice(n, path, "scheduler", {"maglev", "sh", "wrr", "rr", "wlc"}, false)) s.scheduler = static_cast<Scheduler>(*v);
         if (auto v = r.choice(n, path, "forward", {"dr", "ipip"}, false)) s.forward = static_cast<Forward>(*v);
         if (auto v = r.real(n, path, "depool_threshold", 0.0, 1.0, false)) s.depool_threshold = *v;
+        if (auto v = r.uint(n, path, "removed_server_grace", 0, 86400, false)) s.removed_server_grace = static_cast<uint32_t>(*v);
         if (auto v = r.uint(n, path, "bgp_med", 0, kMaxU32, false)) s.bgp_med = static_cast<uint32_t>(*v);
         if (auto v = r.uint(n, path, "table_size", 1021, 1000003, false)) {
             if (!is_prime(*v)) {

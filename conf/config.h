@@ -104,6 +104,9 @@ struct Service {
     Forward forward = Forward::dr;
     double depool_threshold = 0.5;
     uint32_t table_size = 65537;  // Maglev lookup table size, a prime
+    // Seconds a server removed from the pool (reload, pool source) keeps
+    // its established flows before they are rescheduled; 0: at once.
+    uint32_t removed_server_grace = 0;
     std::vector<Monitor> monitors;
     std::vector<RealServer> realservers;
     std::optional<uint32_t> bgp_med;  // the VIP's MED; every service of a VIP must agree

@@ -49,7 +49,26 @@ std::optional<std::string> DesiredState::set_down(const std::string& service, co
     });
 }
 
-void DesiredState::reload(conf::Config config) {
+void DesiredState::reload(conf::Config config, uint64_t now_s) {
+    // Servers that leave a service with a grace period keep their flows for it.
+    for (const auto& old : base_.services) {
+        const conf::Service* now_svc = nullptr;
+        for (const auto& s : config.services) {
+            if (s.name == old.name) now_svc = &s;
+        }
+        if (now_svc == nullptr || now_svc->removed_server_grace == 0) continue;
+        for (const auto& rs : old.realservers) {
+            bool kept = false;
+            for (const auto& n : now_svc->realservers) kept = kept || n.host == rs.host;
+            if (!kept && !down_.count({old.name, rs.host})) {
+                ghosts_[{old.name, rs.host}] = Ghost{rs, now_s + now_svc->removed_server_grace};
+            }
+        }
+    }
+    // A server back in the config is no longer a ghost.
+    for (const auto& s : config.services) {
+        for (const auto& rs : s.realservers) ghosts_.erase({s.name, rs.host});
+    }
     base_ = std::move(config);
     weights_.clear();
     enabled_.clear();
@@ -63,8 +82,39 @@ void DesiredState::reload(conf::Config config) {
     ++changes_;
 }
 
+bool DesiredState::expire(uint64_t now_s) {
+    bool any = false;
+    for (auto it = ghosts_.begin(); it != ghosts_.end();) {
+        if (it->second.until_s <= now_s) {
+            it = ghosts_.erase(it);
+            any = true;
+        } else {
+            ++it;
+        }
+    }
+    if (any) ++changes_;
+    return any;
+}
+
+std::optional<uint64_t> DesiredState::next_expiry() const {
+    std::optional<uint64_t> next;
+    for (const auto& [id, g] : ghosts_) {
+        if (!next || g.until_s < *next) next = g.until_s;
+    }
+    return next;
+}
+
 conf::Config DesiredState::effective() const {
     conf::Config c = base_;
+    // Servers in their grace period: drained (no new flows, flows kept).
+    for (auto& s : c.services) {
+        for (const auto& [id, g] : ghosts_) {
+            if (id.first != s.name) continue;
+            conf::RealServer rs = g.server;
+            rs.enabled = false;
+            s.realservers.push_back(rs);
+        }
+    }
     for (auto& s : c.services) {
         for (auto& rs : s.realservers) {
             const ServerId id{s.name, rs.host};

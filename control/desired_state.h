@@ -27,8 +27,14 @@ public:
     std::optional<std::string> set_enabled(const std::string& service, const std::string& host, bool enabled);
     std::optional<std::string> set_down(const std::string& service, const std::string& host, bool down);
     // A new config: operator overrides end (as PyBal's pool files win on
-    // reload); health state of servers that remain is kept.
-    void reload(conf::Config config);
+    // reload); health state of servers that remain is kept. A server that
+    // leaves a service with `removed_server_grace` stays as a drained
+    // server (keeping its established flows) until `now_s` + grace.
+    void reload(conf::Config config, uint64_t now_s = 0);
+    // Ends the grace of removed servers whose time has come; true when any did.
+    bool expire(uint64_t now_s);
+    // When the next grace ends (seconds), if any.
+    std::optional<uint64_t> next_expiry() const;
 
     // The config with the overrides applied.
     conf::Config effective() const;
@@ -43,6 +49,11 @@ private:
     std::map<ServerId, uint32_t> weights_;
     std::map<ServerId, bool> enabled_;
     std::set<ServerId> down_;
+    struct Ghost {
+        conf::RealServer server;
+        uint64_t until_s;
+    };
+    std::map<ServerId, Ghost> ghosts_;  // removed servers in their grace period
     uint64_t changes_ = 0;
 };
 

@@ -76,7 +76,7 @@ std::optional<std::string> apply_event(const Event& e, DesiredState& state) {
         for (const auto& err : r.errors) msg += "\n  " + err.str();
         return msg;
     }
-    state.reload(std::move(*r.config));
+    state.reload(std::move(*r.config), e.at_us / 1000000);
     return std::nullopt;
 }
 

@@ -222,9 +222,32 @@ int run_replay(const ReplayOptions& opt) {
         wc.timestamp_offset = ts_offset;
         const int ts_flag = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, nullptr);
         wc.timestamp_flag = ts_flag >= 0 ? (uint64_t{1} << ts_flag) : 0;
+        // The steps replay stops at: every event, and the end of every grace
+        // period a reload starts (found by applying the events to a copy).
+        struct Step {
+            uint64_t at_us;
+            int event;  // index into events, or -1: grace periods end
+        };
+        std::vector<Step> steps;
+        {
+            DesiredState sim(config);
+            for (size_t i = 0; i < events.size(); ++i) {
+                while (auto x = sim.next_expiry()) {
+                    if (*x * 1000000 > events[i].at_us) break;
+                    steps.push_back({*x * 1000000, -1});
+                    sim.expire(*x);
+                }
+                (void)apply_event(events[i], sim);
+                steps.push_back({events[i].at_us, static_cast<int>(i)});
+            }
+            while (auto x = sim.next_expiry()) {
+                steps.push_back({*x * 1000000, -1});
+                sim.expire(*x);
+            }
+        }
         dp::EventBarrier barrier;
-        for (const auto& e : events) barrier.times_us.push_back(e.at_us);
-        if (!events.empty()) wc.events = &barrier;
+        for (const auto& st : steps) barrier.times_us.push_back(st.at_us);
+        if (!steps.empty()) wc.events = &barrier;
         LcoreSet lcores;
         if (auto err = lcores.start(config, wc, nq, publisher)) {
             fmt::print(stderr, "{}\n", *err);
@@ -247,10 +270,20 @@ int run_replay(const ReplayOptions& opt) {
             return true;
         };
         for (;;) {
-            if (next < events.size() && all_at(next)) {
+            if (next < steps.size() && all_at(next)) {
                 // The same path as in `tern run`: desired state, new table, publish.
-                const Event& e = events[next];
-                if (auto err = apply_event(e, state)) {
+                const Step& step = steps[next];
+                Event grace_end;
+                grace_end.action = "end of grace period";
+                grace_end.where = opt.events;
+                const Event& e = step.event >= 0 ? events[static_cast<size_t>(step.event)] : grace_end;
+                std::optional<std::string> err;
+                if (step.event >= 0) {
+                    err = apply_event(e, state);
+                } else {
+                    state.expire(step.at_us / 1000000);
+                }
+                if (err) {
                     fmt::print(stderr, "{}: event {} ignored: {}\n", e.where, e.action, *err);
                 } else {
                     BuildResult b = build_table(state.effective(), slots, ++generation, state.down());
@@ -266,7 +299,7 @@ int run_replay(const ReplayOptions& opt) {
                 continue;
             }
             const uint64_t rx = lcores.rx();
-            if (rx >= total_in && next == events.size()) break;
+            if (rx >= total_in && next == steps.size()) break;
             if (rx != last) {
                 last = rx;
                 last_change = clock::now();
