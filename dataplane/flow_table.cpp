@@ -63,41 +63,46 @@ void FlowTable::release(FlowEntry& e) {
 }
 
 FlowEntry* FlowTable::find(const FlowKey& key, uint32_t hash, uint32_t now) {
-    FlowEntry* b = bucket(hash);
-    for (unsigned w = 0; w < kWays; ++w) {
-        FlowEntry& e = b[w];
-        if (e.used && same_key(e.key, key)) {
-            if (before(e.expires, now)) {
-                release(e);
-                return nullptr;
+    FlowEntry* const choices[2] = {bucket(hash), bucket2(hash)};
+    for (FlowEntry* b : choices) {
+        for (unsigned w = 0; w < kWays; ++w) {
+            FlowEntry& e = b[w];
+            if (e.used && same_key(e.key, key)) {
+                if (before(e.expires, now)) {
+                    release(e);
+                    return nullptr;
+                }
+                return &e;
             }
-            return &e;
         }
     }
     return nullptr;
 }
 
 FlowEntry* FlowTable::insert(const FlowKey& key, uint32_t hash, uint32_t now) {
-    FlowEntry* b = bucket(hash);
+    FlowEntry* const choices[2] = {bucket(hash), bucket2(hash)};
     FlowEntry* free_slot = nullptr;
     FlowEntry* oldest_inactive = nullptr;
     FlowEntry* oldest = nullptr;
-    for (unsigned w = 0; w < kWays; ++w) {
-        FlowEntry& e = b[w];
-        if (!e.used) {
-            free_slot = &e;
-            break;
+    for (FlowEntry* b : choices) {
+        for (unsigned w = 0; w < kWays && free_slot == nullptr; ++w) {
+            FlowEntry& e = b[w];
+            if (!e.used) {
+                free_slot = &e;
+                break;
+            }
+            if (before(e.expires, now)) {
+                release(e);
+                free_slot = &e;
+                break;
+            }
+            if (oldest == nullptr || before(e.touched, oldest->touched)) oldest = &e;
+            if (e.state != ConnState::established &&
+                (oldest_inactive == nullptr || before(e.touched, oldest_inactive->touched))) {
+                oldest_inactive = &e;
+            }
         }
-        if (before(e.expires, now)) {
-            release(e);
-            free_slot = &e;
-            break;
-        }
-        if (oldest == nullptr || before(e.touched, oldest->touched)) oldest = &e;
-        if (e.state != ConnState::established &&
-            (oldest_inactive == nullptr || before(e.touched, oldest_inactive->touched))) {
-            oldest_inactive = &e;
-        }
+        if (free_slot != nullptr) break;
     }
     FlowEntry* e = free_slot;
     if (e == nullptr) {

@@ -1,8 +1,10 @@
 // Per-lcore flow table: 5-tuple -> server, with IPVS-style TCP state for
 // DR/tunnel mode (client->server packets only) and IPVS's timeouts.
-// Bounded: a fixed number of 4-way buckets allocated at start-up; when a
-// bucket is full the oldest entry that is not ESTABLISHED is evicted first,
-// so a SYN flood recycles its own half-open entries rather than live ones.
+// Bounded: a fixed number of 4-way buckets allocated at start-up; a flow may
+// live in either of two buckets (two independent choices from its hash, as
+// in 2-choice hashing, so buckets rarely overflow); when both are full the
+// oldest entry that is not ESTABLISHED is evicted first, so a SYN flood
+// recycles its own half-open entries rather than live ones.
 // Lcore-local: one table per lcore, no locks. Pure C++ (no DPDK), so tests
 // drive it with a fake clock.
 #pragma once
@@ -96,6 +98,11 @@ public:
 private:
     void release(FlowEntry& e);
     FlowEntry* bucket(uint32_t hash) { return entries_ + (hash & bucket_mask_) * kWays; }
+    // The second choice: the hash's other bits, remixed.
+    FlowEntry* bucket2(uint32_t hash) {
+        const uint32_t h = (hash ^ (hash >> 16)) * 0x7FEB352Du;
+        return entries_ + ((h ^ (h >> 15)) & bucket_mask_) * kWays;
+    }
 
     FlowEntry* entries_;
     size_t mask_;

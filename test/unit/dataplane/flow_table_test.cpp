@@ -71,8 +71,8 @@ TEST_CASE("flow table: insert, find, age out on the timeouts", "[flow]") {
     CHECK(f.released.size() == 2);
 }
 
-TEST_CASE("flow table: a full bucket evicts half-open flows before established ones", "[flow]") {
-    Fixture f(16);  // 4 buckets of 4
+TEST_CASE("flow table: full buckets evict half-open flows before established ones", "[flow]") {
+    Fixture f(8);  // 2 buckets of 4: both choices of every hash cover the whole table
     const uint32_t h = 3;
     for (uint16_t i = 0; i < 4; ++i) {
         FlowEntry* e = f.table.insert(key(i), h, 10 + i);
@@ -84,8 +84,8 @@ TEST_CASE("flow table: a full bucket evicts half-open flows before established o
         f.table.set_state(*e, ConnState::syn_recv, 20);
         REQUIRE(f.table.find(key(0), h, 20) != nullptr);
     }
-    CHECK(f.table.size() == 4);
-    CHECK(f.table.evictions() == 100);
+    CHECK(f.table.size() == 8);
+    CHECK(f.table.evictions() == 96);  // the first 4 new flows found free slots
 }
 
 TEST_CASE("flow table: bounded under a flood of random flows", "[flow]") {
