@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bench/common.h"
+#include "bench/flowtable_bench.h"
 #include "bench/maglev_bench.h"
 #include "bench/pipeline.h"
 #include "bench/pmd.h"
@@ -23,6 +24,7 @@ constexpr const char* kUsage =
     "  pmd      --pcap FILE [--lcores N] [--windows 5] [--seconds 1] [--no-huge]\n"
     "           [--rebuilds R --vips V --servers S]   Worker::run on net_pcap -> net_null\n"
     "  maglev   [--size 65537] [--servers 10,100,1000] [--runs 5]\n"
+    "  flowtable [--flows 1000000,10000000]   the flow table alone: inserts, lookups per second\n"
     "  pcap     --out FILE [--case dr] [--flows 4096] [--vips 8]   write the case's frames\n"
     "  cases                                    list the cases\n";
 
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
         if (mode == "pipeline") return run_pipeline(args);
         if (mode == "pmd") return run_pmd(args);
         if (mode == "maglev") return run_maglev(args);
+        if (mode == "flowtable") return run_flowtable(args);
         if (mode == "pcap") return write_case_pcap(args);
         if (mode == "cases") {
             for (const auto& c : cases()) fmt::print("{:10} {}\n", c.name, c.what);

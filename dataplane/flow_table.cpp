@@ -81,20 +81,22 @@ FlowEntry* FlowTable::find(const FlowKey& key, uint32_t hash, uint32_t now) {
 
 FlowEntry* FlowTable::insert(const FlowKey& key, uint32_t hash, uint32_t now) {
     FlowEntry* const choices[2] = {bucket(hash), bucket2(hash)};
+    // Release what has expired in both buckets, then take a free slot in the
+    // emptier one (the power of two choices keeps buckets from overflowing).
     FlowEntry* free_slot = nullptr;
+    unsigned best_free = 0;
     FlowEntry* oldest_inactive = nullptr;
     FlowEntry* oldest = nullptr;
     for (FlowEntry* b : choices) {
-        for (unsigned w = 0; w < kWays && free_slot == nullptr; ++w) {
+        unsigned n_free = 0;
+        FlowEntry* first_free = nullptr;
+        for (unsigned w = 0; w < kWays; ++w) {
             FlowEntry& e = b[w];
+            if (e.used && before(e.expires, now)) release(e);
             if (!e.used) {
-                free_slot = &e;
-                break;
-            }
-            if (before(e.expires, now)) {
-                release(e);
-                free_slot = &e;
-                break;
+                if (first_free == nullptr) first_free = &e;
+                ++n_free;
+                continue;
             }
             if (oldest == nullptr || before(e.touched, oldest->touched)) oldest = &e;
             if (e.state != ConnState::established &&
@@ -102,7 +104,11 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint32_t hash, uint32_t now) {
                 oldest_inactive = &e;
             }
         }
-        if (free_slot != nullptr) break;
+        if (n_free > best_free) {
+            best_free = n_free;
+            free_slot = first_free;
+        }
+        if (choices[0] == choices[1]) break;
     }
     FlowEntry* e = free_slot;
     if (e == nullptr) {

@@ -145,7 +145,9 @@ class Bench:
         reb = self.tern_bench("pmd", "--pcap", pcap, "--rebuilds", str(self.a.rebuilds),
                               "--vips", "500", "--servers", "100", "--warmup", "1")
         log(f"   rebuild: {reb['build_ms_median']:.0f} ms build, lost {reb['lost']}")
-        return {"maglev": mag, "rebuild": reb}
+        log("== flow table alone: 1M and 10M flows")
+        ft = self.tern_bench("flowtable", "--flows", "1000000,10000000")
+        return {"maglev": mag, "rebuild": reb, "flowtable": ft}
 
 
 # --- report ------------------------------------------------------------------
@@ -232,6 +234,12 @@ def rows_for(res):
             f"table is {feb * 2**24 / 2**30:.0f} GiB (2^24 entries)")
     else:
         row("flow table bytes/entry", "n/a: not implemented yet", "B", 64, "<=", "no flow table in this build")
+    for f in ctl.get("flowtable", {}).get("results", []):
+        note = (f"capacity {f['capacity']} ({f['bytes'] / 2**20:.0f} MiB), "
+                f"{f['evictions']} live flows evicted while filling")
+        row(f"flow table {f['flows'] / 1e6:.0f}M flows: inserts", f["inserts_per_s"] / 1e6, "M/s", 0, "", note)
+        row(f"flow table {f['flows'] / 1e6:.0f}M flows: lookups", f["lookups_per_s"] / 1e6, "M/s", 0, "",
+            "random order, every key present")
     row("Tern / kernel peer (nftables) pps per core", "n/a: not run", "x", 10, ">=",
         "nftables comparison not built yet (item f)")
     return rows
