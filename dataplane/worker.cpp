@@ -112,7 +112,13 @@ uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& ke
                       const uint8_t* l4, bool create) {
     const auto from_ring = [&]() -> uint16_t { return schedule(svc, key, hash); };
     FlowTable* ft = cfg_.flows;
-    if (ft == nullptr || key.fragment) return from_ring();
+    if (key.fragment) {
+        // Fragments bypass the flow table and always hash (3-tuple) into the
+        // Maglev ring, whatever the scheduler, so a datagram stays together.
+        return svc.ring.empty() ? kNoBackend
+                                : svc.ring[hash_to_index(hash, static_cast<uint32_t>(svc.ring.size()))];
+    }
+    if (ft == nullptr) return from_ring();
     FlowEntry* e = ft->find(key, hash, now_);
     const uint32_t gen = static_cast<uint32_t>(t.generation());
     uint16_t idx = kNoBackend;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <thread>
 
+#include "dataplane/flow_table.h"
 #include "dataplane/maglev.h"
 #include "dataplane/table_publisher.h"
 #include "dataplane/worker.h"
@@ -227,4 +228,43 @@ TEST_CASE("publisher: readers never see a freed table while control swaps thousa
     CHECK(reads.load() > 0);
     CHECK(pub.retired() == 0);
     CHECK(pub.current().load()->generation() == 3000);
+}
+
+TEST_CASE("worker: fragments of a round-robin service stay together", "[worker]") {
+    REQUIRE(tern::test::ensure_eal());
+    ServiceSpec s = service(13, 80, 3, {1, 1, 1});
+    s.entry.sched = Sched::wrr;
+    for (uint16_t i = 0; i < 3; ++i) {
+        s.entry.pool.push_back(i);
+        s.entry.pool_weights.push_back(1);
+        s.entry.servers[i].weight = 1;
+        s.entry.servers[i].keeps_flows = 1;
+    }
+    std::string err;
+    auto table = Table::create({s}, 1, err);
+    REQUIRE(table);
+    auto* counters = new LcoreCounters();
+    std::vector<FlowEntry> mem(1024);
+    FlowTable flows(mem.data(), mem.size(), FlowTimeouts{}, &release_flow_counts, counters);
+    std::atomic<const Table*> cur{table.get()};
+    WorkerConfig wc;
+    std::memcpy(wc.port_mac, kPortMac, 6);
+    wc.flows = &flows;
+    Worker w(wc, cur, nullptr, *counters);
+    rte_mbuf* pkts[kBurst];
+    for (uint16_t i = 0; i < 12; ++i) {
+        pkts[i] = tcp_packet(pool(), 13, static_cast<uint16_t>(2000 + i), 80);
+        uint8_t* ip = rte_pktmbuf_mtod(pkts[i], uint8_t*) + 14;
+        ip[6] = i % 3 == 2 ? 0x00 : 0x20;  // MF on the first two, a last fragment after
+        ip[7] = static_cast<uint8_t>(i % 3);  // offsets 0, 8, 16 bytes
+    }
+    BurstOut out;
+    w.classify_burst(table.get(), pkts, 12, out);
+    REQUIRE(out.n_tx == 12);
+    // Every fragment has the same 3-tuple: one server for all, not a rotation.
+    for (uint16_t i = 1; i < out.n_tx; ++i) {
+        CHECK(rte_pktmbuf_mtod(out.tx[i], uint8_t*)[5] == rte_pktmbuf_mtod(out.tx[0], uint8_t*)[5]);
+    }
+    rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+    delete counters;
 }
