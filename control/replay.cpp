@@ -201,15 +201,13 @@ int run_replay(const ReplayOptions& opt) {
         CounterSlots slots;
         DesiredState state(config);
         uint64_t generation = 1;
-        BuildResult built = build_table(config, slots, generation);
-        for (const auto& w : built.warnings) fmt::print(stderr, "warning: {}\n", w);
-        if (!built.table || !publisher.ok()) {
-            fmt::print(stderr, "cannot build the forwarding table: {}\n",
-                       built.error.empty() ? "RCU allocation failed" : built.error);
+        const auto built = publisher.ok() ? build_and_publish(config, {}, slots, generation, publisher)
+                                          : std::optional<std::string>("RCU allocation failed");
+        if (built) {
+            fmt::print(stderr, "cannot build the forwarding table: {}\n", *built);
             eal_cleanup();
             return 1;
         }
-        publisher.publish(std::move(built.table));
 
         dp::WorkerConfig wc;
         wc.port_id = data_port;
@@ -285,14 +283,9 @@ int run_replay(const ReplayOptions& opt) {
                 }
                 if (err) {
                     fmt::print(stderr, "{}: event {} ignored: {}\n", e.where, e.action, *err);
-                } else {
-                    BuildResult b = build_table(state.effective(), slots, ++generation, state.down());
-                    for (const auto& w : b.warnings) fmt::print(stderr, "warning: {}\n", w);
-                    if (b.table) {
-                        publisher.publish(std::move(b.table));
-                    } else {
-                        fmt::print(stderr, "{}: event {}: cannot build the table: {}\n", e.where, e.action, b.error);
-                    }
+                } else if (auto berr = build_and_publish(state.effective(), state.down(), slots,
+                                                         ++generation, publisher)) {
+                    fmt::print(stderr, "{}: event {}: cannot build the table: {}\n", e.where, e.action, *berr);
                 }
                 barrier.applied.store(static_cast<uint32_t>(++next), std::memory_order_release);
                 last_change = clock::now();

@@ -135,14 +135,13 @@ int run_appliance(const RunOptions& opt) {
 
         dp::TablePublisher publisher(RTE_MAX_LCORE);
         CounterSlots slots;
-        BuildResult built = build_table(config, slots, 1);
-        for (const auto& w : built.warnings) fmt::print(stderr, "warning: {}\n", w);
-        if (!built.table || !publisher.ok()) {
-            fmt::print(stderr, "cannot build the forwarding table: {}\n", built.error);
+        const auto err = publisher.ok() ? build_and_publish(config, {}, slots, 1, publisher)
+                                        : std::optional<std::string>("RCU allocation failed");
+        if (err) {
+            fmt::print(stderr, "cannot build the forwarding table: {}\n", *err);
             eal_cleanup();
             return 1;
         }
-        publisher.publish(std::move(built.table));
 
         dp::WorkerConfig wc;
         wc.port_id = port;

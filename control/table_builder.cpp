@@ -31,13 +31,6 @@ bool CounterSlots::server(const std::string& service, const std::string& host, u
     return true;
 }
 
-std::string CounterSlots::service_name(uint32_t slot) const {
-    for (const auto& [name, s] : services_) {
-        if (s == slot) return name;
-    }
-    return {};
-}
-
 std::vector<conf::Error> unsupported(const conf::Config& config) {
     std::vector<conf::Error> errors;
     if (config.ports.size() > 1) {
@@ -146,6 +139,17 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
     params.answer_echo = config.dataplane.answer_vip_echo ? 1 : 0;
     r.table = dp::Table::create(std::move(specs), generation, r.error, params);
     return r;
+}
+
+std::optional<std::string> build_and_publish(const conf::Config& config,
+                                             const std::set<std::pair<std::string, std::string>>& down,
+                                             CounterSlots& slots, uint64_t generation,
+                                             dp::TablePublisher& publisher) {
+    BuildResult built = build_table(config, slots, generation, down);
+    for (const auto& w : built.warnings) fmt::print(stderr, "warning: {}\n", w);
+    if (!built.table) return built.error;
+    publisher.publish(std::move(built.table));
+    return std::nullopt;
 }
 
 }  // namespace tern::ctl

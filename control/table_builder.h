@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "conf/config.h"
 #include "dataplane/table.h"
+#include "dataplane/table_publisher.h"
 
 namespace tern::ctl {
 
@@ -21,8 +23,6 @@ public:
     // Returns false when the slots are exhausted.
     bool service(const std::string& service, uint32_t& slot);
     bool server(const std::string& service, const std::string& host, uint32_t& slot);
-    // Reverse lookups for reporting; empty when unknown.
-    std::string service_name(uint32_t slot) const;
 
 private:
     std::map<std::string, uint32_t> services_;
@@ -39,6 +39,14 @@ struct BuildResult {
 // no new flows and lose their established ones.
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
                         const std::set<std::pair<std::string, std::string>>& down = {});
+
+// Builds the table for `config` (with the `down` servers) and publishes it:
+// the one path every change takes, at start and after each event. Prints
+// the builder's warnings; returns an error and publishes nothing on failure.
+std::optional<std::string> build_and_publish(const conf::Config& config,
+                                             const std::set<std::pair<std::string, std::string>>& down,
+                                             CounterSlots& slots, uint64_t generation,
+                                             dp::TablePublisher& publisher);
 
 // Valid config that this build cannot serve yet (a scheduler or forwarding
 // method not implemented). Each error names the key; `tern check` prints them.

@@ -89,7 +89,7 @@ struct alignas(64) LcoreCounters {
     // every other state inactive.
     std::array<ConnCounts, kMaxServerSlots> conns;
 
-    void drop(Drop d) { drops[static_cast<size_t>(d)].add(1); }
+    void drop(Drop d, uint64_t n = 1) { drops[static_cast<size_t>(d)].add(n); }
     uint64_t dropped() const {
         uint64_t n = 0;
         for (const auto& c : drops) n += c.get();

@@ -31,7 +31,6 @@ void TablePublisher::publish(std::unique_ptr<Table> table) {
         retired_.push_back({token, std::move(owned_)});
     }
     owned_ = std::move(table);
-    ++published_;
 }
 
 size_t TablePublisher::reclaim() {

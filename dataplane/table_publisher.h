@@ -35,7 +35,6 @@ public:
     // Blocks until every retired table can be freed, then frees them.
     void synchronize();
     size_t retired() const { return retired_.size(); }
-    uint64_t published() const { return published_; }
 
 private:
     struct Retired {
@@ -46,7 +45,6 @@ private:
     std::atomic<const Table*> current_{nullptr};
     std::unique_ptr<Table> owned_;  // the table current_ points to
     std::deque<Retired> retired_;
-    uint64_t published_ = 0;
 };
 
 }  // namespace tern::dp

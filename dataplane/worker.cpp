@@ -31,6 +31,12 @@ inline uint16_t write_l2(uint8_t* d, const uint8_t dst[6], const uint8_t src[6],
     return 14;
 }
 
+// The ring entry of `hash` (an index into svc.servers), or kNoBackend.
+inline uint16_t ring_pick(const ServiceEntry& svc, uint32_t hash) {
+    return svc.ring.empty() ? kNoBackend
+                            : svc.ring[hash_to_index(hash, static_cast<uint32_t>(svc.ring.size()))];
+}
+
 // Moves the start of the frame so that `new_l3` bytes precede the IP header
 // that now sits at `old_l3`. Returns the new start, or nullptr without room.
 inline uint8_t* reframe(rte_mbuf* m, uint16_t old_l3, uint16_t new_l3) {
@@ -74,11 +80,8 @@ const Table* Worker::event_barrier(rte_mbuf* m, const Table* t) {
 uint16_t Worker::schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t hash) {
     switch (svc.sched) {
         case Sched::maglev:
-        case Sched::sh: {
-            const uint32_t h = svc.sched == Sched::sh ? source_hash(key) : hash;
-            return svc.ring.empty() ? kNoBackend
-                                    : svc.ring[hash_to_index(h, static_cast<uint32_t>(svc.ring.size()))];
-        }
+        case Sched::sh:
+            return ring_pick(svc, svc.sched == Sched::sh ? source_hash(key) : hash);
         case Sched::rr: {
             const uint16_t i = pick_rr(static_cast<uint32_t>(svc.pool.size()), rr_[svc.counter].cursor);
             return i == kNoPick ? kNoBackend : svc.pool[i];
@@ -112,12 +115,9 @@ uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& ke
                       const uint8_t* l4, bool create) {
     const auto from_ring = [&]() -> uint16_t { return schedule(svc, key, hash); };
     FlowTable* ft = cfg_.flows;
-    if (key.fragment) {
-        // Fragments bypass the flow table and always hash (3-tuple) into the
-        // Maglev ring, whatever the scheduler, so a datagram stays together.
-        return svc.ring.empty() ? kNoBackend
-                                : svc.ring[hash_to_index(hash, static_cast<uint32_t>(svc.ring.size()))];
-    }
+    // Fragments bypass the flow table and always hash (3-tuple) into the
+    // Maglev ring, whatever the scheduler, so a datagram stays together.
+    if (key.fragment) return ring_pick(svc, hash);
     if (ft == nullptr) return from_ring();
     FlowEntry* e = ft->find(key, hash, now_);
     const uint32_t gen = static_cast<uint32_t>(t.generation());
@@ -452,7 +452,7 @@ void Worker::transmit(BurstOut& out) {
         const uint16_t sent = rte_eth_tx_burst(cfg_.port_id, cfg_.queue_id, out.tx, out.n_tx);
         counters_.tx.add(sent);
         if (unlikely(sent < out.n_tx)) {
-            counters_.drops[static_cast<size_t>(Drop::tx_full)].add(out.n_tx - sent);
+            counters_.drop(Drop::tx_full, out.n_tx - sent);
             rte_pktmbuf_free_bulk(out.tx + sent, out.n_tx - sent);
         }
     }
@@ -460,7 +460,7 @@ void Worker::transmit(BurstOut& out) {
         const uint16_t sent = rte_eth_tx_burst(cfg_.exc_port_id, cfg_.exc_queue_id, out.punt, out.n_punt);
         counters_.punt.add(sent);
         if (unlikely(sent < out.n_punt)) {
-            counters_.drops[static_cast<size_t>(Drop::punt_full)].add(out.n_punt - sent);
+            counters_.drop(Drop::punt_full, out.n_punt - sent);
             rte_pktmbuf_free_bulk(out.punt + sent, out.n_punt - sent);
         }
     }
@@ -488,7 +488,7 @@ void Worker::run(const std::atomic<bool>& stop) {
             const uint16_t sent = rte_eth_tx_burst(cfg_.port_id, cfg_.queue_id, pkts, k);
             counters_.from_kernel.add(sent);
             if (unlikely(sent < k)) {
-                counters_.drops[static_cast<size_t>(Drop::tx_full)].add(k - sent);
+                counters_.drop(Drop::tx_full, k - sent);
                 rte_pktmbuf_free_bulk(pkts + sent, k - sent);
             }
         }
