@@ -88,10 +88,47 @@ struct RealServer {
     Mark mark;
 };
 
-// A monitor block as written; its options are validated by health/ (later issue).
+// A health monitor of a service, with PyBal's option names and defaults
+// (conf/REFERENCE.md lists them). Durations are seconds.
 struct Monitor {
-    std::string type;  // ProxyFetch | IdleConnection | RunCommand | DNSQuery | UDP
-    std::string options_yaml;
+    enum class Type { proxy_fetch, idle_connection, run_command, dns_query, udp };
+    Type type = Type::proxy_fetch;
+    std::string name;       // as written: ProxyFetch | IdleConnection | RunCommand | DNSQuery | UDP
+    double interval = 10;   // between checks (ProxyFetch, DNSQuery, UDP 10; RunCommand 60)
+    double timeout = 5;     // of one check (ProxyFetch, DNSQuery 5; RunCommand 20)
+    uint32_t rise = 1;      // consecutive good results to turn up (PyBal: 1)
+    uint32_t fall = 1;      // consecutive bad results to turn down (PyBal: 1)
+    // ProxyFetch
+    std::vector<std::string> url;        // http:// or https://; host = Host header
+    std::vector<uint32_t> http_status{200};
+    bool check_all = false;              // every URL each time (else one, in turn)
+    uint32_t max_failures = 0;           // with check_all: failures tolerated
+    bool verify_tls = false;             // verify the server's certificate and name
+    std::string ca_file;                 // CA bundle for verify_tls; empty: system default
+    // IdleConnection
+    double timeout_clean_reconnect = 3;  // a clean close gets one reconnect within this
+    double max_delay = 300;              // reconnect back-off cap
+    bool keepalive = true;
+    uint32_t keepalive_retries = 3, keepalive_idle = 10, keepalive_interval = 30;
+    // RunCommand: {host}, {ip}, {port}, {service} in arguments are replaced.
+    std::string command;
+    std::vector<std::string> arguments;
+    bool log_output = true;
+    // DNSQuery
+    std::vector<std::string> hostnames;
+    bool fail_on_nxdomain = false;
+    // UDP
+    double icmp_timeout = 20;            // up again this long after the last ICMP unreachable
+    Mark mark;
+};
+const char* to_string(Monitor::Type t);
+
+// Where a service's pool (membership, weights, enabled) comes from besides
+// the YAML: a PyBal pool file (file://, http://, https://) or etcd in
+// conftool's layout (etcd:// / etcds:// v2 keys API, etcd3:// / etcd3s:// v3).
+struct PoolSource {
+    std::string url;
+    double interval = 0;  // polling period for file/http(s); 0: the scheme's default (file 1 s, http 60 s)
     Mark mark;
 };
 
@@ -108,7 +145,8 @@ struct Service {
     // its established flows before they are rescheduled; 0: at once.
     uint32_t removed_server_grace = 0;
     std::vector<Monitor> monitors;
-    std::vector<RealServer> realservers;
+    std::vector<RealServer> realservers;  // the static pool, and the address book for pool sources
+    std::optional<PoolSource> pool;
     std::optional<uint32_t> bgp_med;  // the VIP's MED; every service of a VIP must agree
     Mark mark;
 };

@@ -145,6 +145,75 @@ std::optional<double> YamlReader::real(const YAML::Node& map, const std::string&
     return d;
 }
 
+std::optional<std::vector<std::string>> YamlReader::str_list(const YAML::Node& map, const std::string& path,
+                                                             const char* key, bool required) {
+    const YAML::Node v = map[key];
+    if (!v.IsDefined() || v.IsNull()) {
+        if (required) error(map, join_path(path, key), fmt::format("missing required key '{}'", key));
+        return std::nullopt;
+    }
+    if (v.IsScalar()) {
+        if (auto one = str(map, path, key, required)) return std::vector<std::string>{*one};
+        return std::nullopt;
+    }
+    if (!v.IsSequence() || v.size() == 0) {
+        error(v, join_path(path, key), "must be a string or a non-empty list of strings");
+        return std::nullopt;
+    }
+    std::vector<std::string> out;
+    bool ok = true;
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].IsScalar() || v[i].Scalar().empty()) {
+            error(v[i], index_path(join_path(path, key), i), "must be a non-empty string");
+            ok = false;
+            continue;
+        }
+        out.push_back(v[i].Scalar());
+    }
+    if (!ok) return std::nullopt;
+    return out;
+}
+
+std::optional<std::vector<uint64_t>> YamlReader::uint_list(const YAML::Node& map, const std::string& path,
+                                                           const char* key, uint64_t min, uint64_t max,
+                                                           bool required) {
+    const YAML::Node v = map[key];
+    if (!v.IsDefined() || v.IsNull()) {
+        if (required) error(map, join_path(path, key), fmt::format("missing required key '{}'", key));
+        return std::nullopt;
+    }
+    if (v.IsScalar()) {
+        if (auto one = uint(map, path, key, min, max, required)) return std::vector<uint64_t>{*one};
+        return std::nullopt;
+    }
+    if (!v.IsSequence() || v.size() == 0) {
+        error(v, join_path(path, key), "must be an integer or a non-empty list of integers");
+        return std::nullopt;
+    }
+    std::vector<uint64_t> out;
+    bool ok = true;
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].IsScalar()) {
+            error(v[i], index_path(join_path(path, key), i), "must be an integer");
+            ok = false;
+            continue;
+        }
+        const std::string& s = v[i].Scalar();
+        const bool digits = !s.empty() && s.size() <= 20 &&
+                            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+        const unsigned long long n = digits ? std::strtoull(s.c_str(), nullptr, 10) : 0;
+        if (!digits || n < min || n > max) {
+            error(v[i], index_path(join_path(path, key), i),
+                  fmt::format("'{}' is not an integer between {} and {}", s, min, max));
+            ok = false;
+            continue;
+        }
+        out.push_back(n);
+    }
+    if (!ok) return std::nullopt;
+    return out;
+}
+
 std::optional<bool> YamlReader::boolean(const YAML::Node& map, const std::string& path,
                                         const char* key, bool required) {
     auto v = scalar(map, path, key, required, "true or false");

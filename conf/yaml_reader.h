@@ -50,6 +50,13 @@ public:
     std::optional<size_t> choice(const YAML::Node& map, const std::string& path, const char* key,
                                  std::initializer_list<std::string_view> choices, bool required);
 
+    // A string or a non-empty list of strings (PyBal's "string or list").
+    std::optional<std::vector<std::string>> str_list(const YAML::Node& map, const std::string& path,
+                                                     const char* key, bool required);
+    // An integer or a non-empty list of integers, each in [min, max].
+    std::optional<std::vector<uint64_t>> uint_list(const YAML::Node& map, const std::string& path,
+                                                   const char* key, uint64_t min, uint64_t max, bool required);
+
     const std::string& file() const { return file_; }
     const std::vector<Error>& errors() const { return errors_; }
 

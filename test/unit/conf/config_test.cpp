@@ -62,6 +62,41 @@ Error one_error(const std::string& text, const std::string& path, const std::str
 
 }  // namespace
 
+TEST_CASE("monitors of every type, with PyBal's option names and defaults", "[conf]") {
+    LoadResult r = load_string(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}",
+        "ProxyFetch: {url: \"http://en.wikipedia.org/\", http_status: [200, 301], check_all: true, max_failures: 1, verify-tls: true}\n"
+        "      IdleConnection: {timeout-clean-reconnect: 2, max-delay: 60}\n"
+        "      RunCommand: {command: /bin/true, arguments: [\"{host}\", \"--ip={ip}\"], timeout: 1.5}\n"
+        "      DNSQuery: {hostnames: [en.wikipedia.org, example.org], fail-on-nxdomain: true}\n"
+        "      UDP: {icmp-timeout: 5, rise: 2, fall: 3}\n"
+        "    pool: {url: \"etcd3://127.0.0.1:2379/conftool/v1/pools/eqiad/text/nginx\"}"), "t.yaml");
+    for (const auto& e : r.errors) INFO(e.str());
+    REQUIRE(r.config);
+    const auto& m = r.config->services[0].monitors;
+    REQUIRE(m.size() == 5);
+    CHECK(m[0].url == std::vector<std::string>{"http://en.wikipedia.org/"});
+    CHECK(m[0].http_status == std::vector<uint32_t>{200, 301});
+    CHECK(m[0].check_all);
+    CHECK(m[0].max_failures == 1);
+    CHECK(m[0].verify_tls);
+    CHECK(m[1].type == Monitor::Type::idle_connection);
+    CHECK(m[1].timeout_clean_reconnect == 2);
+    CHECK(m[1].max_delay == 60);
+    CHECK(m[1].keepalive);
+    CHECK(m[2].type == Monitor::Type::run_command);
+    CHECK(m[2].interval == 60);  // RunCommand's own default
+    CHECK(m[2].timeout == 1.5);
+    CHECK(m[2].arguments == std::vector<std::string>{"{host}", "--ip={ip}"});
+    CHECK(m[3].hostnames.size() == 2);
+    CHECK(m[3].fail_on_nxdomain);
+    CHECK(m[3].interval == 10);
+    CHECK(m[4].icmp_timeout == 5);
+    CHECK(m[4].rise == 2);
+    CHECK(m[4].fall == 3);
+    REQUIRE(r.config->services[0].pool);
+    CHECK(r.config->services[0].pool->url == "etcd3://127.0.0.1:2379/conftool/v1/pools/eqiad/text/nginx");
+}
+
 TEST_CASE("config: a full config loads with every value", "[conf]") {
     LoadResult r = load_string(kGood, "t.yaml");
     for (const auto& e : r.errors) INFO(e.str());
@@ -87,8 +122,18 @@ TEST_CASE("config: a full config loads with every value", "[conf]") {
     CHECK(s.depool_threshold == Approx(0.7));
     CHECK(s.table_size == 1021);
     REQUIRE(s.monitors.size() == 1);
-    CHECK(s.monitors[0].type == "ProxyFetch");
-    CHECK(s.monitors[0].options_yaml.find("Special:BlankPage") != std::string::npos);
+    CHECK(s.monitors[0].type == Monitor::Type::proxy_fetch);
+    CHECK(s.monitors[0].name == "ProxyFetch");
+    REQUIRE(s.monitors[0].url.size() == 1);
+    CHECK(s.monitors[0].url[0] == "https://en.wikipedia.org/wiki/Special:BlankPage");
+    // PyBal's defaults.
+    CHECK(s.monitors[0].interval == 10);
+    CHECK(s.monitors[0].timeout == 5);
+    CHECK(s.monitors[0].http_status == std::vector<uint32_t>{200});
+    CHECK_FALSE(s.monitors[0].verify_tls);
+    CHECK(s.monitors[0].rise == 1);
+    CHECK(s.monitors[0].fall == 1);
+    CHECK_FALSE(s.pool.has_value());
     REQUIRE(s.realservers.size() == 3);
     CHECK(s.realservers[1].weight == 0);
     CHECK_FALSE(s.realservers[1].enabled);
@@ -153,6 +198,19 @@ TEST_CASE("config: each error names file, line, column and key path", "[conf]") 
     SECTION("threshold out of range") { one_error(with("depool_threshold: 0.7", "depool_threshold: 1.5"), "services[0].depool_threshold", "between 0 and 1"); }
     SECTION("yes is not a boolean") { one_error(with("enabled: true", "enabled: yes"), "services[0].realservers[0].enabled", "write true or false"); }
     SECTION("unknown scheduler") { one_error(with("scheduler: sh", "scheduler: lc"), "services[0].scheduler", "not one of: maglev, sh, wrr, rr, wlc"); }
+    SECTION("unknown ProxyFetch option") { one_error(with("ProxyFetch: {url:", "ProxyFetch: {interva: 3, url:"), "services[0].monitors.ProxyFetch.interva", "did you mean 'interval'"); }
+    SECTION("ProxyFetch without url") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "ProxyFetch: {interval: 30}"), "services[0].monitors.ProxyFetch.url", "missing required key 'url'"); }
+    SECTION("ProxyFetch with no options") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "ProxyFetch:"), "services[0].monitors.ProxyFetch", "missing required key 'url'"); }
+    SECTION("ProxyFetch url scheme") { one_error(with("https://en.wikipedia", "ftp://en.wikipedia"), "services[0].monitors.ProxyFetch.url", "not an http:// or https:// URL"); }
+    SECTION("ProxyFetch http_status range") { one_error(with("ProxyFetch: {url:", "ProxyFetch: {http_status: [200, 999], url:"), "services[0].monitors.ProxyFetch.http_status[1]", "between 100 and 599"); }
+    SECTION("ProxyFetch timeout above interval") { one_error(with("ProxyFetch: {url:", "ProxyFetch: {interval: 2, timeout: 3, url:"), "services[0].monitors.ProxyFetch", "longer than interval"); }
+    SECTION("IdleConnection option of another monitor") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "IdleConnection: {max_delay: 3}"), "services[0].monitors.IdleConnection.max_delay", "did you mean 'max-delay'"); }
+    SECTION("RunCommand needs a command") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "RunCommand: {arguments: [x]}"), "services[0].monitors.RunCommand.command", "missing required key 'command'"); }
+    SECTION("DNSQuery hostnames must be strings") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "DNSQuery: {hostnames: []}"), "services[0].monitors.DNSQuery.hostnames", "non-empty list"); }
+    SECTION("rise must be positive") { one_error(with("ProxyFetch: {url:", "ProxyFetch: {rise: 0, url:"), "services[0].monitors.ProxyFetch.rise", "between 1 and 100"); }
+    SECTION("pool source scheme") { one_error(with("    realservers:\n", "    pool: ftp://x/y\n    realservers:\n"), "services[0].pool", "file://, http://"); }
+    SECTION("pool file path relative") { one_error(with("    realservers:\n", "    pool: file://pools/x\n    realservers:\n"), "services[0].pool", "absolute path"); }
+    SECTION("pool map unknown key") { one_error(with("    realservers:\n", "    pool: {url: \"etcd://127.0.0.1:2379/conftool/v1/pools/eqiad/text/nginx\", intervall: 3}\n    realservers:\n"), "services[0].pool.intervall", "did you mean 'interval'"); }
     SECTION("unknown monitor") { one_error(with("ProxyFetch:", "ProxyFetc:"), "services[0].monitors.ProxyFetc", "did you mean 'ProxyFetch'"); }
     SECTION("a list where a map is expected") { one_error(with("bgp:\n  local_asn: 64600\n  peers: [{address: 10.64.0.1, asn: 14907}]", "bgp: [1, 2]"), "bgp", "must be a map"); }
     SECTION("a string where an integer is expected") { one_error(with("port: 443", "port: https"), "services[0].port", "'https' is not an integer"); }

@@ -1,0 +1,82 @@
+#include "health/monitor.h"
+
+#include <fmt/format.h>
+
+namespace tern::health {
+
+Monitor::Monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
+    : io_(io), spec_(spec), target_(std::move(target)), report_(std::move(report)) {}
+
+Monitor::~Monitor() { *alive_ = false; }
+
+void Monitor::stop() {
+    if (!*alive_) return;
+    *alive_ = false;
+    on_stop();
+}
+
+void Monitor::result(bool ok, const std::string& reason, double duration_s) {
+    if (!*alive_) return;
+    ++stats_.checks;
+    if (!ok) ++stats_.failures;
+    stats_.last_duration_s = duration_s;
+    last_reason_ = reason;
+    bool change = false;
+    if (!up_) {
+        change = true;
+    } else if (*up_ == ok) {
+        streak_ = 0;
+    } else if (++streak_ >= (ok ? spec_.rise : spec_.fall)) {
+        change = true;
+    }
+    if (!change) return;
+    streak_ = 0;
+    up_ = ok;
+    ++(ok ? stats_.up_transitions : stats_.down_transitions);
+    if (report_) report_(ok, reason);
+}
+
+void Monitor::log(const std::string& text) const {
+    if (log_) log_(fmt::format("{} {} {}: {}", target_.service, spec_.name, target_.host, text));
+}
+
+void Monitor::after(boost::asio::steady_timer& timer, double seconds, std::function<void()> fn) {
+    timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(seconds)));
+    timer.async_wait(guard([fn = std::move(fn)](const boost::system::error_code& ec) {
+        if (!ec) fn();
+    }));
+}
+
+std::unique_ptr<Monitor> make_monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target,
+                                      Report report) {
+    using T = conf::Monitor::Type;
+    switch (spec.type) {
+    case T::proxy_fetch: return make_proxy_fetch(io, spec, std::move(target), std::move(report));
+    case T::idle_connection: return make_idle_connection(io, spec, std::move(target), std::move(report));
+    case T::run_command: return make_run_command(io, spec, std::move(target), std::move(report));
+    case T::dns_query: return make_dns_query(io, spec, std::move(target), std::move(report));
+    case T::udp: return make_udp(io, spec, std::move(target), std::move(report));
+    }
+    return nullptr;
+}
+
+std::string substitute(const std::string& text, const Target& target) {
+    std::string out;
+    for (size_t i = 0; i < text.size();) {
+        auto try_key = [&](std::string_view key, const std::string& value) {
+            if (text.compare(i, key.size(), key) != 0) return false;
+            out += value;
+            i += key.size();
+            return true;
+        };
+        if (try_key("{host}", target.host) || try_key("{ip}", target.ip.str()) ||
+            try_key("{port}", std::to_string(target.port)) || try_key("{service}", target.service)) {
+            continue;
+        }
+        out += text[i++];
+    }
+    return out;
+}
+
+}  // namespace tern::health

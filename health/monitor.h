@@ -1,0 +1,120 @@
+// A health monitor: checks one server of one service, again and again, and
+// reports when its verdict changes. The five kinds (ProxyFetch,
+// IdleConnection, RunCommand, DNSQuery, UDP) keep PyBal's option names and
+// meaning; see conf::Monitor for the options and docs/health.md for the
+// behaviour. Everything runs on the thread that runs the io_context (the
+// control thread): no thread per check, no blocking call.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "conf/config.h"
+
+namespace tern::health {
+
+// What is checked: a real server of a service, at the service's port.
+struct Target {
+    std::string service;
+    std::string host;
+    conf::IpAddr ip;
+    uint16_t port = 0;
+};
+
+// Called when the monitor's verdict changes, and for its first verdict
+// (PyBal's firstCheck). `reason` says why (the failed check's error, or the
+// success). Never called after stop() or destruction.
+using Report = std::function<void(bool up, const std::string& reason)>;
+// Where a monitor's own log lines go (check details, command output); the
+// line names the service, host and monitor already.
+using Log = std::function<void(const std::string& line)>;
+
+// Counters for metrics and the console.
+struct MonitorStats {
+    uint64_t checks = 0;            // results seen
+    uint64_t failures = 0;          // failed results
+    uint64_t up_transitions = 0;    // verdict changes to up (the first verdict counts)
+    uint64_t down_transitions = 0;  // verdict changes to down
+    double last_duration_s = 0;     // of the last check, where it has one
+};
+
+class Monitor {
+public:
+    Monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target, Report report);
+    virtual ~Monitor();
+    Monitor(const Monitor&) = delete;
+    Monitor& operator=(const Monitor&) = delete;
+
+    // Starts checking. Periodic monitors check first after one interval, as
+    // PyBal does; IdleConnection connects at once.
+    virtual void start() = 0;
+    // Stops every check in flight and every timer; no report after this.
+    void stop();
+
+    const conf::Monitor& spec() const { return spec_; }
+    const Target& target() const { return target_; }
+    const char* name() const { return spec_.name.c_str(); }
+    // nullopt until the first verdict.
+    std::optional<bool> up() const { return up_; }
+    const std::string& last_reason() const { return last_reason_; }
+    const MonitorStats& stats() const { return stats_; }
+    void set_log(Log log) { log_ = std::move(log); }
+
+protected:
+    // One check's outcome. Applies rise/fall: the first outcome sets the
+    // verdict at once; afterwards it changes after `rise` good or `fall` bad
+    // outcomes in a row. Reports each change.
+    void result(bool ok, const std::string& reason, double duration_s = 0);
+    // Cancel the kind's own sockets, timers, processes.
+    virtual void on_stop() = 0;
+    // Wraps a completion handler so that it does nothing once the monitor is
+    // stopped or destroyed (Asio still runs cancelled handlers).
+    template <class F>
+    auto guard(F f) {
+        return [alive = alive_, f = std::move(f)](auto&&... args) mutable {
+            if (!*alive) return;
+            f(std::forward<decltype(args)>(args)...);
+        };
+    }
+    bool active() const { return *alive_; }
+    // "<service> <monitor> <host>: <text>" to the log, if one is set.
+    void log(const std::string& text) const;
+    // A timer helper: calls `fn` after `seconds` (guarded).
+    void after(boost::asio::steady_timer& timer, double seconds, std::function<void()> fn);
+
+    boost::asio::io_context& io_;
+    conf::Monitor spec_;
+    Target target_;
+
+private:
+    Report report_;
+    Log log_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    std::optional<bool> up_;
+    std::string last_reason_;
+    uint32_t streak_ = 0;  // outcomes in a row that disagree with the verdict
+    MonitorStats stats_;
+};
+
+// Builds the monitor `spec` describes for `target`. Not started.
+std::unique_ptr<Monitor> make_monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target,
+                                      Report report);
+
+// "{host}", "{ip}", "{port}", "{service}" in `text` replaced from `target`.
+std::string substitute(const std::string& text, const Target& target);
+
+// Each kind's factory, in its own file.
+std::unique_ptr<Monitor> make_proxy_fetch(boost::asio::io_context&, const conf::Monitor&, Target, Report);
+std::unique_ptr<Monitor> make_idle_connection(boost::asio::io_context&, const conf::Monitor&, Target, Report);
+std::unique_ptr<Monitor> make_run_command(boost::asio::io_context&, const conf::Monitor&, Target, Report);
+std::unique_ptr<Monitor> make_dns_query(boost::asio::io_context&, const conf::Monitor&, Target, Report);
+std::unique_ptr<Monitor> make_udp(boost::asio::io_context&, const conf::Monitor&, Target, Report);
+
+}  // namespace tern::health
