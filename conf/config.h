@@ -41,6 +41,7 @@ struct Mark {
     std::string file;
     int line = 0;    // 1-based
     int column = 0;  // 1-based
+    friend bool operator==(const Mark&, const Mark&) = default;
 };
 
 struct Node {
@@ -120,6 +121,7 @@ struct Monitor {
     // UDP
     double icmp_timeout = 20;            // up again this long after the last ICMP unreachable
     Mark mark;
+    friend bool operator==(const Monitor&, const Monitor&) = default;
 };
 const char* to_string(Monitor::Type t);
 

@@ -49,20 +49,57 @@ std::optional<std::string> DesiredState::set_down(const std::string& service, co
     });
 }
 
+void DesiredState::keep_ghosts(const conf::Service& old, const conf::Service& now, uint64_t now_s) {
+    if (now.removed_server_grace == 0) return;
+    for (const auto& rs : old.realservers) {
+        bool kept = false;
+        for (const auto& n : now.realservers) kept = kept || n.host == rs.host;
+        if (!kept && !down_.count({old.name, rs.host})) {
+            ghosts_[{old.name, rs.host}] = Ghost{rs, now_s + now.removed_server_grace};
+        }
+    }
+}
+
+bool DesiredState::set_pool(const std::string& service, std::vector<conf::RealServer> servers,
+                            const std::set<std::string>& down, uint64_t now_s) {
+    conf::Service* svc = nullptr;
+    for (auto& s : base_.services) {
+        if (s.name == service) svc = &s;
+    }
+    if (svc == nullptr) return false;
+    bool changed = svc->realservers.size() != servers.size();
+    for (size_t i = 0; !changed && i < servers.size(); ++i) {
+        const auto& a = svc->realservers[i];
+        const auto& b = servers[i];
+        changed = a.host != b.host || !(a.ip == b.ip) || a.weight != b.weight || a.enabled != b.enabled;
+    }
+    for (const auto& rs : servers) changed = changed || down.count(rs.host) != down_.count({service, rs.host});
+    if (!changed) return false;
+    conf::Service next = *svc;
+    next.realservers = std::move(servers);
+    keep_ghosts(*svc, next, now_s);
+    for (const auto& rs : next.realservers) ghosts_.erase({service, rs.host});
+    // Overrides and down marks only for servers still there.
+    std::set<std::string> hosts;
+    for (const auto& rs : next.realservers) hosts.insert(rs.host);
+    for (auto it = down_.begin(); it != down_.end();) {
+        it = it->first == service ? down_.erase(it) : std::next(it);
+    }
+    for (const auto& h : down) {
+        if (hosts.count(h)) down_.insert({service, h});
+    }
+    std::erase_if(weights_, [&](const auto& kv) { return kv.first.first == service && !hosts.count(kv.first.second); });
+    std::erase_if(enabled_, [&](const auto& kv) { return kv.first.first == service && !hosts.count(kv.first.second); });
+    svc->realservers = std::move(next.realservers);
+    ++changes_;
+    return true;
+}
+
 void DesiredState::reload(conf::Config config, uint64_t now_s) {
     // Servers that leave a service with a grace period keep their flows for it.
     for (const auto& old : base_.services) {
-        const conf::Service* now_svc = nullptr;
         for (const auto& s : config.services) {
-            if (s.name == old.name) now_svc = &s;
-        }
-        if (now_svc == nullptr || now_svc->removed_server_grace == 0) continue;
-        for (const auto& rs : old.realservers) {
-            bool kept = false;
-            for (const auto& n : now_svc->realservers) kept = kept || n.host == rs.host;
-            if (!kept && !down_.count({old.name, rs.host})) {
-                ghosts_[{old.name, rs.host}] = Ghost{rs, now_s + now_svc->removed_server_grace};
-            }
+            if (s.name == old.name) keep_ghosts(old, s, now_s);
         }
     }
     // A server back in the config is no longer a ghost.

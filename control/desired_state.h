@@ -31,6 +31,13 @@ public:
     // leaves a service with `removed_server_grace` stays as a drained
     // server (keeping its established flows) until `now_s` + grace.
     void reload(conf::Config config, uint64_t now_s = 0);
+    // A service's pool as control's pool state has it now (pool sources,
+    // health): its servers with their weights and enabled flags, and those
+    // depooled for failing health (`down`: they lose their flows). Servers
+    // that leave get the service's removed_server_grace. Operator overrides
+    // of servers that stay are kept. Returns false when nothing changed.
+    bool set_pool(const std::string& service, std::vector<conf::RealServer> servers,
+                  const std::set<std::string>& down, uint64_t now_s);
     // Ends the grace of removed servers whose time has come; true when any did.
     bool expire(uint64_t now_s);
     // When the next grace ends (seconds), if any.
@@ -43,6 +50,8 @@ public:
     uint64_t changes() const { return changes_; }
 
 private:
+    // Servers of `old` missing from `now` become ghosts for now's grace.
+    void keep_ghosts(const conf::Service& old, const conf::Service& now, uint64_t now_s);
     std::optional<std::string> for_each(const std::string& service, const std::string& host,
                                         const std::function<void(const ServerId&)>& fn);
     conf::Config base_;

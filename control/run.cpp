@@ -17,7 +17,9 @@
 #include "bgp/speaker.h"
 #include "conf/config.h"
 #include "control/eal.h"
+#include "control/desired_state.h"
 #include "control/lcores.h"
+#include "control/pools.h"
 #include "control/stats.h"
 #include "control/table_builder.h"
 #include "dataplane/port.h"
@@ -29,9 +31,33 @@ namespace tern::ctl {
 namespace {
 
 std::atomic<bool> g_quit{false};
+std::atomic<bool> g_reload{false};
 
 // Signal handlers only set a flag.
 void on_signal(int) { g_quit.store(true); }
+void on_hup(int) { g_reload.store(true); }
+
+uint64_t now_s() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+void log_line(const std::string& line) { fmt::print(stderr, "tern: {}\n", line); }
+
+// What a reload cannot change in a running process.
+std::vector<std::string> needs_restart(const conf::Config& a, const conf::Config& b) {
+    std::vector<std::string> out;
+    if (a.ports.size() != b.ports.size() || a.ports.at(0).device != b.ports.at(0).device ||
+        a.ports.at(0).mtu != b.ports.at(0).mtu || a.ports.at(0).mac != b.ports.at(0).mac) {
+        out.push_back("ports");
+    }
+    if (a.flows.size != b.flows.size) out.push_back("flows.size");
+    if (a.dataplane.icmp_rate_limit != b.dataplane.icmp_rate_limit) out.push_back("dataplane.icmp_rate_limit");
+    if (a.node.name != b.node.name) out.push_back("node.name");
+    if (a.bgp.has_value() != b.bgp.has_value()) out.push_back("bgp");
+    return out;
+}
 
 std::string vdev_name(const std::string& device) { return device.substr(0, device.find(',')); }
 
@@ -133,9 +159,24 @@ int run_appliance(const RunOptions& opt) {
             return 1;
         }
 
+        // The control thread's event loop: monitors, pool sources, BGP
+        // sessions, timers; signal handlers only set flags, checked every 100 ms.
+        boost::asio::io_context io;
+        auto work = boost::asio::make_work_guard(io);
+        Pools pools(io, log_line);
+        if (auto perr = pools.apply(config)) {
+            fmt::print(stderr, "{}\n", *perr);
+            eal_cleanup();
+            return 2;
+        }
+        DesiredState state(config);
+        pools.fill(state, now_s());
+        uint64_t generation = 1;
+        uint64_t pools_applied = pools.version();
+        uint64_t state_applied = state.changes();
         dp::TablePublisher publisher(RTE_MAX_LCORE);
         CounterSlots slots;
-        const auto err = publisher.ok() ? build_and_publish(config, {}, slots, 1, publisher)
+        const auto err = publisher.ok() ? build_and_publish(state.effective(), state.down(), slots, generation, publisher)
                                         : std::optional<std::string>("RCU allocation failed");
         if (err) {
             fmt::print(stderr, "cannot build the forwarding table: {}\n", *err);
@@ -157,10 +198,6 @@ int run_appliance(const RunOptions& opt) {
         fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; "
                    "{} services\n",
                    config.node.name, pc.name, nq, nq == 1 ? "" : "s", tap_if, config.services.size());
-        // The control thread's event loop: BGP sessions and timers; the signal
-        // handler only sets g_quit, checked every 100 ms.
-        boost::asio::io_context io;
-        auto work = boost::asio::make_work_guard(io);
         bgp::AsioClock bgp_clock(io);
         bgp::AsioTransport bgp_transport(io);
         std::unique_ptr<bgp::Speaker> speaker;
@@ -171,10 +208,50 @@ int run_appliance(const RunOptions& opt) {
             // Forwarding is up: routers may send us the VIPs now.
             speaker->announce(bgp::vip_routes(config));
         }
+        // Health checks start once forwarding is up (servers start as up and
+        // pooled, as in PyBal).
+        pools.start();
+        std::signal(SIGHUP, on_hup);
+        conf::Config running = config;
         while (!g_quit.load()) {
             publisher.reclaim();
             io.run_for(std::chrono::milliseconds(100));
+            if (g_reload.exchange(false)) {
+                // A config with any error is rejected whole; the running one stays.
+                conf::LoadResult next = conf::load_file(opt.config);
+                std::vector<conf::Error> rerrors = next.errors;
+                if (next.config) {
+                    auto more = unsupported(*next.config);
+                    rerrors.insert(rerrors.end(), more.begin(), more.end());
+                }
+                std::optional<std::string> aerr;
+                if (rerrors.empty()) aerr = pools.apply(*next.config);
+                if (!rerrors.empty() || aerr) {
+                    log_line(fmt::format("reload of {} rejected; the running config stays:", opt.config));
+                    for (const auto& e : rerrors) log_line("  " + e.str());
+                    if (aerr) log_line("  " + *aerr);
+                } else {
+                    for (const auto& what : needs_restart(running, *next.config)) {
+                        log_line(fmt::format("reload: {} changed; that takes effect at the next restart", what));
+                    }
+                    running = *next.config;
+                    state.reload(running, now_s());
+                    if (speaker) speaker->announce(bgp::vip_routes(running));
+                    log_line(fmt::format("reloaded {}: {} services", opt.config, running.services.size()));
+                }
+            }
+            // Grace periods of removed servers that ended.
+            state.expire(now_s());
+            if (pools.version() != pools_applied || state.changes() != state_applied) {
+                pools_applied = pools.version();
+                pools.fill(state, now_s());
+                state_applied = state.changes();
+                if (auto berr = build_and_publish(state.effective(), state.down(), slots, ++generation, publisher)) {
+                    log_line(fmt::format("cannot build the forwarding table: {}; the previous one stays", *berr));
+                }
+            }
         }
+        pools.stop();
         if (speaker) {
             // Graceful stop: routers move the VIPs to the backup before the
             // dataplane stops. Wait (at most 2 s) for the CEASE to go out.
@@ -185,7 +262,7 @@ int run_appliance(const RunOptions& opt) {
             }
         }
         lcores.stop();
-        fmt::print("{}", to_text(collect(config, slots, lcores.refs(), {})));
+        fmt::print("{}", to_text(collect(state.effective(), slots, lcores.refs(), {})));
         rte_eth_dev_stop(port);
         rte_eth_dev_stop(exc);
         rte_eth_dev_close(port);

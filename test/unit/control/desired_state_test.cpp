@@ -54,3 +54,39 @@ TEST_CASE("desired state: without grace a removed server is gone at once", "[con
     st.reload(next, 100);
     CHECK(st.effective().services[0].realservers.size() == 1);
 }
+
+TEST_CASE("desired state: set_pool replaces a service's servers, keeps overrides of those that stay", "[control]") {
+    auto loaded = tern::conf::load_string(R"(
+node: {name: t, ipv4: 10.0.0.1}
+ports: [{name: p, device: net_null0}]
+services:
+  - name: web
+    vip: 192.0.2.1
+    port: 80
+    removed_server_grace: 30
+    realservers:
+      - {host: a, ip: 10.0.0.11}
+      - {host: b, ip: 10.0.0.12}
+)", "t.yaml");
+    REQUIRE(loaded.config);
+    tern::ctl::DesiredState st(*loaded.config);
+    REQUIRE_FALSE(st.set_weight("web", "a", 7));
+    auto servers = loaded.config->services[0].realservers;
+    // Same servers, nothing down: no change.
+    CHECK_FALSE(st.set_pool("web", servers, {}, 100));
+    // b depooled for health.
+    CHECK(st.set_pool("web", servers, {"b"}, 100));
+    CHECK(st.down().count({"web", "b"}) == 1);
+    CHECK(st.set_pool("web", servers, {}, 100));
+    // b leaves the pool: a ghost (drained) for the grace period; a keeps its override.
+    servers.pop_back();
+    CHECK(st.set_pool("web", servers, {}, 100));
+    CHECK(st.down().empty());
+    auto eff = st.effective();
+    REQUIRE(eff.services[0].realservers.size() == 2);
+    CHECK(eff.services[0].realservers[0].weight == 7);
+    CHECK(eff.services[0].realservers[1].host == "b");
+    CHECK_FALSE(eff.services[0].realservers[1].enabled);
+    // Unknown service: nothing.
+    CHECK_FALSE(st.set_pool("nope", servers, {}, 100));
+}

@@ -1,0 +1,176 @@
+#include "control/pools.h"
+
+#include <fmt/format.h>
+
+namespace tern::ctl {
+namespace {
+
+// The same checks, wherever they are written in the file.
+bool same_monitors(const std::vector<conf::Monitor>& a, const std::vector<conf::Monitor>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+        conf::Monitor x = a[i], y = b[i];
+        x.mark = y.mark = {};
+        if (!(x == y)) return false;
+    }
+    return true;
+}
+
+std::vector<std::string> monitor_names(const conf::Service& s) {
+    std::vector<std::string> out;
+    for (const auto& m : s.monitors) out.push_back(m.name);
+    return out;
+}
+
+}  // namespace
+
+Pools::Pools(boost::asio::io_context& io, Log log) : io_(io), log_(std::move(log)) {}
+
+Pools::~Pools() { stop(); }
+
+std::optional<std::string> Pools::apply(const conf::Config& config) {
+    // Refuse monitor kinds this build cannot run before changing anything.
+    for (const auto& s : config.services) {
+        for (const auto& m : s.monitors) {
+            health::Target t{s.name, "probe", s.vip, s.port};
+            if (!health::make_monitor(io_, m, t, nullptr)) {
+                return fmt::format("{}:{}:{}: services {}: the {} monitor is not part of this build", m.mark.file,
+                                   m.mark.line, m.mark.column, s.name, m.name);
+            }
+        }
+    }
+    std::set<std::string> names;
+    for (const auto& s : config.services) {
+        names.insert(s.name);
+        auto old = config_.find(s.name);
+        if (old == config_.end()) {
+            services_.emplace(std::piecewise_construct, std::forward_as_tuple(s.name),
+                              std::forward_as_tuple(s.name, s.depool_threshold, monitor_names(s), log_));
+            config_[s.name] = s;
+            services_.at(s.name).set_servers(s.realservers);
+            ++version_base_;
+            if (started_) sync_monitors(s.name);
+            continue;
+        }
+        const bool monitors_changed = !same_monitors(old->second.monitors, s.monitors) ||
+                                      old->second.port != s.port;
+        if (monitors_changed) {
+            // Every server's checks start over with the new monitors.
+            for (const auto& [host, st] : services_.at(s.name).servers()) stop_monitors(s.name, host);
+        }
+        old->second = s;
+        ServicePool& pool = services_.at(s.name);
+        pool.reconfigure(s.depool_threshold, monitor_names(s), monitors_changed);
+        pool.set_servers(s.realservers);
+        ++version_base_;
+        if (started_) sync_monitors(s.name);
+    }
+    for (auto it = config_.begin(); it != config_.end();) {
+        if (names.count(it->first)) {
+            ++it;
+            continue;
+        }
+        for (const auto& [host, st] : services_.at(it->first).servers()) stop_monitors(it->first, host);
+        services_.erase(it->first);
+        it = config_.erase(it);
+        ++version_base_;
+    }
+    return std::nullopt;
+}
+
+void Pools::start() {
+    started_ = true;
+    for (const auto& [name, pool] : services_) sync_monitors(name);
+}
+
+void Pools::stop() {
+    for (auto& [id, list] : monitors_) {
+        for (auto& m : list) m->stop();
+    }
+    monitors_.clear();
+    started_ = false;
+}
+
+// Monitors for every server of the service that has none, none for servers
+// that left, new ones for servers whose address changed.
+void Pools::sync_monitors(const std::string& service) {
+    const ServicePool& pool = services_.at(service);
+    for (auto it = monitors_.lower_bound({service, ""}); it != monitors_.end() && it->first.first == service;) {
+        const ServerState* s = pool.server(it->first.second);
+        const bool stale = s == nullptr || (!it->second.empty() && !(it->second.front()->target().ip == s->ip));
+        if (stale) {
+            for (auto& m : it->second) m->stop();
+            it = monitors_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (const auto& [host, s] : pool.servers()) {
+        if (!monitors_.count({service, host})) start_monitors(service, host);
+    }
+}
+
+void Pools::start_monitors(const std::string& service, const std::string& host) {
+    const conf::Service& cs = config_.at(service);
+    const ServerState* s = services_.at(service).server(host);
+    if (s == nullptr) return;
+    auto& list = monitors_[{service, host}];
+    for (size_t i = 0; i < cs.monitors.size(); ++i) {
+        health::Target t{service, host, s->ip, cs.port};
+        auto report = [this, service, host, i](bool up, const std::string& reason) {
+            auto it = services_.find(service);
+            if (it != services_.end()) it->second.monitor_result(host, i, up, reason);
+        };
+        auto m = health::make_monitor(io_, cs.monitors[i], t, report);
+        if (!m) continue;  // refused by apply() already
+        m->set_log(log_);
+        m->start();
+        list.push_back(std::move(m));
+    }
+}
+
+void Pools::stop_monitors(const std::string& service, const std::string& host) {
+    auto it = monitors_.find({service, host});
+    if (it == monitors_.end()) return;
+    for (auto& m : it->second) m->stop();
+    monitors_.erase(it);
+}
+
+uint64_t Pools::version() const {
+    uint64_t v = version_base_;
+    for (const auto& [name, pool] : services_) v += pool.version();
+    return v;
+}
+
+void Pools::fill(DesiredState& state, uint64_t now_s) const {
+    for (const auto& [name, pool] : services_) {
+        std::vector<conf::RealServer> servers;
+        std::set<std::string> down;
+        const conf::Service& cs = config_.at(name);
+        for (const auto& [host, s] : pool.servers()) {
+            conf::RealServer rs;
+            rs.host = host;
+            rs.ip = s.ip;
+            rs.weight = s.weight;
+            rs.enabled = s.enabled;
+            for (const auto& y : cs.realservers) {
+                if (y.host == host) rs.mark = y.mark;
+            }
+            servers.push_back(rs);
+            // Depooled for health: loses its flows. Disabled: drained only.
+            if (s.enabled && !s.pooled) down.insert(host);
+        }
+        state.set_pool(name, std::move(servers), down, now_s);
+    }
+}
+
+std::vector<const health::Monitor*> Pools::monitors(const std::string& service, const std::string& host) const {
+    std::vector<const health::Monitor*> out;
+    auto it = monitors_.find({service, host});
+    if (it != monitors_.end()) {
+        for (const auto& m : it->second) out.push_back(m.get());
+    }
+    return out;
+}
+
+}  // namespace tern::ctl

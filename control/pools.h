@@ -1,0 +1,66 @@
+// Pool state for every service, kept by control: which servers each service
+// has (from the YAML or its pool source), what their monitors say, and what
+// the depool threshold allows. Runs the monitors on the control thread's
+// io_context; everything it decides becomes a new table through
+// DesiredState. One instance per `tern run`.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "control/desired_state.h"
+#include "control/service_pool.h"
+#include "health/monitor.h"
+
+namespace tern::ctl {
+
+class Pools {
+public:
+    using Log = std::function<void(const std::string&)>;
+    Pools(boost::asio::io_context& io, Log log);
+    ~Pools();
+
+    // The config to serve, at start and on each reload: services, servers
+    // and monitors are created, kept or removed with minimal change (a kept
+    // server with the same monitors keeps its health). Errors (a monitor
+    // kind this build lacks) leave everything as it was.
+    std::optional<std::string> apply(const conf::Config& config);
+    // Starts the monitors (after the first table is out).
+    void start();
+    // Stops every monitor and source.
+    void stop();
+
+    // Bumped whenever what the tables should hold changed.
+    uint64_t version() const;
+    // Puts every service's servers and health into `state` (its pools,
+    // weights, enabled flags, and the servers depooled for health).
+    void fill(DesiredState& state, uint64_t now_s) const;
+
+    const std::map<std::string, ServicePool>& services() const { return services_; }
+    // The monitors of (service, host), in the service's monitor order.
+    std::vector<const health::Monitor*> monitors(const std::string& service, const std::string& host) const;
+
+private:
+    void start_monitors(const std::string& service, const std::string& host);
+    void stop_monitors(const std::string& service, const std::string& host);
+    void sync_monitors(const std::string& service);
+
+    boost::asio::io_context& io_;
+    Log log_;
+    bool started_ = false;
+    std::map<std::string, ServicePool> services_;
+    std::map<std::string, conf::Service> config_;  // each service as configured
+    std::map<std::pair<std::string, std::string>, std::vector<std::unique_ptr<health::Monitor>>> monitors_;
+    uint64_t version_base_ = 0;
+};
+
+}  // namespace tern::ctl
