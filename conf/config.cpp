@@ -542,6 +542,15 @@ void parse_dataplane(YamlReader& r, const YAML::Node& root, Config& c) {
     if (auto v = r.uint(d, "dataplane", "icmp_rate_limit", 0, 1000000, false)) c.dataplane.icmp_rate_limit = static_cast<uint32_t>(*v);
 }
 
+void parse_http(YamlReader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node h = root["http"];
+    if (!h.IsDefined() || h.IsNull()) return;
+    if (!map_at(r, h, "http", {"enabled", "address", "port"})) return;
+    if (auto v = r.boolean(h, "http", "enabled", false)) c.http.enabled = *v;
+    if (auto v = r.ip(h, "http", "address", 0, false)) c.http.address = *v;
+    if (auto v = r.uint(h, "http", "port", 0, 65535, false)) c.http.port = static_cast<uint16_t>(*v);
+}
+
 void parse_flows(YamlReader& r, const YAML::Node& root, Config& c) {
     const YAML::Node f = root["flows"];
     if (!f.IsDefined()) return;
@@ -665,7 +674,7 @@ LoadResult load_string(const std::string& text, const std::string& name) {
         return result;
     }
     duplicate_keys(r, root, "");
-    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows"});
+    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows", "http"});
     Config c;
     c.path = name;
     parse_node(r, root, c);
@@ -675,6 +684,7 @@ LoadResult load_string(const std::string& text, const std::string& name) {
     c.gateway_v6 = r.ip(root, "", "gateway_v6", 6, false);
     parse_bgp(r, root, c);
     parse_dataplane(r, root, c);
+    parse_http(r, root, c);
     parse_flows(r, root, c);
     parse_services(r, root, c);
     check_reachability(r, root, c);

@@ -191,6 +191,13 @@ struct Dataplane {
     uint32_t icmp_rate_limit = 1000;  // generated ICMP (too-big, echo replies) per second per lcore
 };
 
+// Control's HTTP API (PyBal's /pools, /alerts; /metrics).
+struct Http {
+    bool enabled = true;
+    IpAddr address = *IpAddr::parse("127.0.0.1");
+    uint16_t port = 9090;
+};
+
 // The per-lcore flow table.
 struct Flows {
     uint64_t size = 1u << 20;  // entries per lcore, a power of two (64 bytes each)
@@ -210,6 +217,7 @@ struct Config {
     Node node;
     Dataplane dataplane;
     Flows flows;
+    Http http;
     std::vector<Port> ports;
     std::vector<Neighbor> neighbors;
     std::optional<IpAddr> gateway_v4;

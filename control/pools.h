@@ -46,6 +46,8 @@ public:
     void fill(DesiredState& state, uint64_t now_s) const;
 
     const std::map<std::string, ServicePool>& services() const { return services_; }
+    // Services whose pool source is failing now (its last good pool kept), with the error.
+    const std::map<std::string, std::string>& source_errors() const { return source_errors_; }
     // The monitors of (service, host), in the service's monitor order.
     std::vector<const health::Monitor*> monitors(const std::string& service, const std::string& host) const;
 
@@ -61,6 +63,7 @@ private:
     std::map<std::string, conf::Service> config_;  // each service as configured
     std::map<std::pair<std::string, std::string>, std::vector<std::unique_ptr<health::Monitor>>> monitors_;
     uint64_t version_base_ = 0;
+    std::map<std::string, std::string> source_errors_;
 };
 
 }  // namespace tern::ctl

@@ -17,7 +17,10 @@
 #include "bgp/speaker.h"
 #include "conf/config.h"
 #include "control/eal.h"
+#include "control/api.h"
 #include "control/desired_state.h"
+#include "control/http_server.h"
+#include "control/metrics.h"
 #include "control/lcores.h"
 #include "control/pools.h"
 #include "control/stats.h"
@@ -211,6 +214,23 @@ int run_appliance(const RunOptions& opt) {
         // Health checks start once forwarding is up (servers start as up and
         // pooled, as in PyBal).
         pools.start();
+        // The HTTP API (PyBal's /pools and /alerts, /metrics).
+        HttpServer http(io, [&](const HttpRequest& req) {
+            return api_answer(pools, req, [&] {
+                return metrics_text(pools,
+                                    collect(state.effective(), slots, lcores.refs(),
+                                            {port_stats(port, pc.name, pc.device), port_stats(exc, "kernel", tap_if)}),
+                                    speaker.get(),
+                                    config.flows.size * nq);
+            });
+        });
+        if (config.http.enabled) {
+            if (auto herr = http.listen(config.http.address, config.http.port); !herr.empty()) {
+                log_line(fmt::format("http api: {}; running without it", herr));
+            } else {
+                log_line(fmt::format("http api on {}:{}", config.http.address.str(), http.port()));
+            }
+        }
         std::signal(SIGHUP, on_hup);
         conf::Config running = config;
         while (!g_quit.load()) {
@@ -251,6 +271,7 @@ int run_appliance(const RunOptions& opt) {
                 }
             }
         }
+        http.stop();
         pools.stop();
         if (speaker) {
             // Graceful stop: routers move the VIPs to the backup before the
@@ -262,7 +283,8 @@ int run_appliance(const RunOptions& opt) {
             }
         }
         lcores.stop();
-        fmt::print("{}", to_text(collect(state.effective(), slots, lcores.refs(), {})));
+        fmt::print("{}", to_text(collect(state.effective(), slots, lcores.refs(),
+                                         {port_stats(port, pc.name, pc.device), port_stats(exc, "kernel", tap_if)})));
         rte_eth_dev_stop(port);
         rte_eth_dev_stop(exc);
         rte_eth_dev_close(port);

@@ -1,8 +1,26 @@
 #include "control/stats.h"
 
+#include "dataplane/rte.h"
+
 #include <fmt/format.h>
 
 namespace tern::ctl {
+
+PortStats port_stats(uint16_t port, const std::string& name, const std::string& device) {
+    rte_eth_stats s{};
+    rte_eth_stats_get(port, &s);
+    PortStats p;
+    p.name = name;
+    p.device = device;
+    p.rx_packets = s.ipackets;
+    p.rx_bytes = s.ibytes;
+    p.tx_packets = s.opackets;
+    p.tx_bytes = s.obytes;
+    p.rx_missed = s.imissed;
+    p.rx_errors = s.ierrors;
+    p.tx_errors = s.oerrors;
+    return p;
+}
 
 uint64_t LcoreStats::dropped() const {
     uint64_t n = 0;

@@ -64,6 +64,9 @@ struct LcoreRef {
 Stats collect(const conf::Config& config, CounterSlots& slots, const std::vector<LcoreRef>& lcores,
               std::vector<PortStats> ports);
 
+// A DPDK port's counters (rte_eth_stats).
+PortStats port_stats(uint16_t port, const std::string& name, const std::string& device);
+
 std::string to_json(const Stats& stats);
 std::string to_text(const Stats& stats);
 
