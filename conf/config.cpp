@@ -551,6 +551,20 @@ void parse_http(YamlReader& r, const YAML::Node& root, Config& c) {
     if (auto v = r.uint(h, "http", "port", 0, 65535, false)) c.http.port = static_cast<uint16_t>(*v);
 }
 
+void parse_console(YamlReader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node h = root["console"];
+    if (!h.IsDefined() || h.IsNull()) return;
+    if (!map_at(r, h, "console", {"enabled", "socket"})) return;
+    if (auto v = r.boolean(h, "console", "enabled", false)) c.console.enabled = *v;
+    if (auto v = r.str(h, "console", "socket", false)) {
+        if ((*v)[0] != '/' || v->size() > 100) {
+            r.error(h["socket"], "console.socket", fmt::format("'{}' must be an absolute path of at most 100 characters", *v));
+        } else {
+            c.console.socket = *v;
+        }
+    }
+}
+
 void parse_flows(YamlReader& r, const YAML::Node& root, Config& c) {
     const YAML::Node f = root["flows"];
     if (!f.IsDefined()) return;
@@ -674,7 +688,7 @@ LoadResult load_string(const std::string& text, const std::string& name) {
         return result;
     }
     duplicate_keys(r, root, "");
-    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows", "http"});
+    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows", "http", "console"});
     Config c;
     c.path = name;
     parse_node(r, root, c);
@@ -685,6 +699,7 @@ LoadResult load_string(const std::string& text, const std::string& name) {
     parse_bgp(r, root, c);
     parse_dataplane(r, root, c);
     parse_http(r, root, c);
+    parse_console(r, root, c);
     parse_flows(r, root, c);
     parse_services(r, root, c);
     check_reachability(r, root, c);

@@ -198,6 +198,12 @@ struct Http {
     uint16_t port = 9090;
 };
 
+// The operator's console on a UNIX socket (`tern console`).
+struct Console {
+    bool enabled = true;
+    std::string socket = "/run/tern/tern.sock";
+};
+
 // The per-lcore flow table.
 struct Flows {
     uint64_t size = 1u << 20;  // entries per lcore, a power of two (64 bytes each)
@@ -218,6 +224,7 @@ struct Config {
     Dataplane dataplane;
     Flows flows;
     Http http;
+    Console console;
     std::vector<Port> ports;
     std::vector<Neighbor> neighbors;
     std::optional<IpAddr> gateway_v4;

@@ -1,5 +1,7 @@
 #include "control/lcores.h"
 
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "dataplane/rte.h"
@@ -89,6 +91,31 @@ LcoreSet::~LcoreSet() {
             rte_free(l->counters);
         }
     }
+}
+
+std::vector<std::pair<unsigned, dp::FlowEntry>> LcoreSet::sample_flows(size_t max) const {
+    std::vector<std::pair<unsigned, dp::FlowEntry>> out;
+    for (const auto& l : lcores_) {
+        if (l->flow_mem == nullptr || out.size() >= max) continue;
+        const size_t cap = l->flows->capacity();
+        const size_t want = (max - out.size() + lcores_.size() - 1) / lcores_.size();
+        size_t got = 0;
+        for (size_t i = 0; i < cap && got < want; ++i) {
+            dp::FlowEntry e;
+            std::memcpy(&e, &l->flow_mem[(sample_from_ + i) % cap], sizeof(e));
+            if (!e.used) continue;
+            out.emplace_back(l->id, e);
+            ++got;
+        }
+    }
+    sample_from_ += 7919 * 64;
+    return out;
+}
+
+size_t LcoreSet::flow_capacity() const {
+    size_t n = 0;
+    for (const auto& l : lcores_) n += l->flows ? l->flows->capacity() : 0;
+    return n;
 }
 
 }  // namespace tern::ctl

@@ -34,6 +34,11 @@ public:
 
     const std::vector<LcoreRef>& refs() const { return refs_; }
     uint64_t rx() const;
+    // Up to `max` live flows read from the lcores' tables while they run (a
+    // racy snapshot for people: an entry may be caught mid-update), with the
+    // lcore each came from. Starts at a different place each call.
+    std::vector<std::pair<unsigned, dp::FlowEntry>> sample_flows(size_t max) const;
+    size_t flow_capacity() const;
 
 private:
     struct Lcore {
@@ -51,6 +56,7 @@ private:
     std::vector<const dp::LcoreCounters*> peers_;  // every lcore's counters, for wlc
     std::atomic<bool> stop_{false};
     bool running_ = false;
+    mutable size_t sample_from_ = 0;
 };
 
 }  // namespace tern::ctl

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "control/console.h"
 #include "control/replay.h"
 #include "control/run.h"
 #include "control/table_builder.h"
@@ -26,6 +27,7 @@ constexpr const char* kUsage =
     "          [--lcores N] [--stats FILE] [--events FILE] [-- EAL args]\n"
     "                                                         the dataplane over pcap files\n"
     "  check   --config FILE                                  validate a config\n"
+    "  console [--socket PATH | --config FILE]                attach to a running tern's console\n"
     "\n"
     "`tern <command> --help` describes a command's options.\n";
 
@@ -111,6 +113,26 @@ int cmd_run(const std::vector<std::string>& args, const std::vector<std::string>
     return ctl::run_appliance(o);
 }
 
+int cmd_console(const std::vector<std::string>& args) {
+    std::string socket, config;
+    po::options_description desc("console options");
+    desc.add_options()("help,h", "this help")(
+        "socket,s", po::value(&socket), "the console socket (default: the config's console.socket, else /run/tern/tern.sock)")(
+        "config,c", po::value(&config), "take the socket path from this config");
+    po::variables_map vm;
+    if (!parse(args, desc, vm, "console")) return 2;
+    if (socket.empty() && !config.empty()) {
+        conf::LoadResult r = conf::load_file(config);
+        if (!r.config) {
+            for (const auto& e : r.errors) fmt::print(stderr, "{}\n", e.str());
+            return 2;
+        }
+        socket = r.config->console.socket;
+    }
+    if (socket.empty()) socket = conf::Console{}.socket;
+    return ctl::console_client(socket);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,6 +146,7 @@ int main(int argc, char** argv) {
     if (command == "check") return cmd_check(args);
     if (command == "replay") return cmd_replay(args, eal);
     if (command == "run") return cmd_run(args, eal);
+    if (command == "console") return cmd_console(args);
     if (command == "-h" || command == "--help" || command == "help") {
         fmt::print("{}", kUsage);
         return 0;

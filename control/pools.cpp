@@ -24,6 +24,10 @@ std::vector<std::string> monitor_names(const conf::Service& s) {
 
 }  // namespace
 
+void Pools::say(const std::string& line) const {
+    if (log_) log_(line);
+}
+
 Pools::Pools(boost::asio::io_context& io, Log log) : io_(io), log_(std::move(log)) {}
 
 Pools::~Pools() { stop(); }
@@ -39,6 +43,11 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
             }
         }
     }
+    // A reload ends the operators' overrides (as PyBal's pool files win).
+    if (!overrides_.empty()) {
+        say(fmt::format("reload: {} operator override(s) end", overrides_.size()));
+        overrides_.clear();
+    }
     std::set<std::string> names;
     for (const auto& s : config.services) {
         names.insert(s.name);
@@ -47,7 +56,8 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
             services_.emplace(std::piecewise_construct, std::forward_as_tuple(s.name),
                               std::forward_as_tuple(s.name, s.depool_threshold, monitor_names(s), log_));
             config_[s.name] = s;
-            services_.at(s.name).set_servers(s.realservers);
+            base_[s.name] = s.realservers;
+            push(s.name);
             ++version_base_;
             if (started_) sync_monitors(s.name);
             continue;
@@ -61,7 +71,8 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
         old->second = s;
         ServicePool& pool = services_.at(s.name);
         pool.reconfigure(s.depool_threshold, monitor_names(s), monitors_changed);
-        pool.set_servers(s.realservers);
+        base_[s.name] = s.realservers;
+        push(s.name);
         ++version_base_;
         if (started_) sync_monitors(s.name);
     }
@@ -72,10 +83,110 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
         }
         for (const auto& [host, st] : services_.at(it->first).servers()) stop_monitors(it->first, host);
         services_.erase(it->first);
+        base_.erase(it->first);
         it = config_.erase(it);
         ++version_base_;
     }
     return std::nullopt;
+}
+
+void Pools::push(const std::string& service) {
+    std::vector<conf::RealServer> list;
+    for (const auto& rs : base_.at(service)) {
+        auto o = overrides_.find({service, rs.host});
+        if (o == overrides_.end()) {
+            list.push_back(rs);
+            continue;
+        }
+        if (o->second.deleted) continue;
+        conf::RealServer r = o->second.added ? *o->second.added : rs;
+        if (o->second.enabled) r.enabled = *o->second.enabled;
+        if (o->second.weight) r.weight = *o->second.weight;
+        list.push_back(r);
+    }
+    for (const auto& [id, o] : overrides_) {
+        if (id.first != service || !o.added || o.deleted) continue;
+        bool in_base = false;
+        for (const auto& rs : base_.at(service)) in_base = in_base || rs.host == id.second;
+        if (in_base) continue;
+        conf::RealServer r = *o.added;
+        if (o.enabled) r.enabled = *o.enabled;
+        if (o.weight) r.weight = *o.weight;
+        list.push_back(r);
+    }
+    services_.at(service).set_servers(list);
+    if (started_) sync_monitors(service);
+}
+
+std::optional<std::string> Pools::each_with(const std::string& service, const std::string& host,
+                                            const std::function<void(const std::string&)>& fn) {
+    if (!service.empty() && !services_.count(service)) return fmt::format("no service named '{}'", service);
+    std::vector<std::string> hits;
+    for (const auto& [name, pool] : services_) {
+        if (!service.empty() && name != service) continue;
+        if (pool.server(host) != nullptr) hits.push_back(name);
+    }
+    if (hits.empty()) {
+        return service.empty() ? fmt::format("no service has a server '{}'", host)
+                               : fmt::format("service '{}' has no server '{}'", service, host);
+    }
+    for (const auto& name : hits) {
+        fn(name);
+        push(name);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> Pools::set_enabled(const std::string& service, const std::string& host, bool enabled) {
+    return each_with(service, host, [&](const std::string& name) {
+        overrides_[{name, host}].enabled = enabled;
+        say(fmt::format("[{}] operator: {} server {} (until the next reload)", name, enabled ? "pool" : "depool", host));
+    });
+}
+
+std::optional<std::string> Pools::set_weight(const std::string& service, const std::string& host, uint32_t weight) {
+    if (weight > 65535) return fmt::format("weight {} is not between 0 and 65535", weight);
+    return each_with(service, host, [&](const std::string& name) {
+        overrides_[{name, host}].weight = weight;
+        say(fmt::format("[{}] operator: weight of {} set to {} (until the next reload)", name, host, weight));
+    });
+}
+
+std::optional<std::string> Pools::add_server(const std::string& service, const conf::RealServer& server) {
+    auto it = services_.find(service);
+    if (it == services_.end()) return fmt::format("no service named '{}'", service);
+    if (it->second.server(server.host) != nullptr) {
+        return fmt::format("service '{}' already has a server '{}'", service, server.host);
+    }
+    const conf::Service& cs = config_.at(service);
+    if (server.ip.family != cs.vip.family) {
+        return fmt::format("{} is not of the VIP's family ({})", server.ip.str(), cs.vip.str());
+    }
+    for (const auto& [h, s] : it->second.servers()) {
+        if (s.ip == server.ip) return fmt::format("{} is already server '{}' of service '{}'", server.ip.str(), h, service);
+    }
+    if (it->second.servers().size() + 1 >= cs.table_size) {
+        return fmt::format("service '{}' is full: its table_size {} must exceed its servers", service, cs.table_size);
+    }
+    auto& o = overrides_[{service, server.host}];
+    o.added = server;
+    o.deleted = false;
+    say(fmt::format("[{}] operator: added server {} {} weight {} (until the next reload)", service, server.host,
+                     server.ip.str(), server.weight));
+    push(service);
+    return std::nullopt;
+}
+
+std::optional<std::string> Pools::del_server(const std::string& service, const std::string& host) {
+    if (service.empty()) return std::string("del realserver needs the service");
+    return each_with(service, host, [&](const std::string& name) {
+        overrides_[{name, host}].deleted = true;
+        say(fmt::format("[{}] operator: deleted server {} (until the next reload)", name, host));
+    });
+}
+
+bool Pools::overridden(const std::string& service, const std::string& host) const {
+    return overrides_.count({service, host}) > 0;
 }
 
 void Pools::start() {

@@ -39,6 +39,17 @@ public:
     // Stops every monitor and source.
     void stop();
 
+    // Operator overrides from the console, kept until the next reload (apply):
+    // enable/disable (pool/depool), weight, an added or deleted server. An
+    // empty service means every service that has the host. Errors name the
+    // bad service or host.
+    std::optional<std::string> set_enabled(const std::string& service, const std::string& host, bool enabled);
+    std::optional<std::string> set_weight(const std::string& service, const std::string& host, uint32_t weight);
+    std::optional<std::string> add_server(const std::string& service, const conf::RealServer& server);
+    std::optional<std::string> del_server(const std::string& service, const std::string& host);
+    // True when (service, host) carries an operator override.
+    bool overridden(const std::string& service, const std::string& host) const;
+
     // Bumped whenever what the tables should hold changed.
     uint64_t version() const;
     // Puts every service's servers and health into `state` (its pools,
@@ -52,6 +63,18 @@ public:
     std::vector<const health::Monitor*> monitors(const std::string& service, const std::string& host) const;
 
 private:
+    struct Override {
+        std::optional<bool> enabled;
+        std::optional<uint32_t> weight;
+        std::optional<conf::RealServer> added;
+        bool deleted = false;
+    };
+    // The service's pool (its base list with the overrides) to its ServicePool.
+    void push(const std::string& service);
+    void say(const std::string& line) const;
+    // Each service named by `service` ("" = all) that has `host`.
+    std::optional<std::string> each_with(const std::string& service, const std::string& host,
+                                         const std::function<void(const std::string&)>& fn);
     void start_monitors(const std::string& service, const std::string& host);
     void stop_monitors(const std::string& service, const std::string& host);
     void sync_monitors(const std::string& service);
@@ -61,6 +84,8 @@ private:
     bool started_ = false;
     std::map<std::string, ServicePool> services_;
     std::map<std::string, conf::Service> config_;  // each service as configured
+    std::map<std::string, std::vector<conf::RealServer>> base_;  // the pool before overrides
+    std::map<std::pair<std::string, std::string>, Override> overrides_;
     std::map<std::pair<std::string, std::string>, std::vector<std::unique_ptr<health::Monitor>>> monitors_;
     uint64_t version_base_ = 0;
     std::map<std::string, std::string> source_errors_;

@@ -4,6 +4,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,6 +19,8 @@
 #include "conf/config.h"
 #include "control/eal.h"
 #include "control/api.h"
+#include "control/commands.h"
+#include "control/console.h"
 #include "control/desired_state.h"
 #include "control/http_server.h"
 #include "control/metrics.h"
@@ -77,10 +80,6 @@ int run_appliance(const RunOptions& opt) {
         for (const auto& e : errors) fmt::print(stderr, "{}\n", e.str());
         return 2;
     }
-    if (opt.interactive) {
-        fmt::print(stderr, "tern run: --interactive: the console is not part of this build yet\n");
-        return 2;
-    }
     const conf::Config& config = *loaded.config;
     const conf::Port& pc = config.ports.at(0);
 
@@ -103,6 +102,12 @@ int run_appliance(const RunOptions& opt) {
     if (auto err = eal_init(eal)) {
         fmt::print(stderr, "{}\n", *err);
         return 1;
+    }
+    // Health checks hold a socket or two per monitor: thousands of them.
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
     }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -233,44 +238,88 @@ int run_appliance(const RunOptions& opt) {
         }
         std::signal(SIGHUP, on_hup);
         conf::Config running = config;
+        // Pool state and operator changes to a new table, when anything changed.
+        auto sync = [&] {
+            if (pools.version() == pools_applied && state.changes() == state_applied) return;
+            pools_applied = pools.version();
+            pools.fill(state, now_s());
+            state_applied = state.changes();
+            if (auto berr = build_and_publish(state.effective(), state.down(), slots, ++generation, publisher)) {
+                log_line(fmt::format("cannot build the forwarding table: {}; the previous one stays", *berr));
+            }
+        };
+        // SIGHUP and the console's `reload`: a config with any error is
+        // rejected whole and the running one stays.
+        auto reload = [&]() -> std::string {
+            conf::LoadResult next = conf::load_file(opt.config);
+            std::vector<conf::Error> rerrors = next.errors;
+            if (next.config) {
+                auto more = unsupported(*next.config);
+                rerrors.insert(rerrors.end(), more.begin(), more.end());
+            }
+            std::optional<std::string> aerr;
+            if (rerrors.empty()) aerr = pools.apply(*next.config);
+            if (!rerrors.empty() || aerr) {
+                std::string msg = fmt::format("reload of {} rejected; the running config stays:", opt.config);
+                for (const auto& e : rerrors) msg += "\n  " + e.str();
+                if (aerr) msg += "\n  " + *aerr;
+                return msg;
+            }
+            std::string msg;
+            for (const auto& what : needs_restart(running, *next.config)) {
+                msg += fmt::format("reload: {} changed; that takes effect at the next restart\n", what);
+            }
+            running = *next.config;
+            state.reload(running, now_s());
+            if (speaker) speaker->announce(bgp::vip_routes(running));
+            return msg + fmt::format("reloaded {}: {} services", opt.config, running.services.size());
+        };
+        // The console: on the UNIX socket, and on this terminal with --interactive.
+        CommandContext cmd_ctx{pools,
+                               [&] {
+                                   sync();
+                                   return state.effective();
+                               },
+                               [&] {
+                                   return collect(state.effective(), slots, lcores.refs(),
+                                                  {port_stats(port, pc.name, pc.device),
+                                                   port_stats(exc, "kernel", tap_if)});
+                               },
+                               [&]() -> const bgp::Speaker* { return speaker.get(); },
+                               [&](size_t max) {
+                                   size_t live = 0;
+                                   for (const auto& s : collect(state.effective(), slots, lcores.refs(), {}).services) {
+                                       for (const auto& r : s.servers) live += r.active_conns + r.inactive_conns;
+                                   }
+                                   return flows_text(lcores.sample_flows(max), slots, live, lcores.flow_capacity());
+                               },
+                               [&] {
+                                   const std::string r = reload();
+                                   log_line(r);
+                                   return r;
+                               },
+                               opt.config};
+        Console console(io, cmd_ctx, [] { g_quit.store(true); });
+        if (config.console.enabled) {
+            if (auto cerr = console.listen(config.console.socket); !cerr.empty()) {
+                log_line(fmt::format("{}; running without the console socket", cerr));
+            } else {
+                log_line(fmt::format("console on {} (tern console --socket {})", config.console.socket,
+                                     config.console.socket));
+            }
+        }
+        if (opt.interactive) {
+            if (auto ierr = console.interactive(); !ierr.empty()) log_line(ierr);
+        }
         while (!g_quit.load()) {
             publisher.reclaim();
             io.run_for(std::chrono::milliseconds(100));
-            if (g_reload.exchange(false)) {
-                // A config with any error is rejected whole; the running one stays.
-                conf::LoadResult next = conf::load_file(opt.config);
-                std::vector<conf::Error> rerrors = next.errors;
-                if (next.config) {
-                    auto more = unsupported(*next.config);
-                    rerrors.insert(rerrors.end(), more.begin(), more.end());
-                }
-                std::optional<std::string> aerr;
-                if (rerrors.empty()) aerr = pools.apply(*next.config);
-                if (!rerrors.empty() || aerr) {
-                    log_line(fmt::format("reload of {} rejected; the running config stays:", opt.config));
-                    for (const auto& e : rerrors) log_line("  " + e.str());
-                    if (aerr) log_line("  " + *aerr);
-                } else {
-                    for (const auto& what : needs_restart(running, *next.config)) {
-                        log_line(fmt::format("reload: {} changed; that takes effect at the next restart", what));
-                    }
-                    running = *next.config;
-                    state.reload(running, now_s());
-                    if (speaker) speaker->announce(bgp::vip_routes(running));
-                    log_line(fmt::format("reloaded {}: {} services", opt.config, running.services.size()));
-                }
-            }
+            if (g_reload.exchange(false)) log_line(reload());
             // Grace periods of removed servers that ended.
             state.expire(now_s());
-            if (pools.version() != pools_applied || state.changes() != state_applied) {
-                pools_applied = pools.version();
-                pools.fill(state, now_s());
-                state_applied = state.changes();
-                if (auto berr = build_and_publish(state.effective(), state.down(), slots, ++generation, publisher)) {
-                    log_line(fmt::format("cannot build the forwarding table: {}; the previous one stays", *berr));
-                }
-            }
+            sync();
         }
+        console.stop();
         http.stop();
         pools.stop();
         if (speaker) {

@@ -31,6 +31,13 @@ bool CounterSlots::server(const std::string& service, const std::string& host, u
     return true;
 }
 
+std::optional<std::pair<std::string, std::string>> CounterSlots::server_of(uint32_t slot) const {
+    for (const auto& [key, s] : servers_) {
+        if (s == slot) return key;
+    }
+    return std::nullopt;
+}
+
 std::vector<conf::Error> unsupported(const conf::Config& config) {
     std::vector<conf::Error> errors;
     if (config.ports.size() > 1) {

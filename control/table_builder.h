@@ -23,6 +23,8 @@ public:
     // Returns false when the slots are exhausted.
     bool service(const std::string& service, uint32_t& slot);
     bool server(const std::string& service, const std::string& host, uint32_t& slot);
+    // The (service, host) of a server slot, if it was ever given out.
+    std::optional<std::pair<std::string, std::string>> server_of(uint32_t slot) const;
 
 private:
     std::map<std::string, uint32_t> services_;

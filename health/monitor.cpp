@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 namespace tern::health {
 
 Monitor::Monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
@@ -20,6 +22,7 @@ void Monitor::result(bool ok, const std::string& reason, double duration_s) {
     ++stats_.checks;
     if (!ok) ++stats_.failures;
     stats_.last_duration_s = duration_s;
+    if (duration_s > 0) stats_.durations.add(duration_s);
     last_reason_ = reason;
     bool change = false;
     if (!up_) {
@@ -34,6 +37,31 @@ void Monitor::result(bool ok, const std::string& reason, double duration_s) {
     up_ = ok;
     ++(ok ? stats_.up_transitions : stats_.down_transitions);
     if (report_) report_(ok, reason);
+}
+
+void DurationHistogram::add(double seconds) {
+    size_t i = 0;
+    while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+    ++counts[i];
+    sum += seconds;
+    ++count;
+}
+
+void DurationHistogram::merge(const DurationHistogram& o) {
+    for (size_t i = 0; i < counts.size(); ++i) counts[i] += o.counts[i];
+    sum += o.sum;
+    count += o.count;
+}
+
+double DurationHistogram::quantile(double q) const {
+    if (count == 0) return 0;
+    const auto want = static_cast<uint64_t>(q * static_cast<double>(count) + 0.5);
+    uint64_t seen = 0;
+    for (size_t i = 0; i < counts.size(); ++i) {
+        seen += counts[i];
+        if (seen >= want && seen > 0) return i < kBounds.size() ? kBounds[i] : std::numeric_limits<double>::infinity();
+    }
+    return std::numeric_limits<double>::infinity();
 }
 
 void Monitor::log(const std::string& text) const {

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,19 @@ using Report = std::function<void(bool up, const std::string& reason)>;
 // line names the service, host and monitor already.
 using Log = std::function<void(const std::string& line)>;
 
+// Check durations in Prometheus-style cumulative-friendly buckets.
+struct DurationHistogram {
+    static constexpr std::array<double, 13> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                        0.25,  0.5,    1,     2.5,  5,     10};
+    std::array<uint64_t, kBounds.size() + 1> counts{};  // last: above every bound
+    double sum = 0;
+    uint64_t count = 0;
+    void add(double seconds);
+    void merge(const DurationHistogram& o);
+    // The upper bound of the bucket holding quantile q (0..1); +inf in the last.
+    double quantile(double q) const;
+};
+
 // Counters for metrics and the console.
 struct MonitorStats {
     uint64_t checks = 0;            // results seen
@@ -43,6 +57,7 @@ struct MonitorStats {
     uint64_t up_transitions = 0;    // verdict changes to up (the first verdict counts)
     uint64_t down_transitions = 0;  // verdict changes to down
     double last_duration_s = 0;     // of the last check, where it has one
+    DurationHistogram durations;    // of checks that have a duration
 };
 
 class Monitor {

@@ -1,15 +1,23 @@
 // tern-health-probe --config FILE [--service NAME] [--host HOST] [--duration S]
+//                   [--stats-every S] [--quiet]
 // Runs the monitors of a tern.yaml's services against their real servers and
 // prints one line per verdict, as it happens:
 //   <seconds since start> <service> <host> <monitor> up|down <reason>
-// Runs until --duration passes, or SIGTERM/SIGINT. `tern run` runs the same
-// monitors under control's depool logic.
+// With --stats-every, a line of totals every S seconds (checks per second,
+// check latency quantiles, CPU used by this process):
+//   stats <t> monitors=N up=U down=D checks=C rate=R/s failures=F p50=.. p99=.. max_bucket=.. cpu=P%
+// --quiet drops the verdict lines. Runs until --duration passes, or
+// SIGTERM/SIGINT. `tern run` runs the same monitors under control's depool
+// logic.
 #include <fmt/format.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <sys/resource.h>
+
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -21,7 +29,8 @@
 int main(int argc, char** argv) {
     using namespace tern;
     std::string config_path, service, host;
-    double duration = 0;
+    double duration = 0, stats_every = 0;
+    bool quiet = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (i + 1 < argc && a == "--config") {
@@ -32,8 +41,12 @@ int main(int argc, char** argv) {
             host = argv[++i];
         } else if (i + 1 < argc && a == "--duration") {
             duration = std::stod(argv[++i]);
+        } else if (i + 1 < argc && a == "--stats-every") {
+            stats_every = std::stod(argv[++i]);
+        } else if (a == "--quiet") {
+            quiet = true;
         } else {
-            fmt::print(stderr, "usage: tern-health-probe --config FILE [--service NAME] [--host HOST] [--duration S]\n");
+            fmt::print(stderr, "usage: tern-health-probe --config FILE [--service NAME] [--host HOST] [--duration S] [--stats-every S] [--quiet]\n");
             return 2;
         }
     }
@@ -55,7 +68,8 @@ int main(int argc, char** argv) {
             if (!host.empty() && rs.host != host) continue;
             for (const auto& m : s.monitors) {
                 health::Target t{s.name, rs.host, rs.ip, s.port};
-                auto report = [start, t, name = m.name](bool up, const std::string& reason) {
+                auto report = [start, t, name = m.name, quiet](bool up, const std::string& reason) {
+                    if (quiet) return;
                     const double e = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
                     fmt::print("{:.3f} {} {} {} {} {}\n", e, t.service, t.host, name, up ? "up" : "down", reason);
                     std::fflush(stdout);
@@ -65,7 +79,7 @@ int main(int argc, char** argv) {
                     fmt::print(stderr, "{}: {}: the {} monitor is not part of this build\n", config_path, s.name, m.name);
                     return 2;
                 }
-                mon->set_log([](const std::string& line) { fmt::print(stderr, "{}\n", line); });
+                if (!quiet) mon->set_log([](const std::string& line) { fmt::print(stderr, "{}\n", line); });
                 monitors.push_back(std::move(mon));
             }
         }
@@ -74,7 +88,49 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "tern-health-probe: no monitor matches\n");
         return 2;
     }
+    // Thousands of monitors hold thousands of sockets.
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     for (auto& m : monitors) m->start();
+    boost::asio::steady_timer stats_timer(io);
+    uint64_t last_checks = 0;
+    double last_cpu = 0, last_t = 0;
+    std::function<void()> print_stats = [&] {
+        stats_timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(stats_every)));
+        stats_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            health::DurationHistogram h;
+            uint64_t checks = 0, failures = 0, up = 0, down = 0;
+            for (const auto& m : monitors) {
+                const auto& st = m->stats();
+                h.merge(st.durations);
+                checks += st.checks;
+                failures += st.failures;
+                up += m->up().value_or(false);
+                down += m->up().has_value() && !*m->up();
+            }
+            rusage ru{};
+            getrusage(RUSAGE_SELF, &ru);
+            const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+            const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            const double dt = t - last_t;
+            fmt::print("stats {:.3f} monitors={} up={} down={} checks={} rate={:.0f}/s failures={} p50={} p90={} "
+                       "p99={} cpu={:.1f}%\n",
+                       t, monitors.size(), up, down, checks, static_cast<double>(checks - last_checks) / dt, failures,
+                       h.quantile(0.5), h.quantile(0.9), h.quantile(0.99), 100.0 * (cpu - last_cpu) / dt);
+            std::fflush(stdout);
+            last_checks = checks;
+            last_cpu = cpu;
+            last_t = t;
+            print_stats();
+        });
+    };
+    if (stats_every > 0) print_stats();
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (!ec) io.stop();
