@@ -17,12 +17,8 @@
 #include <set>
 #include <vector>
 
-extern "C" {
-#include <cmdline.h>
-#include <cmdline_socket.h>
-}
-
 #include "control/console_cmds.h"
+#include "dataplane/rte.h"
 
 namespace tern::ctl {
 

@@ -28,6 +28,7 @@
 #include "control/pools.h"
 #include "control/stats.h"
 #include "control/table_builder.h"
+#include "control/telemetry.h"
 #include "dataplane/port.h"
 #include "dataplane/rte.h"
 #include "dataplane/table_publisher.h"
@@ -206,6 +207,7 @@ int run_appliance(const RunOptions& opt) {
         fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; "
                    "{} services\n",
                    config.node.name, pc.name, nq, nq == 1 ? "" : "s", tap_if, config.services.size());
+        std::fflush(stdout);
         bgp::AsioClock bgp_clock(io);
         bgp::AsioTransport bgp_transport(io);
         std::unique_ptr<bgp::Speaker> speaker;
@@ -311,6 +313,15 @@ int run_appliance(const RunOptions& opt) {
         if (opt.interactive) {
             if (auto ierr = console.interactive(); !ierr.empty()) log_line(ierr);
         }
+        // DPDK telemetry (dpdk-telemetry.py): Tern's endpoints beside the EAL's.
+        if (auto terr = Telemetry::register_endpoints(); !terr.empty()) log_line(terr);
+        auto publish_telemetry = [&] {
+            Telemetry::publish(telemetry_snapshot(state.effective(), pools,
+                                                  collect(state.effective(), slots, lcores.refs(), {}),
+                                                  lcores.flow_capacity()));
+        };
+        publish_telemetry();
+        auto last_telemetry = std::chrono::steady_clock::now();
         while (!g_quit.load()) {
             publisher.reclaim();
             io.run_for(std::chrono::milliseconds(100));
@@ -318,6 +329,10 @@ int run_appliance(const RunOptions& opt) {
             // Grace periods of removed servers that ended.
             state.expire(now_s());
             sync();
+            if (std::chrono::steady_clock::now() - last_telemetry > std::chrono::seconds(1)) {
+                publish_telemetry();
+                last_telemetry = std::chrono::steady_clock::now();
+            }
         }
         console.stop();
         http.stop();

@@ -26,4 +26,8 @@
 #include <rte_tcp.h>
 #include <rte_thash.h>
 #include <rte_udp.h>
+// Control's: the console (rte_cmdline) and telemetry endpoints.
+#include <cmdline.h>
+#include <cmdline_socket.h>
+#include <rte_telemetry.h>
 #pragma GCC diagnostic pop

@@ -66,6 +66,7 @@ def config(servers, threshold=0.5, extra=""):
     return (f"node: {{name: e2e, ipv4: 10.99.0.1}}\n"
             f"ports: [{{name: p0, device: \"net_af_packet0,iface=vlb{PID % 10000}\", mac: \"{PORT_MAC}\"}}]\n"
             f"neighbors:\n{neigh}"
+            f"console: {{socket: /tmp/tern-e2e-{PID}.sock}}\n"
             f"services:\n"
             f"  - name: web\n    vip: {VIP}\n    port: 8080\n    depool_threshold: {threshold}\n"
             f"    monitors:\n      ProxyFetch: {{url: \"http://web.test/health\", interval: 0.3, timeout: 0.25}}\n"
@@ -200,6 +201,10 @@ try:
     time.sleep(0.5)
     got = e.send()
     lib.check("pooled-but-down a still takes flows", set(got) == {"a", "c"}, got)
+    api = sh("ip", "netns", "exec", NS_LB, "curl", "-s", "127.0.0.1:9090/alerts", check=False).stdout
+    lib.check("/alerts: CRITICAL names the pooled-but-down server", api == "CRITICAL - web: Servers a are marked down but pooled", api)
+    api = sh("ip", "netns", "exec", NS_LB, "curl", "-s", "127.0.0.1:9090/pools/web", check=False).stdout
+    lib.check("/pools/web: PyBal's lines", api == "a:\tenabled/down/pooled\nb:\tenabled/down/not pooled\nc:\tenabled/up/pooled\n", repr(api))
 
     mark = len(e.log)
     e.start_http("b")
