@@ -175,6 +175,11 @@ std::string command_help() {
            "set weight SERVICE HOST N           a server's weight (0..65535)\n"
            "add realserver SERVICE HOST IP [W]  add a server (an override until the next reload)\n"
            "del realserver SERVICE HOST         remove a server (an override until the next reload)\n"
+           "capture start PORT|all FILE [COUNT [FILTER...]]\n"
+           "                                    packets of a port into a pcapng file; COUNT 0: until\n"
+           "                                    stopped; FILTER in pcap-filter syntax (tcp port 80)\n"
+           "capture stop                        stop and close the file\n"
+           "show capture                        the running capture\n"
            "reload                              re-read the config file (as SIGHUP)\n"
            "help                                this list\n"
            "quit                                leave the console\n";
@@ -233,6 +238,10 @@ CommandResult run_command(CommandContext& ctx, const std::vector<std::string>& w
             for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
             return {fmt::format("{} - {}\n", upper, a.msg), true, false};
         }
+        if (what == "capture") {
+            if (auto e = arity(2, 2, "show capture")) return *e;
+            return {(ctx.capture ? ctx.capture->status() : std::string("no ports to capture")) + "\n", true, false};
+        }
         if (what == "config") {
             if (auto e = arity(2, 2, "show config")) return *e;
             std::ifstream in(ctx.config_path);
@@ -283,6 +292,29 @@ CommandResult run_command(CommandContext& ctx, const std::vector<std::string>& w
         }
         if (auto err = ctx.pools.add_server(w[2], rs)) return error(fmt::format("add realserver: {}", *err));
         return {fmt::format("added {} {} to {} (until the next reload)\n", rs.host, rs.ip.str(), w[2]), true, false};
+    }
+    if (c == "capture") {
+        if (ctx.capture == nullptr) return error("capture: no ports to capture in this process");
+        if (w.size() >= 2 && w[1] == "stop") {
+            if (auto e = arity(2, 2, "capture stop")) return *e;
+            const bool was = ctx.capture->running();
+            return {ctx.capture->stop() + "\n", was, false};
+        }
+        if (w.size() < 2 || w[1] != "start") {
+            return error(fmt::format("capture: unknown '{}'; usage: capture start PORT FILE [COUNT [FILTER...]] | capture stop",
+                                     w.size() > 1 ? w[1] : ""));
+        }
+        if (w.size() < 4) return error("capture start: missing arguments; usage: capture start PORT FILE [COUNT [FILTER...]]");
+        uint32_t count = 0;
+        if (w.size() > 4 && !parse_u32(w[4], count)) {
+            return error(fmt::format("capture start: '{}' is not a packet count", w[4]));
+        }
+        std::string filter;
+        for (size_t i = 5; i < w.size(); ++i) filter += (filter.empty() ? "" : " ") + w[i];
+        if (auto err = ctx.capture->start(w[2], w[3], count, 0, filter); !err.empty()) {
+            return error("capture start: " + err);
+        }
+        return {ctx.capture->status() + "\n", true, false};
     }
     return error(fmt::format("unknown command '{}'; 'help' lists them", c));
 }

@@ -10,6 +10,7 @@
 
 #include "bgp/speaker.h"
 #include "conf/config.h"
+#include "control/capture.h"
 #include "control/pools.h"
 #include "control/stats.h"
 #include "control/table_builder.h"
@@ -27,6 +28,7 @@ struct CommandContext {
     std::function<std::string(size_t max)> flows;
     std::function<std::string()> reload;  // re-reads the YAML; says what happened
     std::string config_path;
+    Capture* capture = nullptr;  // packet capture on the ports, when there are ports
 };
 
 struct CommandResult {

@@ -82,7 +82,7 @@ static struct cmdline_token_ops host_ops = {name_parse, host_nb, host_elt, host_
 #define HOST(i) {.hdr = {.ops = &host_ops, .offset = offsetof(struct words, w[i])}, .string_data = {.str = NULL}}
 
 static cmdline_parse_token_string_t t_show = WORD(0, "show");
-static cmdline_parse_token_string_t t_show_plain = WORD(1, "services#pools#flows#bgp#alerts#config#stats");
+static cmdline_parse_token_string_t t_show_plain = WORD(1, "services#pools#flows#bgp#alerts#config#stats#capture");
 static cmdline_parse_token_string_t t_show_service = WORD(1, "service");
 static cmdline_parse_token_string_t t_show_stats = WORD(1, "stats");
 static cmdline_parse_token_string_t t_stats_kind = WORD(2, "port#lcore#service");
@@ -99,7 +99,11 @@ static cmdline_parse_token_string_t t_add = WORD(0, "add");
 static cmdline_parse_token_string_t t_del = WORD(0, "del");
 static cmdline_parse_token_string_t t_realserver = WORD(1, "realserver");
 static cmdline_parse_token_string_t t_any3 = WORD(3, NULL);
+static cmdline_parse_token_string_t t_any2 = WORD(2, NULL);
 static cmdline_parse_token_string_t t_single = WORD(0, "reload#quit#help");
+static cmdline_parse_token_string_t t_capture = WORD(0, "capture");
+static cmdline_parse_token_string_t t_capture_start = WORD(1, "start");
+static cmdline_parse_token_string_t t_capture_stop = WORD(1, "stop");
 /* The catch-all takes a line only when no command above takes it whole (else
  * rte_cmdline would call the line ambiguous): it asks a hidden cmdline that
  * knows only those commands. */
@@ -128,7 +132,7 @@ static cmdline_parse_token_string_t t_line = {
 #define INST(name, n, help, ...) \
     static cmdline_parse_inst_t name = {.f = words_cb, .data = (void*)(intptr_t)(n), .help_str = help, .tokens = {__VA_ARGS__, NULL}}
 
-INST(c_show, 2, "show services|pools|flows|bgp|alerts|config|stats", (void*)&t_show, (void*)&t_show_plain);
+INST(c_show, 2, "show services|pools|flows|bgp|alerts|config|stats|capture", (void*)&t_show, (void*)&t_show_plain);
 INST(c_show_service, 3, "show service NAME: one service, its servers and their health", (void*)&t_show,
      (void*)&t_show_service, (void*)&t_svc2);
 INST(c_show_stats, 3, "show stats port|lcore|service", (void*)&t_show, (void*)&t_show_stats, (void*)&t_stats_kind);
@@ -144,18 +148,23 @@ INST(c_add_w, 6, "add realserver SERVICE HOST IP WEIGHT", (void*)&t_add, (void*)
      (void*)&t_any3, (void*)&t_any4, (void*)&t_any5);
 INST(c_del, 4, "del realserver SERVICE HOST: remove a server (until the next reload)", (void*)&t_del,
      (void*)&t_realserver, (void*)&t_svc2, (void*)&t_host3);
+INST(c_capture, 4, "capture start PORT|all FILE [COUNT [FILTER...]]: packets into a pcapng file", (void*)&t_capture,
+     (void*)&t_capture_start, (void*)&t_any2, (void*)&t_any3);
+INST(c_capture_n, 5, "capture start PORT|all FILE COUNT [FILTER...]", (void*)&t_capture, (void*)&t_capture_start,
+     (void*)&t_any2, (void*)&t_any3, (void*)&t_any4);
+INST(c_capture_stop, 2, "capture stop: stop the capture and close its file", (void*)&t_capture, (void*)&t_capture_stop);
 INST(c_single, 1, "reload: re-read the config | quit: leave | help: the commands", (void*)&t_single);
 static cmdline_parse_inst_t c_line = {
     .f = line_cb, .data = NULL, .help_str = "anything else: answered with what is wrong", .tokens = {(void*)&t_line, NULL}};
 
 static cmdline_parse_ctx_t tern_ctx[] = {
     &c_show, &c_show_service, &c_show_stats, &c_pool, &c_pool_svc, &c_set_weight, &c_add, &c_add_w, &c_del,
-    &c_single, &c_line, NULL,
+    &c_capture, &c_capture_n, &c_capture_stop, &c_single, &c_line, NULL,
 };
 /* The same without the catch-all, for the checker. */
 static cmdline_parse_ctx_t known_ctx[] = {
     &c_show, &c_show_service, &c_show_stats, &c_pool, &c_pool_svc, &c_set_weight, &c_add, &c_add_w, &c_del,
-    &c_single, NULL,
+    &c_capture, &c_capture_n, &c_capture_stop, &c_single, NULL,
 };
 
 cmdline_parse_ctx_t* tern_console_ctx(void) {

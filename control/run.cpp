@@ -19,6 +19,7 @@
 #include "conf/config.h"
 #include "control/eal.h"
 #include "control/api.h"
+#include "control/capture.h"
 #include "control/commands.h"
 #include "control/console.h"
 #include "control/desired_state.h"
@@ -301,6 +302,10 @@ int run_appliance(const RunOptions& opt) {
                                    return r;
                                },
                                opt.config};
+        // Whole frames: the MTU, Ethernet header, a VLAN tag.
+        Capture capture({{pc.name, port, static_cast<uint16_t>(nq)}, {"kernel", exc, static_cast<uint16_t>(nq)}},
+                        pc.mtu + 18 + 4);
+        cmd_ctx.capture = &capture;
         Console console(io, cmd_ctx, [] { g_quit.store(true); });
         if (config.console.enabled) {
             if (auto cerr = console.listen(config.console.socket); !cerr.empty()) {
@@ -324,7 +329,9 @@ int run_appliance(const RunOptions& opt) {
         auto last_telemetry = std::chrono::steady_clock::now();
         while (!g_quit.load()) {
             publisher.reclaim();
-            io.run_for(std::chrono::milliseconds(100));
+            // A capture's ring is drained often; otherwise the loop wakes each 100 ms.
+            io.run_for(std::chrono::milliseconds(capture.running() ? 5 : 100));
+            capture.poll();
             if (g_reload.exchange(false)) log_line(reload());
             // Grace periods of removed servers that ended.
             state.expire(now_s());
@@ -346,6 +353,7 @@ int run_appliance(const RunOptions& opt) {
                 io.run_for(std::chrono::milliseconds(10));
             }
         }
+        capture.stop();
         lcores.stop();
         fmt::print("{}", to_text(collect(state.effective(), slots, lcores.refs(),
                                          {port_stats(port, pc.name, pc.device), port_stats(exc, "kernel", tap_if)})));
