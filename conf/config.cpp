@@ -688,7 +688,7 @@ LoadResult load_string(const std::string& text, const std::string& name) {
         return result;
     }
     duplicate_keys(r, root, "");
-    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows", "http", "console"});
+    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows", "http", "console", "log"});
     Config c;
     c.path = name;
     parse_node(r, root, c);
@@ -700,6 +700,11 @@ LoadResult load_string(const std::string& text, const std::string& name) {
     parse_dataplane(r, root, c);
     parse_http(r, root, c);
     parse_console(r, root, c);
+    if (const YAML::Node l = root["log"]; l.IsDefined() && !l.IsNull() && map_at(r, l, "log", {"level"})) {
+        if (auto v = r.choice(l, "log", "level", {"debug", "info", "warning", "error"}, false)) {
+            c.log.level = static_cast<LogLevel>(*v);
+        }
+    }
     parse_flows(r, root, c);
     parse_services(r, root, c);
     check_reachability(r, root, c);

@@ -198,6 +198,14 @@ struct Http {
     uint16_t port = 9090;
 };
 
+// How much tern run logs (stderr; journald gets each line's priority).
+enum class LogLevel { debug, info, warning, error };
+const char* to_string(LogLevel l);
+
+struct Log {
+    LogLevel level = LogLevel::info;
+};
+
 // The operator's console on a UNIX socket (`tern console`).
 struct Console {
     bool enabled = true;
@@ -225,6 +233,7 @@ struct Config {
     Flows flows;
     Http http;
     Console console;
+    Log log;
     std::vector<Port> ports;
     std::vector<Neighbor> neighbors;
     std::optional<IpAddr> gateway_v4;

@@ -121,6 +121,16 @@ const char* to_string(Monitor::Type t) {
     return "?";
 }
 
+const char* to_string(LogLevel l) {
+    switch (l) {
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::warning: return "warning";
+    case LogLevel::error: return "error";
+    }
+    return "?";
+}
+
 const char* to_string(Forward f) { return f == Forward::dr ? "dr" : "ipip"; }
 
 std::string Error::str() const {

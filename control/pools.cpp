@@ -24,8 +24,8 @@ std::vector<std::string> monitor_names(const conf::Service& s) {
 
 }  // namespace
 
-void Pools::say(const std::string& line) const {
-    if (log_) log_(line);
+void Pools::say(const std::string& line, conf::LogLevel level) const {
+    if (log_) log_(level, line);
 }
 
 Pools::Pools(boost::asio::io_context& io, Log log) : io_(io), log_(std::move(log)) {}
@@ -234,7 +234,11 @@ void Pools::start_monitors(const std::string& service, const std::string& host) 
         };
         auto m = health::make_monitor(io_, cs.monitors[i], t, report);
         if (!m) continue;  // refused by apply() already
-        m->set_log(log_);
+        // A monitor's own lines (each check's details) are for debugging;
+        // its verdicts are logged by the service's pool.
+        m->set_log([log = log_](const std::string& line) {
+            if (log) log(conf::LogLevel::debug, line);
+        });
         m->start();
         list.push_back(std::move(m));
     }

@@ -25,7 +25,7 @@ namespace tern::ctl {
 
 class Pools {
 public:
-    using Log = std::function<void(const std::string&)>;
+    using Log = ServicePool::Log;
     Pools(boost::asio::io_context& io, Log log);
     ~Pools();
 
@@ -71,7 +71,7 @@ private:
     };
     // The service's pool (its base list with the overrides) to its ServicePool.
     void push(const std::string& service);
-    void say(const std::string& line) const;
+    void say(const std::string& line, conf::LogLevel level = conf::LogLevel::info) const;
     // Each service named by `service` ("" = all) that has `host`.
     std::optional<std::string> each_with(const std::string& service, const std::string& host,
                                          const std::function<void(const std::string&)>& fn);

@@ -26,6 +26,7 @@
 #include "control/http_server.h"
 #include "control/metrics.h"
 #include "control/lcores.h"
+#include "control/log.h"
 #include "control/pools.h"
 #include "control/stats.h"
 #include "control/table_builder.h"
@@ -51,7 +52,7 @@ uint64_t now_s() {
                                      .count());
 }
 
-void log_line(const std::string& line) { fmt::print(stderr, "tern: {}\n", line); }
+void log_line(const std::string& line) { log_info(line); }
 
 // What a reload cannot change in a running process.
 std::vector<std::string> needs_restart(const conf::Config& a, const conf::Config& b) {
@@ -173,7 +174,8 @@ int run_appliance(const RunOptions& opt) {
         // sessions, timers; signal handlers only set flags, checked every 100 ms.
         boost::asio::io_context io;
         auto work = boost::asio::make_work_guard(io);
-        Pools pools(io, log_line);
+        set_log_level(config.log.level);
+        Pools pools(io, [](conf::LogLevel level, const std::string& line) { log(level, line); });
         if (auto perr = pools.apply(config)) {
             fmt::print(stderr, "{}\n", *perr);
             eal_cleanup();
@@ -214,8 +216,8 @@ int run_appliance(const RunOptions& opt) {
         std::unique_ptr<bgp::Speaker> speaker;
         if (config.bgp) {
             speaker = std::make_unique<bgp::Speaker>(bgp::speaker_settings(config), bgp_transport, bgp_clock,
-                                                     [](const std::string& line) { fmt::print(stderr, "tern: {}\n", line); });
-            if (auto err = speaker->start(); !err.empty()) fmt::print(stderr, "tern: bgp: {}\n", err);
+                                                     [](const std::string& line) { log_info(line); });
+            if (auto err = speaker->start(); !err.empty()) log_error(fmt::format("bgp: {}", err));
             // Forwarding is up: routers may send us the VIPs now.
             speaker->announce(bgp::vip_routes(config));
         }
@@ -234,7 +236,7 @@ int run_appliance(const RunOptions& opt) {
         });
         if (config.http.enabled) {
             if (auto herr = http.listen(config.http.address, config.http.port); !herr.empty()) {
-                log_line(fmt::format("http api: {}; running without it", herr));
+                log_error(fmt::format("http api: {}; running without it", herr));
             } else {
                 log_line(fmt::format("http api on {}:{}", config.http.address.str(), http.port()));
             }
@@ -248,7 +250,7 @@ int run_appliance(const RunOptions& opt) {
             pools.fill(state, now_s());
             state_applied = state.changes();
             if (auto berr = build_and_publish(state.effective(), state.down(), slots, ++generation, publisher)) {
-                log_line(fmt::format("cannot build the forwarding table: {}; the previous one stays", *berr));
+                log_error(fmt::format("cannot build the forwarding table: {}; the previous one stays", *berr));
             }
         };
         // SIGHUP and the console's `reload`: a config with any error is
@@ -298,7 +300,7 @@ int run_appliance(const RunOptions& opt) {
                                },
                                [&] {
                                    const std::string r = reload();
-                                   log_line(r);
+                                   (r.find("rejected") != std::string::npos ? log_error : log_info)(r);
                                    return r;
                                },
                                opt.config};
@@ -309,7 +311,7 @@ int run_appliance(const RunOptions& opt) {
         Console console(io, cmd_ctx, [] { g_quit.store(true); });
         if (config.console.enabled) {
             if (auto cerr = console.listen(config.console.socket); !cerr.empty()) {
-                log_line(fmt::format("{}; running without the console socket", cerr));
+                log_error(fmt::format("{}; running without the console socket", cerr));
             } else {
                 log_line(fmt::format("console on {} (tern console --socket {})", config.console.socket,
                                      config.console.socket));
@@ -332,7 +334,10 @@ int run_appliance(const RunOptions& opt) {
             // A capture's ring is drained often; otherwise the loop wakes each 100 ms.
             io.run_for(std::chrono::milliseconds(capture.running() ? 5 : 100));
             capture.poll();
-            if (g_reload.exchange(false)) log_line(reload());
+            if (g_reload.exchange(false)) {
+                const std::string r = reload();
+                (r.find("rejected") != std::string::npos ? log_error : log_info)(r);
+            }
             // Grace periods of removed servers that ended.
             state.expire(now_s());
             sync();

@@ -19,8 +19,8 @@ std::string ServerState::text_status() const {
 ServicePool::ServicePool(std::string name, double depool_threshold, std::vector<std::string> monitors, Log log)
     : name_(std::move(name)), threshold_(depool_threshold), monitors_(std::move(monitors)), log_(std::move(log)) {}
 
-void ServicePool::say(const std::string& text) const {
-    if (log_) log_(fmt::format("[{}] {}", name_, text));
+void ServicePool::say(const std::string& text, conf::LogLevel level) const {
+    if (log_) log_(level, fmt::format("[{}] {}", name_, text));
 }
 
 const ServerState* ServicePool::server(const std::string& host) const {
@@ -56,7 +56,7 @@ void ServicePool::depool(ServerState& s) {
             pooled_down_.push_back(s.host);
         }
         ++could_not_depool_;
-        say(fmt::format("Could not depool server {} because of too many down!", s.host));
+        say(fmt::format("Could not depool server {} because of too many down!", s.host), conf::LogLevel::error);
     }
 }
 
@@ -91,7 +91,8 @@ void ServicePool::monitor_result(const std::string& host, size_t monitor, bool u
     const std::string& mon = monitors_[monitor];
     if (!up) {
         say(fmt::format("Monitoring instance {} reports server {} ({}) down: {}", mon, host, s.text_status(),
-                        reason.empty() ? "(reason unknown)" : reason));
+                        reason.empty() ? "(reason unknown)" : reason),
+            conf::LogLevel::error);
         if (s.up) {
             s.up = false;
             if (s.pooled) depool(s);

@@ -33,7 +33,7 @@ struct ServerState {
 
 class ServicePool {
 public:
-    using Log = std::function<void(const std::string&)>;
+    using Log = std::function<void(conf::LogLevel, const std::string&)>;
     // `monitors`: the names of the service's monitors, in order.
     ServicePool(std::string name, double depool_threshold, std::vector<std::string> monitors, Log log);
 
@@ -68,7 +68,7 @@ private:
     void drain_pooled_down();
     bool calc_up(const ServerState& s) const;
     void forget_pooled_down(const std::string& host);
-    void say(const std::string& text) const;
+    void say(const std::string& text, conf::LogLevel level = conf::LogLevel::info) const;
 
     std::string name_;
     double threshold_;

@@ -153,7 +153,13 @@ std::optional<std::string> build_and_publish(const conf::Config& config,
                                              CounterSlots& slots, uint64_t generation,
                                              dp::TablePublisher& publisher) {
     BuildResult built = build_table(config, slots, generation, down);
-    for (const auto& w : built.warnings) fmt::print(stderr, "warning: {}\n", w);
+    // Said once while it holds: health changes rebuild the table often.
+    static std::set<std::string> last;
+    std::set<std::string> now(built.warnings.begin(), built.warnings.end());
+    for (const auto& w : built.warnings) {
+        if (!last.count(w)) fmt::print(stderr, "warning: {}\n", w);
+    }
+    last = std::move(now);
     if (!built.table) return built.error;
     publisher.publish(std::move(built.table));
     return std::nullopt;

@@ -36,7 +36,7 @@ struct Logged {
 
 TEST_CASE("service pool: N=10, T=0.5: the sixth failing server stays pooled", "[control][pool]") {
     Logged log;
-    ServicePool p("text", 0.5, {"ProxyFetch"}, [&](const std::string& l) { log.lines.push_back(l); });
+    ServicePool p("text", 0.5, {"ProxyFetch"}, [&](tern::conf::LogLevel, const std::string& l) { log.lines.push_back(l); });
     p.set_servers(servers(10));
     for (const auto& [h, s] : p.servers()) {
         CHECK(s.pooled);
@@ -121,7 +121,7 @@ TEST_CASE("service pool: a server is up only when all its monitors are", "[contr
 
 TEST_CASE("service pool: pool changes keep the health of servers that stay", "[control][pool]") {
     Logged log;
-    ServicePool p("text", 0.5, {"ProxyFetch"}, [&](const std::string& l) { log.lines.push_back(l); });
+    ServicePool p("text", 0.5, {"ProxyFetch"}, [&](tern::conf::LogLevel, const std::string& l) { log.lines.push_back(l); });
     p.set_servers(servers(4));
     p.monitor_result("cp1001", 0, false, "x");
     REQUIRE_FALSE(p.server("cp1001")->pooled);
