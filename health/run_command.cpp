@@ -1,9 +1,309 @@
-// Placeholder until this monitor kind lands: the factory returns nothing and
-// callers refuse the config naming the kind.
+// RunCommand: runs a program every `interval` and calls the server up when it
+// exits 0 (PyBal's runcommand.py). The program runs in its own session, so
+// its process group is the program and everything it starts; a timeout kills
+// that whole group, and so does the end of the leader (leftover children).
+// No shell: `command` is executed with `arguments` as its argv. Its
+// environment is PyBal's empty one, but for a standard PATH.
+//
+// The exit is learnt through a pidfd (Linux 5.3) that Asio watches, the
+// output through a pipe Asio reads: nothing blocks the io_context thread.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string_view>
+
 #include "health/monitor.h"
 
 namespace tern::health {
 
-std::unique_ptr<Monitor> make_run_command(boost::asio::io_context&, const conf::Monitor&, Target, Report) { return nullptr; }
+namespace {
+
+namespace asio = boost::asio;
+using Descriptor = asio::posix::stream_descriptor;
+
+constexpr size_t kMaxLine = 1000;           // a longer line is logged in pieces
+constexpr size_t kMaxLoggedPerRun = 16384;  // output beyond this is read and dropped
+constexpr const char* kPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// SIGKILL to the process group `group`. Never to our own group or, through
+// a bad id, to every process (-1) or init.
+int kill_group(pid_t group) {
+    if (group <= 1) return EINVAL;
+    return ::kill(-group, SIGKILL) == 0 ? 0 : errno;
+}
+
+std::string escape(std::string_view s) {
+    std::string out;
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7f) {
+            out += fmt::format("\\x{:02x}", c);
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+// Starts `argv` in a new session with stdin /dev/null and stdout and stderr
+// to `out_fd` (or /dev/null when -1), and only fds 0-2 open. Returns 0 or the
+// errno of the failure, exec's included (glibc reports them and reaps).
+int spawn(const std::vector<std::string>& argv, int out_fd, pid_t& pid) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    char* envp[] = {const_cast<char*>(kPath), nullptr};
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    if (int rc = posix_spawn_file_actions_init(&fa); rc != 0) return rc;
+    if (int rc = posix_spawnattr_init(&attr); rc != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return rc;
+    }
+    int rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0 && out_fd >= 0) rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    if (rc == 0 && out_fd < 0) rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    // Not every fd of the process is O_CLOEXEC (Asio's sockets are not).
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    // The session makes the group we kill; signals the daemon blocks or
+    // ignores (SIGPIPE) are the program's to have back.
+    const short flags = POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0) rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+class RunCommand final : public Monitor {
+public:
+    RunCommand(asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
+        : Monitor(io, spec, std::move(target), std::move(report)), timer_(io), deadline_(io) {}
+    ~RunCommand() override { kill_running(); }
+
+    void start() override { schedule(); }
+
+private:
+    void on_stop() override {
+        timer_.cancel();
+        deadline_.cancel();
+        kill_running();
+    }
+
+    void schedule() {
+        after(timer_, spec_.interval, [this] { run(); });
+    }
+
+    void run() {
+        ++run_;
+        exited_ = timed_out_ = false;
+        status_ = 0;
+        line_.clear();
+        logged_ = 0;
+        started_ = std::chrono::steady_clock::now();
+        std::vector<std::string> argv{spec_.command};
+        for (const auto& a : spec_.arguments) argv.push_back(substitute(a, target_));
+
+        int out[2] = {-1, -1};
+        if (spec_.log_output && ::pipe2(out, O_CLOEXEC) != 0) {
+            finish(false, fmt::format("cannot run {}: pipe: {}", spec_.command, std::strerror(errno)));
+            return;
+        }
+        pid_t pid = -1;
+        const int rc = spawn(argv, out[1], pid);
+        if (out[1] >= 0) ::close(out[1]);
+        if (rc != 0) {
+            if (out[0] >= 0) ::close(out[0]);
+            finish(false, fmt::format("cannot run {}: {}", spec_.command, std::strerror(rc)));
+            return;
+        }
+        // Race-free: the child stays ours (unreaped, its pid not reusable) until we wait for it.
+        const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+        if (pidfd < 0) {
+            const int e = errno;
+            kill_group(pid);
+            ::waitpid(pid, nullptr, 0);  // killed: returns at once; only on kernels before 5.3
+            if (out[0] >= 0) ::close(out[0]);
+            finish(false, fmt::format("cannot watch {}: pidfd_open: {} (needs Linux 5.3 or later)", spec_.command,
+                                      std::strerror(e)));
+            return;
+        }
+        pid_ = pid;
+        pidfd_.emplace(io_, pidfd);
+        wait_exit();
+        if (out[0] >= 0) {
+            out_.emplace(io_, out[0]);
+            read_output();
+        }
+        after(deadline_, spec_.timeout, [this, run = run_] {
+            if (run == run_) on_deadline();
+        });
+    }
+
+    void wait_exit() {
+        pidfd_->async_wait(Descriptor::wait_read, guard([this, run = run_](const boost::system::error_code& ec) {
+            if (ec || run != run_ || pid_ < 0) return;
+            int status = 0;
+            const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+            if (r == 0) {  // not yet: cannot happen once the pidfd is readable, but harmless
+                wait_exit();
+                return;
+            }
+            const pid_t group = pid_;
+            pid_ = -1;
+            pidfd_.reset();
+            exited_ = true;
+            status_ = r == group ? status : -1;
+            // The group id stays taken while any member lives, so this cannot
+            // hit strangers. After a timeout the group was killed already.
+            const int err = kill_group(group);
+            if (err == 0) {
+                if (!timed_out_) log(fmt::format("command {} left processes behind; killed them", spec_.command));
+            } else if (err == EPERM) {
+                log(fmt::format("command {} left processes behind; could not kill them all", spec_.command));
+            }
+            maybe_finish();
+        }));
+    }
+
+    void read_output() {
+        out_->async_read_some(asio::buffer(buf_), guard([this, run = run_](const boost::system::error_code& ec,
+                                                                            size_t n) {
+            if (run != run_ || !out_) return;
+            consume(std::string_view(buf_.data(), n));
+            if (ec) {  // end of file: every writer gone; or a read error
+                close_output();
+                maybe_finish();
+                return;
+            }
+            read_output();
+        }));
+    }
+
+    void consume(std::string_view data) {
+        for (const char c : data) {
+            if (c == '\n') {
+                emit_line();
+                continue;
+            }
+            line_ += c;
+            if (line_.size() >= kMaxLine) emit_line();
+        }
+    }
+
+    void emit_line() {
+        if (logged_ < kMaxLoggedPerRun) {
+            log("Cmd stdout: " + escape(line_));
+            logged_ += line_.size() + 1;
+            if (logged_ >= kMaxLoggedPerRun) log("Cmd stdout: (more output is not logged)");
+        }
+        line_.clear();
+    }
+
+    void close_output() {
+        if (!line_.empty()) emit_line();
+        out_.reset();
+    }
+
+    void on_deadline() {
+        if (!exited_) {
+            timed_out_ = true;
+            kill_group(pid_);
+        } else if (out_) {
+            log(fmt::format("command {} exited but its output is still open after {:g} s (a process left its group?); "
+                            "no longer reading it",
+                            spec_.command, spec_.timeout));
+        }
+        close_output();
+        maybe_finish();  // after a kill, once the leader is reaped
+    }
+
+    void maybe_finish() {
+        if (!exited_ || out_) return;
+        if (timed_out_) {
+            finish(false, fmt::format("timed out after {:g} s", spec_.timeout));
+        } else if (status_ < 0) {
+            finish(false, "exit status unknown: the process was reaped elsewhere");
+        } else if (WIFEXITED(status_)) {
+            const int code = WEXITSTATUS(status_);
+            finish(code == 0, fmt::format("exit status {}", code));
+        } else if (WIFSIGNALED(status_)) {
+            finish(false, fmt::format("killed by signal {}", WTERMSIG(status_)));
+        } else {
+            finish(false, fmt::format("ended with wait status {:#x}", status_));
+        }
+    }
+
+    void finish(bool ok, const std::string& reason) {
+        deadline_.cancel();
+        ++run_;  // a late completion of this run (an expired deadline) finds nothing to do
+        if (!ok) log(fmt::format("command {} failed: {}", spec_.command, reason));
+        const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+        result(ok, reason, took);
+        if (active()) schedule();
+    }
+
+    // Kills a running command's group and reaps its leader, now or, when the
+    // kill has not landed yet, from a completion that outlives this monitor.
+    void kill_running() {
+        out_.reset();
+        if (pid_ < 0) return;
+        const pid_t pid = pid_;
+        pid_ = -1;
+        kill_group(pid);
+        if (::waitpid(pid, nullptr, WNOHANG) == 0 && pidfd_) {
+            pidfd_->cancel();
+            auto fd = std::make_shared<Descriptor>(std::move(*pidfd_));
+            fd->async_wait(Descriptor::wait_read,
+                           [fd, pid](const boost::system::error_code&) { ::waitpid(pid, nullptr, WNOHANG); });
+        }
+        pidfd_.reset();
+    }
+
+    asio::steady_timer timer_;     // the next run
+    asio::steady_timer deadline_;  // the running command's timeout
+    std::optional<Descriptor> pidfd_;
+    std::optional<Descriptor> out_;  // the read end of its stdout and stderr
+    pid_t pid_ = -1;                 // the running command (its group's id), until reaped
+    int status_ = 0;                 // its wait status, -1 when unknown
+    bool exited_ = false;
+    bool timed_out_ = false;
+    uint64_t run_ = 0;  // tells this run's completions from an earlier one's
+    std::chrono::steady_clock::time_point started_;
+    std::array<char, 4096> buf_{};
+    std::string line_;  // output not yet logged: a line without its newline
+    size_t logged_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Monitor> make_run_command(asio::io_context& io, const conf::Monitor& spec, Target target,
+                                          Report report) {
+    return std::make_unique<RunCommand>(io, spec, std::move(target), std::move(report));
+}
 
 }  // namespace tern::health
