@@ -198,7 +198,7 @@ void parse_bgp(YamlReader& r, const YAML::Node& root, Config& c) {
     if (!b.IsDefined()) return;
     if (!map_at(r, b, "bgp", {"local_asn", "med", "router_id", "hold_time", "connect_retry", "as_path_prepend",
                               "next_hop_v4", "next_hop_v6", "communities", "large_communities", "listen",
-                              "listen_address", "listen_port", "peers"})) {
+                              "listen_address", "listen_port", "peers", "withdraw_unpooled"})) {
         return;
     }
     Bgp bgp;
@@ -213,6 +213,7 @@ void parse_bgp(YamlReader& r, const YAML::Node& root, Config& c) {
     parse_communities(r, b, "communities", 2, bgp);
     parse_communities(r, b, "large_communities", 3, bgp);
     if (auto v = r.boolean(b, "bgp", "listen", false)) bgp.listen = *v;
+    if (auto v = r.boolean(b, "bgp", "withdraw_unpooled", false)) bgp.withdraw_unpooled = *v;
     bgp.listen_address = r.ip(b, "bgp", "listen_address", 0, false);
     if (auto v = r.uint(b, "bgp", "listen_port", 1, 65535, false)) bgp.listen_port = static_cast<uint16_t>(*v);
     const YAML::Node peers = b["peers"];

@@ -180,6 +180,9 @@ struct Bgp {
     std::vector<uint32_t> communities;  // asn << 16 | value
     std::vector<BgpLargeCommunity> large_communities;
     bool listen = true;
+    // Withdraw a VIP while none of its services has a pooled server (off by
+    // default, as PyBal: a VIP with its servers down still draws traffic).
+    bool withdraw_unpooled = false;
     std::optional<IpAddr> listen_address;
     uint16_t listen_port = 179;
     std::vector<BgpPeer> peers;

@@ -251,6 +251,18 @@ void Pools::stop_monitors(const std::string& service, const std::string& host) {
     monitors_.erase(it);
 }
 
+std::set<conf::IpAddr> Pools::serving_vips(const conf::Config& config) const {
+    std::set<conf::IpAddr> out;
+    for (const auto& s : config.services) {
+        auto it = services_.find(s.name);
+        if (it == services_.end()) continue;
+        for (const auto& [h, st] : it->second.servers()) {
+            if (st.enabled && st.pooled && st.weight > 0) out.insert(s.vip);
+        }
+    }
+    return out;
+}
+
 uint64_t Pools::version() const {
     uint64_t v = version_base_;
     for (const auto& [name, pool] : services_) v += pool.version();

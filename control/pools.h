@@ -57,6 +57,9 @@ public:
     void fill(DesiredState& state, uint64_t now_s) const;
 
     const std::map<std::string, ServicePool>& services() const { return services_; }
+    // The VIPs of `config` with at least one service that has a pooled,
+    // enabled server of non-zero weight (bgp.withdraw_unpooled).
+    std::set<conf::IpAddr> serving_vips(const conf::Config& config) const;
     // Services whose pool source is failing now (its last good pool kept), with the error.
     const std::map<std::string, std::string>& source_errors() const { return source_errors_; }
     // The monitors of (service, host), in the service's monitor order.

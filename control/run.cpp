@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -253,6 +254,40 @@ int run_appliance(const RunOptions& opt) {
                 log_error(fmt::format("cannot build the forwarding table: {}; the previous one stays", *berr));
             }
         };
+        // The VIP routes to announce: all, or with bgp.withdraw_unpooled those
+        // whose services have a pooled, enabled server.
+        std::vector<bgp::Route> announced = bgp::vip_routes(running);
+        auto routes = [&] {
+            auto out = bgp::vip_routes(running);
+            if (!running.bgp || !running.bgp->withdraw_unpooled) return out;
+            std::set<bgp::Address> serving;
+            for (const auto& vip : pools.serving_vips(running)) serving.insert(bgp::to_address(vip));
+            std::vector<bgp::Route> kept;
+            for (const auto& r : out) {
+                if (serving.count(r.prefix.addr)) kept.push_back(r);
+            }
+            return kept;
+        };
+        auto announce = [&] {
+            if (!speaker) return;
+            auto now = routes();
+            if (now == announced) return;
+            for (const auto& r : announced) {
+                if (std::find(now.begin(), now.end(), r) == now.end()) {
+                    log_info(fmt::format("bgp: withdrawing {}{}", r.prefix.str(),
+                                         running.bgp && running.bgp->withdraw_unpooled
+                                             ? " (gone from the config, or no pooled server: bgp.withdraw_unpooled)"
+                                             : " (gone from the config)"));
+                }
+            }
+            for (const auto& r : now) {
+                if (std::find(announced.begin(), announced.end(), r) == announced.end()) {
+                    log_info(fmt::format("bgp: announcing {}", r.prefix.str()));
+                }
+            }
+            announced = now;
+            speaker->announce(std::move(now));
+        };
         // SIGHUP and the console's `reload`: a config with any error is
         // rejected whole and the running one stays.
         auto reload = [&]() -> std::string {
@@ -276,7 +311,7 @@ int run_appliance(const RunOptions& opt) {
             }
             running = *next.config;
             state.reload(running, now_s());
-            if (speaker) speaker->announce(bgp::vip_routes(running));
+            announce();
             return msg + fmt::format("reloaded {}: {} services", opt.config, running.services.size());
         };
         // The console: on the UNIX socket, and on this terminal with --interactive.
@@ -341,6 +376,7 @@ int run_appliance(const RunOptions& opt) {
             // Grace periods of removed servers that ended.
             state.expire(now_s());
             sync();
+            announce();
             if (std::chrono::steady_clock::now() - last_telemetry > std::chrono::seconds(1)) {
                 publish_telemetry();
                 last_telemetry = std::chrono::steady_clock::now();

@@ -105,3 +105,18 @@ TEST_CASE("metrics: PyBal's service gauges under tern_, escaped labels", "[contr
     CHECK(n == 1);
     CHECK(ctl::prom_escape("a\"b\\c\nd") == "a\\\"b\\\\c\\nd");
 }
+
+TEST_CASE("pools: serving VIPs (bgp.withdraw_unpooled) need a pooled, enabled server of some weight", "[control][api]") {
+    boost::asio::io_context io;
+    ctl::Pools pools(io, nullptr);
+    auto c = config(2);
+    REQUIRE_FALSE(pools.apply(c));
+    CHECK(pools.serving_vips(c).size() == 2);
+    REQUIRE_FALSE(pools.set_enabled("text-https", "cp1001", false));
+    CHECK(pools.serving_vips(c).size() == 2);
+    REQUIRE_FALSE(pools.set_weight("text-https", "cp1002", 0));
+    // No server of text-https can take a flow: its VIP is not served.
+    const auto vips = pools.serving_vips(c);
+    CHECK(vips.size() == 1);
+    CHECK(vips.count(*conf::IpAddr::parse("192.0.2.2")) == 1);
+}
