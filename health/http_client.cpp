@@ -241,6 +241,11 @@ private:
         response_.status = h.result_int();
         const auto reason = h.reason();
         response_.reason = printable(std::string_view(reason.data(), reason.size()));
+        for (const auto& name : opt_.keep_headers) {
+            if (auto it = h.find(name); it != h.end()) {
+                response_.headers[name] = printable(std::string_view(it->value().data(), it->value().size()));
+            }
+        }
         if (response_.reason.empty()) {
             const auto standard = http::obsolete_reason(h.result());
             response_.reason.assign(standard.data(), standard.size());

@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <map>
+#include <vector>
 
 namespace tern::health {
 
@@ -34,6 +36,7 @@ struct HttpOptions {
     size_t read_body = 64 * 1024;  // body bytes read at most; the rest is not waited for
     size_t keep_body = 0;          // of those, kept in HttpResponse::body
     bool verify_host = false;      // the certificate must name the URL's host
+    std::vector<std::string> keep_headers;  // response headers to keep (e.g. X-Etcd-Index)
     // For https://; its verify mode decides whether the chain is checked.
     std::shared_ptr<boost::asio::ssl::context> tls;
 };
@@ -44,6 +47,7 @@ struct HttpResponse {
     unsigned status = 0;     // when ok
     std::string reason;      // the reason phrase (printable, bounded), or the standard one if none came
     std::string body;        // the first keep_body bytes of the body
+    std::map<std::string, std::string> headers;  // those of keep_headers that came (bounded)
     bool truncated = false;  // the body was longer than read_body
     double duration_s = 0;   // from start to the outcome
 };
