@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/ip/tcp.hpp>
+
 namespace tern::ctl {
 namespace {
 
@@ -30,7 +32,134 @@ void Pools::say(const std::string& line, conf::LogLevel level) const {
 
 Pools::Pools(boost::asio::io_context& io, Log log) : io_(io), log_(std::move(log)) {}
 
-Pools::~Pools() { stop(); }
+Pools::~Pools() {
+    *alive_ = false;
+    stop();
+    for (auto& [name, s] : sources_) s.source->stop();
+}
+
+bool Pools::settled() const {
+    for (const auto& [name, s] : sources_) {
+        if (!s.answered) return false;
+    }
+    return true;
+}
+
+std::vector<conf::RealServer> Pools::addressed(const std::string& service, const Pool& pool) {
+    const conf::Service& cs = config_.at(service);
+    std::vector<conf::RealServer> out;
+    for (const auto& e : pool) {
+        conf::RealServer rs;
+        rs.host = e.host;
+        rs.weight = e.weight;
+        rs.enabled = e.enabled;
+        bool known = false;
+        for (const auto& y : cs.realservers) {
+            if (y.host == e.host) {
+                rs.ip = y.ip;
+                rs.mark = y.mark;
+                known = true;
+            }
+        }
+        if (!known) {
+            if (auto ip = conf::IpAddr::parse(e.host)) {
+                rs.ip = *ip;
+                known = true;
+            }
+        }
+        const std::pair<std::string, int> key{e.host, cs.vip.family};
+        if (!known) {
+            if (auto it = resolved_.find(key); it != resolved_.end()) {
+                rs.ip = it->second;
+                known = true;
+            }
+        }
+        if (known) {
+            if (rs.ip.family != cs.vip.family) {
+                say(fmt::format("[{}] server {} ({}) is not of the VIP's family; left out", service, e.host, rs.ip.str()),
+                    conf::LogLevel::error);
+                continue;
+            }
+            out.push_back(rs);
+            continue;
+        }
+        if (resolving_.insert(key).second) {
+            // The system resolver, off the control thread (Asio's resolver thread).
+            auto resolver = std::make_shared<boost::asio::ip::tcp::resolver>(io_);
+            const auto proto = cs.vip.is_v4() ? boost::asio::ip::tcp::v4() : boost::asio::ip::tcp::v6();
+            resolver->async_resolve(proto, e.host, "", [this, alive = alive_, resolver, key, service](
+                                                             const boost::system::error_code& ec,
+                                                             boost::asio::ip::tcp::resolver::results_type r) {
+                if (!*alive) return;
+                resolving_.erase(key);
+                if (ec || r.empty()) {
+                    say(fmt::format("[{}] cannot resolve server {}: {}; left out of the pool", service, key.first,
+                                    ec ? ec.message() : "no address"),
+                        conf::LogLevel::error);
+                    return;
+                }
+                if (auto ip = conf::IpAddr::parse(r.begin()->endpoint().address().to_string())) resolved_[key] = *ip;
+                auto s = sources_.find(service);
+                if (s != sources_.end() && s->second.last && services_.count(service)) {
+                    base_[service] = addressed(service, *s->second.last);
+                    push(service);
+                }
+            });
+        }
+    }
+    return out;
+}
+
+void Pools::start_source(const conf::Service& s) {
+    auto it = sources_.find(s.name);
+    if (!s.pool) {
+        if (it != sources_.end()) {
+            it->second.source->stop();
+            sources_.erase(it);
+            source_errors_.erase(s.name);
+            say(fmt::format("[{}] no pool source any more: the YAML's realservers are the pool", s.name));
+        }
+        return;
+    }
+    if (it != sources_.end() && it->second.spec.url == s.pool->url && it->second.spec.interval == s.pool->interval) {
+        return;  // the same source: it keeps its pool and its watch
+    }
+    if (it != sources_.end()) {
+        it->second.source->stop();
+        sources_.erase(it);
+        source_errors_.erase(s.name);
+    }
+    const std::string name = s.name;
+    auto src = PoolSource::make(
+        io_, *s.pool, [this, name](const Pool& pool) { source_pool(name, pool); },
+        [this, name](const std::string& error) {
+            auto x = sources_.find(name);
+            if (x != sources_.end()) x->second.answered = true;
+            if (error.empty()) {
+                source_errors_.erase(name);
+            } else {
+                source_errors_[name] = error;
+            }
+            ++version_base_;
+        },
+        log_);
+    if (!src) return;  // refused in apply()
+    Source& entry = sources_[name];
+    entry.spec = *s.pool;
+    entry.source = std::move(src);
+    entry.source->start();
+}
+
+void Pools::source_pool(const std::string& service, const Pool& pool) {
+    auto s = sources_.find(service);
+    if (s == sources_.end() || !services_.count(service)) return;
+    s->second.last = pool;
+    s->second.answered = true;
+    source_errors_.erase(service);
+    base_[service] = addressed(service, pool);
+    push(service);
+    ++version_base_;
+}
 
 std::optional<std::string> Pools::apply(const conf::Config& config) {
     // Refuse monitor kinds this build cannot run before changing anything.
@@ -41,6 +170,14 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
                 return fmt::format("{}:{}:{}: services {}: the {} monitor is not part of this build", m.mark.file,
                                    m.mark.line, m.mark.column, s.name, m.name);
             }
+        }
+    }
+    for (const auto& s : config.services) {
+        if (!s.pool) continue;
+        std::string err;
+        if (!PoolSource::make(io_, *s.pool, nullptr, nullptr, nullptr, &err)) {
+            return fmt::format("{}:{}:{}: services {}: pool: {}", s.pool->mark.file, s.pool->mark.line,
+                               s.pool->mark.column, s.name, err);
         }
     }
     // A reload ends the operators' overrides (as PyBal's pool files win).
@@ -58,6 +195,7 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
             config_[s.name] = s;
             base_[s.name] = s.realservers;
             push(s.name);
+            start_source(s);
             ++version_base_;
             if (started_) sync_monitors(s.name);
             continue;
@@ -71,7 +209,10 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
         old->second = s;
         ServicePool& pool = services_.at(s.name);
         pool.reconfigure(s.depool_threshold, monitor_names(s), monitors_changed);
-        base_[s.name] = s.realservers;
+        start_source(s);
+        auto src = sources_.find(s.name);
+        // A source's pool stays the pool across reloads; the YAML is only its address book.
+        base_[s.name] = src != sources_.end() && src->second.last ? addressed(s.name, *src->second.last) : s.realservers;
         push(s.name);
         ++version_base_;
         if (started_) sync_monitors(s.name);
@@ -84,6 +225,11 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
         for (const auto& [host, st] : services_.at(it->first).servers()) stop_monitors(it->first, host);
         services_.erase(it->first);
         base_.erase(it->first);
+        if (auto src = sources_.find(it->first); src != sources_.end()) {
+            src->second.source->stop();
+            sources_.erase(src);
+        }
+        source_errors_.erase(it->first);
         it = config_.erase(it);
         ++version_base_;
     }

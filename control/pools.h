@@ -18,6 +18,7 @@
 
 #include "conf/config.h"
 #include "control/desired_state.h"
+#include "control/pool_source.h"
 #include "control/service_pool.h"
 #include "health/monitor.h"
 
@@ -34,8 +35,11 @@ public:
     // server with the same monitors keeps its health). Errors (a monitor
     // kind this build lacks) leave everything as it was.
     std::optional<std::string> apply(const conf::Config& config);
-    // Starts the monitors (after the first table is out).
+    // Starts the monitors (after the first table is out). Pool sources
+    // start at apply(): the first table should hold their pools.
     void start();
+    // Every pool source has answered (a pool or a failure) at least once.
+    bool settled() const;
     // Stops every monitor and source.
     void stop();
 
@@ -81,6 +85,14 @@ private:
     void start_monitors(const std::string& service, const std::string& host);
     void stop_monitors(const std::string& service, const std::string& host);
     void sync_monitors(const std::string& service);
+    // Starts, keeps or replaces the service's pool source as its config says.
+    void start_source(const conf::Service& s);
+    // A pool source delivered: its entries with addresses, as the base list.
+    void source_pool(const std::string& service, const Pool& pool);
+    // The source's last pool with addresses from the service's realservers,
+    // IP literals, or DNS (asynchronous; pending hosts are left out until
+    // resolved, as PyBal leaves unresolved servers out).
+    std::vector<conf::RealServer> addressed(const std::string& service, const Pool& pool);
 
     boost::asio::io_context& io_;
     Log log_;
@@ -92,6 +104,17 @@ private:
     std::map<std::pair<std::string, std::string>, std::vector<std::unique_ptr<health::Monitor>>> monitors_;
     uint64_t version_base_ = 0;
     std::map<std::string, std::string> source_errors_;
+    struct Source {
+        std::unique_ptr<PoolSource> source;
+        conf::PoolSource spec;
+        std::optional<Pool> last;  // the last pool it delivered
+        bool answered = false;
+    };
+    std::map<std::string, Source> sources_;
+    // DNS for pool hosts that are neither in the YAML nor addresses: (host, family) -> address.
+    std::map<std::pair<std::string, int>, conf::IpAddr> resolved_;
+    std::set<std::pair<std::string, int>> resolving_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace tern::ctl

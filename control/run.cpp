@@ -182,6 +182,17 @@ int run_appliance(const RunOptions& opt) {
             eal_cleanup();
             return 2;
         }
+        // Pool sources answer before the first table (at most 5 s), so that
+        // it, and the routes announced after it, hold their pools.
+        {
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+            while (!pools.settled() && std::chrono::steady_clock::now() < until) {
+                io.run_for(std::chrono::milliseconds(20));
+            }
+            for (const auto& [name, err] : pools.source_errors()) {
+                log_error(fmt::format("[{}] pool source failing at start: {}; starting with the YAML's realservers", name, err));
+            }
+        }
         DesiredState state(config);
         pools.fill(state, now_s());
         uint64_t generation = 1;
