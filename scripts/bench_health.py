@@ -100,9 +100,9 @@ nginx and the probe share them.
 |---|---|
 | monitors | {last['monitors']} |
 | up / down at the end | {last['up']} / {last['down']} |
-| ProxyFetch checks per second (median of 5 s windows after warm-up; ideal {expected:.0f}) | {rate:.0f} |
+| checks per second (median of 5 s windows after warm-up; ProxyFetch's, IdleConnection counts only its connects; ideal {expected:.0f}) | {rate:.0f} |
 | control thread CPU (median, % of one core) | {cpu:.1f} |
-| check latency p50 / p90 / p99 (bucket upper bounds, s) | {last['p50']} / {last['p90']} / {last['p99']} |
+| check latency p50 / p90 / p99 over the whole run, warm-up included (bucket upper bounds, s) | {last['p50']} / {last['p90']} / {last['p99']} |
 | failed checks (all windows) | {last['failures']} |
 
 Every 5 s window:
