@@ -52,7 +52,12 @@ struct Parsed {
 // (the first segment); `pkt_len` the frame's whole length. `port_mac` is
 // the receiving port's address: frames for another unicast MAC are dropped,
 // broadcast and multicast frames are punted.
-Parsed parse_frame(const uint8_t* data, uint32_t len, uint32_t pkt_len, const uint8_t port_mac[6]);
+void parse_frame(const uint8_t* data, uint32_t len, uint32_t pkt_len, const uint8_t port_mac[6], Parsed& out);
+inline Parsed parse_frame(const uint8_t* data, uint32_t len, uint32_t pkt_len, const uint8_t port_mac[6]) {
+    Parsed p;
+    parse_frame(data, len, pkt_len, port_mac, p);
+    return p;
+}
 
 // Flow hashes. Stable across machines (CRC32C, then a finaliser), so two
 // balancers pick the same server for the same flow.

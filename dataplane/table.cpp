@@ -1,7 +1,7 @@
 #include "dataplane/table.h"
 
 #include <algorithm>
-#include <atomic>
+#include <cstring>
 #include <map>
 #include <tuple>
 
@@ -10,58 +10,77 @@
 namespace tern::dp {
 namespace {
 
-// The rte_hash key: destination address, port (network order), protocol, family.
-struct VipKey {
-    uint8_t addr[16];
-    uint16_t port_be;
-    uint8_t proto;
-    uint8_t family;
-};
-static_assert(sizeof(VipKey) == 20);
-
-VipKey make_key(const uint8_t* addr, uint8_t family, uint16_t port_be, uint8_t proto) {
-    VipKey k;
-    std::memset(&k, 0, sizeof(k));
-    std::memcpy(k.addr, addr, family == 4 ? 4 : 16);
-    k.port_be = port_be;
-    k.proto = proto;
-    k.family = family;
-    return k;
+// A VIP key in three words: the address (IPv4 in the low bytes of `a0`, the
+// rest zero) and port (network order), protocol and family in `meta`.
+// family is never 0, so meta == 0 marks an empty slot.
+inline uint32_t make_meta(uint8_t family, uint16_t port_be, uint8_t proto) {
+    return uint32_t{port_be} | uint32_t{proto} << 16 | uint32_t{family} << 24;
 }
 
-std::atomic<uint64_t> hash_names{0};
+inline void addr_words(const uint8_t* addr, uint8_t family, uint64_t& a0, uint64_t& a1) {
+    a0 = a1 = 0;
+    if (family == 4) {
+        uint32_t v4;
+        std::memcpy(&v4, addr, 4);
+        a0 = v4;
+    } else {
+        std::memcpy(&a0, addr, 8);
+        std::memcpy(&a1, addr + 8, 8);
+    }
+}
+
+// Three CRC32C instructions (SSE4.2; DPDK falls back to tables without it).
+inline uint32_t vip_hash(uint64_t a0, uint64_t a1, uint32_t meta) {
+    return rte_hash_crc_8byte(a1, rte_hash_crc_8byte(a0, rte_hash_crc_4byte(meta, 0x7e57u)));
+}
 
 }  // namespace
+
+bool Table::insert(const uint8_t* addr, uint8_t family, uint16_t port_be, uint8_t proto, uint32_t index) {
+    VipSlot s{};
+    addr_words(addr, family, s.a0, s.a1);
+    s.meta = make_meta(family, port_be, proto);
+    s.index = index;
+    for (uint32_t i = vip_hash(s.a0, s.a1, s.meta) & vip_mask_;; i = (i + 1) & vip_mask_) {
+        VipSlot& slot = vips_[i];
+        if (slot.meta == 0) {
+            slot = s;
+            return true;
+        }
+        if (slot.meta == s.meta && slot.a0 == s.a0 && slot.a1 == s.a1) return false;  // given twice
+    }
+}
+
+inline const ServiceEntry* Table::find(const uint8_t* addr, uint8_t family, uint16_t port_be, uint8_t proto) const {
+    uint64_t a0, a1;
+    addr_words(addr, family, a0, a1);
+    const uint32_t meta = make_meta(family, port_be, proto);
+    // At most half full: a miss ends at an empty slot within a probe or two.
+    for (uint32_t i = vip_hash(a0, a1, meta) & vip_mask_;; i = (i + 1) & vip_mask_) {
+        const VipSlot& slot = vips_[i];
+        if (slot.meta == meta && slot.a0 == a0 && slot.a1 == a1) return &services_[slot.index];
+        if (slot.meta == 0) return nullptr;
+    }
+}
 
 std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t generation,
                                      std::string& error, const TableParams& params) {
     std::unique_ptr<Table> t(new Table());
     t->generation_ = generation;
     t->params_ = params;
-    const std::string name = "tern_vip_" + std::to_string(hash_names.fetch_add(1));
-    rte_hash_parameters hp{};
-    hp.name = name.c_str();
-    // Room for every service plus one fragment entry per VIP and protocol,
-    // with slack so that buckets rarely overflow.
-    hp.entries = std::max<uint32_t>(64, static_cast<uint32_t>(specs.size() * 6));
-    hp.key_len = sizeof(VipKey);
-    hp.hash_func = rte_hash_crc;
-    hp.hash_func_init_val = 0;
-    hp.socket_id = SOCKET_ID_ANY;
-    t->hash_ = rte_hash_create(&hp);
-    if (t->hash_ == nullptr) {
-        error = std::string("cannot create the VIP hash: ") + rte_strerror(rte_errno);
-        return nullptr;
-    }
+    // Every service, one fragment entry per VIP and protocol and one ICMP
+    // entry per VIP: at most 3 per service. At most half full.
+    uint32_t size = 16;
+    while (size < specs.size() * 3 * 2) size <<= 1;
+    t->vips_.assign(size, VipSlot{});
+    t->vip_mask_ = size - 1;
     // Fragments carry no ports: they go to the lowest-port service of their VIP and protocol.
     std::map<std::tuple<uint8_t, std::string, uint8_t>, std::pair<uint16_t, size_t>> frag;
     t->services_.reserve(specs.size());
     for (auto& s : specs) {
         const size_t index = t->services_.size();
-        const VipKey key = make_key(s.vip, s.family, rte_cpu_to_be_16(s.port), s.proto);
-        int rc = rte_hash_add_key_data(t->hash_, &key, reinterpret_cast<void*>(index));
-        if (rc < 0) {
-            error = std::string("cannot add a service to the VIP hash: ") + rte_strerror(-rc);
+        if (!t->insert(s.vip, s.family, rte_cpu_to_be_16(s.port), s.proto, static_cast<uint32_t>(index))) {
+            error = "two services claim the same VIP, port and protocol";
             return nullptr;
         }
         auto fk = std::make_tuple(s.family, std::string(reinterpret_cast<char*>(s.vip), 16), s.proto);
@@ -76,38 +95,23 @@ std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t ge
     std::map<std::pair<uint8_t, std::string>, size_t> vips;  // (family, address) -> a service
     for (auto& [fk, v] : frag) {
         const auto& [family, addr, proto] = fk;
-        const VipKey key = make_key(reinterpret_cast<const uint8_t*>(addr.data()), family, 0, proto);
-        int rc = rte_hash_add_key_data(t->hash_, &key, reinterpret_cast<void*>(v.second));
-        if (rc < 0) {
-            error = std::string("cannot add a VIP to the VIP hash: ") + rte_strerror(-rc);
-            return nullptr;
-        }
+        t->insert(reinterpret_cast<const uint8_t*>(addr.data()), family, 0, proto, static_cast<uint32_t>(v.second));
         vips.emplace(std::make_pair(family, addr), v.second);
     }
     // ICMP to a VIP: keyed by the ICMP protocol of the family, port 0.
     for (auto& [fa, index] : vips) {
         const uint8_t icmp = fa.first == 4 ? kProtoIcmp : kProtoIcmp6;
-        const VipKey key = make_key(reinterpret_cast<const uint8_t*>(fa.second.data()), fa.first, 0, icmp);
-        int rc = rte_hash_add_key_data(t->hash_, &key, reinterpret_cast<void*>(index));
-        if (rc < 0) {
-            error = std::string("cannot add a VIP to the VIP hash: ") + rte_strerror(-rc);
-            return nullptr;
-        }
+        t->insert(reinterpret_cast<const uint8_t*>(fa.second.data()), fa.first, 0, icmp, static_cast<uint32_t>(index));
     }
     return t;
 }
 
-Table::~Table() {
-    if (hash_ != nullptr) rte_hash_free(hash_);
-}
+Table::~Table() = default;
 
 const ServiceEntry* Table::lookup(const FlowKey& key) const {
     // Port 0 is reserved for the fragment entries; no service listens on it.
     if (!key.fragment && key.dport == 0) return nullptr;
-    const VipKey k = make_key(key.dst, key.family, key.fragment ? 0 : key.dport, key.proto);
-    void* data = nullptr;
-    if (rte_hash_lookup_data(hash_, &k, &data) < 0) return nullptr;
-    return &services_[reinterpret_cast<uintptr_t>(data)];
+    return find(key.dst, key.family, key.fragment ? 0 : key.dport, key.proto);
 }
 
 uint16_t ServiceEntry::find_slot(uint32_t slot) const {
@@ -117,11 +121,7 @@ uint16_t ServiceEntry::find_slot(uint32_t slot) const {
 }
 
 const ServiceEntry* Table::vip(const FlowKey& key) const {
-    const uint8_t icmp = key.family == 4 ? kProtoIcmp : kProtoIcmp6;
-    const VipKey k = make_key(key.dst, key.family, 0, icmp);
-    void* data = nullptr;
-    if (rte_hash_lookup_data(hash_, &k, &data) < 0) return nullptr;
-    return &services_[reinterpret_cast<uintptr_t>(data)];
+    return find(key.dst, key.family, 0, key.family == 4 ? kProtoIcmp : kProtoIcmp6);
 }
 
 }  // namespace tern::dp

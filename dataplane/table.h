@@ -11,7 +11,6 @@
 
 #include "dataplane/packet.h"
 
-struct rte_hash;
 
 namespace tern::dp {
 
@@ -102,7 +101,18 @@ public:
 
 private:
     Table() = default;
-    rte_hash* hash_ = nullptr;
+    // The VIP:port:protocol index: immutable once built, so an open-addressed
+    // array probed linearly (at most half full) beats a general hash table:
+    // three CRC32C instructions and usually one 32-byte slot per lookup.
+    struct VipSlot {
+        uint64_t a0 = 0, a1 = 0;  // the address
+        uint32_t meta = 0;        // port (network order) | proto << 16 | family << 24; 0: empty
+        uint32_t index = 0;       // into services_
+    };
+    bool insert(const uint8_t* addr, uint8_t family, uint16_t port_be, uint8_t proto, uint32_t index);
+    const ServiceEntry* find(const uint8_t* addr, uint8_t family, uint16_t port_be, uint8_t proto) const;
+    std::vector<VipSlot> vips_;
+    uint32_t vip_mask_ = 0;
     uint64_t generation_ = 0;
     TableParams params_;
     std::vector<ServiceEntry> services_;

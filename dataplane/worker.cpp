@@ -430,7 +430,8 @@ void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOu
         const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
         const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
         rx_bytes += pkt_len;
-        const Parsed p = parse_frame(data, rte_pktmbuf_data_len(m), pkt_len, cfg_.port_mac);
+        Parsed p;
+        parse_frame(data, rte_pktmbuf_data_len(m), pkt_len, cfg_.port_mac, p);
         if (likely(p.action == Action::lookup)) {
             if (unlikely(t == nullptr)) {
                 out.punt[out.n_punt++] = m;
