@@ -1,16 +1,19 @@
-// IdleConnection: a TCP connection held open to the server. A clean close
-// (the server's idle timeout, a restart) gets one fast reconnect, which must
-// succeed within timeout-clean-reconnect; a reset, a keepalive timeout or a
-// failed connect is down at once. Reconnects back off like Twisted's
-// ReconnectingClientFactory (PyBal's): x e per failure, a little jitter,
-// capped at max-delay, back to 1 s once connected.
+// IdleConnection: keeps one TCP connection open to the server and calls the
+// server down when a connect fails or the connection is lost uncleanly, as
+// PyBal's idleconnection.py does. A clean close by the server (an idle
+// timeout, a graceful restart) gets one fast reconnect before anything is
+// reported. Between failures it reconnects with Twisted's
+// ReconnectingClientFactory back-off, which is what PyBal runs on.
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
-#include <cmath>
+#include <cerrno>
+#include <cstring>
 #include <random>
 
 #include "health/monitor.h"
@@ -20,113 +23,161 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using boost::system::error_code;
 
+// ReconnectingClientFactory's constants: the first retry comes after about
+// e seconds, each next one e times later, give or take 12 %.
 constexpr double kInitialDelay = 1.0;
-constexpr double kFactor = 2.7182818284590451;  // Twisted's
-constexpr double kJitter = 0.11962656472;        // Twisted's
-// A connect with no answer (SYNs dropped) fails after this: Twisted's
-// default connect timeout, which PyBal uses.
-constexpr double kConnectTimeout = 30;
+constexpr double kFactor = 2.7182818284590451;
+constexpr double kJitter = 0.11962656472;
+// An ordinary connect attempt may take the current back-off delay, but at
+// least 5 s (a lost SYN is resent after 1 s, then 3 s) and at most 30 s
+// (Twisted's connectTCP default, PyBal's only limit). A server that drops
+// SYNs is thus down 5 s after start, not 30 s.
+constexpr double kMinConnectTimeout = 5;
+constexpr double kMaxConnectTimeout = 30;
+
+asio::ip::address to_asio(const conf::IpAddr& ip) {
+    if (ip.is_v4()) {
+        asio::ip::address_v4::bytes_type b;
+        std::copy_n(ip.bytes.begin(), b.size(), b.begin());
+        return asio::ip::address_v4(b);
+    }
+    asio::ip::address_v6::bytes_type b;
+    std::copy_n(ip.bytes.begin(), b.size(), b.begin());
+    return asio::ip::address_v6(b);
+}
 
 class IdleConnection final : public Monitor {
 public:
     IdleConnection(asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
-        : Monitor(io, spec, std::move(target), std::move(report)), socket_(io), timer_(io), deadline_(io),
-          rng_(std::random_device{}()) {
-        boost::system::error_code ec;
-        endpoint_ = tcp::endpoint(asio::ip::make_address(target_.ip.str(), ec), target_.port);
-    }
+        : Monitor(io, spec, std::move(target), std::move(report)),
+          socket_(io),
+          connect_timer_(io),
+          retry_timer_(io),
+          rng_(std::random_device{}()) {}
 
+    // PyBal connects at once, without waiting an interval.
     void start() override { connect(false); }
 
-private:
+protected:
     void on_stop() override {
-        boost::system::error_code ec;
-        timer_.cancel();
-        deadline_.cancel();
-        socket_.close(ec);
+        close();
+        retry_timer_.cancel();
     }
 
-    std::string where() const { return fmt::format("{}:{}", target_.ip.str(), target_.port); }
+private:
+    std::string peer() const {
+        return target_.ip.is_v4() ? fmt::format("{}:{}", target_.ip.str(), target_.port)
+                                  : fmt::format("[{}]:{}", target_.ip.str(), target_.port);
+    }
 
-    // `fast`: the one reconnect after a clean close.
-    void connect(bool fast) {
-        boost::system::error_code ec;
-        socket_.close(ec);
-        socket_ = tcp::socket(io_);
-        const double limit = fast ? spec_.timeout_clean_reconnect : kConnectTimeout;
-        after(deadline_, limit, [this] {
-            boost::system::error_code ignored;
-            socket_.close(ignored);  // the connect completes with operation_aborted
-            timed_out_ = true;
-        });
-        timed_out_ = false;
-        socket_.async_connect(endpoint_, guard([this, fast, limit](const boost::system::error_code& err) {
-            deadline_.cancel();
-            if (err) {
-                const std::string why = timed_out_ ? fmt::format("no answer within {} s", limit) : err.message();
-                failed(fast ? fmt::format("clean close, reconnect to {} failed: {}", where(), why)
-                            : fmt::format("connect to {}: {}", where(), why));
-                return;
+    // Closes the socket and makes every handler still queued for it a no-op.
+    void close() {
+        ++attempt_;
+        connecting_ = false;
+        error_code ignored;
+        socket_.close(ignored);
+        connect_timer_.cancel();
+    }
+
+    // `clean`: the fast reconnect after a clean close, within
+    // timeout-clean-reconnect; its failure is the first the verdict hears of.
+    void connect(bool clean) {
+        close();
+        const uint64_t attempt = attempt_;
+        const tcp::endpoint ep(to_asio(target_.ip), target_.port);
+        error_code ec;
+        socket_.open(ep.protocol(), ec);
+        if (ec) {
+            failed(clean, fmt::format("cannot open a socket: {}", ec.message()));
+            return;
+        }
+        connecting_ = true;
+        socket_.async_connect(ep, guard([this, attempt, clean](const error_code& ec) {
+            if (attempt != attempt_ || !connecting_) return;
+            connecting_ = false;
+            connect_timer_.cancel();
+            if (ec) {
+                failed(clean, ec.message());
+            } else {
+                connected();
             }
-            connected();
         }));
+        const double timeout = clean ? spec_.timeout_clean_reconnect
+                                     : std::clamp(delay_, kMinConnectTimeout, kMaxConnectTimeout);
+        after(connect_timer_, timeout, [this, attempt, clean, timeout] {
+            // The connect may have completed with this expiry already queued.
+            if (attempt != attempt_ || !connecting_) return;
+            failed(clean, fmt::format("no answer within {:g} s", timeout));
+        });
     }
 
     void connected() {
-        if (spec_.keepalive) {
-            const int fd = socket_.native_handle();
-            const int on = 1;
-            const int idle = static_cast<int>(spec_.keepalive_idle), cnt = static_cast<int>(spec_.keepalive_retries),
-                      intvl = static_cast<int>(spec_.keepalive_interval);
-            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-        }
+        if (spec_.keepalive) set_keepalive();
         delay_ = kInitialDelay;
-        log(fmt::format("connection to {} established", where()));
-        result(true, fmt::format("connection to {} established", where()));
+        log(fmt::format("connection to {} established", peer()));
+        result(true, fmt::format("connected to {}", peer()));
         read();
     }
 
+    // Lets the kernel notice a server that vanished without a word.
+    void set_keepalive() {
+        const int fd = socket_.native_handle();
+        auto set = [fd](int level, int name, int value) {
+            return ::setsockopt(fd, level, name, &value, sizeof value) == 0;
+        };
+        if (!set(SOL_SOCKET, SO_KEEPALIVE, 1) ||
+            !set(IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(spec_.keepalive_idle)) ||
+            !set(IPPROTO_TCP, TCP_KEEPCNT, static_cast<int>(spec_.keepalive_retries)) ||
+            !set(IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(spec_.keepalive_interval))) {
+            log(fmt::format("cannot set TCP keepalive on the connection to {}: {}", peer(), std::strerror(errno)));
+        }
+    }
+
+    // Waits for the connection's end; whatever the server sends is dropped.
     void read() {
-        // Whatever the server says is read and dropped: the connection is the check.
-        socket_.async_read_some(asio::buffer(buf_), guard([this](const boost::system::error_code& err, size_t) {
-            if (!err) {
+        const uint64_t attempt = attempt_;
+        socket_.async_read_some(asio::buffer(buf_), guard([this, attempt](const error_code& ec, size_t) {
+            if (attempt != attempt_) return;
+            if (!ec) {
                 read();
-                return;
-            }
-            if (err == asio::error::eof) {
-                // Closed cleanly (idle timeout?): one fast reconnect decides.
-                log(fmt::format("connection to {} closed cleanly; reconnecting", where()));
+            } else if (ec == asio::error::eof) {
+                log(fmt::format("connection to {} closed cleanly by the server; reconnecting at once", peer()));
                 connect(true);
-                return;
+            } else {
+                close();
+                log(fmt::format("connection to {} lost: {}", peer(), ec.message()));
+                result(false, ec.message());
+                retry();
             }
-            failed(fmt::format("connection to {} lost: {}", where(), err.message()));
         }));
     }
 
-    void failed(const std::string& why) {
-        boost::system::error_code ec;
-        socket_.close(ec);
-        log(why);
-        result(false, why);
-        // Back off: x e, jittered, at most max-delay.
+    void failed(bool clean, const std::string& error) {
+        close();
+        const std::string reason = clean ? "clean close, reconnect failed: " + error : error;
+        log(fmt::format("connection to {} failed: {}", peer(), reason));
+        result(false, reason);
+        retry();
+    }
+
+    void retry() {
         delay_ = std::min(delay_ * kFactor, spec_.max_delay);
-        std::normal_distribution<double> jitter(delay_, delay_ * kJitter);
-        const double wait = std::clamp(jitter(rng_), 0.01, spec_.max_delay);
-        after(timer_, wait, [this] { connect(false); });
+        std::normal_distribution<double> jittered(delay_, delay_ * kJitter);
+        const double wait = std::max(0.0, jittered(rng_));
+        log(fmt::format("reconnecting to {} in {:.1f} s", peer(), wait));
+        after(retry_timer_, wait, [this] { connect(false); });
     }
 
     tcp::socket socket_;
-    asio::steady_timer timer_;     // the next reconnect
-    asio::steady_timer deadline_;  // of the connect in flight
-    tcp::endpoint endpoint_;
-    std::array<char, 512> buf_{};
+    asio::steady_timer connect_timer_;
+    asio::steady_timer retry_timer_;
+    std::array<char, 4096> buf_{};
+    uint64_t attempt_ = 0;     // bumped on close: handlers of an older socket ignore themselves
+    bool connecting_ = false;  // a connect is in flight (its timeout still matters)
     double delay_ = kInitialDelay;
-    bool timed_out_ = false;
-    std::mt19937 rng_;
+    std::mt19937_64 rng_;
 };
 
 }  // namespace

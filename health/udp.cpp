@@ -1,14 +1,15 @@
-// UDP: PyBal's check of a UDP service. An empty datagram to the server each
-// interval on a connected socket; an ICMP port unreachable (seen by Linux as
-// ECONNREFUSED on the socket) is down; up again once icmp-timeout passes
-// without one. The up verdict waits a moment after each send, so that the
-// answer to that very datagram is not missed (PyBal judges right away and
-// can say up then down on a closed port).
+// UDP: PyBal's udp.py. Every interval an empty datagram goes to the server
+// over a connected UDP socket; the kernel turns an ICMP port unreachable in
+// answer into ECONNREFUSED on that socket. Such an error sets the server down
+// at once; a check sets it up again once no error came for icmp-timeout.
+// Replies are ignored: many UDP services answer nothing to an empty datagram.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
+#include <optional>
 
 #include "health/monitor.h"
 
@@ -17,91 +18,143 @@ namespace {
 
 namespace asio = boost::asio;
 using udp = asio::ip::udp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+asio::ip::address to_asio(const conf::IpAddr& ip) {
+    if (ip.is_v4()) {
+        asio::ip::address_v4::bytes_type b;
+        std::copy_n(ip.bytes.begin(), b.size(), b.begin());
+        return asio::ip::address_v4(b);
+    }
+    asio::ip::address_v6::bytes_type b;
+    std::copy_n(ip.bytes.begin(), b.size(), b.begin());
+    return asio::ip::address_v6(b);
+}
 
 class Udp final : public Monitor {
 public:
     Udp(asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
-        : Monitor(io, spec, std::move(target), std::move(report)), socket_(io), timer_(io), judge_(io) {}
+        : Monitor(io, spec, std::move(target), std::move(report)), socket_(io), timer_(io) {}
 
+    // The first verdict comes at the first check, one interval from now (as
+    // PyBal's). A datagram sent now lets that verdict know of an ICMP
+    // unreachable already: PyBal's first check says up before its own
+    // datagram is answered, so a closed port flaps up, then down.
     void start() override {
-        boost::system::error_code ec;
-        const udp::endpoint ep(asio::ip::make_address(target_.ip.str(), ec), target_.port);
-        if (!ec) socket_.open(ep.protocol(), ec);
-        if (!ec) socket_.connect(ep, ec);  // a connected socket hears the ICMP errors
-        if (ec) {
-            // Checked again each interval.
-            open_error_ = fmt::format("cannot open a UDP socket to {}:{}: {}", target_.ip.str(), target_.port, ec.message());
-        } else {
-            receive();
-        }
-        after(timer_, spec_.interval, [this] { check(); });
+        if (open()) send();
+        schedule();
+    }
+
+protected:
+    void on_stop() override {
+        error_code ignored;
+        socket_.close(ignored);
+        timer_.cancel();
     }
 
 private:
-    void on_stop() override {
-        boost::system::error_code ec;
-        timer_.cancel();
-        judge_.cancel();
-        socket_.close(ec);
+    std::string peer() const {
+        return target_.ip.is_v4() ? fmt::format("{}:{}", target_.ip.str(), target_.port)
+                                  : fmt::format("[{}]:{}", target_.ip.str(), target_.port);
     }
 
-    double now() const {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    // Opens and connects the socket if it is not; false (and why, in
+    // open_error_) when that fails. Connecting a UDP socket only sets its peer.
+    bool open() {
+        if (socket_.is_open()) return true;
+        const udp::endpoint ep(to_asio(target_.ip), target_.port);
+        error_code ec;
+        socket_.open(ep.protocol(), ec);
+        if (!ec) socket_.connect(ep, ec);
+        if (ec) {
+            error_code ignored;
+            socket_.close(ignored);
+            open_error_ = fmt::format("cannot open a UDP socket to {}: {}", peer(), ec.message());
+            log(open_error_);
+            return false;
+        }
+        receive();
+        return true;
     }
 
-    void receive() {
-        socket_.async_receive(asio::buffer(buf_), guard([this](const boost::system::error_code& err, size_t) {
-            if (err == asio::error::operation_aborted) return;
-            if (err == asio::error::connection_refused) refused();
-            // Replies are ignored; any other error is seen again on the next send.
-            receive();
-        }));
-    }
-
-    void refused() {
-        last_refused_ = now();
-        const std::string why = fmt::format("ICMP destination unreachable from {}:{}", target_.ip.str(), target_.port);
-        log(why);
-        result(false, why);
+    void schedule() {
+        after(timer_, spec_.interval, [this] { check(); });
     }
 
     void check() {
-        after(timer_, spec_.interval, [this] { check(); });
-        if (!open_error_.empty()) {
+        schedule();
+        if (!open()) {
             result(false, open_error_);
             return;
         }
-        boost::system::error_code ec;
-        socket_.send(asio::buffer(buf_.data(), 0), 0, ec);
-        if (ec == asio::error::connection_refused) {
-            refused();
-            return;
+        if (!receiving_) receive();
+        send();
+        const double since = last_unreachable_
+                                 ? std::chrono::duration<double>(Clock::now() - *last_unreachable_).count()
+                                 : 0;
+        if (!last_unreachable_ || since > spec_.icmp_timeout) {
+            result(true, last_unreachable_ ? fmt::format("no ICMP unreachable for {:.1f} s", since)
+                                           : std::string("no ICMP unreachable"));
+        } else if (!up().has_value()) {
+            // Only the first verdict: afterwards an unreachable reports itself.
+            result(false, fmt::format("{} {:.1f} s ago", unreachable_reason_, since));
         }
-        if (ec && ec != asio::error::would_block) {
-            result(false, fmt::format("send to {}:{}: {}", target_.ip.str(), target_.port, ec.message()));
-            return;
-        }
-        // Judge once an ICMP answer to this datagram would be back.
-        after(judge_, std::min(0.5, spec_.interval / 2), [this] {
-            const double quiet = now() - last_refused_;
-            if (quiet > spec_.icmp_timeout) {
-                result(true, fmt::format("no ICMP unreachable from {}:{} for {:.0f} s", target_.ip.str(), target_.port,
-                                         std::min(quiet, 1e9)));
+    }
+
+    void send() {
+        socket_.async_send(asio::buffer(buf_.data(), 0), guard([this](const error_code& ec, size_t) {
+            if (ec && ec != asio::error::operation_aborted) unreachable(ec);
+        }));
+    }
+
+    // Kept posted: the kernel reports the ICMP error on the next receive.
+    void receive() {
+        receiving_ = true;
+        socket_.async_receive(asio::buffer(buf_), guard([this](const error_code& ec, size_t) {
+            receiving_ = false;
+            if (ec == asio::error::operation_aborted) return;
+            if (!ec) {
+                receive();  // a reply: nothing to learn from it
+                return;
             }
-        });
+            if (unreachable(ec)) {
+                receive();
+            } else {
+                // Left for the next check to post again, so a lasting error
+                // cannot spin this thread.
+                log(fmt::format("receiving from {}: {}", peer(), ec.message()));
+            }
+        }));
+    }
+
+    // Connection refused is the ICMP port unreachable; network and host
+    // unreachable come from ICMP or the local stack. Any other send error
+    // counts as well (the datagram did not go). True if `ec` counted.
+    bool unreachable(const error_code& ec) {
+        const bool icmp = ec == asio::error::connection_refused || ec == asio::error::host_unreachable ||
+                          ec == asio::error::network_unreachable;
+        last_unreachable_ = Clock::now();
+        unreachable_reason_ = icmp ? fmt::format("ICMP destination unreachable ({})", ec.message()) : ec.message();
+        log(fmt::format("{}: {}", peer(), unreachable_reason_));
+        // Before the first check only remembered: the first verdict is the check's.
+        if (up().has_value()) result(false, unreachable_reason_);
+        return icmp;
     }
 
     udp::socket socket_;
-    asio::steady_timer timer_;  // the next check
-    asio::steady_timer judge_;  // the verdict after a send
-    std::array<char, 512> buf_{};
-    double last_refused_ = -1e18;
+    asio::steady_timer timer_;
+    std::array<char, 512> buf_{};  // replies are read and dropped; longer ones are cut
+    bool receiving_ = false;
+    std::optional<Clock::time_point> last_unreachable_;
+    std::string unreachable_reason_;
     std::string open_error_;
 };
 
 }  // namespace
 
-std::unique_ptr<Monitor> make_udp(boost::asio::io_context& io, const conf::Monitor& spec, Target target, Report report) {
+std::unique_ptr<Monitor> make_udp(boost::asio::io_context& io, const conf::Monitor& spec, Target target,
+                                  Report report) {
     return std::make_unique<Udp>(io, spec, std::move(target), std::move(report));
 }
 
