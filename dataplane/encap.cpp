@@ -18,6 +18,26 @@ void ipv4_header_checksum(uint8_t* ip) {
     store_be16(ip + 10, csum_fold(csum_add(0, ip, (ip[0] & 0x0F) * 4u)));
 }
 
+// The checksum of a 20-byte IPv4 header (no options): five 32-bit words
+// summed in native order, folded, and stored as they lie (RFC 1071: the
+// ones'-complement sum is byte-order independent).
+void ipv4_header20_checksum(uint8_t* ip) {
+    ip[10] = ip[11] = 0;
+    uint64_t s = 0;
+    for (int i = 0; i < 5; ++i) {
+        uint32_t w;
+        std::memcpy(&w, ip + 4 * i, 4);
+        s += w;
+    }
+    s = (s & 0xFFFFFFFFu) + (s >> 32);
+    s = (s & 0xFFFFFFFFu) + (s >> 32);
+    uint32_t f = static_cast<uint32_t>(s);
+    f = (f & 0xFFFF) + (f >> 16);
+    f = (f & 0xFFFF) + (f >> 16);
+    const uint16_t c = static_cast<uint16_t>(~f);
+    std::memcpy(ip + 10, &c, 2);
+}
+
 // ICMPv6 checksum over the pseudo-header (RFC 8200 section 8.1) and the message.
 uint16_t icmp6_checksum(const uint8_t* ip6, const uint8_t* msg, uint32_t len) {
     uint32_t sum = csum_add(0, ip6 + 8, 32);
@@ -56,7 +76,7 @@ void write_outer_ipv4(uint8_t* out, const uint8_t* inner, uint16_t inner_len, co
     out[9] = 4;                             // IP-in-IP
     std::memcpy(out + 12, src, 4);
     std::memcpy(out + 16, dst, 4);
-    ipv4_header_checksum(out);
+    ipv4_header20_checksum(out);
 }
 
 void write_outer_ipv6(uint8_t* out, const uint8_t* inner, uint16_t inner_len, const uint8_t src[16],
@@ -80,8 +100,12 @@ void pick_in_prefix(const uint8_t* base, uint8_t len, uint8_t family, uint32_t h
     const unsigned host_bits = std::min<unsigned>(bytes * 8 - len, 32);
     if (host_bits == 0) return;
     const uint32_t host = host_bits == 32 ? hash : hash & ((1u << host_bits) - 1);
-    // OR the host part into the last four bytes (the prefix has zero host bits).
-    for (unsigned i = 0; i < 4; ++i) out[bytes - 1 - i] |= static_cast<uint8_t>(host >> (8 * i));
+    // OR the host part into the last four bytes (the prefix has zero host
+    // bits), as one big-endian word.
+    uint32_t last;
+    std::memcpy(&last, out + bytes - 4, 4);
+    last |= __builtin_bswap32(host);
+    std::memcpy(out + bytes - 4, &last, 4);
 }
 
 size_t write_icmp4_frag_needed(uint8_t* out, const uint8_t* orig, size_t orig_len, uint16_t mtu,

@@ -85,6 +85,9 @@ public:
 private:
     // What happens to one packet with a flow key; returns false when it was dropped.
     void handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
+    // The same with the service and flow hash already found (the two-pass burst).
+    void handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry* svc, uint32_t hash,
+                     BurstOut& out);
     void handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
     // Sends `m` to server `idx` of `svc`, DR or IPIP; `hash` is the flow's.
     // False when it was not forwarded (dropped, or answered with too-big).
