@@ -246,6 +246,21 @@ protected:
         say(conf::LogLevel::error, fmt::format("{}; the last good pool stays", why));
         if (on_error_) on_error_(why);
     }
+    // A body handler that keeps the response in body_ (bounded).
+    std::function<bool(std::string_view)> collect_body() {
+        body_.clear();
+        return guard_data([this](std::string_view d) {
+            body_.append(d);
+            return body_.size() <= kMaxBody;
+        });
+    }
+    // Says what failed and tries `again` after a back-off (1 s, doubling to 30 s).
+    void retry_later(const std::string& why, std::function<void()> again) {
+        fail(why);
+        const double d = backoff_;
+        backoff_ = std::min(backoff_ * 2, 30.0);
+        after(d, std::move(again));
+    }
     std::shared_ptr<Request> request(const Target& t, http::verb m, std::string path, std::string body, double timeout,
                                      Request::Handlers h) {
         req_ = std::make_shared<Request>(io_, t, m, std::move(path), std::move(body), timeout, std::move(h));
@@ -262,6 +277,8 @@ protected:
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::shared_ptr<Request> req_;
     Pool last_;
+    std::string body_;
+    double backoff_ = 1;
     bool delivered_ = false;
     bool failing_ = false;
     std::string last_error_;
@@ -364,14 +381,10 @@ public:
 
 private:
     void fetch() {
-        body_.clear();
         status_ = 0;
         request(target_, http::verb::get, path_, "", 30,
                 {guard([this](unsigned s, const http::fields&) { status_ = s; }),
-                 guard_data([this](std::string_view d) {
-                     body_.append(d);
-                     return body_.size() <= kMaxBody;
-                 }),
+                 collect_body(),
                  guard([this](const std::string& err) {
                      if (!err.empty()) {
                          fail(err);
@@ -391,7 +404,6 @@ private:
     }
     Target target_;
     std::string path_;
-    std::string body_;
     unsigned status_ = 0;
 };
 
@@ -409,7 +421,6 @@ private:
 
     // The whole directory, and the index to wait from.
     void read() {
-        body_.clear();
         request(target_, http::verb::get, keys() + "?recursive=true", "", 30,
                 {guard([this](unsigned s, const http::fields& h) {
                      status_ = s;
@@ -418,10 +429,7 @@ private:
                          index_ = static_cast<uint64_t>(std::strtoull(std::string(it->value()).c_str(), nullptr, 10));
                      }
                  }),
-                 guard_data([this](std::string_view d) {
-                     body_.append(d);
-                     return body_.size() <= kMaxBody;
-                 }),
+                 collect_body(),
                  guard([this](const std::string& err) {
                      if (!err.empty()) return retry(err);
                      json j = json::parse(body_, nullptr, false);
@@ -451,13 +459,9 @@ private:
 
     // One long-poll; etcd answers when something under the directory changes.
     void wait(uint64_t index) {
-        body_.clear();
         request(target_, http::verb::get, fmt::format("{}?recursive=true&wait=true&waitIndex={}", keys(), index), "", 0,
                 {guard([this](unsigned s, const http::fields&) { status_ = s; }),
-                 guard_data([this](std::string_view d) {
-                     body_.append(d);
-                     return body_.size() <= kMaxBody;
-                 }),
+                 collect_body(),
                  guard([this, index](const std::string& err) {
                      if (!err.empty()) return retry(err);
                      json j = json::parse(body_, nullptr, false);
@@ -497,19 +501,12 @@ private:
                  })});
     }
 
-    void retry(const std::string& why) {
-        fail(why);
-        const double d = backoff_;
-        backoff_ = std::min(backoff_ * 2, 30.0);
-        after(d, [this] { read(); });
-    }
+    void retry(const std::string& why) { retry_later(why, [this] { read(); }); }
 
     Target target_;
     std::string dir_;
-    std::string body_;
     unsigned status_ = 0;
     uint64_t index_ = 0;
-    double backoff_ = 1;
     std::map<std::string, conf::PoolEntry> pool_;
 };
 
@@ -549,14 +546,10 @@ public:
 
 private:
     void read() {
-        body_.clear();
         const json q = {{"key", b64(prefix_)}, {"range_end", b64(prefix_end(prefix_))}};
         request(target_, http::verb::post, "/v3/kv/range", q.dump(), 30,
                 {guard([this](unsigned s, const http::fields&) { status_ = s; }),
-                 guard_data([this](std::string_view d) {
-                     body_.append(d);
-                     return body_.size() <= kMaxBody;
-                 }),
+                 collect_body(),
                  guard([this](const std::string& err) {
                      if (!err.empty()) return retry(err);
                      json j = json::parse(body_, nullptr, false);
@@ -665,13 +658,8 @@ private:
         return true;
     }
 
-    void retry(const std::string& why) {
-        fail(why);
-        const double d = backoff_;
-        backoff_ = std::min(backoff_ * 2, 30.0);
-        // Resume from the last revision seen: nothing in between is lost.
-        after(d, [this] { watch_or_read(); });
-    }
+    // Resume from the last revision seen: nothing in between is lost.
+    void retry(const std::string& why) { retry_later(why, [this] { watch_or_read(); }); }
     void watch_or_read() {
         if (revision_ > 0) {
             watch();
@@ -682,10 +670,9 @@ private:
 
     Target target_;
     std::string prefix_;
-    std::string body_, line_;
+    std::string line_;
     unsigned status_ = 0;
     uint64_t revision_ = 0;
-    double backoff_ = 1;
     bool reread_ = false;
     std::map<std::string, conf::PoolEntry> pool_;
 };

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import lib  # noqa: E402
 
 A = lib.args()
@@ -92,7 +92,8 @@ try:
     out1 = os.path.join(TMP, "tcp.pcapng")
     r = console(f"capture start p0 {out1} 6 tcp and src host 198.51.100.7\nshow capture\nquit\n")
     lib.check("capture start with a filter and a count", "capturing p0 into" in r and "filter 'tcp and src host" in r, r)
-    sh("ip", "netns", "exec", NS_CL, "/usr/bin/python3", SENDER, LB, "10", PORT_MAC)
+    # 3 SYNs matching the filter: 3 in, 3 forwarded to the server (6), and UDP that does not match.
+    sh("ip", "netns", "exec", NS_CL, "/usr/bin/python3", SENDER, LB, "3", PORT_MAC)
     time.sleep(1.0)
     r = console("show capture\nquit\n")
     lib.check("the capture stops by itself at its count", "no capture is running" in r, r)

@@ -1,4 +1,4 @@
-"""Shared helpers for the health monitors' integration tests.
+"""Shared helpers for the integration suites (health/, ops/).
 
 Each test_*.py file is a script run by run.py with --build DIR; it prints one
 line per case, "PASS name" or "FAIL name: why", and cleans up what it started.
