@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -45,14 +46,21 @@ bool parse_u32(const std::string& s, uint32_t& out) {
 
 std::string bgp_text(const bgp::Speaker* speaker) {
     if (speaker == nullptr) return "bgp: not configured\n";
-    std::string o = fmt::format("{:<40} {:<12} {:>10} {:>10} {:>8}  {}\n", "Peer", "State", "MsgRcvd", "MsgSent",
-                                "Up/Down", "Last error");
+    // As routers show it: the time in the current state (Up/Down), how many
+    // times the session came up, messages each way, why it last ended.
+    std::string o = fmt::format("{:<40} {:<12} {:>10} {:>5} {:>10} {:>10}  {}\n", "Peer", "State", "Up/Down", "Ups",
+                                "MsgRcvd", "MsgSent", "Last error");
+    const auto now = std::chrono::steady_clock::now();
     for (const auto& s : speaker->sessions()) {
         const auto& st = s->status();
         const auto& ps = s->settings();
-        o += fmt::format("{:<40} {:<12} {:>10} {:>10} {:>8}  {}\n",
-                         fmt::format("{} AS{}", ps.address.str(), ps.remote_asn), bgp::to_string(st.state),
-                         st.messages_in, st.messages_out, st.established_count, st.last_error);
+        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - st.since).count();
+        const std::string updown = st.since == bgp::TimePoint{} ? "never"
+                                                                : fmt::format("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60,
+                                                                              secs % 60);
+        o += fmt::format("{:<40} {:<12} {:>10} {:>5} {:>10} {:>10}  {}\n",
+                         fmt::format("{} AS{}", ps.address.str(), ps.remote_asn), bgp::to_string(st.state), updown,
+                         st.established_count, st.messages_in, st.messages_out, st.last_error);
     }
     return o;
 }
