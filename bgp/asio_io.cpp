@@ -81,6 +81,20 @@ std::string set_ttl_security(int fd, int family) {
     return {};
 }
 
+// GTSM on the listening side. The listener is shared by every peer, so it
+// cannot drop low-TTL SYNs itself (IP_MINTTL would refuse peers without GTSM);
+// instead it keeps each SYN (TCP_SAVE_SYN) and an accepted connection from a
+// GTSM peer is kept only when its SYN came with a TTL (hop limit) of 254 or
+// more. Otherwise the handshake completes and the peer's OPEN, sent before
+// IP_MINTTL is set on the accepted socket, is already queued.
+bool syn_ttl_ok(int fd, int family) {
+    std::array<uint8_t, 128> syn{};
+    socklen_t len = syn.size();
+    if (getsockopt(fd, IPPROTO_TCP, TCP_SAVED_SYN, syn.data(), &len) != 0) return false;
+    const size_t at = family == 4 ? 8 : 7;  // IPv4 TTL, IPv6 hop limit
+    return len > at && (syn[0] >> 4) == (family == 4 ? 4 : 6) && syn[at] >= 254;
+}
+
 }  // namespace
 
 struct AsioTransport::Shared {
@@ -314,10 +328,16 @@ std::string AsioTransport::listen(const Address& local, uint16_t port,
         acc->open(ep.protocol(), ec);
         if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
         if (!ec && fam == 6) acc->set_option(asio::ip::v6_only(true), ec);
-        if (ec) return fmt::format("listen on {}: {}", ep.address().to_string(), ec.message());
+        if (ec) return fmt::format("listen on [{}]:{}: {}", ep.address().to_string(), port, ec.message());
+        bool gtsm = false;
         for (const auto& [a, o] : peers) {
+            gtsm = gtsm || (a.family == fam && o.ttl_security);
             if (a.family != fam || o.md5_password.empty()) continue;
             if (auto e = set_md5(acc->native_handle(), a, o.md5_password); !e.empty()) return e;
+        }
+        const int one = 1;
+        if (gtsm && setsockopt(acc->native_handle(), IPPROTO_TCP, TCP_SAVE_SYN, &one, sizeof one) != 0) {
+            return fmt::format("listen on [{}]:{}: TTL security: {}", ep.address().to_string(), port, std::strerror(errno));
         }
         acc->bind(ep, ec);
         if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
@@ -328,17 +348,25 @@ std::string AsioTransport::listen(const Address& local, uint16_t port,
         auto loop = std::make_shared<std::function<void()>>();
         std::weak_ptr<Shared> weak = shared_;
         *loop = [raw, wloop = std::weak_ptr(loop), weak, accepted, peers] {
-            raw->async_accept([raw, l = wloop.lock(), weak, accepted, peers](const boost::system::error_code& e,
-                                                                               tcp::socket s) {
+            raw->async_accept([l = wloop.lock(), weak, accepted, peers](const boost::system::error_code& e,
+                                                                          tcp::socket s) {
                 auto sh = weak.lock();
                 if (!sh || e == asio::error::operation_aborted) return;
                 if (!e) {
                     boost::system::error_code rec;
                     const Address from = from_asio(s.remote_endpoint(rec).address());
+                    bool ok = true;
                     for (const auto& [a, o] : peers) {
-                        if (a == from && o.ttl_security) set_ttl_security(s.native_handle(), from.family);
+                        if (a == from && o.ttl_security) {
+                            ok = syn_ttl_ok(s.native_handle(), from.family) &&
+                                 set_ttl_security(s.native_handle(), from.family).empty();
+                        }
                     }
-                    accepted(std::make_unique<Connection_>(std::make_shared<Link>(std::move(s), sh)));
+                    if (ok) {
+                        accepted(std::make_unique<Connection_>(std::make_shared<Link>(std::move(s), sh)));
+                    } else {
+                        s.close(rec);  // like IP_MINTTL, silently
+                    }
                 }
                 (*l)();
             });

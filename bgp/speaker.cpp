@@ -88,9 +88,9 @@ Speaker::Speaker(SpeakerSettings settings, Transport& transport, Clock& clock, L
     }
 }
 
-std::string Speaker::start() {
-    if (started_) return {};
-    started_ = true;
+std::string Speaker::listen() {
+    if (listening_) return {};
+    listening_ = true;
     std::string error;
     if (settings_.listen && !sessions_.empty()) {
         std::vector<std::pair<Address, SocketOptions>> peers;
@@ -108,6 +108,13 @@ std::string Speaker::start() {
                                       c->close();
                                   });
     }
+    return error;
+}
+
+std::string Speaker::start() {
+    if (started_) return {};
+    started_ = true;
+    std::string error = listen();
     for (auto& s : sessions_) s->start();
     return error;
 }

@@ -41,7 +41,11 @@ public:
     using Log = std::function<void(const std::string&)>;
     Speaker(SpeakerSettings settings, Transport& transport, Clock& clock, Log log);
 
-    // Starts listening and every session. Returns an error (listening failed), or empty.
+    // Starts listening for the peers, once (connections accepted before start()
+    // are closed). Returns an error naming the address and port, or empty.
+    std::string listen();
+    // Starts listening (unless listen() did) and every session. Returns an error
+    // (listening failed), or empty.
     std::string start();
     // The complete set of routes to announce from now on; changes are sent at once.
     void announce(std::vector<Route> routes);
@@ -62,6 +66,7 @@ private:
     Log log_;
     std::vector<std::unique_ptr<Session>> sessions_;
     std::map<Prefix, uint32_t> routes_;  // prefix -> MED
+    bool listening_ = false;
     bool started_ = false;
 };
 

@@ -176,6 +176,26 @@ int run_appliance(const RunOptions& opt) {
         boost::asio::io_context io;
         auto work = boost::asio::make_work_guard(io);
         set_log_level(config.log.level);
+        // The BGP listener before forwarding starts: a passive peer can only
+        // reach us through it, so failing to bind is a start-up error then.
+        bgp::AsioClock bgp_clock(io);
+        bgp::AsioTransport bgp_transport(io);
+        std::unique_ptr<bgp::Speaker> speaker;
+        if (config.bgp) {
+            speaker = std::make_unique<bgp::Speaker>(bgp::speaker_settings(config), bgp_transport, bgp_clock,
+                                                     [](const std::string& line) { log_info(line); });
+            if (auto lerr = speaker->listen(); !lerr.empty()) {
+                const auto& peers = config.bgp->peers;
+                auto passive = std::find_if(peers.begin(), peers.end(), [](const conf::BgpPeer& p) { return p.passive; });
+                if (passive != peers.end()) {
+                    fmt::print(stderr, "tern run: bgp: {}; peer {} is passive and can only connect to it\n", lerr,
+                               passive->address.str());
+                    eal_cleanup();
+                    return 1;
+                }
+                log_error(fmt::format("bgp: {}; running with active sessions only", lerr));
+            }
+        }
         Pools pools(io, [](conf::LogLevel level, const std::string& line) { log(level, line); });
         if (auto perr = pools.apply(config)) {
             fmt::print(stderr, "{}\n", *perr);
@@ -223,13 +243,8 @@ int run_appliance(const RunOptions& opt) {
                    "{} services\n",
                    config.node.name, pc.name, nq, nq == 1 ? "" : "s", tap_if, config.services.size());
         std::fflush(stdout);
-        bgp::AsioClock bgp_clock(io);
-        bgp::AsioTransport bgp_transport(io);
-        std::unique_ptr<bgp::Speaker> speaker;
-        if (config.bgp) {
-            speaker = std::make_unique<bgp::Speaker>(bgp::speaker_settings(config), bgp_transport, bgp_clock,
-                                                     [](const std::string& line) { log_info(line); });
-            if (auto err = speaker->start(); !err.empty()) log_error(fmt::format("bgp: {}", err));
+        if (speaker) {
+            speaker->start();
             // Forwarding is up: routers may send us the VIPs now.
             speaker->announce(bgp::vip_routes(config));
         }

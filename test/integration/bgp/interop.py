@@ -87,18 +87,20 @@ def topology_down():
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def speaker_conf(work, ns, med, hold=3, password=None, passive=False, vips=(V4, V6)):
-    v4, v6 = ADDR[ns]
-    peer = {"address": "10.99.0.1", "asn": 65000}
+def speaker_conf(work, ns, med, hold=3, password=None, passive=False, vips=(V4, V6), ttl_security=False, v6=False):
+    v4, v6addr = ADDR[ns]
+    peer = {"address": "fd99::1" if v6 else "10.99.0.1", "asn": 65000}
     if password:
         peer["password"] = password
     if passive:
         peer["passive"] = True
+    if ttl_security:
+        peer["ttl_security"] = True
     services = []
     for i, v in enumerate(vips):
         services.append({"name": f"svc{i}", "vip": v.split("/")[0], "port": 443, "realservers": []})
     conf = {
-        "node": {"name": ns, "ipv4": v4, "ipv6": v6},
+        "node": {"name": ns, "ipv4": v4, "ipv6": v6addr},
         "ports": [{"name": "uplink", "device": "net_null0"}],
         "bgp": {"local_asn": 64600, "med": med, "hold_time": hold, "connect_retry": 1, "as_path_prepend": 1,
                 "communities": ["14907:7"], "large_communities": ["64600:1:2"], "peers": [peer]},
@@ -138,18 +140,20 @@ class Speaker:
 class Bird:
     name = "bird"
 
-    def __init__(self, work, peers, md5=None, passive_peer=False):
+    def __init__(self, work, peers, md5=None, passive_peer=False, ttl_security=False, v6=False):
         self.work = work
         self.sock = work / "bird.ctl"
         lines = ['router id 10.99.0.1;', 'log stderr all;', 'protocol device { scan time 1; }']
         for ns in peers:
-            v4, _ = ADDR[ns]
+            v4, v6addr = ADDR[ns]
             extra = f'password "{md5}";' if md5 else ""
             if passive_peer:
                 extra += " neighbor port 1179;"
+            if ttl_security:
+                extra += " ttl security yes;"
             lines.append(f"""protocol bgp p_{ns} {{
-  local 10.99.0.1 as 65000;
-  neighbor {v4} as 64600;
+  local {"fd99::1" if v6 else "10.99.0.1"} as 65000;
+  neighbor {v6addr if v6 else v4} as 64600;
   {extra}
   connect delay time 1; connect retry time 1; error wait time 1, 2;
   ipv4 {{ import all; export none; }};
@@ -169,6 +173,10 @@ class Bird:
             except subprocess.TimeoutExpired:
                 self.p.kill()
         self.log.close()
+
+    def established(self):
+        """Whether any BGP session of the router is Established."""
+        return "Established" in sh("birdc", "-s", str(self.sock), "show", "protocols", check=False)
 
     def routes(self, prefix):
         """[{best, next_hop, med, as_path, communities, large, from}] for prefix."""
@@ -201,12 +209,17 @@ class Bird:
 class GoBgp:
     name = "gobgp"
 
-    def __init__(self, work, peers):
+    def __init__(self, work, peers, md5=None, ttl_security=False, v6=False):
         conf = ['[global.config]', '  as = 65000', '  router-id = "10.99.0.1"']
         for ns in peers:
-            v4, _ = ADDR[ns]
-            conf += ['[[neighbors]]', '  [neighbors.config]', f'    neighbor-address = "{v4}"', '    peer-as = 64600',
-                     '  [neighbors.timers.config]', '    connect-retry = 1',
+            v4, v6addr = ADDR[ns]
+            conf += ['[[neighbors]]', '  [neighbors.config]', f'    neighbor-address = "{v6addr if v6 else v4}"',
+                     '    peer-as = 64600']
+            if md5:
+                conf += [f'    auth-password = "{md5}"']
+            if ttl_security:
+                conf += ['  [neighbors.ttl-security.config]', '    enabled = true', '    ttl-min = 255']
+            conf += ['  [neighbors.timers.config]', '    connect-retry = 1',
                      '  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]',
                      '      afi-safi-name = "ipv4-unicast"',
                      '  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]',
@@ -226,6 +239,11 @@ class GoBgp:
             except subprocess.TimeoutExpired:
                 self.p.kill()
         self.log.close()
+
+    def established(self):
+        """Whether any BGP session of the router is Established."""
+        out = sh("gobgp", "-u", "127.0.0.1", "neighbor", ns=NS_R, check=False)
+        return any(line.split("|")[0].split()[-1:] == ["Establ"] for line in out.splitlines()[1:])
 
     def routes(self, prefix):
         fam = ["-a", "ipv6"] if ":" in prefix else []
@@ -324,16 +342,75 @@ def case_failover(make_router, work):
         router.stop()
 
 
-def case_md5(work):
-    router = Bird(work, [NS_A], md5="s3cret-md5")
+def established(work, ns):
+    """Whether speaker `ns` logged a session reaching Established."""
+    return "-> Established" in (work / f"{ns}.log").read_text()
+
+
+def case_md5(make_router, work):
+    router = make_router(work, [NS_A], md5="s3cret-md5")
     a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0, password="wrong-one"))
     try:
-        time.sleep(3)
+        time.sleep(4)
         expect(not router.routes(V4), "a route came up with the wrong MD5 password")
+        expect(not established(work, NS_A), "a session came up with the wrong MD5 password")
         a.kill()
         a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0, password="s3cret-md5"))
-        wait_for(lambda: best(router, V4), 15, "the route over an MD5-signed session")
-        return ["wrong password: no session; right password: route learned"]
+        wait_for(lambda: best(router, V4) and best(router, V6), 15, "the routes over an MD5-signed session")
+        return ["wrong password: no session in 4 s; right password: both routes learned"]
+    finally:
+        a.kill()
+        router.stop()
+
+
+def case_ttl_security(make_router, work):
+    # Both sides GTSM on a direct link: TTL 255 each way.
+    router = make_router(work, [NS_A], ttl_security=True)
+    a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0, ttl_security=True))
+    try:
+        wait_for(lambda: best(router, V4) and best(router, V6), 15, "the routes over a GTSM session")
+        expect(router.established(), "the router shows no Established session")
+        return ["both sides with TTL security: session up, both routes learned"]
+    finally:
+        a.kill()
+        router.stop()
+
+
+def case_ttl_security_refused(make_router, work):
+    # The router without GTSM sends its direct eBGP packets with TTL 1 (BIRD) or
+    # a kernel default below 254 (GoBGP): we must not let them in, whichever
+    # side connects (the router connects to our listener as well).
+    router = make_router(work, [NS_A])
+    a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0, ttl_security=True))
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 6:
+            expect(not router.established(), "the router's session came up (it sent below TTL 254)")
+            time.sleep(0.1)
+        expect(not router.routes(V4) and not router.routes(V6), "routes came up from a router without GTSM")
+        log = (work / f"{NS_A}.log").read_text()
+        expect("OpenConfirm" not in log and not established(work, NS_A), f"got an OPEN below TTL 254:\n{log}")
+        return ["router without TTL security: no OPEN received and the router never Established in 6 s"]
+    finally:
+        a.kill()
+        router.stop()
+
+
+def case_v6_transport(make_router, work):
+    # The session runs between fd99::1 and fd99::2; both families ride on it.
+    router = make_router(work, [NS_A], v6=True)
+    a = Speaker(work, NS_A, speaker_conf(work, NS_A, med=0, v6=True))
+    try:
+        wait_for(lambda: best(router, V4) and best(router, V6), 15, "both VIP routes over an IPv6 session")
+        for v, nh in ((V4, "10.99.0.2"), (V6, "fd99::2")):
+            r = best(router, v)
+            expect(r.get("next_hop") == nh, f"next hop for {v} {r.get('next_hop')}, want {nh}: {r}")
+            expect(r.get("as_path") == [64600, 64600], f"AS path {r.get('as_path')}")
+        log = (work / f"{NS_A}.log").read_text()
+        expect("fd99::1" in log, f"the session was not with fd99::1:\n{log}")
+        a.stop()
+        wait_for(lambda: not router.routes(V4) and not router.routes(V6), 1.0, "withdrawal on graceful stop")
+        return ["session over IPv6: IPv4 route via 10.99.0.2, IPv6 via fd99::2; graceful stop withdrew both"]
     finally:
         a.kill()
         router.stop()
@@ -357,16 +434,29 @@ def case_passive(work):
         router.stop()
 
 
+def tern_run(work, ns, conf, name="tern-run"):
+    """`tern run --config conf` in `ns` on a net_null0 dataplane; its output in work/name.log."""
+    cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    log = open(work / f"{name}.log", "w")
+    try:
+        return subprocess.Popen(["ip", "netns", "exec", ns, str(TERN), "run", "--config", str(conf), "--", "--no-huge",
+                                 "-m", "512", "--no-shconf", "--no-telemetry", "--lcores", f"(0-1)@({cpus})",
+                                 "--file-prefix", f"tern-bgp-{os.getpid()}"], stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        log.close()
+
+
+def stop_tern(p):
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+
+
 def case_tern_run(work):
     """`tern run` (dataplane on net_null0) runs the speaker: announces once forwarding,
     and on SIGTERM withdraws and sends CEASE before the dataplane stops."""
     router = Bird(work, [NS_A])
-    conf = speaker_conf(work, NS_A, med=0)
-    cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
-    log = open(work / "tern-run.log", "w")
-    p = subprocess.Popen(["ip", "netns", "exec", NS_A, str(TERN), "run", "--config", str(conf), "--", "--no-huge",
-                          "-m", "512", "--no-shconf", "--no-telemetry", "--lcores", f"(0-1)@({cpus})",
-                          "--file-prefix", f"tern-bgp-{os.getpid()}"], stdout=log, stderr=subprocess.STDOUT)
+    p = tern_run(work, NS_A, speaker_conf(work, NS_A, med=0))
     try:
         wait_for(lambda: best(router, V4) and best(router, V6), 30, "tern run's VIP routes")
         p.send_signal(signal.SIGTERM)
@@ -378,11 +468,105 @@ def case_tern_run(work):
         expect(out.find("withdrawing") < out.find("forwarded where:"), "routes withdrawn after the dataplane stopped")
         return [f"tern run announced both VIPs; SIGTERM withdrew them in {t * 1000:.0f} ms, before the counters"]
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        log.close()
+        stop_tern(p)
         router.stop()
+
+
+def monitored_conf(work, flag, withdraw_unpooled):
+    """One service on V4 with one real server whose RunCommand monitor is up
+    while `flag` exists; a depool threshold of 0 lets it leave the pool."""
+    conf = speaker_conf(work, NS_A, med=0, vips=(V4,))
+    c = json.loads(conf.read_text())
+    c["bgp"]["withdraw_unpooled"] = withdraw_unpooled
+    c["console"] = {"enabled": False}
+    c["http"] = {"enabled": False}
+    c["services"] = [{"name": "svc0", "vip": V4.split("/")[0], "port": 443, "depool_threshold": 0,
+                      "monitors": {"RunCommand": {"command": "/bin/sh", "arguments": ["-c", f"test -e {flag}"],
+                                                  "interval": 0.3, "timeout": 2}},
+                      "realservers": [{"host": "rs1", "ip": "10.99.0.50"}]}]
+    conf.write_text(json.dumps(c))
+    return conf
+
+
+def case_withdraw_unpooled(work):
+    """bgp.withdraw_unpooled: the VIP goes from the router while its only server
+    is depooled, and comes back when the server is pooled again."""
+    router = Bird(work, [NS_A])
+    flag = work / "rs1-up"
+    flag.touch()
+    p = tern_run(work, NS_A, monitored_conf(work, flag, True))
+    log = work / "tern-run.log"
+    try:
+        wait_for(lambda: best(router, V4), 30, "tern run's VIP route")
+        time.sleep(1)  # a few good checks
+        expect(best(router, V4) is not None, "the VIP went while its server was up")
+        flag.unlink()
+        t_down = wait_for(lambda: not router.routes(V4), 5, "the VIP's withdrawal once its server failed")
+        out = log.read_text()
+        expect("Depooling server rs1" in out, f"the server was not depooled:\n{out}")
+        expect("bgp: withdrawing 198.51.100.10/32" in out, f"no withdrawal logged:\n{out}")
+        flag.touch()
+        t_up = wait_for(lambda: best(router, V4), 5, "the VIP's announcement once its server was back")
+        expect(p.poll() is None, f"tern run exited {p.returncode}")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=30)
+        expect(rc == 0, f"tern run exited {rc}:\n{log.read_text()}")
+        return [f"server down: VIP withdrawn in {t_down:.1f} s; up again: announced in {t_up:.1f} s"]
+    finally:
+        stop_tern(p)
+        router.stop()
+
+
+def case_unpooled_stays(work):
+    """Without bgp.withdraw_unpooled (PyBal's behaviour) the VIP stays announced
+    while its only server is depooled."""
+    router = Bird(work, [NS_A])
+    flag = work / "rs1-up"
+    flag.touch()
+    p = tern_run(work, NS_A, monitored_conf(work, flag, False))
+    log = work / "tern-run.log"
+    try:
+        wait_for(lambda: best(router, V4), 30, "tern run's VIP route")
+        flag.unlink()
+        wait_for(lambda: "Depooling server rs1" in log.read_text(), 5, "the server's depooling")
+        time.sleep(3)
+        expect(best(router, V4) is not None, "the VIP was withdrawn without bgp.withdraw_unpooled")
+        expect("bgp: withdrawing 198.51.100.10" not in log.read_text(), f"a withdrawal was logged:\n{log.read_text()}")
+        return ["server depooled; VIP still announced 3 s later"]
+    finally:
+        stop_tern(p)
+        router.stop()
+
+
+def case_passive_listener_taken(work):
+    """A passive peer and a listener that cannot bind: tern run refuses to start,
+    naming the address and port, before the dataplane forwards."""
+    holder = subprocess.Popen(["ip", "netns", "exec", NS_A, "/usr/bin/python3", "-c",
+                               "import socket, sys, time\n"
+                               "s = socket.socket(); s.bind(('0.0.0.0', 1179)); s.listen()\n"
+                               "print('bound', flush=True); time.sleep(120)"],
+                              stdout=subprocess.PIPE, text=True)
+    conf = speaker_conf(work, NS_A, med=0, passive=True)
+    c = json.loads(conf.read_text())
+    c["bgp"]["listen_port"] = 1179
+    c["console"] = {"enabled": False}
+    conf.write_text(json.dumps(c))
+    p = None
+    try:
+        expect(holder.stdout.readline().strip() == "bound", "the port holder did not bind 1179")
+        p = tern_run(work, NS_A, conf)
+        rc = p.wait(timeout=60)
+        out = (work / "tern-run.log").read_text()
+        expect(rc == 1, f"tern run exited {rc} with its listener port taken, want 1:\n{out}")
+        expect("0.0.0.0" in out and "1179" in out, f"the error does not name the address and port:\n{out}")
+        expect("forwarding on" not in out, f"the dataplane started before the refusal:\n{out}")
+        line = next((x for x in out.splitlines() if "1179" in x), "")
+        return [f"exit {rc}: {line.strip()}"]
+    finally:
+        if p is not None:
+            stop_tern(p)
+        holder.kill()
+        holder.wait()
 
 
 def main(argv):
@@ -391,6 +575,11 @@ def main(argv):
         i = argv.index("--build")
         SPEAK = Path(argv[i + 1]) / "bgp" / "tern-bgp-speak"
         TERN = Path(argv[i + 1]) / "tern"
+        del argv[i:i + 2]
+    only = None
+    if "-k" in argv:
+        i = argv.index("-k")
+        only = argv[i + 1]
         del argv[i:i + 2]
     routers = argv or ["bird", "gobgp"]
     passed = failed = 0
@@ -404,9 +593,17 @@ def main(argv):
         make = Bird if name == "bird" else GoBgp
         cases += [(f"{name} attributes + graceful stop", lambda w, m=make: case_attributes(m, w)),
                   (f"{name} hold expiry", lambda w, m=make: case_hold_expiry(m, w)),
-                  (f"{name} MED failover", lambda w, m=make: case_failover(m, w))]
+                  (f"{name} MED failover", lambda w, m=make: case_failover(m, w)),
+                  (f"{name} md5", lambda w, m=make: case_md5(m, w)),
+                  (f"{name} ttl security", lambda w, m=make: case_ttl_security(m, w)),
+                  (f"{name} ttl security refused", lambda w, m=make: case_ttl_security_refused(m, w)),
+                  (f"{name} IPv6 transport", lambda w, m=make: case_v6_transport(m, w))]
         if name == "bird":
-            cases += [("bird md5", case_md5), ("bird passive", case_passive), ("tern run with bird", case_tern_run)]
+            cases += [("bird passive", case_passive), ("tern run with bird", case_tern_run),
+                      ("tern run withdraw_unpooled", case_withdraw_unpooled),
+                      ("tern run unpooled VIP stays", case_unpooled_stays),
+                      ("tern run passive listener taken", case_passive_listener_taken)]
+    cases = [(t, f) for t, f in cases if only is None or only in t]
     for title, fn in cases:
         work = Path(tempfile.mkdtemp(prefix="tern-bgp-"))
         topology_down()

@@ -139,10 +139,11 @@ public:
     }
     std::string listen(const Address&, uint16_t port, const std::vector<std::pair<Address, SocketOptions>>& peers,
                        Accepted accepted) override {
+        ++listen_calls;
         listen_port = port;
         listen_peers = peers;
         on_accept = std::move(accepted);
-        return {};
+        return listen_error;
     }
     // Completes the oldest live connection attempt; returns the link, or null on failure.
     std::shared_ptr<Link> complete(bool ok) {
@@ -171,6 +172,8 @@ public:
 
     std::vector<std::shared_ptr<Pending>> pending;
     uint16_t listen_port = 0;
+    int listen_calls = 0;
+    std::string listen_error;  // what listen() returns
     std::vector<std::pair<Address, SocketOptions>> listen_peers;
     Accepted on_accept;
 };

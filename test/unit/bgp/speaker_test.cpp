@@ -135,6 +135,23 @@ TEST_CASE("bgp speaker: announces VIPs with the configured attributes, per peer"
     }
 }
 
+TEST_CASE("bgp speaker: listen() before start() listens once and connects nowhere yet", "[bgp]") {
+    FakeClock clock;
+    FakeTransport transport;
+    transport.listen_error = "listen on [0.0.0.0]:1179: Address already in use";
+    Speaker sp(settings(), transport, clock, [](const std::string&) {});
+    CHECK(sp.listen() == transport.listen_error);
+    CHECK(transport.listen_calls == 1);
+    CHECK(transport.live_attempts() == 0);
+    // An accepted connection before start() is closed: the sessions are not running.
+    auto [conn, link] = FakeTransport::incoming(*Address::parse("10.64.0.2"));
+    transport.on_accept(std::move(conn));
+    CHECK(link->closed);
+    CHECK(sp.start().empty());  // the error was listen()'s to report
+    CHECK(transport.listen_calls == 1);
+    CHECK(transport.live_attempts() == 1);  // peer a connects; b is passive
+}
+
 TEST_CASE("bgp speaker: many VIPs are split into UPDATEs that fit", "[bgp]") {
     SpeakerSettings s = settings();
     std::vector<Route> reach;
