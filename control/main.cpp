@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 
 #include <boost/program_options.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "conf/config.h"
 #include "control/console.h"
+#include "control/import_pybal.h"
 #include "control/replay.h"
 #include "control/run.h"
 #include "control/table_builder.h"
@@ -28,6 +32,7 @@ constexpr const char* kUsage =
     "                                                         the dataplane over pcap files\n"
     "  check   --config FILE                                  validate a config\n"
     "  console [--socket PATH | --config FILE]                attach to a running tern's console\n"
+    "  import-pybal --conf pybal.conf [--pools DIR] [--out FILE] [...]  a PyBal config to tern.yaml\n"
     "\n"
     "`tern <command> --help` describes a command's options.\n";
 
@@ -133,6 +138,43 @@ int cmd_console(const std::vector<std::string>& args) {
     return ctl::console_client(socket);
 }
 
+int cmd_import_pybal(const std::vector<std::string>& args) {
+    std::string conf_path, out;
+    ctl::ImportOptions o;
+    po::options_description desc("import-pybal options");
+    desc.add_options()("help,h", "this help")(
+        "conf,c", po::value(&conf_path)->required(), "PyBal's pybal.conf")(
+        "pools", po::value(&o.pools_dir), "read the services' file:// pool files from here, by base name")(
+        "out,o", po::value(&out), "write the YAML here (default: standard output)")(
+        "node-name", po::value(&o.node_name), "node.name (default: this host's name)")(
+        "node-ipv4", po::value(&o.node_ipv4), "node.ipv4 (default: bgp-nexthop-ipv4)")(
+        "device", po::value(&o.device), "ports[0].device, a PCI address or vdev (default: a placeholder)");
+    po::variables_map vm;
+    if (!parse(args, desc, vm, "import-pybal")) return 2;
+    if (!o.node_ipv4.empty() && !conf::IpAddr::parse(o.node_ipv4).value_or(conf::IpAddr{}).is_v4()) {
+        fmt::print(stderr, "tern import-pybal: --node-ipv4 '{}' is not an IPv4 address\n", o.node_ipv4);
+        return 2;
+    }
+    ctl::ImportResult r = ctl::import_pybal_file(conf_path, o);
+    if (!r.ok) {
+        fmt::print(stderr, "{}\n", r.error);
+        return 1;
+    }
+    for (const auto& rep : r.reports) fmt::print(stderr, "{}\n", rep.str());
+    if (out.empty()) {
+        fmt::print("{}", r.yaml);
+        return 0;
+    }
+    std::FILE* f = std::fopen(out.c_str(), "w");
+    bool ok = f != nullptr && std::fwrite(r.yaml.data(), 1, r.yaml.size(), f) == r.yaml.size();
+    if (f != nullptr) ok = std::fclose(f) == 0 && ok;
+    if (!ok) {
+        fmt::print(stderr, "{}: cannot write: {}\n", out, std::strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,6 +189,7 @@ int main(int argc, char** argv) {
     if (command == "replay") return cmd_replay(args, eal);
     if (command == "run") return cmd_run(args, eal);
     if (command == "console") return cmd_console(args);
+    if (command == "import-pybal") return cmd_import_pybal(args);
     if (command == "-h" || command == "--help" || command == "help") {
         fmt::print("{}", kUsage);
         return 0;
