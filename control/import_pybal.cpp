@@ -1203,8 +1203,12 @@ void Importer::service(const IniSection& s) {
     } else if (ce->value.rfind("file://", 0) == 0) {
         servers = pool_file(s, ce->value, pool_file_name);
     } else if (ce->value.rfind("http://", 0) == 0 || ce->value.rfind("https://", 0) == 0 || ce->value.rfind("etcd://", 0) == 0) {
-        pool_line = fmt::format("    pool: {}\n", yq(ce->value));
-        report(ce->line, s.name, fmt::format("pool comes from {} at run time; realservers left empty (hosts must resolve in DNS)", ce->value));
+        // PyBal's etcd:// speaks HTTPS (port 2379 by default): Tern's etcds://.
+        const bool etcd = ce->value.rfind("etcd://", 0) == 0;
+        const std::string url = etcd ? "etcds://" + ce->value.substr(7) : ce->value;
+        pool_line = fmt::format("    pool: {}\n", yq(url));
+        report(ce->line, s.name, fmt::format("pool comes from {} at run time{}; realservers left empty (hosts must resolve in DNS)",
+                                             url, etcd ? " (PyBal's etcd:// is HTTPS: Tern's etcds://)" : ""));
     } else {
         report(ce->line, s.name, fmt::format("config '{}' is not a file://, http:// or etcd:// URL; the service has no servers", ce->value));
     }

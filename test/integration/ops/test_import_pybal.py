@@ -15,7 +15,7 @@ import lib
 
 a = lib.args()
 TERN = os.path.join(a.build, "tern")
-EXAMPLE = os.path.join(lib.HERE, "pybal_example")
+EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pybal_example")
 
 
 def run(*args, cwd):
@@ -90,14 +90,14 @@ try:
               len(dns.get("realservers", [])) == 2, str(dns))
     api = svc.get("api_80", {})
     lib.check("api: an etcd pool is left to run time",
-              api.get("pool") == "etcd://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/api_appserver/apache2" and
+              api.get("pool") == "etcds://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/api_appserver/apache2" and
               api.get("realservers") == [], str(api))
 
     expected = [
         r"^ex/pybal\.conf:45: upload_80: scheduler 'lblc' has no Tern equivalent; used maglev$",
         r"^ex/pybal\.conf:51: upload_80: 'proxyfetch\.user-agent': .*dropped$",
         r"^ex/pybal\.conf:59: dns_53: bgp = no: Tern announces every VIP",
-        r"^ex/pybal\.conf:72: api_80: pool comes from etcd://\S+ at run time",
+        r"^ex/pybal\.conf:72: api_80: pool comes from etcds://\S+ at run time",
         r"^ex/pybal\.conf:9: global: bgp-peer-address: .*set bgp\.peers\[\]\.asn$",
         r"^ex/pybal\.conf:15: global: instrumentation_ips: .*not ::1$",
         r"^ex/pools/text-https:5: text-https_443: host 'cp9999\.invalid' does not resolve .*server skipped$",

@@ -386,9 +386,9 @@ TEST_CASE("import: http and etcd pools come at run time", "[import]") {
     const conf::Config c_s = load(r);
     const auto& s = service(c_s, "text_80");
     REQUIRE(s.pool);
-    CHECK(s.pool->url == "etcd://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/text/nginx");
+    CHECK(s.pool->url == "etcds://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/text/nginx");  // PyBal's etcd is HTTPS
     CHECK(s.realservers.empty());
-    CHECK(reported(r, "pybal.conf:6: text_80: pool comes from etcd://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/text/nginx at run time"));
+    CHECK(reported(r, "pybal.conf:6: text_80: pool comes from etcds://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/text/nginx at run time"));
 
     text = kService;
     sub(text, "file:///etc/pybal/pools/text", "http://config-master/pybal/eqiad/text");
