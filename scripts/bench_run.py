@@ -3,7 +3,8 @@
 Steps: pipeline cost (build/bench/tern_bench pipeline), instructions per packet
 (the same under callgrind, counting only Worker::classify_burst), Tern through
 real PMDs against dpdk-testpmd io/5tswap on the same vdevs, scaling 1 vs 2
-worker lcores, Maglev ring builds, a full rebuild + publish while forwarding.
+worker lcores, Maglev ring builds, a full rebuild + publish while forwarding,
+and the kernel peer (nftables jhash DNAT in a namespace, scripts/bench_kpeer.py).
 Prints one table with the ratios against the issue's targets and writes
 docs/bench/results.json, docs/bench/bench.png and the figures section of
 docs/bench/README.md. Run with Debian's /usr/bin/python3 (matplotlib).
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import bench_kpeer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
@@ -137,6 +140,20 @@ class Bench:
                 res[f"testpmd_{mode}_x{lcores}"] = self.testpmd(mode, lcores, pcap)
         return res
 
+    def kernel_peer(self):
+        log("== kernel peer: nftables jhash DNAT in a namespace, fed by testpmd net_pcap -> af_packet")
+        pcap = os.path.join(self.work, "dr.pcap")  # written by pmd(), the same frames
+        if not os.path.exists(pcap):
+            self.tern_bench("pcap", "--case", "dr", "--out", pcap, "--flows", "4096")
+        d = bench_kpeer.kernel_peer(pcap, self.work, self.memory[0] if self.memory else "no-huge",
+                                    self.a.windows, self.a.warmup, self.commands)
+        if d["status"] == "ok":
+            log(f"   kernel: {d['mpps']:.3f} Mpps forwarded, NAPI thread {d['napi_busy']:.0%} busy: "
+                f"{d['mpps_per_core']:.3f} Mpps per core")
+        else:
+            log(f"   kernel peer n/a: {d['reason']}")
+        return d
+
     def control(self):
         log("== control: Maglev ring builds; full rebuild + publish while forwarding")
         mag = self.tern_bench("maglev", "--runs", str(self.a.runs))
@@ -168,7 +185,7 @@ def rows_for(res):
 
     def row(name, value, unit, target, op, note=""):
         if isinstance(value, str):
-            rows.append((name, value, f"{op} {target:g} {unit}".strip(), "", "n/a", note))
+            rows.append((name, value, f"{op} {target:g} {unit}".strip() if target else "", "", "n/a", note))
             return
         ratio, v = verdict(value, target, op == ">=") if target else (None, "")
         rows.append((name, f"{value:.4g} {unit}".strip(), f"{op} {target:g} {unit}" if target else "",
@@ -240,8 +257,20 @@ def rows_for(res):
         row(f"flow table {f['flows'] / 1e6:.0f}M flows: inserts", f["inserts_per_s"] / 1e6, "M/s", 0, "", note)
         row(f"flow table {f['flows'] / 1e6:.0f}M flows: lookups", f["lookups_per_s"] / 1e6, "M/s", 0, "",
             "random order, every key present")
-    row("Tern / kernel peer (nftables) pps per core", "n/a: not run", "x", 10, ">=",
-        "nftables comparison not built yet (item f)")
+    kp = res.get("kernel_peer", {"status": "n/a", "reason": "not run"})
+    if kp["status"] == "ok":
+        row("kernel peer (nftables jhash DNAT), forwarded", kp["mpps"], "Mpps", 0, "",
+            f"offered {kp['offered_mpps']:.3f} Mpps by testpmd af_packet on CPU 1; {kp['conntrack_entries']} "
+            f"conntrack entries, {kp['dnat_new_flows']} flows DNATed")
+        row("kernel peer (nftables jhash DNAT) Mpps per core", kp["mpps_per_core"], "Mpps", 0, "",
+            f"forwarded / NAPI thread busy ({kp['napi_busy']:.0%} of CPU 0, "
+            f"~{kp['packets_per_wakeup']:.0f} packets per wake-up); median of {len(kp['windows'])} x "
+            f"{kp['window_s']:g} s")
+        row("Tern / kernel per core", t1["mpps"] / kp["mpps_per_core"], "x", 10, ">=",
+            f"PMD Tern DR 1 lcore {t1['mpps']:.2f} Mpps / kernel {kp['mpps_per_core']:.3f} Mpps per core")
+    else:
+        row("kernel peer (nftables jhash DNAT) Mpps per core", f"n/a: {kp['reason']}", "Mpps", 0, "")
+        row("Tern / kernel per core", "n/a: no kernel figure", "x", 10, ">=", kp["reason"])
     return rows
 
 
@@ -284,14 +313,19 @@ def plot(res, path):
         names.append(label)
         vals.append(pmd[key].get("mpps", 0) if pmd[key].get("status", "ok") == "ok" else 0)
         targets.append(None)
+    kp = res.get("kernel_peer", {})
+    names.append("kernel\nnft DNAT\nper core")
+    vals.append(kp.get("mpps_per_core", 0) if kp.get("status") == "ok" else 0)
+    targets.append(None)
     a = ax[0][0]
-    bars = a.bar(range(len(vals)), vals, color=["#4477aa"] * len(pipe) + ["#228833", "#aaaaaa", "#777777"])
+    bars = a.bar(range(len(vals)), vals,
+                 color=["#4477aa"] * len(pipe) + ["#228833", "#aaaaaa", "#777777", "#cc6677"])
     for i, t in enumerate(targets):
         if t:
             a.hlines(t, i - 0.4, i + 0.4, colors="red", linestyles="dashed")
         if vals[i] == 0:
             a.text(i, 0.5, "n/a", ha="center")
-    a.bar_label(bars, fmt="%.1f")
+    a.bar_label(bars, labels=[f"{v:.1f}" if v >= 1 else f"{v:.2f}" for v in vals])
     a.set_xticks(range(len(vals)), names, fontsize=8)
     a.set_ylabel("Mpps, one worker lcore")
     a.set_title("64-byte packets, one lcore (red: target)")
@@ -415,6 +449,7 @@ def main():
     res["pipeline"] = b.pipeline()
     res["callgrind"] = b.callgrind(res["pipeline"])
     res["pmd"] = b.pmd()
+    res["kernel_peer"] = b.kernel_peer()
     res["control"] = b.control()
     res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     res["elapsed_s"] = time.time() - t0
