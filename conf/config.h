@@ -130,7 +130,7 @@ const char* to_string(Monitor::Type t);
 // conftool's layout (etcd:// / etcds:// v2 keys API, etcd3:// / etcd3s:// v3).
 struct PoolSource {
     std::string url;
-    double interval = 0;  // polling period for file/http(s); 0: the scheme's default (file 1 s, http 60 s)
+    double interval = 0;  // polling period for file/http(s); 0: 1 s, as PyBal polls both
     Mark mark;
 };
 

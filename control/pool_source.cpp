@@ -399,7 +399,7 @@ private:
                          }
                      }
                      body_.clear();
-                     after(spec_.interval > 0 ? spec_.interval : 60.0, [this] { fetch(); });
+                     after(spec_.interval > 0 ? spec_.interval : 1.0, [this] { fetch(); });
                  })});
     }
     Target target_;

@@ -1,7 +1,7 @@
 // Pool sources: where a service's pool comes from besides the YAML, kept up
 // to date asynchronously on the control thread's io_context.
 //   file:///path          a PyBal pool file, re-read when it changes (polled each interval, 1 s)
-//   http(s)://host/path   a PyBal pool file over HTTP, fetched each interval (60 s)
+//   http(s)://host/path   a PyBal pool file over HTTP, fetched each interval (1 s, as PyBal)
 //   etcd(s)://host:port/conftool/v1/pools/<dc>/<cluster>/<service>
 //                         etcd's v2 keys API: a recursive read, then long-poll
 //                         waits from the next index; "index outdated" re-reads
