@@ -120,22 +120,22 @@ int run_appliance(const RunOptions& opt) {
         const unsigned nq = rte_lcore_count() > 1 ? rte_lcore_count() - 1 : 0;
         if (nq == 0) {
             fmt::print(stderr, "tern run: no worker lcore; give the EAL at least two lcores (-l 0-1)\n");
-            eal_cleanup();
-            return 2;
+            status = 2;
+            goto done;
         }
         const std::string name = pc.device_is_pci() ? pc.device : vdev_name(pc.device);
         uint16_t port = 0;
         if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
             fmt::print(stderr, "ports[0].device {}: no such DPDK port (is the device bound to a DPDK driver?)\n",
                        pc.device);
-            eal_cleanup();
-            return 1;
+            status = 1;
+            goto done;
         }
         rte_mempool* pool = dp::create_pool("tern_rx", 4096 * nq * 2 + 4095, rte_eth_dev_socket_id(port));
         if (pool == nullptr) {
             fmt::print(stderr, "cannot create the mbuf pool: {}\n", rte_strerror(rte_errno));
-            eal_cleanup();
-            return 1;
+            status = 1;
+            goto done;
         }
         dp::PortSetup ps;
         ps.port_id = port;
@@ -145,8 +145,8 @@ int run_appliance(const RunOptions& opt) {
         ps.pool = pool;
         if (auto err = dp::setup_port(ps)) {
             fmt::print(stderr, "ports[0] {}: {}\n", pc.name, *err);
-            eal_cleanup();
-            return 1;
+            status = 1;
+            goto done;
         }
         uint8_t mac[6];
         dp::port_mac(port, mac);
@@ -159,16 +159,16 @@ int run_appliance(const RunOptions& opt) {
         uint16_t exc = 0;
         if (rte_dev_probe(tap.c_str()) != 0 || rte_eth_dev_get_port_by_name("net_tap_tern0", &exc) != 0) {
             fmt::print(stderr, "cannot create the exception path {}: {}\n", tap, rte_strerror(rte_errno));
-            eal_cleanup();
-            return 1;
+            status = 1;
+            goto done;
         }
         dp::PortSetup es = ps;
         es.port_id = exc;
         es.mac = nullptr;
         if (auto err = dp::setup_port(es)) {
             fmt::print(stderr, "exception path {}: {}\n", tap_if, *err);
-            eal_cleanup();
-            return 1;
+            status = 1;
+            goto done;
         }
 
         // The control thread's event loop: monitors, pool sources, BGP
@@ -190,8 +190,8 @@ int run_appliance(const RunOptions& opt) {
                 if (passive != peers.end()) {
                     fmt::print(stderr, "tern run: bgp: {}; peer {} is passive and can only connect to it\n", lerr,
                                passive->address.str());
-                    eal_cleanup();
-                    return 1;
+                    status = 1;
+                    goto done;
                 }
                 log_error(fmt::format("bgp: {}; running with active sessions only", lerr));
             }
@@ -199,8 +199,8 @@ int run_appliance(const RunOptions& opt) {
         Pools pools(io, [](conf::LogLevel level, const std::string& line) { log(level, line); });
         if (auto perr = pools.apply(config)) {
             fmt::print(stderr, "{}\n", *perr);
-            eal_cleanup();
-            return 2;
+            status = 2;
+            goto done;
         }
         // Pool sources answer before the first table (at most 5 s), so that
         // it, and the routes announced after it, hold their pools.
@@ -224,8 +224,8 @@ int run_appliance(const RunOptions& opt) {
                                         : std::optional<std::string>("RCU allocation failed");
         if (err) {
             fmt::print(stderr, "cannot build the forwarding table: {}\n", *err);
-            eal_cleanup();
-            return 1;
+            status = 1;
+            goto done;
         }
 
         dp::WorkerConfig wc;
@@ -237,7 +237,8 @@ int run_appliance(const RunOptions& opt) {
         LcoreSet lcores;
         if (auto err = lcores.start(config, wc, nq, publisher)) {
             fmt::print(stderr, "{}\n", *err);
-            return 1;
+            status = 1;
+            goto done;
         }
         fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; "
                    "{} services\n",
@@ -431,6 +432,9 @@ int run_appliance(const RunOptions& opt) {
         publisher.synchronize();
         rte_mempool_free(pool);
     }
+    // Early exits jump here: the block's objects (the RCU publisher, the
+    // lcores' memory) are gone before the EAL is.
+done:
     eal_cleanup();
     return status;
 }
