@@ -90,7 +90,9 @@ TEST_CASE("stress: thousands of table swaps while an lcore forwards lose and mis
     rte_mempool* pool = rte_pktmbuf_pool_create("stress_pool", 8191, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     REQUIRE(pool != nullptr);
     rte_ring* rx = rte_ring_create("stress_rx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    rte_ring* tx = rte_ring_create("stress_tx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    // Twice the RX ring: when this thread is descheduled the lcore can move
+    // a full RX ring's backlog into TX at once, which must not overflow.
+    rte_ring* tx = rte_ring_create("stress_tx", 8192, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     rte_ring* erx = rte_ring_create("stress_erx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     rte_ring* etx = rte_ring_create("stress_etx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     REQUIRE((rx && tx && erx && etx));
@@ -160,6 +162,9 @@ TEST_CASE("stress: thousands of table swaps while an lcore forwards lose and mis
     pub.synchronize();
     CHECK(swaps >= 1000);
     CHECK(received == kPackets);
+    for (size_t d = 0; d < kDropCount; ++d) {
+        if (counters->drops[d].get() != 0) UNSCOPED_INFO("dropped " << counters->drops[d].get() << " " << drop_name(static_cast<Drop>(d)));
+    }
     CHECK(counters->dropped() == 0);
     CHECK(misrouted == 0);
     INFO("evicted " << counters->flows_evicted.get() << " rescheduled " << counters->flows_rescheduled.get() << " flows in table " << flows.size());
