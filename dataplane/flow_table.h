@@ -88,8 +88,8 @@ public:
     // Starts loading both candidate buckets of `hash` (issued a burst ahead
     // of find/insert, the DRAM misses of a large table overlap).
     void prefetch(uint32_t hash) const {
-        const FlowEntry* a = const_cast<FlowTable*>(this)->bucket(hash);
-        const FlowEntry* b = const_cast<FlowTable*>(this)->bucket2(hash);
+        const FlowEntry* a = entries_ + bucket_index(hash);
+        const FlowEntry* b = entries_ + bucket2_index(hash);
         for (unsigned w = 0; w < kWays; ++w) {
             __builtin_prefetch(a + w, 1);
             __builtin_prefetch(b + w, 1);
@@ -107,12 +107,14 @@ public:
 
 private:
     void release(FlowEntry& e);
-    FlowEntry* bucket(uint32_t hash) { return entries_ + (hash & bucket_mask_) * kWays; }
+    size_t bucket_index(uint32_t hash) const { return (hash & bucket_mask_) * kWays; }
+    FlowEntry* bucket(uint32_t hash) { return entries_ + bucket_index(hash); }
     // The second choice: the hash's other bits, remixed.
-    FlowEntry* bucket2(uint32_t hash) {
+    size_t bucket2_index(uint32_t hash) const {
         const uint32_t h = (hash ^ (hash >> 16)) * 0x7FEB352Du;
-        return entries_ + ((h ^ (h >> 15)) & bucket_mask_) * kWays;
+        return ((h ^ (h >> 15)) & bucket_mask_) * kWays;
     }
+    FlowEntry* bucket2(uint32_t hash) { return entries_ + bucket2_index(hash); }
 
     FlowEntry* entries_;
     size_t mask_;

@@ -23,17 +23,6 @@ using asio::ip::udp;
 
 constexpr uint16_t kDnsPort = 53;
 
-asio::ip::address to_asio(const conf::IpAddr& ip) {
-    if (ip.is_v4()) {
-        asio::ip::address_v4::bytes_type b;
-        std::copy_n(ip.bytes.begin(), 4, b.begin());
-        return asio::ip::address_v4(b);
-    }
-    asio::ip::address_v6::bytes_type b;
-    std::copy_n(ip.bytes.begin(), 16, b.begin());
-    return asio::ip::address_v6(b);
-}
-
 // The addresses among `answers` of `type`, for the log: "192.0.2.1 192.0.2.2".
 std::string addresses(const std::vector<dns::Record>& answers, uint16_t type) {
     std::string out;

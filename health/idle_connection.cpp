@@ -37,17 +37,6 @@ constexpr double kJitter = 0.11962656472;
 constexpr double kMinConnectTimeout = 5;
 constexpr double kMaxConnectTimeout = 30;
 
-asio::ip::address to_asio(const conf::IpAddr& ip) {
-    if (ip.is_v4()) {
-        asio::ip::address_v4::bytes_type b;
-        std::copy_n(ip.bytes.begin(), b.size(), b.begin());
-        return asio::ip::address_v4(b);
-    }
-    asio::ip::address_v6::bytes_type b;
-    std::copy_n(ip.bytes.begin(), b.size(), b.begin());
-    return asio::ip::address_v6(b);
-}
-
 class IdleConnection final : public Monitor {
 public:
     IdleConnection(asio::io_context& io, const conf::Monitor& spec, Target target, Report report)

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace tern::health {
@@ -87,6 +88,17 @@ std::unique_ptr<Monitor> make_monitor(boost::asio::io_context& io, const conf::M
     case T::udp: return make_udp(io, spec, std::move(target), std::move(report));
     }
     return nullptr;
+}
+
+boost::asio::ip::address to_asio(const conf::IpAddr& ip) {
+    if (ip.is_v4()) {
+        boost::asio::ip::address_v4::bytes_type b;
+        std::copy_n(ip.bytes.begin(), b.size(), b.begin());
+        return boost::asio::ip::address_v4(b);
+    }
+    boost::asio::ip::address_v6::bytes_type b;
+    std::copy_n(ip.bytes.begin(), b.size(), b.begin());
+    return boost::asio::ip::address_v6(b);
 }
 
 std::string substitute(const std::string& text, const Target& target) {

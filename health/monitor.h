@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
@@ -121,6 +122,9 @@ private:
 // Builds the monitor `spec` describes for `target`. Not started.
 std::unique_ptr<Monitor> make_monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target,
                                       Report report);
+
+// A config address as Asio's, for the sockets every kind opens.
+boost::asio::ip::address to_asio(const conf::IpAddr& ip);
 
 // "{host}", "{ip}", "{port}", "{service}" in `text` replaced from `target`.
 std::string substitute(const std::string& text, const Target& target);

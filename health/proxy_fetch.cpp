@@ -19,17 +19,6 @@ namespace tern::health {
 
 namespace {
 
-boost::asio::ip::address to_address(const conf::IpAddr& ip) {
-    if (ip.is_v4()) {
-        boost::asio::ip::address_v4::bytes_type b;
-        std::copy_n(ip.bytes.begin(), b.size(), b.begin());
-        return boost::asio::ip::address_v4(b);
-    }
-    boost::asio::ip::address_v6::bytes_type b;
-    std::copy_n(ip.bytes.begin(), b.size(), b.begin());
-    return boost::asio::ip::address_v6(b);
-}
-
 // The status line decides; the body only has to arrive, and no more than
 // this much of it is waited for.
 constexpr size_t kBodyRead = 64 * 1024;
@@ -38,7 +27,7 @@ class ProxyFetch final : public Monitor {
 public:
     ProxyFetch(boost::asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
         : Monitor(io, spec, std::move(target), std::move(report)),
-          to_(to_address(target_.ip), target_.port),
+          to_(to_asio(target_.ip), target_.port),
           timer_(io) {
         bool tls = false;
         for (const auto& text : spec_.url) {

@@ -21,17 +21,6 @@ using udp = asio::ip::udp;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
-asio::ip::address to_asio(const conf::IpAddr& ip) {
-    if (ip.is_v4()) {
-        asio::ip::address_v4::bytes_type b;
-        std::copy_n(ip.bytes.begin(), b.size(), b.begin());
-        return asio::ip::address_v4(b);
-    }
-    asio::ip::address_v6::bytes_type b;
-    std::copy_n(ip.bytes.begin(), b.size(), b.begin());
-    return asio::ip::address_v6(b);
-}
-
 class Udp final : public Monitor {
 public:
     Udp(asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
