@@ -181,13 +181,16 @@ uint32_t flow_hash(const FlowKey& key) {
         uint32_t s4, d4;
         std::memcpy(&s4, key.src, 4);
         std::memcpy(&d4, key.dst, 4);
-        h = rte_hash_crc_4byte(d4, rte_hash_crc_4byte(s4, 0x7465726eu));  // "tern"
+        h = crc32c_u64(0x7465726eu, uint64_t{s4} | uint64_t{d4} << 32);  // "tern"
     } else {
-        h = rte_hash_crc(key.src, 16, 0x7465726eu);
-        h = rte_hash_crc(key.dst, 16, h);
+        uint64_t w[4];
+        std::memcpy(w, key.src, 16);
+        std::memcpy(w + 2, key.dst, 16);
+        h = 0x7465726eu;
+        for (uint64_t v : w) h = crc32c_u64(h, v);
     }
-    h = rte_hash_crc_1byte(key.proto, h);
-    if (!key.fragment) h = rte_hash_crc_4byte(uint32_t{key.sport} | uint32_t{key.dport} << 16, h);
+    h = crc32c_u8(h, key.proto);
+    if (!key.fragment) h = crc32c_u32(h, uint32_t{key.sport} | uint32_t{key.dport} << 16);
     return mix32(h);
 }
 

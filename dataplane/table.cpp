@@ -29,11 +29,6 @@ inline void addr_words(const uint8_t* addr, uint8_t family, uint64_t& a0, uint64
     }
 }
 
-// Three CRC32C instructions (SSE4.2; DPDK falls back to tables without it).
-inline uint32_t vip_hash(uint64_t a0, uint64_t a1, uint32_t meta) {
-    return rte_hash_crc_8byte(a1, rte_hash_crc_8byte(a0, rte_hash_crc_4byte(meta, 0x7e57u)));
-}
-
 }  // namespace
 
 bool Table::insert(const uint8_t* addr, uint8_t family, uint16_t port_be, uint8_t proto, uint32_t index) {

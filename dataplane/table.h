@@ -91,6 +91,19 @@ public:
     // map to the VIP's lowest-port service of that protocol. Any thread.
     const ServiceEntry* lookup(const FlowKey& key) const;
 
+    // lookup() for an IPv4 TCP/UDP key that is not a fragment, from its
+    // destination address as it lies in the packet (a little-endian load) and
+    // its destination port in network order. Inline: the per-packet path.
+    const ServiceEntry* lookup_v4(uint32_t dst, uint16_t dport_be, uint8_t proto) const {
+        if (dport_be == 0) return nullptr;  // reserved for the fragment entries
+        const uint32_t meta = uint32_t{dport_be} | uint32_t{proto} << 16 | uint32_t{4} << 24;
+        for (uint32_t i = vip_hash(dst, 0, meta) & vip_mask_;; i = (i + 1) & vip_mask_) {
+            const VipSlot& slot = vips_[i];
+            if (slot.meta == meta && slot.a0 == dst && slot.a1 == 0) return &services_[slot.index];
+            if (slot.meta == 0) return nullptr;
+        }
+    }
+
     // Any service of the flow's destination when it is a VIP (ICMP to a VIP), or nullptr.
     const ServiceEntry* vip(const FlowKey& key) const;
 
@@ -109,6 +122,10 @@ private:
         uint32_t meta = 0;        // port (network order) | proto << 16 | family << 24; 0: empty
         uint32_t index = 0;       // into services_
     };
+    // Three CRC32C instructions.
+    static uint32_t vip_hash(uint64_t a0, uint64_t a1, uint32_t meta) {
+        return crc32c_u64(crc32c_u64(crc32c_u32(0x7e57u, meta), a0), a1);
+    }
     bool insert(const uint8_t* addr, uint8_t family, uint16_t port_be, uint8_t proto, uint32_t index);
     const ServiceEntry* find(const uint8_t* addr, uint8_t family, uint16_t port_be, uint8_t proto) const;
     std::vector<VipSlot> vips_;

@@ -236,3 +236,147 @@ TEST_CASE("flow hash: stable and sensitive to every field", "[packet]") {
     CHECK(hash_to_index(0xffffffffu, 65537) == 65536);
     CHECK(hash_to_index(0, 65537) == 0);
 }
+
+namespace {
+
+// CRC32C bit by bit (reflected, polynomial 0x82F63B78): the flow hash as
+// docs/dataplane.md specifies it, independent of the instructions used.
+uint32_t crc32c_ref(uint32_t crc, const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        crc ^= p[i];
+        for (int b = 0; b < 8; ++b) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1)));
+    }
+    return crc;
+}
+
+uint32_t flow_hash_ref(const FlowKey& k) {
+    const size_t alen = k.family == 4 ? 4 : 16;
+    uint32_t h = crc32c_ref(0x7465726eu, k.src, alen);
+    h = crc32c_ref(h, k.dst, alen);
+    h = crc32c_ref(h, &k.proto, 1);
+    if (!k.fragment) {
+        h = crc32c_ref(h, reinterpret_cast<const uint8_t*>(&k.sport), 2);
+        h = crc32c_ref(h, reinterpret_cast<const uint8_t*>(&k.dport), 2);
+    }
+    return mix32(h);
+}
+
+uint64_t mac48(const uint8_t* mac) {
+    uint64_t v = 0;
+    std::memcpy(&v, mac, 6);
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("flow hash: CRC32C of the documented fields, IPv4 and IPv6, whole and fragments", "[packet]") {
+    uint64_t x = 0x243F6A8885A308D3ull;
+    const auto next = [&x] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return x;
+    };
+    for (int i = 0; i < 2000; ++i) {
+        FlowKey k{};
+        k.family = i % 3 == 0 ? 6 : 4;
+        const size_t alen = k.family == 4 ? 4 : 16;
+        for (size_t b = 0; b < alen; ++b) {
+            k.src[b] = static_cast<uint8_t>(next());
+            k.dst[b] = static_cast<uint8_t>(next());
+        }
+        k.proto = i % 2 ? kProtoTcp : kProtoUdp;
+        k.fragment = i % 7 == 0;
+        if (!k.fragment) {
+            k.sport = static_cast<uint16_t>(next());
+            k.dport = static_cast<uint16_t>(next());
+        }
+        REQUIRE(flow_hash(k) == flow_hash_ref(k));
+        if (k.family == 4 && !k.fragment) {
+            uint64_t addrs = 0;
+            uint32_t ports = 0;
+            std::memcpy(&addrs, k.src, 4);
+            std::memcpy(reinterpret_cast<uint8_t*>(&addrs) + 4, k.dst, 4);
+            std::memcpy(&ports, &k.sport, 2);
+            std::memcpy(reinterpret_cast<uint8_t*>(&ports) + 2, &k.dport, 2);
+            REQUIRE(flow_hash_v4(addrs, k.proto, ports) == flow_hash(k));
+        }
+    }
+}
+
+TEST_CASE("parser: the IPv4 fast path agrees with parse_frame wherever it answers", "[packet]") {
+    // Valid frames of the fast shape, then random damage to the bytes the
+    // parsers read and to the lengths: the fast path must either decline or
+    // give parse_frame's answer, byte for byte.
+    const std::vector<Frame> bases = {
+        ipv4(6, tcp(40000, 443)),
+        ipv4(17, {0x9c, 0x40, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00}),
+        ipv4(6, tcp(1, 80, 8)),
+        ipv4(6, tcp(1, 80), 5, 40),
+    };
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    const auto next = [&x] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return x;
+    };
+    int answered = 0, declined = 0;
+    for (int i = 0; i < 200000; ++i) {
+        std::vector<uint8_t> f = bases[i % bases.size()].b;
+        f.resize(f.size() + next() % 24, 0);  // Ethernet padding, trailing bytes
+        const int damage = static_cast<int>(next() % 4);
+        for (int k = 0; k < damage; ++k) {
+            const size_t at = next() % 60;
+            if (at >= f.size()) continue;
+            // Mostly small changes to the fields that decide the shape.
+            const uint64_t r = next();
+            f[at] = (r & 3) == 0 ? static_cast<uint8_t>(r >> 8) : static_cast<uint8_t>(f[at] ^ (1u << ((r >> 8) % 8)));
+        }
+        uint32_t len = static_cast<uint32_t>(f.size());
+        uint32_t pkt_len = len;
+        switch (next() % 8) {
+            case 0: len = static_cast<uint32_t>(next() % (f.size() + 1)); break;   // a shorter first segment
+            case 1: pkt_len = static_cast<uint32_t>(next() % (f.size() + 1)); break;  // frame shorter than the buffer
+            case 2: pkt_len = len + static_cast<uint32_t>(next() % 100); break;    // more segments
+            default: break;
+        }
+        f.resize(std::max<size_t>(f.size(), 64), 0);  // the loads never pass the buffer
+        const Parsed ref = parse_frame(f.data(), len, pkt_len, kMac);
+        Parsed fast;
+        std::memset(&fast, 0xA5, sizeof(fast));
+        if (!parse_fast_v4(f.data(), len, pkt_len, mac48(kMac), fast)) {
+            ++declined;
+            continue;
+        }
+        ++answered;
+        REQUIRE(ref.action == Action::lookup);
+        CHECK(fast.action == ref.action);
+        CHECK(fast.drop == ref.drop);
+        CHECK(fast.l3_offset == ref.l3_offset);
+        CHECK(fast.l4_offset == ref.l4_offset);
+        CHECK(fast.l3_len == ref.l3_len);
+        REQUIRE(std::memcmp(&fast.key, &ref.key, sizeof(FlowKey)) == 0);
+    }
+    CHECK(answered > 10000);
+    CHECK(declined > 10000);
+}
+
+TEST_CASE("parser: the IPv4 fast path declines what is not its shape", "[packet]") {
+    Parsed p;
+    const auto fast = [&p](const Frame& f) { return parse_fast_v4(f.b.data(), f.b.size(), f.b.size(), mac48(kMac), p); };
+    CHECK(fast(ipv4(6, tcp(40000, 443))));
+    CHECK(fast(ipv4(17, {0, 1, 0, 2, 0, 8, 0, 0})) == false);  // 42 bytes: shorter than the fast path reads
+    CHECK_FALSE(fast(ipv4(6, tcp(40000, 443), 6)));            // IPv4 options
+    CHECK_FALSE(fast(ipv4(6, tcp(40000, 443), 5, -1, 0x2000)));  // MF
+    CHECK_FALSE(fast(ipv4(6, tcp(40000, 443), 5, -1, 0x0001)));  // an offset
+    CHECK(fast(ipv4(6, tcp(40000, 443), 5, -1, 0x4000)));        // DF alone is whole
+    CHECK_FALSE(fast(ipv4(1, std::vector<uint8_t>(20, 0))));     // ICMP
+    CHECK_FALSE(fast(ipv4(47, std::vector<uint8_t>(20, 0))));    // GRE
+    const uint8_t other[6] = {0x02, 0, 0, 0, 0, 0x02};
+    Frame f = ipv4(6, tcp(40000, 443));
+    std::memcpy(f.b.data(), other, 6);
+    CHECK_FALSE(fast(f));  // another MAC
+    std::memset(f.b.data(), 0xFF, 6);
+    CHECK_FALSE(fast(f));  // broadcast
+}
