@@ -45,6 +45,22 @@ inline uint8_t* reframe(rte_mbuf* m, uint16_t old_l3, uint16_t new_l3) {
     return rte_pktmbuf_mtod(m, uint8_t*);
 }
 
+// next_state(s, tcp_event(flags)) for every state and TCP flags byte, so
+// that a packet's transition is one load.
+struct TcpNext {
+    ConnState next[kConnStateCount][256];
+    TcpNext() {
+        for (size_t st = 0; st < kConnStateCount; ++st) {
+            for (unsigned f = 0; f < 256; ++f) {
+                next[st][f] = next_state(static_cast<ConnState>(st), tcp_event(static_cast<uint8_t>(f)));
+            }
+        }
+    }
+};
+const TcpNext kTcpNext;
+
+inline ConnState tcp_next(ConnState s, uint8_t flags) { return kTcpNext.next[static_cast<size_t>(s)][flags]; }
+
 }  // namespace
 
 void release_flow_counts(void* ctx, const FlowEntry& e) {
@@ -113,14 +129,18 @@ uint16_t Worker::schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t 
 
 uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
                       const uint8_t* l4, bool create) {
-    const auto from_ring = [&]() -> uint16_t { return schedule(svc, key, hash); };
     FlowTable* ft = cfg_.flows;
     // Fragments bypass the flow table and always hash (3-tuple) into the
     // Maglev ring, whatever the scheduler, so a datagram stays together.
     if (key.fragment) return ring_pick(svc, hash);
-    if (ft == nullptr) return from_ring();
+    if (ft == nullptr) return schedule(svc, key, hash);
     FlowEntry* e = ft->find(key, hash, now_);
-    const uint32_t gen = static_cast<uint32_t>(t.generation());
+    return pick_entry(static_cast<uint32_t>(t.generation()), svc, key, hash, l4, create, e);
+}
+
+uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
+                            const uint8_t* l4, bool create, FlowEntry* e) {
+    FlowTable* ft = cfg_.flows;
     uint16_t idx = kNoBackend;
     if (e != nullptr) {
         // The flow's server, found again by slot after a table swap.
@@ -131,7 +151,7 @@ uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& ke
         idx = e->server_index;
         if (idx == kNoBackend || !svc.servers[idx].keeps_flows) {
             // Its server is down or gone: reschedule at once.
-            idx = from_ring();
+            idx = schedule(svc, key, hash);
             if (idx == kNoBackend) return kNoBackend;
             const bool active = e->state == ConnState::established;
             counters_.conns[e->server_slot].add(active, -1);
@@ -141,7 +161,7 @@ uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& ke
             counters_.flows_rescheduled.add(1);
         }
     } else {
-        idx = from_ring();
+        idx = schedule(svc, key, hash);
         if (idx == kNoBackend || !create) return idx;
         const uint64_t before = ft->evictions();
         e = ft->insert(key, hash, now_);
@@ -155,7 +175,7 @@ uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& ke
     if (!create) return idx;  // an ICMP error neither refreshes nor advances the flow
     // IPVS state tracking from the client's packets.
     const ConnState old = e->state;
-    const ConnState next = key.proto == kProtoTcp && l4 != nullptr ? next_state(old, tcp_event(l4[13])) : old;
+    const ConnState next = key.proto == kProtoTcp && l4 != nullptr ? tcp_next(old, l4[13]) : old;
     if ((old == ConnState::established) != (next == ConnState::established)) {
         counters_.conns[e->server_slot].add(old == ConnState::established, -1);
         counters_.conns[e->server_slot].add(next == ConnState::established, 1);
@@ -173,13 +193,17 @@ Worker::Worker(const WorkerConfig& cfg, const std::atomic<const Table*>& table, 
       rr_(kMaxServiceSlots),
       wlc_active_(kNoBackend),
       wlc_inactive_(kNoBackend) {
+    // parse_fast_v4 needs a unicast address; with any other every frame takes parse_frame.
+    mac48_ = 0;
+    std::memcpy(&mac48_, cfg_.port_mac, 6);
+    fast_ok_ = !(cfg_.port_mac[0] & 0x01);
     if (cfg_.peers == nullptr) {
         own_peers_.push_back(&counters_);
         cfg_.peers = &own_peers_;
     }
 }
 
-void Worker::drop(rte_mbuf* m, Drop reason) {
+__attribute__((cold, noinline)) void Worker::drop(rte_mbuf* m, Drop reason) {
     counters_.drop(reason);
     rte_pktmbuf_free(m);
 }
@@ -266,7 +290,100 @@ bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const Service
     return true;
 }
 
-void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out) {
+Worker::Hot Worker::hot(const Table* t) const {
+    Hot h{t, cfg_.flows, 0, 0, 0};
+    if (t == nullptr) return h;
+    h.generation = static_cast<uint32_t>(t->generation());
+    const TableParams& tp = t->params();
+    std::memcpy(&h.src4, tp.src4, 4);
+    // pick_in_prefix's host part: the low bits of the hash, byte-swapped into the last word.
+    const unsigned host_bits = tp.src4_len <= 32 ? 32u - tp.src4_len : 32u;
+    h.src4_host = host_bits == 0 ? 0 : host_bits == 32 ? ~0u : (1u << host_bits) - 1;
+    return h;
+}
+
+__attribute__((always_inline)) inline void Worker::handle_fast(const Hot& h, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc, uint32_t hash,
+                         BurstOut& out) {
+    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+    const uint8_t* l4 = d + 34;
+    uint16_t idx;
+    FlowTable* ft = h.flows;
+    if (likely(ft != nullptr)) {
+        FlowEntry* e = ft->find(p.key, hash, now_);
+        // A hit on a flow resolved in this table whose server keeps its flows:
+        // the common case, inline. The rest is pick()'s.
+        if (likely(e != nullptr && e->generation == h.generation && e->server_index != kNoBackend &&
+                   svc.servers[e->server_index].keeps_flows)) {
+            idx = e->server_index;
+            const ConnState old = e->state;
+            const ConnState next = p.key.proto == kProtoTcp ? tcp_next(old, l4[13]) : old;
+            if (unlikely((old == ConnState::established) != (next == ConnState::established))) {
+                counters_.conns[e->server_slot].add(old == ConnState::established, -1);
+                counters_.conns[e->server_slot].add(next == ConnState::established, 1);
+            }
+            ft->set_state(*e, next, now_);
+        } else {
+            idx = pick_entry(h.generation, svc, p.key, hash, l4, true, e);
+        }
+    } else {
+        idx = schedule(svc, p.key, hash);
+    }
+    if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
+    const ServerEntry& srv = svc.servers[idx];
+    // Untagged next hop: the frame keeps its 14-byte Ethernet header.
+    if (unlikely(!srv.has_mac || srv.vlan != 0)) {
+        forward(*h.t, m, p, svc, srv, hash, out);
+        return;
+    }
+    const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
+    if (svc.fwd == Fwd::dr) {
+        // Direct routing: two MACs; the EtherType stays 0x0800.
+        std::memcpy(d, srv.mac, 6);
+        std::memcpy(d + 6, cfg_.port_mac, 6);
+    } else {
+        // IPv4 in IPv4: forward()'s, with the outer header built from words.
+        if (unlikely(p.l3_len + 20u > cfg_.mtu)) {
+            forward(*h.t, m, p, svc, srv, hash, out);
+            return;
+        }
+        const uint32_t trailing = pkt_len - 14 - p.l3_len;
+        if (trailing != 0 && rte_pktmbuf_trim(m, static_cast<uint16_t>(trailing)) != 0) {
+            return drop(m, Drop::bad_ip_length);
+        }
+        d = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 20));
+        if (unlikely(d == nullptr)) return drop(m, Drop::tx_full);
+        std::memcpy(d, srv.mac, 6);
+        std::memcpy(d + 6, cfg_.port_mac, 6);
+        store_be16(d + 12, kEtherTypeIpv4);
+        const uint8_t* inner = d + 34;
+        uint32_t i0, i1, dst;
+        std::memcpy(&i0, inner, 4);
+        std::memcpy(&i1, inner + 4, 4);
+        std::memcpy(&dst, srv.ip, 4);
+        // Words as they lie in memory (little-endian): version/IHL, the inner
+        // TOS, the length; the inner ID, its DF alone; TTL 64, protocol 4.
+        const uint32_t w[5] = {
+            0x45u | (i0 & 0xFF00u) | uint32_t{__builtin_bswap16(static_cast<uint16_t>(p.l3_len + 20))} << 16,
+            i1 & 0x0040FFFFu,
+            0x0440u,
+            h.src4 | __builtin_bswap32(mix32(hash ^ 0x9E3779B9u) & h.src4_host),
+            dst,
+        };
+        uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+        sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
+        sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
+        uint32_t f = static_cast<uint32_t>(sum);
+        f = (f & 0xFFFF) + (f >> 16);
+        f = (f & 0xFFFF) + (f >> 16);
+        const uint32_t out_w[5] = {w[0], w[1], w[2] | (~f & 0xFFFFu) << 16, w[3], w[4]};
+        std::memcpy(d + 14, out_w, 20);
+    }
+    counters_.services[svc.counter].add(pkt_len);
+    counters_.servers[srv.counter].add(pkt_len);
+    out.tx[out.n_tx++] = m;
+}
+
+__attribute__((cold, noinline)) void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out) {
     uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
     uint8_t* ip = d + p.l3_offset;
     if (p.key.family == 4 && !(ip[6] & 0x40)) return drop(m, Drop::too_big_no_df);
@@ -306,7 +423,7 @@ void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& 
     out.tx[out.n_tx++] = m;
 }
 
-void Worker::handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out) {
+__attribute__((cold, noinline)) void Worker::handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out) {
     if (t.vip(p.key) == nullptr) {
         out.punt[out.n_punt++] = m;
         return;
@@ -423,6 +540,9 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
     constexpr int kPrefetch = 4;
     if (n == 0) return;
     now_ = clock(pkts[0]);
+    Hot h = hot(t);
+    const uint64_t mac48 = mac48_;
+    const bool fast_ok = fast_ok_;
     if (cfg_.timestamp_offset < 0 && t != nullptr && n <= kBurst) {
         // Two passes: parse, look the service up and hash every packet,
         // prefetching its flow buckets; then handle them, by which time the
@@ -431,28 +551,50 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
         Parsed ps[kBurst];
         const ServiceEntry* svcs[kBurst];
         uint32_t hashes[kBurst];
+        bool fast[kBurst];
         uint64_t rx_bytes = 0;
         for (int i = 0; i < kPrefetch && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
         for (uint16_t i = 0; i < n; ++i) {
             if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetch], void*));
             rte_mbuf* m = pkts[i];
+            const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
             const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
             rx_bytes += pkt_len;
             Parsed& p = ps[i];
-            parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), pkt_len, cfg_.port_mac, p);
             svcs[i] = nullptr;
+            fast[i] = fast_ok && parse_fast_v4(d, rte_pktmbuf_data_len(m), pkt_len, mac48, p);
+            if (likely(fast[i])) {
+                uint64_t addrs;
+                uint32_t ports;
+                std::memcpy(&addrs, d + 26, 8);
+                std::memcpy(&ports, d + 34, 4);
+                svcs[i] = t->lookup_v4(static_cast<uint32_t>(addrs >> 32), static_cast<uint16_t>(ports >> 16),
+                                       p.key.proto);
+                if (svcs[i] != nullptr) {
+                    hashes[i] = flow_hash_v4(addrs, p.key.proto, ports);
+                    if (h.flows != nullptr) h.flows->prefetch(hashes[i]);
+                }
+                continue;
+            }
+            parse_frame(d, rte_pktmbuf_data_len(m), pkt_len, cfg_.port_mac, p);
             if (likely(p.action == Action::lookup) && p.key.proto != kProtoIcmp && p.key.proto != kProtoIcmp6) {
                 svcs[i] = t->lookup(p.key);
                 if (svcs[i] != nullptr) {
                     hashes[i] = flow_hash(p.key);
-                    if (cfg_.flows != nullptr && !p.key.fragment) cfg_.flows->prefetch(hashes[i]);
+                    if (h.flows != nullptr && !p.key.fragment) h.flows->prefetch(hashes[i]);
                 }
             }
         }
         for (uint16_t i = 0; i < n; ++i) {
             rte_mbuf* m = pkts[i];
             const Parsed& p = ps[i];
-            if (likely(p.action == Action::lookup)) {
+            if (likely(fast[i])) {
+                if (likely(svcs[i] != nullptr)) {
+                    handle_fast(h, m, p, *svcs[i], hashes[i], out);
+                } else {
+                    out.punt[out.n_punt++] = m;
+                }
+            } else if (p.action == Action::lookup) {
                 if (p.key.proto == kProtoIcmp || p.key.proto == kProtoIcmp6) {
                     handle_icmp(*t, m, p, out);
                 } else {
@@ -476,12 +618,30 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
         // Replay time moves with every packet; the TSC once per burst is enough.
         if (cfg_.timestamp_offset >= 0) {
             now_ = clock(m);
-            if (cfg_.events != nullptr) t = event_barrier(m, t);
+            if (cfg_.events != nullptr) {
+                const Table* before = t;
+                t = event_barrier(m, t);
+                if (t != before) h = hot(t);
+            }
         }
         const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
         const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
         rx_bytes += pkt_len;
         Parsed p;
+        if (t != nullptr && fast_ok && parse_fast_v4(data, rte_pktmbuf_data_len(m), pkt_len, mac48, p)) {
+            uint64_t addrs;
+            uint32_t ports;
+            std::memcpy(&addrs, data + 26, 8);
+            std::memcpy(&ports, data + 34, 4);
+            const ServiceEntry* svc =
+                t->lookup_v4(static_cast<uint32_t>(addrs >> 32), static_cast<uint16_t>(ports >> 16), p.key.proto);
+            if (svc == nullptr) {
+                out.punt[out.n_punt++] = m;
+            } else {
+                handle_fast(h, m, p, *svc, flow_hash_v4(addrs, p.key.proto, ports), out);
+            }
+            continue;
+        }
         parse_frame(data, rte_pktmbuf_data_len(m), pkt_len, cfg_.port_mac, p);
         if (likely(p.action == Action::lookup)) {
             if (unlikely(t == nullptr)) {

@@ -83,6 +83,20 @@ public:
     LcoreCounters& counters() { return counters_; }
 
 private:
+    // Per-burst invariants of the table, hoisted out of the per-packet path.
+    struct Hot {
+        const Table* t;
+        FlowTable* flows;
+        uint32_t generation;
+        uint32_t src4;       // IPIP outer IPv4 source prefix, as it lies in memory
+        uint32_t src4_host;  // the flow-hash bits that pick within it (0: one address)
+    };
+    Hot hot(const Table* t) const;
+    // The fast path's packet (parse_fast_v4: IPv4, TCP/UDP, no fragment) of
+    // service `svc` with flow hash `hash`: flow-table hits, DR and IPv4 IPIP
+    // inline; everything else through pick_entry() and forward().
+    void handle_fast(const Hot& h, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc, uint32_t hash,
+                     BurstOut& out);
     // What happens to one packet with a flow key; returns false when it was dropped.
     void handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
     // The same with the service and flow hash already found (the two-pass burst).
@@ -101,6 +115,9 @@ private:
     // state and connection counts. Returns kNoBackend when none can take it.
     uint16_t pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
                   const uint8_t* l4, bool create);
+    // pick() once the flow table was searched: `e` is the flow's entry or nullptr.
+    uint16_t pick_entry(uint32_t generation, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
+                        const uint8_t* l4, bool create, FlowEntry* e);
     uint32_t clock(rte_mbuf* first);
     // Replay: waits at every event due by `m`'s time; returns the table to use.
     const Table* event_barrier(rte_mbuf* m, const Table* t);
@@ -109,6 +126,8 @@ private:
     void drop(rte_mbuf* m, Drop reason);
 
     WorkerConfig cfg_;
+    uint64_t mac48_;  // the port's MAC for parse_fast_v4
+    bool fast_ok_;    // the port's MAC is unicast: parse_fast_v4 may be used
     uint64_t icmp_tokens_ = 0;   // token bucket, in units of 1/hz of a packet
     uint64_t icmp_last_tsc_ = 0;
     uint32_t now_ = 0;           // flow clock of the current burst, seconds

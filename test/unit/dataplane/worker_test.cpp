@@ -5,6 +5,7 @@
 #include <cstring>
 #include <thread>
 
+#include "dataplane/encap.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/maglev.h"
 #include "dataplane/table_publisher.h"
@@ -153,6 +154,21 @@ TEST_CASE("table: lookup by VIP, port and protocol; fragments by VIP", "[table]"
     CHECK(table->lookup(k) == &table->service(1));  // lowest port of the VIP
     k.dst[3] = 99;
     CHECK(table->lookup(k) == nullptr);
+    // lookup_v4 is lookup for IPv4 TCP/UDP that is not a fragment.
+    for (uint8_t last : {10, 11, 12, 99}) {
+        for (uint16_t port : {0, 80, 443, 8080}) {
+            for (uint8_t proto : {kProtoTcp, kProtoUdp}) {
+                FlowKey q{};
+                q.family = 4;
+                q.proto = proto;
+                q.dst[0] = 192; q.dst[1] = 0; q.dst[2] = 2; q.dst[3] = last;
+                q.dport = htons(port);
+                uint32_t dst;
+                std::memcpy(&dst, q.dst, 4);
+                CHECK(table->lookup_v4(dst, q.dport, proto) == table->lookup(q));
+            }
+        }
+    }
 }
 
 TEST_CASE("publisher: old tables are freed only after every reader passed a quiescent state", "[rcu]") {
@@ -266,5 +282,76 @@ TEST_CASE("worker: fragments of a round-robin service stay together", "[worker]"
         CHECK(rte_pktmbuf_mtod(out.tx[i], uint8_t*)[5] == rte_pktmbuf_mtod(out.tx[0], uint8_t*)[5]);
     }
     rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+    delete counters;
+}
+
+TEST_CASE("worker: IPv4 IPIP builds encap.h's outer header, source picked in the prefix", "[worker]") {
+    REQUIRE(tern::test::ensure_eal());
+    ServiceSpec s = service(14, 80, 4, {1, 1, 1});
+    s.entry.fwd = Fwd::ipip;
+    for (size_t i = 0; i < s.entry.servers.size(); ++i) {
+        s.entry.servers[i].family = 4;
+        s.entry.servers[i].keeps_flows = 1;
+        const uint8_t ip[4] = {10, 64, 1, static_cast<uint8_t>(i + 1)};
+        std::memcpy(s.entry.servers[i].ip, ip, 4);
+    }
+    TableParams tp;
+    const uint8_t src4[4] = {10, 64, 0, 0};
+    std::memcpy(tp.src4, src4, 4);
+    tp.src4_len = 22;
+    std::string err;
+    auto table = Table::create({s}, 1, err, tp);
+    REQUIRE(table);
+    auto* counters = new LcoreCounters();
+    std::vector<FlowEntry> mem(1024);
+    FlowTable flows(mem.data(), mem.size(), FlowTimeouts{}, &release_flow_counts, counters);
+    std::atomic<const Table*> cur{table.get()};
+    for (FlowTable* ft : {&flows, static_cast<FlowTable*>(nullptr)}) {
+        WorkerConfig wc;
+        std::memcpy(wc.port_mac, kPortMac, 6);
+        wc.flows = ft;
+        Worker w(wc, cur, nullptr, *counters);
+        rte_mbuf* pkts[kBurst];
+        uint8_t inner[kBurst][40];
+        for (uint16_t i = 0; i < kBurst; ++i) {
+            pkts[i] = tcp_packet(pool(), 14, static_cast<uint16_t>(3000 + i * 7), 80);
+            uint8_t* ip = rte_pktmbuf_mtod(pkts[i], uint8_t*) + 14;
+            ip[1] = static_cast<uint8_t>(i * 9);           // DSCP and ECN
+            ip[4] = static_cast<uint8_t>(i); ip[5] = 0x5a;  // ID
+            ip[6] = i % 2 ? 0x40 : 0x00;                    // DF on every other
+            if (i % 3 == 0) {                               // Ethernet padding: trimmed
+                rte_pktmbuf_append(pkts[i], 6);
+                std::memset(rte_pktmbuf_mtod(pkts[i], uint8_t*) + 54, 0xEE, 6);
+            }
+            std::memcpy(inner[i], ip, 40);
+        }
+        BurstOut out;
+        w.classify_burst(table.get(), pkts, kBurst, out);
+        REQUIRE(out.n_tx == kBurst);
+        for (uint16_t i = 0; i < kBurst; ++i) {
+            const uint8_t* d = rte_pktmbuf_mtod(out.tx[i], uint8_t*);
+            REQUIRE(rte_pktmbuf_pkt_len(out.tx[i]) == 14 + 20 + 40);
+            uint8_t frame[54] = {};
+            std::memcpy(frame, kPortMac, 6);
+            frame[12] = 0x08;
+            std::memcpy(frame + 14, inner[i], 40);
+            Parsed p = parse_frame(frame, 54, 54, kPortMac);
+            REQUIRE(p.action == Action::lookup);
+            const uint32_t h = flow_hash(p.key);
+            const ServiceEntry& svc = table->service(0);
+            const ServerEntry& srv = svc.servers[svc.ring[hash_to_index(h, static_cast<uint32_t>(svc.ring.size()))]];
+            uint8_t src[4];
+            pick_in_prefix(tp.src4, tp.src4_len, 4, mix32(h ^ 0x9E3779B9u), src);
+            uint8_t want[20];
+            write_outer_ipv4(want, inner[i], 40, src, srv.ip);
+            CHECK(std::memcmp(d, srv.mac, 6) == 0);
+            CHECK(std::memcmp(d + 6, kPortMac, 6) == 0);
+            CHECK(d[12] == 0x08);
+            CHECK(d[13] == 0x00);
+            CHECK(std::memcmp(d + 14, want, 20) == 0);
+            CHECK(std::memcmp(d + 34, inner[i], 40) == 0);
+        }
+        rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+    }
     delete counters;
 }
