@@ -46,20 +46,28 @@ inline uint8_t* reframe(rte_mbuf* m, uint16_t old_l3, uint16_t new_l3) {
 }
 
 // next_state(s, tcp_event(flags)) for every state and TCP flags byte, so
-// that a packet's transition is one load.
+// that a packet's transition is one load; kEstChange marks a transition
+// into or out of ESTABLISHED (the connection counts move).
+constexpr uint8_t kEstChange = 0x80;
 struct TcpNext {
-    ConnState next[kConnStateCount][256];
+    uint8_t next[kConnStateCount][256];
     TcpNext() {
+        static_assert(kConnStateCount < kEstChange);
         for (size_t st = 0; st < kConnStateCount; ++st) {
             for (unsigned f = 0; f < 256; ++f) {
-                next[st][f] = next_state(static_cast<ConnState>(st), tcp_event(static_cast<uint8_t>(f)));
+                const ConnState s = static_cast<ConnState>(st);
+                const ConnState n = next_state(s, tcp_event(static_cast<uint8_t>(f)));
+                const bool change = (s == ConnState::established) != (n == ConnState::established);
+                next[st][f] = static_cast<uint8_t>(static_cast<uint8_t>(n) | (change ? kEstChange : 0));
             }
         }
     }
 };
 const TcpNext kTcpNext;
 
-inline ConnState tcp_next(ConnState s, uint8_t flags) { return kTcpNext.next[static_cast<size_t>(s)][flags]; }
+inline ConnState tcp_next(ConnState s, uint8_t flags) {
+    return static_cast<ConnState>(kTcpNext.next[static_cast<size_t>(s)][flags] & ~kEstChange);
+}
 
 }  // namespace
 
@@ -310,24 +318,48 @@ __attribute__((always_inline)) inline void Worker::handle_fast(const Hot& h, rte
     FlowTable* ft = h.flows;
     if (likely(ft != nullptr)) {
         FlowEntry* e = ft->find(p.key, hash, now_);
-        // A hit on a flow resolved in this table whose server keeps its flows:
-        // the common case, inline. The rest is pick()'s.
-        if (likely(e != nullptr && e->generation == h.generation && e->server_index != kNoBackend &&
-                   svc.servers[e->server_index].keeps_flows)) {
+        // The common cases inline: a hit on a flow resolved in this table
+        // whose server keeps its flows, and a new flow of a Maglev service.
+        // The rest (a table swap, a server gone, other schedulers) is pick_entry's.
+        if (likely(e != nullptr)) {
+            if (unlikely(e->generation != h.generation || e->server_index == kNoBackend ||
+                         !svc.servers[e->server_index].keeps_flows)) {
+                idx = pick_entry(h.generation, svc, p.key, hash, l4, true, e);
+                goto forward;
+            }
             idx = e->server_index;
-            const ConnState old = e->state;
-            const ConnState next = p.key.proto == kProtoTcp ? tcp_next(old, l4[13]) : old;
-            if (unlikely((old == ConnState::established) != (next == ConnState::established))) {
+        } else {
+            if (unlikely(svc.sched != Sched::maglev)) {
+                idx = pick_entry(h.generation, svc, p.key, hash, l4, true, e);
+                goto forward;
+            }
+            idx = ring_pick(svc, hash);
+            if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
+            const uint64_t before = ft->evictions();
+            e = ft->insert(p.key, hash, now_);
+            if (unlikely(ft->evictions() != before)) counters_.flows_evicted.add(1);
+            e->server_slot = svc.servers[idx].counter;
+            e->server_index = idx;
+            e->generation = h.generation;
+            e->state = p.key.proto == kProtoTcp ? ConnState::none : ConnState::udp;
+            counters_.conns[e->server_slot].add(false, 1);
+        }
+        // IPVS state tracking from the client's packets.
+        const ConnState old = e->state;
+        ConnState next = old;
+        if (p.key.proto == kProtoTcp) {
+            const uint8_t n = kTcpNext.next[static_cast<size_t>(old)][l4[13]];
+            next = static_cast<ConnState>(n & ~kEstChange);
+            if (unlikely(n & kEstChange)) {
                 counters_.conns[e->server_slot].add(old == ConnState::established, -1);
                 counters_.conns[e->server_slot].add(next == ConnState::established, 1);
             }
-            ft->set_state(*e, next, now_);
-        } else {
-            idx = pick_entry(h.generation, svc, p.key, hash, l4, true, e);
         }
+        ft->set_state(*e, next, now_);
     } else {
         idx = schedule(svc, p.key, hash);
     }
+forward:
     if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
     const ServerEntry& srv = svc.servers[idx];
     // Untagged next hop: the frame keeps its 14-byte Ethernet header.
@@ -346,12 +378,23 @@ __attribute__((always_inline)) inline void Worker::handle_fast(const Hot& h, rte
             forward(*h.t, m, p, svc, srv, hash, out);
             return;
         }
+        // Ethernet padding must not end up inside the tunnel: trim it, and
+        // prepend the outer header; one segment with the headroom (the
+        // usual case) in three stores, else rte_pktmbuf_trim and _prepend.
         const uint32_t trailing = pkt_len - 14 - p.l3_len;
-        if (trailing != 0 && rte_pktmbuf_trim(m, static_cast<uint16_t>(trailing)) != 0) {
-            return drop(m, Drop::bad_ip_length);
+        if (likely(m->nb_segs == 1 && rte_pktmbuf_headroom(m) >= 20)) {
+            const uint16_t grow = static_cast<uint16_t>(20 - trailing);
+            m->data_off = static_cast<uint16_t>(m->data_off - 20);
+            m->data_len = static_cast<uint16_t>(m->data_len + grow);
+            m->pkt_len += static_cast<uint32_t>(static_cast<int32_t>(20 - trailing));
+            d -= 20;
+        } else {
+            if (trailing != 0 && rte_pktmbuf_trim(m, static_cast<uint16_t>(trailing)) != 0) {
+                return drop(m, Drop::bad_ip_length);
+            }
+            d = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 20));
+            if (unlikely(d == nullptr)) return drop(m, Drop::tx_full);
         }
-        d = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 20));
-        if (unlikely(d == nullptr)) return drop(m, Drop::tx_full);
         std::memcpy(d, srv.mac, 6);
         std::memcpy(d + 6, cfg_.port_mac, 6);
         store_be16(d + 12, kEtherTypeIpv4);
@@ -361,22 +404,24 @@ __attribute__((always_inline)) inline void Worker::handle_fast(const Hot& h, rte
         std::memcpy(&i1, inner + 4, 4);
         std::memcpy(&dst, srv.ip, 4);
         // Words as they lie in memory (little-endian): version/IHL, the inner
-        // TOS, the length; the inner ID, its DF alone; TTL 64, protocol 4.
-        const uint32_t w[5] = {
-            0x45u | (i0 & 0xFF00u) | uint32_t{__builtin_bswap16(static_cast<uint16_t>(p.l3_len + 20))} << 16,
-            i1 & 0x0040FFFFu,
-            0x0440u,
-            h.src4 | __builtin_bswap32(mix32(hash ^ 0x9E3779B9u) & h.src4_host),
-            dst,
-        };
-        uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+        // TOS, the length; the inner ID, its DF alone; TTL 64, protocol 4,
+        // checksum; source; destination. The checksum as write_outer_ipv4's.
+        const uint32_t w0 =
+            0x45u | (i0 & 0xFF00u) | uint32_t{__builtin_bswap16(static_cast<uint16_t>(p.l3_len + 20))} << 16;
+        const uint32_t w1 = i1 & 0x0040FFFFu;
+        const uint32_t w2 = 0x0440u;
+        const uint32_t w3 = h.src4 | __builtin_bswap32(mix32(hash ^ 0x9E3779B9u) & h.src4_host);
+        uint64_t sum = uint64_t{w0} + w1 + w2 + w3 + dst;
         sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
         sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
         uint32_t f = static_cast<uint32_t>(sum);
         f = (f & 0xFFFF) + (f >> 16);
         f = (f & 0xFFFF) + (f >> 16);
-        const uint32_t out_w[5] = {w[0], w[1], w[2] | (~f & 0xFFFFu) << 16, w[3], w[4]};
-        std::memcpy(d + 14, out_w, 20);
+        const uint64_t lo = uint64_t{w0} | uint64_t{w1} << 32;
+        const uint64_t mid = uint64_t{w2 | (~f & 0xFFFFu) << 16} | uint64_t{w3} << 32;
+        std::memcpy(d + 14, &lo, 8);
+        std::memcpy(d + 22, &mid, 8);
+        std::memcpy(d + 30, &dst, 4);
     }
     counters_.services[svc.counter].add(pkt_len);
     counters_.servers[srv.counter].add(pkt_len);
