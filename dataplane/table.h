@@ -99,7 +99,8 @@ public:
         const uint32_t meta = uint32_t{dport_be} | uint32_t{proto} << 16 | uint32_t{4} << 24;
         for (uint32_t i = vip_hash(dst, 0, meta) & vip_mask_;; i = (i + 1) & vip_mask_) {
             const VipSlot& slot = vips_[i];
-            if (slot.meta == meta && slot.a0 == dst && slot.a1 == 0) return &services_[slot.index];
+            // An IPv4 slot's a1 is always zero: meta (family 4) and a0 decide.
+            if (slot.meta == meta && slot.a0 == dst) return &services_[slot.index];
             if (slot.meta == 0) return nullptr;
         }
     }

@@ -299,7 +299,7 @@ bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const Service
 }
 
 Worker::Hot Worker::hot(const Table* t) const {
-    Hot h{t, cfg_.flows, 0, 0, 0};
+    Hot h{t, cfg_.flows, counters_.services.data(), counters_.servers.data(), 0, 0, 0};
     if (t == nullptr) return h;
     h.generation = static_cast<uint32_t>(t->generation());
     const TableParams& tp = t->params();
@@ -411,20 +411,22 @@ forward:
         const uint32_t w1 = i1 & 0x0040FFFFu;
         const uint32_t w2 = 0x0440u;
         const uint32_t w3 = h.src4 | __builtin_bswap32(mix32(hash ^ 0x9E3779B9u) & h.src4_host);
-        uint64_t sum = uint64_t{w0} + w1 + w2 + w3 + dst;
-        sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
-        sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
+        // The ones'-complement sum, folded 64 -> 32 -> 16 bits with the carries added back.
+        const uint64_t sum = uint64_t{w0} + w1 + w2 + w3 + dst;
         uint32_t f = static_cast<uint32_t>(sum);
+        const uint32_t hi = static_cast<uint32_t>(sum >> 32);
+        f += hi;
+        f += f < hi;
         f = (f & 0xFFFF) + (f >> 16);
-        f = (f & 0xFFFF) + (f >> 16);
+        f += f >> 16;
         const uint64_t lo = uint64_t{w0} | uint64_t{w1} << 32;
         const uint64_t mid = uint64_t{w2 | (~f & 0xFFFFu) << 16} | uint64_t{w3} << 32;
         std::memcpy(d + 14, &lo, 8);
         std::memcpy(d + 22, &mid, 8);
         std::memcpy(d + 30, &dst, 4);
     }
-    counters_.services[svc.counter].add(pkt_len);
-    counters_.servers[srv.counter].add(pkt_len);
+    h.services[svc.counter].add(pkt_len);
+    h.servers[srv.counter].add(pkt_len);
     out.tx[out.n_tx++] = m;
 }
 

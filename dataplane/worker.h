@@ -87,6 +87,8 @@ private:
     struct Hot {
         const Table* t;
         FlowTable* flows;
+        PacketsBytes* services;  // counters_.services, .servers
+        PacketsBytes* servers;
         uint32_t generation;
         uint32_t src4;       // IPIP outer IPv4 source prefix, as it lies in memory
         uint32_t src4_host;  // the flow-hash bits that pick within it (0: one address)
