@@ -78,8 +78,9 @@ inline Parsed parse_frame(const uint8_t* data, uint32_t len, uint32_t pkt_len, c
 // every other frame, which parse_frame then handles.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "parse_fast_v4 reads little-endian words");
 inline bool parse_fast_v4(const uint8_t* d, uint32_t len, uint32_t pkt_len, uint64_t mac48, Parsed& out) {
-    if (len > pkt_len) len = pkt_len;
-    if (len < 54) return false;  // Ethernet + IPv4 + TCP (a minimum frame is 60)
+    // parse_frame reads min(len, pkt_len) bytes; with both >= 54 (Ethernet +
+    // IPv4 + TCP; a minimum frame is 60) so is that.
+    if (len < 54 || pkt_len < 54) return false;
     // Destination MAC; EtherType 0x0800, version 4 and IHL 5 (bytes 12..14).
     constexpr uint64_t kWantHi = uint64_t{0x450008} << 32, kMaskHi = uint64_t{0xFFFFFF} << 32;
 #if defined(__SSE4_1__)
@@ -99,7 +100,9 @@ inline bool parse_fast_v4(const uint8_t* d, uint32_t len, uint32_t pkt_len, uint
     const uint8_t proto = static_cast<uint8_t>(w16 >> 56);
     const uint32_t total = __builtin_bswap16(static_cast<uint16_t>(w16));
     if (14 + total > pkt_len) return false;
-    const uint32_t end = total < len - 14 ? total : len - 14;  // IP bytes in the first segment
+    // IP bytes in the first segment: min(total, min(len, pkt_len) - 14), and
+    // pkt_len - 14 >= total here.
+    const uint32_t end = total < len - 14 ? total : len - 14;
     if (proto == kProtoTcp) {
         const uint32_t doff = (d[46] >> 4) * 4u;
         if (doff < 20 || end < 20 + doff) return false;
