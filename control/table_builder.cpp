@@ -7,6 +7,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/maglev.h"
 #include "dataplane/packet.h"
+#include "control/ring_cache.h"
 
 namespace tern::ctl {
 
@@ -49,8 +50,12 @@ std::vector<conf::Error> unsupported(const conf::Config& config) {
 }
 
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
-                        const std::set<std::pair<std::string, std::string>>& down) {
+                        const std::set<std::pair<std::string, std::string>>& down, RingCache* rings) {
     BuildResult r;
+    // The rings are generated (or taken from the cache) once every service's
+    // input is known: then the missing ones are built in parallel.
+    std::vector<RingInput> ring_inputs;
+    ring_inputs.reserve(config.services.size());
     std::map<conf::IpAddr, conf::MacAddr> macs;
     for (const auto& n : config.neighbors) macs[n.ip] = n.mac;
 
@@ -75,13 +80,17 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             r.error = fmt::format("service {}: more than {} services", s.name, dp::kMaxServiceSlots);
             return r;
         }
-        std::vector<dp::MaglevBackend> backends;
+        RingInput& ring_in = ring_inputs.emplace_back();
+        ring_in.size = s.table_size;
+        std::vector<dp::MaglevBackend>& backends = ring_in.backends;
         backends.reserve(s.realservers.size());
         for (const auto& rs : s.realservers) {
             dp::ServerEntry se{};
             if (!slots.server(s.name, rs.host, se.counter)) {
-                r.error = fmt::format("service {}: more than {} servers in all", s.name,
-                                      dp::kMaxServerSlots);
+                r.error = fmt::format(
+                    "service {}: server {}: more than {} servers in all (the limit of per-server "
+                    "counter slots, kMaxServerSlots; a service's server keeps its slot until restart)",
+                    s.name, rs.host, dp::kMaxServerSlots);
                 return r;
             }
             se.family = rs.ip.is_v4() ? 4 : 6;
@@ -122,8 +131,12 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             backends.push_back({rs.host, se.weight});
             e.servers.push_back(se);
         }
-        e.ring = dp::generate_ring(backends, s.table_size);
         specs.push_back(std::move(spec));
+    }
+    {
+        RingCache once(ring_build_threads(0));
+        std::vector<dp::SharedRing> built = (rings ? *rings : once).get(ring_inputs);
+        for (size_t i = 0; i < specs.size(); ++i) specs[i].entry.ring = std::move(built[i]);
     }
     dp::TableParams params;
     const conf::Node& node = config.node;
@@ -150,9 +163,9 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
 
 std::optional<std::string> build_and_publish(const conf::Config& config,
                                              const std::set<std::pair<std::string, std::string>>& down,
-                                             CounterSlots& slots, uint64_t generation,
+                                             CounterSlots& slots, RingCache& rings, uint64_t generation,
                                              dp::TablePublisher& publisher) {
-    BuildResult built = build_table(config, slots, generation, down);
+    BuildResult built = build_table(config, slots, generation, down, &rings);
     // Said once while it holds: health changes rebuild the table often.
     static std::set<std::string> last;
     std::set<std::string> now(built.warnings.begin(), built.warnings.end());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "control/ring_cache.h"
 #include "dataplane/table.h"
 #include "dataplane/table_publisher.h"
 
@@ -38,16 +39,20 @@ struct BuildResult {
 };
 
 // `down`: (service, host) pairs that health checks marked down: they take
-// no new flows and lose their established ones.
+// no new flows and lose their established ones. `rings`: the rings of the
+// previous build, reused where a service's servers, weights and ring size
+// did not change (and updated to this build's); without it every ring is
+// generated, on as many threads as this thread's CPUs.
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
-                        const std::set<std::pair<std::string, std::string>>& down = {});
+                        const std::set<std::pair<std::string, std::string>>& down = {},
+                        RingCache* rings = nullptr);
 
 // Builds the table for `config` (with the `down` servers) and publishes it:
 // the one path every change takes, at start and after each event. Prints
 // the builder's warnings; returns an error and publishes nothing on failure.
 std::optional<std::string> build_and_publish(const conf::Config& config,
                                              const std::set<std::pair<std::string, std::string>>& down,
-                                             CounterSlots& slots, uint64_t generation,
+                                             CounterSlots& slots, RingCache& rings, uint64_t generation,
                                              dp::TablePublisher& publisher);
 
 // Valid config that this build cannot serve yet (a scheduler or forwarding
