@@ -21,6 +21,7 @@ struct Permutation {
     uint16_t index;   // into the caller's `backends`
     uint64_t claims;  // entries taken so far (heap order)
     uint64_t credit;  // weight accumulated and not yet spent (round order)
+    uint32_t inverse; // skip^-1 mod size once needed (Filler::nearest_free), else 0
 };
 
 // The round in which a backend of weight w (the largest weight being max_weight) takes its
@@ -30,44 +31,115 @@ uint64_t claim_round(uint64_t k, uint32_t weight, uint32_t max_weight) {
     return ((k + 1) * max_weight + weight - 1) / weight;
 }
 
+// The inverse of a modulo a prime m (0 < a < m): extended Euclid.
+uint32_t inverse_mod(uint32_t a, uint32_t m) {
+    int64_t t = 0, new_t = 1, r = m, new_r = a;
+    while (new_r != 0) {
+        const int64_t q = r / new_r;
+        t = std::exchange(new_t, t - q * new_t);
+        r = std::exchange(new_r, r - q * new_r);
+    }
+    return static_cast<uint32_t>(t < 0 ? t + m : t);
+}
+
 // The ring being filled, with a bitmap of its taken entries: the walk along a permutation tests
 // bits in 8 KiB (for M=65537) that stay in L1 instead of 16-bit entries spread over 128 KiB.
 class Filler {
 public:
     Filler(std::vector<uint16_t>& ring, uint32_t size)
-        : ring_(ring), size_(size), taken_((size + 63) / 64, 0) {}
+        : ring_(ring), size_(size), prime_(is_prime(size)), free_(size), taken_((size + 63) / 64, 0) {}
 
     // p takes the next entry of its permutation that is still free.
     void claim(Permutation& p) {
-        uint32_t pos = p.pos;
-        const uint32_t skip = p.skip;
-        // With size prime every skip is coprime to it, so the permutation visits every entry
-        // and a free one is found within `size` steps. The bound only matters if the
-        // precondition was broken in a release build: then take the next free entry in order.
-        uint32_t steps = 0;
-        while (taken(pos)) {
-            pos = advance(pos, skip);
-            if (++steps == size_) {
-                while (taken(pos)) pos = advance(pos, 1);
-                break;
-            }
+        uint32_t pos;
+        if (!prime_) {
+            pos = walk_bounded(p);
+        } else if (free_ > kTail) {
+            pos = walk(p);
+        } else {
+            pos = nearest_free(p);
         }
         taken_[pos >> 6] |= uint64_t{1} << (pos & 63);
         ring_[pos] = p.index;
-        p.pos = advance(pos, skip);
+        p.pos = static_cast<uint32_t>(next(pos, p.skip));
+        --free_;
     }
 
 private:
-    bool taken(uint32_t pos) const { return (taken_[pos >> 6] >> (pos & 63)) & 1; }
-    // (pos + step) % size without a division: both are below size.
-    uint32_t advance(uint32_t pos, uint32_t step) const {
-        const uint32_t room = size_ - pos;  // > 0
-        return step >= room ? step - room : pos + step;
+    // Below this many free entries, nearest_free() beats walking: a walk then takes about
+    // size / free steps, and half of all the steps of a ring are spent in its last 128 entries.
+    static constexpr uint32_t kTail = 128;
+
+    bool taken(uint64_t pos) const { return (taken_[pos >> 6] >> (pos & 63)) & 1; }
+    // (pos + step) % size without a division, for pos and step below size (64-bit: no overflow
+    // when size is close to 2^32).
+    uint64_t next(uint64_t pos, uint64_t step) const {
+        pos += step;
+        return pos >= size_ ? pos - size_ : pos;
+    }
+
+    // With size prime every skip is coprime to it, so the permutation visits every entry and
+    // reaches a free one.
+    uint32_t walk(const Permutation& p) const {
+        uint64_t pos = p.pos;
+        while (taken(pos)) pos = next(pos, p.skip);
+        return static_cast<uint32_t>(pos);
+    }
+
+    // The same for a size that is not prime (a precondition broken in a release build): after
+    // `size` steps, take the next free entry in order.
+    uint32_t walk_bounded(const Permutation& p) const {
+        uint64_t pos = p.pos;
+        uint32_t steps = 0;
+        while (taken(pos)) {
+            pos = next(pos, p.skip);
+            if (++steps == size_) {
+                while (taken(pos)) pos = next(pos, 1);
+                break;
+            }
+        }
+        return static_cast<uint32_t>(pos);
+    }
+
+    // The entry walk(p) would find, from the free entries' side: entry e is step
+    // (e - pos) * skip^-1 mod size of p's walk, so the free entry with the smallest such step
+    // is the first one the walk reaches (steps are distinct: the walk is a permutation).
+    uint32_t nearest_free(Permutation& p) {
+        if (!tail_) {
+            tail_ = true;
+            free_list_.reserve(free_);
+            for (size_t w = 0; w < taken_.size(); ++w) {
+                for (uint64_t bits = ~taken_[w]; bits != 0; bits &= bits - 1) {
+                    const uint64_t e = w * 64 + static_cast<uint64_t>(__builtin_ctzll(bits));
+                    if (e < size_) free_list_.push_back(static_cast<uint32_t>(e));
+                }
+            }
+        }
+        if (p.inverse == 0) p.inverse = inverse_mod(p.skip, size_);
+        uint64_t best = UINT64_MAX;
+        size_t at = 0;
+        for (size_t i = 0; i < free_list_.size(); ++i) {
+            const uint64_t e = free_list_[i];
+            const uint64_t ahead = e >= p.pos ? e - p.pos : e + size_ - p.pos;
+            const uint64_t step = ahead * p.inverse % size_;  // both below 2^32: no overflow
+            if (step < best) {
+                best = step;
+                at = i;
+            }
+        }
+        const uint32_t pos = free_list_[at];
+        free_list_[at] = free_list_.back();
+        free_list_.pop_back();
+        return pos;
     }
 
     std::vector<uint16_t>& ring_;
     const uint32_t size_;
+    const bool prime_;
+    uint32_t free_;
     std::vector<uint64_t> taken_;
+    bool tail_ = false;
+    std::vector<uint32_t> free_list_;
 };
 
 }  // namespace
@@ -108,7 +180,7 @@ std::vector<uint16_t> generate_ring(std::span<const MaglevBackend> backends, uin
         const uint32_t skip =
             size > 1 ? static_cast<uint32_t>(stable_hash64(b.id, kMaglevSkipSeed) % (size - 1) + 1)
                      : 1;
-        perms.push_back({offset, skip, b.weight, i, 0, 0});
+        perms.push_back({offset, skip, b.weight, i, 0, 0, 0});
         max_weight = std::max(max_weight, b.weight);
     }
     if (perms.empty()) return ring;
