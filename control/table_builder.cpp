@@ -22,21 +22,21 @@ bool CounterSlots::service(const std::string& name, uint32_t& slot) {
 }
 
 bool CounterSlots::server(const std::string& service, const std::string& host, uint32_t& slot) {
-    auto key = std::make_pair(service, host);
-    auto it = servers_.find(key);
-    if (it == servers_.end()) {
-        if (servers_.size() >= dp::kMaxServerSlots) return false;
-        it = servers_.emplace(key, static_cast<uint32_t>(servers_.size())).first;
+    auto svc = servers_.find(service);
+    if (svc == servers_.end()) svc = servers_.emplace(service, std::unordered_map<std::string, uint32_t>{}).first;
+    auto it = svc->second.find(host);
+    if (it == svc->second.end()) {
+        if (by_slot_.size() >= dp::kMaxServerSlots) return false;
+        it = svc->second.emplace(host, static_cast<uint32_t>(by_slot_.size())).first;
+        by_slot_.emplace_back(&svc->first, &it->first);
     }
     slot = it->second;
     return true;
 }
 
 std::optional<std::pair<std::string, std::string>> CounterSlots::server_of(uint32_t slot) const {
-    for (const auto& [key, s] : servers_) {
-        if (s == slot) return key;
-    }
-    return std::nullopt;
+    if (slot >= by_slot_.size()) return std::nullopt;
+    return std::make_pair(*by_slot_[slot].first, *by_slot_[slot].second);
 }
 
 std::vector<conf::Error> unsupported(const conf::Config& config) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "conf/config.h"
@@ -28,8 +29,13 @@ public:
     std::optional<std::pair<std::string, std::string>> server_of(uint32_t slot) const;
 
 private:
-    std::map<std::string, uint32_t> services_;
-    std::map<std::pair<std::string, std::string>, uint32_t> servers_;
+    std::unordered_map<std::string, uint32_t> services_;
+    // Per service name, its servers' slots by host: a rebuild looks up every
+    // server (100,000 for 1000 x 100), so hashed, and the service's name once
+    // per server rather than compared at every level of a tree.
+    std::unordered_map<std::string, std::unordered_map<std::string, uint32_t>> servers_;
+    // (service, host) of each slot given out; the keys above (stable nodes).
+    std::vector<std::pair<const std::string*, const std::string*>> by_slot_;
 };
 
 struct BuildResult {

@@ -183,6 +183,10 @@ TEST_CASE("server counter slots: exhausting them is an error that names the limi
         REQUIRE(slots.server("gone", std::to_string(i), slot));
     }
     CHECK(slot == dp::kMaxServerSlots - 1);
+    REQUIRE(slots.server("gone", "17", slot));  // the same slot again
+    CHECK(slot == 17);
+    CHECK(slots.server_of(17) == std::make_pair(std::string("gone"), std::string("17")));
+    CHECK_FALSE(slots.server_of(dp::kMaxServerSlots));
     CHECK_FALSE(slots.server("gone", "one more", slot));
     const conf::Config c = config_of(1, 3);
     auto built = ctl::build_table(c, slots, 1);
