@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 namespace tern::ctl {
@@ -40,7 +41,13 @@ std::vector<std::vector<uint16_t>> generate_rings(std::span<const RingInput* con
     const size_t extra = std::min<size_t>(threads > 0 ? threads - 1 : 0, inputs.size() > 0 ? inputs.size() - 1 : 0);
     std::vector<std::thread> pool;
     pool.reserve(extra);
-    for (size_t t = 0; t < extra; ++t) pool.emplace_back(work);
+    for (size_t t = 0; t < extra; ++t) {
+        try {
+            pool.emplace_back(work);
+        } catch (const std::system_error&) {
+            break;  // no more threads to be had: fewer do the same work
+        }
+    }
     work();
     for (auto& t : pool) t.join();
     return out;
