@@ -34,6 +34,25 @@ bool CounterSlots::server(const std::string& service, const std::string& host, u
     return true;
 }
 
+size_t CounterSlots::servers(const std::string& service, const std::vector<conf::RealServer>& servers,
+                             std::vector<uint32_t>& out) {
+    Listed& listed = last_listed_[service];
+    bool same = listed.hosts.size() == servers.size();
+    for (size_t i = 0; same && i < servers.size(); ++i) same = listed.hosts[i] == servers[i].host;
+    if (same) {
+        out = listed.slots;
+        return servers.size();
+    }
+    out.resize(servers.size());
+    for (size_t i = 0; i < servers.size(); ++i) {
+        if (!server(service, servers[i].host, out[i])) return i;
+    }
+    listed.hosts.resize(servers.size());
+    for (size_t i = 0; i < servers.size(); ++i) listed.hosts[i] = servers[i].host;
+    listed.slots = out;
+    return servers.size();
+}
+
 std::optional<std::pair<std::string, std::string>> CounterSlots::server_of(uint32_t slot) const {
     if (slot >= by_slot_.size()) return std::nullopt;
     return std::make_pair(*by_slot_[slot].first, *by_slot_[slot].second);
@@ -59,6 +78,7 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
     std::map<conf::IpAddr, conf::MacAddr> macs;
     for (const auto& n : config.neighbors) macs[n.ip] = n.mac;
 
+    std::vector<uint32_t> server_slots;  // of one service
     std::vector<dp::ServiceSpec> specs;
     specs.reserve(config.services.size());
     for (const auto& s : config.services) {
@@ -84,15 +104,18 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
         ring_in.size = s.table_size;
         std::vector<dp::MaglevBackend>& backends = ring_in.backends;
         backends.reserve(s.realservers.size());
-        for (const auto& rs : s.realservers) {
+        if (const size_t bad = slots.servers(s.name, s.realservers, server_slots); bad < s.realservers.size()) {
+            r.error = fmt::format(
+                "service {}: server {}: more than {} servers in all (the limit of per-server "
+                "counter slots, kMaxServerSlots; a service's server keeps its slot until restart)",
+                s.name, s.realservers[bad].host, dp::kMaxServerSlots);
+            return r;
+        }
+        e.servers.reserve(s.realservers.size());
+        for (size_t k = 0; k < s.realservers.size(); ++k) {
+            const conf::RealServer& rs = s.realservers[k];
             dp::ServerEntry se{};
-            if (!slots.server(s.name, rs.host, se.counter)) {
-                r.error = fmt::format(
-                    "service {}: server {}: more than {} servers in all (the limit of per-server "
-                    "counter slots, kMaxServerSlots; a service's server keeps its slot until restart)",
-                    s.name, rs.host, dp::kMaxServerSlots);
-                return r;
-            }
+            se.counter = server_slots[k];
             se.family = rs.ip.is_v4() ? 4 : 6;
             // Configured servers keep their flows, drained ones too (disabled,
             // weight 0); a server that is gone from the config loses them.

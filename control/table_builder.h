@@ -25,6 +25,12 @@ public:
     // Returns false when the slots are exhausted.
     bool service(const std::string& service, uint32_t& slot);
     bool server(const std::string& service, const std::string& host, uint32_t& slot);
+    // The slots of a service's servers, in order, into `out`. Returns
+    // servers.size(), or the index of the first server that found no slot. A
+    // service listing the same hosts as at its previous call is answered from
+    // that call's slots (a sequential compare instead of a hash look-up each).
+    size_t servers(const std::string& service, const std::vector<conf::RealServer>& servers,
+                   std::vector<uint32_t>& out);
     // The (service, host) of a server slot, if it was ever given out.
     std::optional<std::pair<std::string, std::string>> server_of(uint32_t slot) const;
 
@@ -36,6 +42,11 @@ private:
     std::unordered_map<std::string, std::unordered_map<std::string, uint32_t>> servers_;
     // (service, host) of each slot given out; the keys above (stable nodes).
     std::vector<std::pair<const std::string*, const std::string*>> by_slot_;
+    struct Listed {
+        std::vector<std::string> hosts;
+        std::vector<uint32_t> slots;
+    };
+    std::unordered_map<std::string, Listed> last_listed_;  // by service, for servers()
 };
 
 struct BuildResult {
