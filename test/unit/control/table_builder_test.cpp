@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -195,4 +197,38 @@ TEST_CASE("server counter slots: exhausting them is an error that names the limi
           fmt::format("service svc0: server cp0000: more than {} servers in all (the limit of per-server "
                       "counter slots, kMaxServerSlots; a service's server keeps its slot until restart)",
                       dp::kMaxServerSlots));
+}
+
+TEST_CASE("server slots follow the host, whatever the list's order or changes", "[table_builder]") {
+    conf::Config c = config_of(2, 5);
+    ctl::CounterSlots slots;
+    auto slot_of = [&](const dp::Table& t, size_t svc, const std::string& host) {
+        const auto& servers = c.services[svc].realservers;
+        for (size_t k = 0; k < servers.size(); ++k) {
+            if (servers[k].host == host) return t.service(svc).servers[k].counter;
+        }
+        return uint32_t{0xFFFFFFFF};
+    };
+    auto first = ctl::build_table(c, slots, 1);
+    REQUIRE(first.table);
+    std::map<std::string, uint32_t> before;
+    for (const auto& rs : c.services[1].realservers) before[rs.host] = slot_of(*first.table, 1, rs.host);
+    // Reversed, one removed, one added: the others keep their slots, the new one gets a new slot.
+    auto& rs = c.services[1].realservers;
+    std::reverse(rs.begin(), rs.end());
+    rs.erase(rs.begin() + 2);
+    conf::RealServer added = rs[0];
+    added.host = "new-host";
+    rs.push_back(added);
+    auto second = ctl::build_table(c, slots, 2);
+    REQUIRE(second.table);
+    for (const auto& r : rs) {
+        INFO(r.host);
+        if (r.host == "new-host") {
+            CHECK(slot_of(*second.table, 1, r.host) == 10);  // 2 x 5 given out before
+            CHECK(slots.server_of(10) == std::make_pair(std::string("svc1"), std::string("new-host")));
+        } else {
+            CHECK(slot_of(*second.table, 1, r.host) == before.at(r.host));
+        }
+    }
 }
