@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "control/ring_cache.h"
 #include "dataplane/maglev.h"
 
 namespace tern::bench {
@@ -40,7 +41,43 @@ int run_maglev(const Args& args) {
                             i ? ", " : "", counts[i], jnums(ms), median(ms), check);
         fmt::print(stderr, "maglev M={} servers={}: {:.2f} ms\n", size, counts[i], median(ms));
     }
-    fmt::print("{}]}}\n", json);
+    json += "]";
+    // A batch of distinct rings (100 servers each, every ring its own window
+    // of 1000 hosts, as in bench/traffic.cpp) through ctl::generate_rings on
+    // 1, 2, ... threads: what a rebuild where every ring changed costs, and
+    // how it scales. Median of `runs`.
+    const uint32_t batch = static_cast<uint32_t>(args.num("batch", 200));
+    const unsigned max_threads = static_cast<unsigned>(args.num("threads", 2));
+    if (batch > 0) {
+        std::vector<std::string> hosts;
+        for (uint32_t h = 0; h < 1000; ++h) hosts.push_back(fmt::format("cp{:04}", h));
+        std::vector<ctl::RingInput> inputs(batch);
+        std::vector<const ctl::RingInput*> ptrs;
+        for (uint32_t i = 0; i < batch; ++i) {
+            inputs[i].size = size;
+            for (uint32_t k = 0; k < 100; ++k) {
+                const uint32_t h = (i * 7 + k) % 1000;
+                inputs[i].backends.push_back({hosts[h], 10 + (h % 3) * 5});
+            }
+            ptrs.push_back(&inputs[i]);
+        }
+        json += ", \"batch\": [";
+        for (unsigned t = 1; t <= max_threads; ++t) {
+            std::vector<double> ms;
+            for (int r = 0; r < runs; ++r) {
+                const auto t0 = std::chrono::steady_clock::now();
+                const auto rings = ctl::generate_rings(ptrs, t);
+                ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                                 .count());
+            }
+            json += fmt::format("{}{{\"rings\": {}, \"servers\": 100, \"threads\": {}, \"runs_ms\": {}, \"ms\": {:.2f}}}",
+                                t > 1 ? ", " : "", batch, t, jnums(ms), median(ms));
+            fmt::print(stderr, "maglev M={} {} rings x 100 servers on {} thread(s): {:.1f} ms\n", size, batch, t,
+                       median(ms));
+        }
+        json += "]";
+    }
+    fmt::print("{}}}\n", json);
     return 0;
 }
 

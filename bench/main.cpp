@@ -22,8 +22,10 @@ constexpr const char* kUsage =
     "  pipeline [--case NAME] [--lcores 1,2] [--runs 5] [--seconds 1] [--flows 4096]\n"
     "           [--bursts N] [--no-huge]      classify_burst on recycled mbufs\n"
     "  pmd      --pcap FILE [--lcores N] [--windows 5] [--seconds 1] [--no-huge]\n"
-    "           [--rebuilds R --vips V --servers S]   Worker::run on net_pcap -> net_null\n"
-    "  maglev   [--size 65537] [--servers 10,100,1000] [--runs 5]\n"
+    "           [--rebuilds R --vips V --servers S [--ring-threads N]]   Worker::run on net_pcap -> net_null;\n"
+    "           with --rebuilds: R rebuilds after one weight change in one service, then R after\n"
+    "           one weight change in every service, each built, published and reclaimed\n"
+    "  maglev   [--size 65537] [--servers 10,100,1000] [--runs 5] [--batch 200 --threads 2]\n"
     "  flowtable [--flows 1000000,10000000]   the flow table alone: inserts, lookups per second\n"
     "  pcap     --out FILE [--case dr] [--flows 4096] [--vips 8]   write the case's frames\n"
     "  cases                                    list the cases\n";

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -100,14 +101,24 @@ int run_pmd(const Args& args) {
         conf::Config config = make_config(shape);
         dp::TablePublisher publisher(RTE_MAX_LCORE);
         ctl::CounterSlots slots;
-        ctl::BuildResult built = ctl::build_table(config, slots, 1);
+        // As `tern run` keeps it: the rings of the latest table, for the next
+        // build. Its threads inherit this thread's CPUs (after EAL init, the
+        // main lcore's), never the forwarding lcores'.
+        const unsigned ring_threads =
+            static_cast<unsigned>(args.num("ring-threads", ctl::ring_build_threads(0)));
+        ctl::RingCache rings(ring_threads);
+        const auto t_initial = Clock::now();
+        ctl::BuildResult built = ctl::build_table(config, slots, 1, {}, &rings);
+        double initial_build_s = seconds_since(t_initial);
         std::string requested_error;
         if (!built.table && rebuilds > 0) {
             requested_error = built.error;
             shape.servers = dp::kMaxServerSlots / shape.services();
             config = make_config(shape);
             slots = ctl::CounterSlots();
-            built = ctl::build_table(config, slots, 1);
+            const auto t = Clock::now();
+            built = ctl::build_table(config, slots, 1, {}, &rings);
+            initial_build_s = seconds_since(t);
         }
         if (!built.table || !publisher.ok()) {
             fmt::print(stderr, "cannot build the table: {}\n", built.error);
@@ -158,7 +169,12 @@ int run_pmd(const Args& args) {
 
         std::this_thread::sleep_for(std::chrono::duration<double>(warmup_s));
         std::vector<double> mpps, baseline;
-        std::vector<double> build_ms, publish_us, grace_ms;
+        // Per rebuild, for each kind of change: "one" (one server's weight
+        // changes in one service: what a depool costs) and "all" (one
+        // server's weight changes in every service: every ring is generated).
+        struct Rebuilds {
+            std::vector<double> build_ms, publish_us, grace_ms, rings_built;
+        } one, all;
         // The forwarding rate with no rebuild going on, to compare with.
         for (int w = 0; w < (rebuilds ? 2 : 0); ++w) {
             const uint64_t r0 = total_rx();
@@ -175,15 +191,25 @@ int run_pmd(const Args& args) {
                 mpps.push_back(static_cast<double>(r1 - r0) / seconds_since(t0) / 1e6);
             }
         } else {
-            for (int r = 0; r < rebuilds; ++r) {
+            // A server's weight goes from its configured value to half of it,
+            // or back: each rebuild's changed rings differ from the previous
+            // table's (and from those the cache holds).
+            const conf::Config configured = config;
+            const auto toggle = [&](size_t svc, size_t k) {
+                uint32_t& w = config.services[svc].realservers[k].weight;
+                const uint32_t base = configured.services[svc].realservers[k].weight;
+                w = w == base ? std::max<uint32_t>(1, base / 2) : base;
+            };
+            const size_t nsvc = config.services.size();
+            uint64_t generation = 1;
+            const auto rebuild = [&](Rebuilds& out, bool window) {
                 const uint64_t r0 = total_rx();
                 const auto t0 = Clock::now();
-                ctl::BuildResult b = ctl::build_table(config, slots, 2 + static_cast<uint64_t>(r));
+                ctl::BuildResult b = ctl::build_table(config, slots, ++generation, {}, &rings);
                 const double built_s = seconds_since(t0);
                 if (!b.table) {
-                    fmt::print(stderr, "rebuild {}: {}\n", r, b.error);
-                    status = 1;
-                    break;
+                    fmt::print(stderr, "rebuild {}: {}\n", generation, b.error);
+                    return false;
                 }
                 const auto t1 = Clock::now();
                 publisher.publish(std::move(b.table));
@@ -193,10 +219,20 @@ int run_pmd(const Args& args) {
                     std::this_thread::sleep_for(std::chrono::microseconds(50));
                 }
                 const double grace_s = seconds_since(t2);
-                build_ms.push_back(built_s * 1e3);
-                publish_us.push_back(pub_s * 1e6);
-                grace_ms.push_back(grace_s * 1e3);
-                mpps.push_back(static_cast<double>(total_rx() - r0) / seconds_since(t0) / 1e6);
+                out.build_ms.push_back(built_s * 1e3);
+                out.publish_us.push_back(pub_s * 1e6);
+                out.grace_ms.push_back(grace_s * 1e3);
+                out.rings_built.push_back(static_cast<double>(rings.last().built));
+                if (window) mpps.push_back(static_cast<double>(total_rx() - r0) / seconds_since(t0) / 1e6);
+                return true;
+            };
+            for (int r = 0; r < rebuilds && status == 0; ++r) {
+                toggle(static_cast<size_t>(r) * 389 % nsvc, static_cast<size_t>(r) % shape.servers);
+                if (!rebuild(one, false)) status = 1;
+            }
+            for (int r = 0; r < rebuilds && status == 0; ++r) {
+                for (size_t i = 0; i < nsvc; ++i) toggle(i, static_cast<size_t>(r + 1) % shape.servers);
+                if (!rebuild(all, true)) status = 1;
             }
         }
         stop.store(true);
@@ -220,11 +256,19 @@ int run_pmd(const Args& args) {
             shape.servers, flow_entry_bytes() ? "true" : "false", jnums(mpps), median(mpps), rxs, txs, punts, drops, lost, ds.ipackets,
             ds.opackets);
         if (rebuilds > 0) {
+            // build_ms etc.: every ring changed (the full rebuild, as before
+            // the ring cache); one_*: one server's weight in one service.
             json += fmt::format(
-                ", \"baseline_mpps\": {}, \"requested_error\": {}, \"build_ms\": {}, \"publish_us\": {}, \"grace_ms\": {}, "
-                "\"build_ms_median\": {:.2f}, \"publish_and_grace_ms_median\": {:.3f}",
-                jnums(baseline), jstr(requested_error), jnums(build_ms), jnums(publish_us), jnums(grace_ms),
-                median(build_ms), median(grace_ms) + median(publish_us) / 1e3);
+                ", \"baseline_mpps\": {}, \"requested_error\": {}, \"ring_threads\": {}, \"initial_build_ms\": {:.2f}, "
+                "\"build_ms\": {}, \"publish_us\": {}, \"grace_ms\": {}, \"rings_built\": {}, "
+                "\"build_ms_median\": {:.2f}, \"publish_and_grace_ms_median\": {:.3f}, "
+                "\"one_build_ms\": {}, \"one_publish_us\": {}, \"one_grace_ms\": {}, \"one_rings_built\": {}, "
+                "\"one_build_ms_median\": {:.2f}, \"one_publish_and_grace_ms_median\": {:.3f}",
+                jnums(baseline), jstr(requested_error), ring_threads, initial_build_s * 1e3, jnums(all.build_ms),
+                jnums(all.publish_us), jnums(all.grace_ms), jnums(all.rings_built), median(all.build_ms),
+                median(all.grace_ms) + median(all.publish_us) / 1e3, jnums(one.build_ms), jnums(one.publish_us),
+                jnums(one.grace_ms), jnums(one.rings_built), median(one.build_ms),
+                median(one.grace_ms) + median(one.publish_us) / 1e3);
         }
         json += "}\n";
         fmt::print(stderr, "{} x{} lcore(s): {:.2f} Mpps (median of {}), lost {}\n",

@@ -184,9 +184,13 @@ int run_replay(const ReplayOptions& opt) {
 
         dp::TablePublisher publisher(RTE_MAX_LCORE);
         CounterSlots slots;
+        // Rings of the latest table, reused by the next build where their
+        // input did not change; changed ones built on the CPUs the lcores
+        // leave free.
+        RingCache rings(ring_build_threads(nq));
         DesiredState state(config);
         uint64_t generation = 1;
-        const auto built = publisher.ok() ? build_and_publish(config, {}, slots, generation, publisher)
+        const auto built = publisher.ok() ? build_and_publish(config, {}, slots, rings, generation, publisher)
                                           : std::optional<std::string>("RCU allocation failed");
         if (built) {
             fmt::print(stderr, "cannot build the forwarding table: {}\n", *built);
@@ -268,7 +272,7 @@ int run_replay(const ReplayOptions& opt) {
                 }
                 if (err) {
                     fmt::print(stderr, "{}: event {} ignored: {}\n", e.where, e.action, *err);
-                } else if (auto berr = build_and_publish(state.effective(), state.down(), slots,
+                } else if (auto berr = build_and_publish(state.effective(), state.down(), slots, rings,
                                                          ++generation, publisher)) {
                     fmt::print(stderr, "{}: event {}: cannot build the table: {}\n", e.where, e.action, *berr);
                 }

@@ -220,7 +220,11 @@ int run_appliance(const RunOptions& opt) {
         uint64_t state_applied = state.changes();
         dp::TablePublisher publisher(RTE_MAX_LCORE);
         CounterSlots slots;
-        const auto err = publisher.ok() ? build_and_publish(state.effective(), state.down(), slots, generation, publisher)
+        // Rings of the latest table, reused by the next build where their
+        // input did not change; changed ones built on the CPUs the lcores
+        // leave free.
+        RingCache rings(ring_build_threads(nq));
+        const auto err = publisher.ok() ? build_and_publish(state.effective(), state.down(), slots, rings, generation, publisher)
                                         : std::optional<std::string>("RCU allocation failed");
         if (err) {
             fmt::print(stderr, "cannot build the forwarding table: {}\n", *err);
@@ -277,7 +281,7 @@ int run_appliance(const RunOptions& opt) {
             pools_applied = pools.version();
             pools.fill(state, now_s());
             state_applied = state.changes();
-            if (auto berr = build_and_publish(state.effective(), state.down(), slots, ++generation, publisher)) {
+            if (auto berr = build_and_publish(state.effective(), state.down(), slots, rings, ++generation, publisher)) {
                 log_error(fmt::format("cannot build the forwarding table: {}; the previous one stays", *berr));
             }
         };

@@ -7,6 +7,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/maglev.h"
 #include "dataplane/packet.h"
+#include "control/ring_cache.h"
 
 namespace tern::ctl {
 
@@ -21,21 +22,40 @@ bool CounterSlots::service(const std::string& name, uint32_t& slot) {
 }
 
 bool CounterSlots::server(const std::string& service, const std::string& host, uint32_t& slot) {
-    auto key = std::make_pair(service, host);
-    auto it = servers_.find(key);
-    if (it == servers_.end()) {
-        if (servers_.size() >= dp::kMaxServerSlots) return false;
-        it = servers_.emplace(key, static_cast<uint32_t>(servers_.size())).first;
+    auto svc = servers_.find(service);
+    if (svc == servers_.end()) svc = servers_.emplace(service, std::unordered_map<std::string, uint32_t>{}).first;
+    auto it = svc->second.find(host);
+    if (it == svc->second.end()) {
+        if (by_slot_.size() >= dp::kMaxServerSlots) return false;
+        it = svc->second.emplace(host, static_cast<uint32_t>(by_slot_.size())).first;
+        by_slot_.emplace_back(&svc->first, &it->first);
     }
     slot = it->second;
     return true;
 }
 
-std::optional<std::pair<std::string, std::string>> CounterSlots::server_of(uint32_t slot) const {
-    for (const auto& [key, s] : servers_) {
-        if (s == slot) return key;
+size_t CounterSlots::servers(const std::string& service, const std::vector<conf::RealServer>& servers,
+                             std::vector<uint32_t>& out) {
+    Listed& listed = last_listed_[service];
+    bool same = listed.hosts.size() == servers.size();
+    for (size_t i = 0; same && i < servers.size(); ++i) same = listed.hosts[i] == servers[i].host;
+    if (same) {
+        out = listed.slots;
+        return servers.size();
     }
-    return std::nullopt;
+    out.resize(servers.size());
+    for (size_t i = 0; i < servers.size(); ++i) {
+        if (!server(service, servers[i].host, out[i])) return i;
+    }
+    listed.hosts.resize(servers.size());
+    for (size_t i = 0; i < servers.size(); ++i) listed.hosts[i] = servers[i].host;
+    listed.slots = out;
+    return servers.size();
+}
+
+std::optional<std::pair<std::string, std::string>> CounterSlots::server_of(uint32_t slot) const {
+    if (slot >= by_slot_.size()) return std::nullopt;
+    return std::make_pair(*by_slot_[slot].first, *by_slot_[slot].second);
 }
 
 std::vector<conf::Error> unsupported(const conf::Config& config) {
@@ -49,11 +69,16 @@ std::vector<conf::Error> unsupported(const conf::Config& config) {
 }
 
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
-                        const std::set<std::pair<std::string, std::string>>& down) {
+                        const std::set<std::pair<std::string, std::string>>& down, RingCache* rings) {
     BuildResult r;
+    // The rings are generated (or taken from the cache) once every service's
+    // input is known: then the missing ones are built in parallel.
+    std::vector<RingInput> ring_inputs;
+    ring_inputs.reserve(config.services.size());
     std::map<conf::IpAddr, conf::MacAddr> macs;
     for (const auto& n : config.neighbors) macs[n.ip] = n.mac;
 
+    std::vector<uint32_t> server_slots;  // of one service
     std::vector<dp::ServiceSpec> specs;
     specs.reserve(config.services.size());
     for (const auto& s : config.services) {
@@ -75,15 +100,22 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             r.error = fmt::format("service {}: more than {} services", s.name, dp::kMaxServiceSlots);
             return r;
         }
-        std::vector<dp::MaglevBackend> backends;
+        RingInput& ring_in = ring_inputs.emplace_back();
+        ring_in.size = s.table_size;
+        std::vector<dp::MaglevBackend>& backends = ring_in.backends;
         backends.reserve(s.realservers.size());
-        for (const auto& rs : s.realservers) {
+        if (const size_t bad = slots.servers(s.name, s.realservers, server_slots); bad < s.realservers.size()) {
+            r.error = fmt::format(
+                "service {}: server {}: more than {} servers in all (the limit of per-server "
+                "counter slots, kMaxServerSlots; a service's server keeps its slot until restart)",
+                s.name, s.realservers[bad].host, dp::kMaxServerSlots);
+            return r;
+        }
+        e.servers.reserve(s.realservers.size());
+        for (size_t k = 0; k < s.realservers.size(); ++k) {
+            const conf::RealServer& rs = s.realservers[k];
             dp::ServerEntry se{};
-            if (!slots.server(s.name, rs.host, se.counter)) {
-                r.error = fmt::format("service {}: more than {} servers in all", s.name,
-                                      dp::kMaxServerSlots);
-                return r;
-            }
+            se.counter = server_slots[k];
             se.family = rs.ip.is_v4() ? 4 : 6;
             // Configured servers keep their flows, drained ones too (disabled,
             // weight 0); a server that is gone from the config loses them.
@@ -122,8 +154,12 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             backends.push_back({rs.host, se.weight});
             e.servers.push_back(se);
         }
-        e.ring = dp::generate_ring(backends, s.table_size);
         specs.push_back(std::move(spec));
+    }
+    {
+        RingCache once(ring_build_threads(0));
+        std::vector<dp::SharedRing> built = (rings ? *rings : once).get(ring_inputs);
+        for (size_t i = 0; i < specs.size(); ++i) specs[i].entry.ring = std::move(built[i]);
     }
     dp::TableParams params;
     const conf::Node& node = config.node;
@@ -150,9 +186,9 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
 
 std::optional<std::string> build_and_publish(const conf::Config& config,
                                              const std::set<std::pair<std::string, std::string>>& down,
-                                             CounterSlots& slots, uint64_t generation,
+                                             CounterSlots& slots, RingCache& rings, uint64_t generation,
                                              dp::TablePublisher& publisher) {
-    BuildResult built = build_table(config, slots, generation, down);
+    BuildResult built = build_table(config, slots, generation, down, &rings);
     // Said once while it holds: health changes rebuild the table often.
     static std::set<std::string> last;
     std::set<std::string> now(built.warnings.begin(), built.warnings.end());

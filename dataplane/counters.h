@@ -66,9 +66,15 @@ struct ConnCounts {
 };
 
 // Slots for per-service and per-server counters. Control assigns a stable
-// slot to each service and server (by name), so counters survive table swaps.
+// slot to each service and server (by name), so counters survive table swaps;
+// a (service, host) keeps its slot until the process restarts, so the limit
+// counts every server configured since start, not only the current ones.
+// 2^18 server slots: 1000 services x 100 servers with 2.6x headroom for
+// churn, at 32 B per slot (servers + conns) = 8 MiB per lcore. A fixed limit
+// rather than one sized from the config at start-up: a reload that adds
+// servers must not fail because the process started with a smaller config.
 inline constexpr uint32_t kMaxServiceSlots = 4096;
-inline constexpr uint32_t kMaxServerSlots = 65536;
+inline constexpr uint32_t kMaxServerSlots = 1u << 18;
 
 // One lcore's counters; allocated once per lcore on its socket, cache aligned.
 struct alignas(64) LcoreCounters {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -32,8 +33,56 @@ struct MaglevBackend {
 // only on the set of (id, weight) and on `size`, not on the order of `backends`.
 // Preconditions (asserted): size is prime and greater than the number of backends with
 // weight > 0; backends.size() < 65535; ids are unique.
-// Cost: O(size * (log(size) + log(backends))) time, O(size + backends) memory.
+// Cost: O(size * log(size)) probes of a bitmap, plus O(size * log(backends)) when the weights
+// are very skewed; O(size + backends) memory. About 1 ms for size 65537 (docs/bench/README.md).
 std::vector<uint16_t> generate_ring(std::span<const MaglevBackend> backends, uint32_t size);
+
+// A ring as a table holds it: immutable and reference counted, so that a rebuild can hand an
+// unchanged ring to the next table generation instead of generating it again (ctl::RingCache).
+// The entries live as long as the last table (or cache) holding them; tables are freed on the
+// control thread after the RCU grace period, so lcores never touch the count. Reads cost what a
+// std::vector's do: the data pointer and the size are members, one load and one indexed load.
+class SharedRing {
+public:
+    using Entries = std::vector<uint16_t>;
+    SharedRing() = default;
+    // Takes a freshly generated ring (implicit: `entry.ring = generate_ring(...)`).
+    SharedRing(Entries entries)  // NOLINT(google-explicit-constructor)
+        : SharedRing(std::make_shared<const Entries>(std::move(entries))) {}
+    explicit SharedRing(std::shared_ptr<const Entries> entries)
+        : data_(entries ? entries->data() : nullptr),
+          size_(entries ? static_cast<uint32_t>(entries->size()) : 0),
+          owner_(std::move(entries)) {}
+    SharedRing(const SharedRing&) = default;
+    SharedRing& operator=(const SharedRing&) = default;
+    SharedRing(SharedRing&& o) noexcept : data_(o.data_), size_(o.size_), owner_(std::move(o.owner_)) {
+        o.data_ = nullptr;
+        o.size_ = 0;
+    }
+    SharedRing& operator=(SharedRing&& o) noexcept {
+        if (this != &o) {
+            data_ = o.data_;
+            size_ = o.size_;
+            owner_ = std::move(o.owner_);
+            o.data_ = nullptr;
+            o.size_ = 0;
+        }
+        return *this;
+    }
+
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    uint16_t operator[](size_t i) const { return data_[i]; }
+    const uint16_t* begin() const { return data_; }
+    const uint16_t* end() const { return data_ + size_; }
+    // The shared entries: equal pointers mean one ring shared by two holders.
+    const std::shared_ptr<const Entries>& entries() const { return owner_; }
+
+private:
+    const uint16_t* data_ = nullptr;
+    uint32_t size_ = 0;
+    std::shared_ptr<const Entries> owner_;
+};
 
 // Deterministic primality test for any 32-bit n.
 bool is_prime(uint32_t n);

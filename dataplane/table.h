@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/maglev.h"
 #include "dataplane/packet.h"
 
 
@@ -43,7 +44,7 @@ struct ServiceEntry {
     Sched sched = Sched::maglev;
     Fwd fwd = Fwd::dr;
     uint32_t counter = 0;  // slot in LcoreCounters::services
-    std::vector<uint16_t> ring;          // Maglev lookup table: index into servers, or kNoBackend
+    SharedRing ring;  // Maglev lookup table: index into servers, or kNoBackend; shared between generations
     std::vector<ServerEntry> servers;
     // Servers that take new flows (weight > 0, enabled, up) and their
     // weights, for rr, wrr and wlc.

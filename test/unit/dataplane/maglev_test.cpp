@@ -183,6 +183,9 @@ TEST_CASE("matches the literal round-by-round credit scheme", "[maglev]") {
                 const uint32_t w = trial % 3 == 0 ? 1 : rng() % 4 == 0 ? 0 : 1 + rng() % 100;
                 p.add("rs" + std::to_string(rng()), w);
             }
+            // One backend far heavier than the rest: generate_ring switches from its
+            // round-by-round walk to its heap; both must match the literal scheme.
+            if (trial % 5 == 4) p.weights[0] = 1000 + rng() % 1000;
             const auto b = p.backends();
             INFO("m " << m << " n " << n << " trial " << trial);
             CHECK(generate_ring(b, m) == reference_ring(b, m));
@@ -327,4 +330,50 @@ TEST_CASE("build time: M=65537, 1000 backends (printed, not asserted)", "[maglev
         "build M=%u N=1000 (best of 3): equal weights %.2f ms, weights 1..100 %.2f ms, "
         "999 x 1 + 1 x 1000000 %.2f ms\n",
         kM, best_equal, best_mixed, best_skewed);
+}
+
+// FNV-1a 64 of whole M=65537 rings, recorded from the heap-only generate_ring before the
+// round-by-round fill and the taken bitmap: any later speed-up must keep these rings exactly.
+TEST_CASE("fingerprints: large rings stay bit-identical across rewrites", "[maglev]") {
+    const auto fnv = [](const std::vector<uint16_t>& ring) {
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (uint16_t e : ring) {
+            h = (h ^ (e & 0xFF)) * 0x100000001b3ull;
+            h = (h ^ (e >> 8)) * 0x100000001b3ull;
+        }
+        return h;
+    };
+    std::vector<std::pair<const char*, Pool>> cases;
+    cases.emplace_back("100 equal", Pool::make(100, 100));
+    {
+        Pool p = Pool::make(100, 100);
+        p.weights[17] = 50;  // one weight changed: the bench's "every ring changed" input
+        cases.emplace_back("100, one at half weight", std::move(p));
+    }
+    {
+        Pool p;
+        for (int k = 0; k < 100; ++k) p.add("cp" + std::to_string(4000 + k), 10 + (k % 3) * 5);
+        p.weights[3] = 0;
+        cases.emplace_back("100 weights 10/15/20, one drained", std::move(p));
+    }
+    {
+        Pool p = Pool::make(50, 1);
+        p.add("heavy", 1000);
+        cases.emplace_back("50 x 1 + 1 x 1000", std::move(p));
+    }
+    {
+        Pool p;
+        for (int i = 0; i < 1000; ++i) p.add("cp" + std::to_string(3000 + i), 1 + i % 100);
+        cases.emplace_back("1000 weights 1..100", std::move(p));
+    }
+    const std::vector<uint64_t> expected = {0x266cbab14660aea1ull, 0x8890eca2bd906df6ull,
+                                           0xf8e5c2c992031715ull, 0x3249a8211757b42full,
+                                           0x009a8f9b962ae5aaull};
+    for (size_t i = 0; i < cases.size(); ++i) {
+        const auto b = cases[i].second.backends();
+        const uint64_t h = fnv(generate_ring(b, kM));
+        std::printf("fingerprint %s: 0x%016llxull\n", cases[i].first, static_cast<unsigned long long>(h));
+        INFO(cases[i].first);
+        CHECK(h == expected[i]);
+    }
 }
