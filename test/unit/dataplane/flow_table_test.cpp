@@ -10,7 +10,7 @@ using namespace tern::dp;
 namespace {
 
 struct Fixture {
-    std::vector<FlowEntry> mem;
+    FlowMemory mem;
     std::vector<FlowEntry> released;
     FlowTable table;
     explicit Fixture(size_t cap, FlowTimeouts t = {})
