@@ -212,8 +212,10 @@ FlowEntry* FlowTable::insert_full(const FlowKey& key, size_t bi, uint16_t sig, u
             return take(ai, static_cast<unsigned>(__builtin_ctz(f)), key, sig, now, true);
         }
         // One cuckoo step: move a flow of either bucket to its other bucket
-        // if that has room, and take its way.
+        // if that has room, and take its way. Not in a (nearly) full table,
+        // as under a flood: up to 16 more lines, to no avail.
         for (const size_t c : {bi, ai}) {
+            if (size_ >= capacity() - capacity() / 16) break;
             const FlowBucket& b = buckets_[c];
             for (unsigned w = 0; w < kWays; ++w) {
                 const size_t o = alternate(c, b.sig[w]);
@@ -225,25 +227,25 @@ FlowEntry* FlowTable::insert_full(const FlowKey& key, size_t bi, uint16_t sig, u
             }
         }
     }
-    // Both full of live flows: the oldest (by last packet) that is not
-    // ESTABLISHED, else the oldest, across both buckets.
+    // Both full of live flows: the least recently used that is not
+    // ESTABLISHED, else the least recently used, across both buckets. One
+    // score a way: not-established above all, then the time since its last
+    // packet (its expiry minus its state's timeout).
     const size_t choices[2] = {bi, bucket_mask_ == 0 ? bi : alternate(bi, sig)};
-    size_t victim_b = 0, inactive_b = 0;
-    unsigned victim_w = kWays, inactive_w = kWays;
-    uint32_t victim_t = 0, inactive_t = 0;
+    size_t victim_b = bi;
+    unsigned victim_w = 0;
+    uint64_t best = 0;
     for (unsigned c = 0; c < (bucket_mask_ == 0 ? 1u : 2u); ++c) {
         const FlowBucket& b = buckets_[choices[c]];
         for (unsigned w = 0; w < kWays; ++w) {
-            const uint32_t touched = b.expires[w] - timeouts_.seconds[static_cast<size_t>(b.state[w])];
-            if (victim_w == kWays || before(touched, victim_t)) {
-                victim_b = choices[c], victim_w = w, victim_t = touched;
-            }
-            if (b.state[w] != ConnState::established && (inactive_w == kWays || before(touched, inactive_t))) {
-                inactive_b = choices[c], inactive_w = w, inactive_t = touched;
+            const size_t st = static_cast<size_t>(b.state[w]);
+            const uint32_t age = now - (b.expires[w] - timeouts_.seconds[st]);
+            const uint64_t score = uint64_t{b.state[w] != ConnState::established} << 32 | age;
+            if (score > best || (c == 0 && w == 0)) {
+                best = score, victim_b = choices[c], victim_w = w;
             }
         }
     }
-    if (inactive_w != kWays) victim_b = inactive_b, victim_w = inactive_w;
     release(victim_b, victim_w);
     ++evictions_;
     return take(victim_b, victim_w, key, sig, now, victim_b != bi);
