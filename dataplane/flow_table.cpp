@@ -84,7 +84,11 @@ FlowTable::FlowTable(void* memory, size_t capacity, const FlowTimeouts& timeouts
       bucket_mask_(capacity / kWays - 1),
       timeouts_(timeouts),
       release_(release),
-      ctx_(ctx) {}
+      ctx_(ctx) {
+    for (size_t s = 0; s < kConnStateCount; ++s) {
+        for (unsigned k = 0; k < 4; ++k) timeout_bytes_[k][s] = static_cast<uint8_t>(timeouts_.seconds[s] >> (8 * k));
+    }
+}
 
 unsigned FlowTable::expired(const FlowBucket& b, uint32_t now) {
 #if defined(__SSE2__)
@@ -228,28 +232,63 @@ FlowEntry* FlowTable::insert_full(const FlowKey& key, size_t bi, uint16_t sig, u
         }
     }
     // Both full of live flows: the least recently used that is not
-    // ESTABLISHED, else the least recently used, across both buckets. One
-    // score a way: not-established above all, then the time since its last
-    // packet (its expiry minus its state's timeout).
-    const size_t choices[2] = {bi, bucket_mask_ == 0 ? bi : alternate(bi, sig)};
-    size_t victim_b = bi;
-    unsigned victim_w = 0;
-    uint64_t best = 0;
-    for (unsigned c = 0; c < (bucket_mask_ == 0 ? 1u : 2u); ++c) {
-        const FlowBucket& b = buckets_[choices[c]];
-        for (unsigned w = 0; w < kWays; ++w) {
-            const size_t st = static_cast<size_t>(b.state[w]);
-            const uint32_t age = now - (b.expires[w] - timeouts_.seconds[st]);
-            const uint64_t score = uint64_t{b.state[w] != ConnState::established} << 32 | age;
-            if (score > best || (c == 0 && w == 0)) {
-                best = score, victim_b = choices[c], victim_w = w;
-            }
-        }
+    // ESTABLISHED, else the least recently used, across both buckets (the
+    // first of equals, primary first).
+    const size_t ai = bucket_mask_ == 0 ? bi : alternate(bi, sig);
+#if defined(__SSE4_1__)
+    __m128i s0, s1, s2, s3;
+    scores(buckets_[bi], now, s0, s1);
+    scores(buckets_[ai], now, s2, s3);
+    __m128i m = _mm_max_epu32(_mm_max_epu32(s0, s1), _mm_max_epu32(s2, s3));
+    m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0x4E));
+    m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0xB1));
+    const unsigned top = static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(s0, m)))) |
+                         static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(s1, m)))) << 4 |
+                         static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(s2, m)))) << 8 |
+                         static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(s3, m)))) << 12;
+    const unsigned i = static_cast<unsigned>(__builtin_ctz(top));
+#else
+    unsigned i = 0;
+    uint32_t best = 0;
+    for (unsigned j = 0; j < 2 * kWays; ++j) {
+        const FlowBucket& b = buckets_[j < kWays ? bi : ai];
+        const unsigned w = j % kWays;
+        const uint32_t age = now - (b.expires[w] - timeouts_.seconds[static_cast<size_t>(b.state[w])]);
+        const uint32_t score = (age & 0x7FFFFFFFu) | uint32_t{b.state[w] != ConnState::established} << 31;
+        if (j == 0 || score > best) best = score, i = j;
     }
+#endif
+    const size_t victim_b = i < kWays ? bi : ai;
+    const unsigned victim_w = i % kWays;
     release(victim_b, victim_w);
     ++evictions_;
     return take(victim_b, victim_w, key, sig, now, victim_b != bi);
 }
+
+#if defined(__SSE4_1__)
+// The eviction score of each way of `b` (all used), ways 0-3 in `lo`, 4-7 in
+// `hi`: bit 31 set when not ESTABLISHED, below it the seconds since the
+// way's last packet (its expiry minus its state's timeout, looked up with
+// PSHUFB a byte of the timeout at a time).
+inline void FlowTable::scores(const FlowBucket& b, uint32_t now, __m128i& lo, __m128i& hi) const {
+    const __m128i st = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.state));
+    const auto* tb = reinterpret_cast<const __m128i*>(timeout_bytes_);
+    const __m128i t01 = _mm_unpacklo_epi8(_mm_shuffle_epi8(_mm_load_si128(tb + 0), st),
+                                          _mm_shuffle_epi8(_mm_load_si128(tb + 1), st));
+    const __m128i t23 = _mm_unpacklo_epi8(_mm_shuffle_epi8(_mm_load_si128(tb + 2), st),
+                                          _mm_shuffle_epi8(_mm_load_si128(tb + 3), st));
+    const __m128i n = _mm_set1_epi32(static_cast<int>(now));
+    const __m128i age_lo = _mm_add_epi32(
+        _mm_sub_epi32(n, _mm_load_si128(reinterpret_cast<const __m128i*>(b.expires))), _mm_unpacklo_epi16(t01, t23));
+    const __m128i age_hi = _mm_add_epi32(
+        _mm_sub_epi32(n, _mm_load_si128(reinterpret_cast<const __m128i*>(b.expires + 4))), _mm_unpackhi_epi16(t01, t23));
+    const __m128i est = _mm_cmpeq_epi8(st, _mm_set1_epi8(static_cast<char>(ConnState::established)));
+    const __m128i flag = _mm_set1_epi32(static_cast<int>(0x80000000u));
+    const __m128i age_bits = _mm_set1_epi32(0x7FFFFFFF);
+    lo = _mm_or_si128(_mm_and_si128(age_lo, age_bits), _mm_andnot_si128(_mm_cvtepi8_epi32(est), flag));
+    hi = _mm_or_si128(_mm_and_si128(age_hi, age_bits), _mm_andnot_si128(_mm_cvtepi8_epi32(_mm_srli_si128(est, 4)), flag));
+}
+#endif
 
 void FlowTable::sweep(uint32_t now, size_t buckets) {
     const size_t nb = bucket_mask_ + 1;

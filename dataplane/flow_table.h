@@ -31,7 +31,9 @@
 
 #include "dataplane/packet.h"
 
-#if defined(__SSE2__)
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -43,6 +45,7 @@ enum class ConnState : uint8_t {
     listen, synack, udp, kCount
 };
 inline constexpr size_t kConnStateCount = static_cast<size_t>(ConnState::kCount);
+static_assert(kConnStateCount <= 16, "states index a 16-byte PSHUFB table");
 const char* conn_state_name(ConnState s);
 
 // TCP flags as IPVS reads them: RST wins over SYN over FIN over ACK.
@@ -182,6 +185,9 @@ private:
     [[gnu::noinline]] FlowEntry* insert_full(const FlowKey& key, size_t b, uint16_t sig, uint32_t now);
     // Moves way w of bucket `from` to free way v of `to`, its other bucket.
     void move(size_t from, unsigned w, size_t to, unsigned v);
+#if defined(__SSE4_1__)
+    void scores(const FlowBucket& b, uint32_t now, __m128i& lo, __m128i& hi) const;
+#endif
     void release(size_t b, unsigned w);
 
     FlowBucket* buckets_;
@@ -192,6 +198,8 @@ private:
     size_t cursor_ = 0;
     uint64_t evictions_ = 0;
     FlowTimeouts timeouts_;
+    // Byte k of each state's timeout (a PSHUFB table; the eviction's scores).
+    alignas(16) uint8_t timeout_bytes_[4][16] = {};
     Release release_;
     void* ctx_;
 };
