@@ -122,25 +122,25 @@ unsigned FlowTable::expired(const FlowBucket& b, uint32_t now) {
 FlowEntry* FlowTable::find(const FlowKey& key, uint32_t hash, uint32_t now) {
     const size_t bi = hash & bucket_mask_;
     const FlowBucket& b = buckets_[bi];
-    const uint16_t sig = signature(hash);
-    for (unsigned ways = match(b, sig); ways != 0; ways &= ways - 1) {
+    FlowEntry* const row = entries_ + bi * kWays;
+    for (unsigned ways = match(b, signature(hash)); ways != 0; ways &= ways - 1) {
         const unsigned w = static_cast<unsigned>(__builtin_ctz(ways));
-        FlowEntry& e = entries_[bi * kWays + w];
         // A flow is in one bucket only: a key match ends the search.
-        if (same_key(e.key, key)) return before(b.expires[w], now) ? expire(bi, w) : &e;
+        if (same_key(row[w].key, key)) return before(b.expires[w], now) ? expire(bi, w) : &row[w];
     }
     // Not in its primary bucket: in the alternate only if the primary ever
     // overflowed.
-    if (b.overflow == 0) return nullptr;
-    return find_moved(key, alternate(bi, sig), sig, now);
+    return b.overflow == 0 ? nullptr : find_moved(key, hash, now);
 }
 
-FlowEntry* FlowTable::find_moved(const FlowKey& key, size_t bi, uint16_t sig, uint32_t now) {
+FlowEntry* FlowTable::find_moved(const FlowKey& key, uint32_t hash, uint32_t now) {
+    const uint16_t sig = signature(hash);
+    const size_t bi = alternate(hash & bucket_mask_, sig);
     const FlowBucket& b = buckets_[bi];
+    FlowEntry* const row = entries_ + bi * kWays;
     for (unsigned ways = match(b, sig) & b.moved; ways != 0; ways &= ways - 1) {
         const unsigned w = static_cast<unsigned>(__builtin_ctz(ways));
-        FlowEntry& e = entries_[bi * kWays + w];
-        if (same_key(e.key, key)) return before(b.expires[w], now) ? expire(bi, w) : &e;
+        if (same_key(row[w].key, key)) return before(b.expires[w], now) ? expire(bi, w) : &row[w];
     }
     return nullptr;
 }
