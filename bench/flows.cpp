@@ -7,13 +7,14 @@
 namespace tern::bench {
 
 #if TERN_BENCH_HAS_FLOW_TABLE
-size_t flow_entry_bytes() { return sizeof(dp::FlowEntry); }
+// Memory per flow: its entry and its share of the bucket line.
+size_t flow_entry_bytes() { return dp::FlowTable::bytes_for(1024) / 1024; }
 
 bool LaneFlows::attach(dp::WorkerConfig& wc, size_t capacity, int socket,
                        dp::LcoreCounters& counters) {
     memory_ = rte_zmalloc_socket("bench_flows", dp::FlowTable::bytes_for(capacity), 64, socket);
     if (memory_ == nullptr) return false;
-    auto* t = new dp::FlowTable(static_cast<dp::FlowEntry*>(memory_), capacity, dp::FlowTimeouts{},
+    auto* t = new dp::FlowTable(memory_, capacity, dp::FlowTimeouts{},
                                 dp::release_flow_counts, &counters);
     table_ = t;
     wc.flows = t;

@@ -44,14 +44,14 @@ std::vector<uint64_t> parse_list(const std::string& s) {
 
 int run_flowtable(const Args& args) {
     const auto counts = parse_list(args.get("flows", "1000000,10000000"));
-    fmt::print("{{\"bytes_per_entry\": {}, \"results\": [", sizeof(dp::FlowEntry));
+    fmt::print("{{\"bytes_per_entry\": {}, \"results\": [", dp::FlowTable::bytes_for(1024) / 1024);
     bool first = true;
     for (uint64_t n : counts) {
         // The smallest power of two at least 1.25 x n: the table is sized for
         // its flows with headroom, as an operator would.
         uint64_t cap = 1024;
         while (cap < n + n / 4) cap <<= 1;
-        std::vector<dp::FlowEntry> mem(cap);
+        dp::FlowMemory mem(cap);
         dp::FlowTable t(mem.data(), cap, dp::FlowTimeouts{}, nullptr, nullptr);
         std::vector<uint32_t> hashes(n);
         for (uint64_t i = 0; i < n; ++i) hashes[i] = dp::flow_hash(key_of(i));
@@ -71,7 +71,7 @@ int run_flowtable(const Args& args) {
         const double look_s = std::chrono::duration<double>(Clock::now() - t0).count();
         fmt::print("{}{{\"flows\": {}, \"capacity\": {}, \"bytes\": {}, \"inserts_per_s\": {:.0f}, "
                    "\"lookups_per_s\": {:.0f}, \"hits\": {}, \"evictions\": {}}}",
-                   first ? "" : ", ", n, cap, cap * sizeof(dp::FlowEntry), n / ins_s, n / look_s, hits,
+                   first ? "" : ", ", n, cap, dp::FlowTable::bytes_for(cap), n / ins_s, n / look_s, hits,
                    t.evictions());
         first = false;
     }

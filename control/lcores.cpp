@@ -44,7 +44,7 @@ std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp:
         l->counters = new (mem) dp::LcoreCounters();
         peers_.push_back(l->counters);
         const size_t bytes = dp::FlowTable::bytes_for(config.flows.size);
-        l->flow_mem = static_cast<dp::FlowEntry*>(rte_zmalloc_socket("tern_flows", bytes, RTE_CACHE_LINE_SIZE, socket));
+        l->flow_mem = rte_zmalloc_socket("tern_flows", bytes, RTE_CACHE_LINE_SIZE, socket);
         if (l->flow_mem == nullptr) {
             return fmt::format("lcore {}: cannot allocate its flow table ({} entries, {} MiB; see flows.size)",
                                id, config.flows.size, bytes >> 20);
@@ -102,8 +102,7 @@ std::vector<std::pair<unsigned, dp::FlowEntry>> LcoreSet::sample_flows(size_t ma
         size_t got = 0;
         for (size_t i = 0; i < cap && got < want; ++i) {
             dp::FlowEntry e;
-            std::memcpy(&e, &l->flow_mem[(sample_from_ + i) % cap], sizeof(e));
-            if (!e.used) continue;
+            if (!l->flows->slot((sample_from_ + i) % cap, e)) continue;
             out.emplace_back(l->id, e);
             ++got;
         }

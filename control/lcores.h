@@ -44,7 +44,7 @@ private:
     struct Lcore {
         unsigned id = 0;
         dp::LcoreCounters* counters = nullptr;
-        dp::FlowEntry* flow_mem = nullptr;
+        void* flow_mem = nullptr;  // dp::FlowTable::bytes_for(flows.size)
         std::unique_ptr<dp::FlowTable> flows;
         std::unique_ptr<dp::Worker> worker;
         const std::atomic<bool>* stop = nullptr;

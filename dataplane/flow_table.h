@@ -1,10 +1,32 @@
 // Per-lcore flow table: 5-tuple -> server, with IPVS-style TCP state for
 // DR/tunnel mode (client->server packets only) and IPVS's timeouts.
-// Bounded: a fixed number of 4-way buckets allocated at start-up; a flow may
-// live in either of two buckets (two independent choices from its hash, as
-// in 2-choice hashing, so buckets rarely overflow); when both are full the
-// oldest entry that is not ESTABLISHED is evicted first, so a SYN flood
-// recycles its own half-open entries rather than live ones.
+//
+// Layout: a fixed number of 8-way buckets allocated at start-up, 64 bytes
+// of memory per flow in all. Each bucket is one cache line of metadata
+// (FlowBucket: per way a 16-bit hash signature, the expiry, the state, plus
+// used/moved bits and an overflow count); the 56-byte entries (FlowEntry:
+// key and server) sit in a separate flat array, way w of bucket b at
+// entries[b * kWays + w]. A lookup loads the bucket line, compares the 8
+// signatures at once (SSE2) and compares a full key only on a signature
+// match, so a hit touches the bucket line and one entry, a miss usually the
+// bucket line alone; whether an entry is live is read from the bucket line.
+//
+// Overflow: a flow lives in its primary bucket (low bits of the hash) or,
+// when that is full, in an alternate bucket (the primary index XOR a mix of
+// the signature, so the primary is found again from the alternate, as in a
+// cuckoo filter). The primary counts the flows it sent away; only when that
+// count is non-zero does a lookup that missed look at the alternate. When
+// both are full of live flows, one flow of the two moves to its own other
+// bucket if that has room (one cuckoo step, read from the bucket lines; not
+// tried once the table is 15/16 full, as under a flood). Else the least
+// recently used entry of the two buckets that is not ESTABLISHED is evicted,
+// else the least recently used, so a SYN flood recycles its own half-open
+// entries rather than live ones. Last use = expiry - the state's timeout.
+// A table of random flows fills to 85-90% before its first eviction.
+//
+// The worker's FlowEntry* is valid until its next insert() (a cuckoo step
+// moves entries).
+//
 // Lcore-local: one table per lcore, no locks. Pure C++ (no DPDK), so tests
 // drive it with a fake clock.
 #pragma once
@@ -15,6 +37,12 @@
 
 #include "dataplane/packet.h"
 
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace tern::dp {
 
 // IPVS's TCP states (ip_vs_proto_tcp.c), plus one for UDP.
@@ -23,6 +51,7 @@ enum class ConnState : uint8_t {
     listen, synack, udp, kCount
 };
 inline constexpr size_t kConnStateCount = static_cast<size_t>(ConnState::kCount);
+static_assert(kConnStateCount <= 16, "states index a 16-byte PSHUFB table");
 const char* conn_state_name(ConnState s);
 
 // TCP flags as IPVS reads them: RST wins over SYN over FIN over ACK.
@@ -51,54 +80,78 @@ struct FlowTimeouts {
     };
 };
 
+// What the worker keeps per flow; the table's bookkeeping (used, expiry,
+// signature) lives in the flow's FlowBucket (see FlowTable::expires).
 struct FlowEntry {
     FlowKey key;            // 40 bytes
     uint32_t server_slot;   // the server's stable counter slot
     uint32_t generation;    // table generation `server_index` was resolved in
-    uint32_t expires;       // flow clock, seconds
-    uint32_t touched;       // flow clock, seconds: last packet
     uint16_t server_index;  // index in the service's server list, valid for `generation`
-    ConnState state;
-    uint8_t used;
-    uint8_t pad[4];
+    ConnState state;        // as FlowTable::set_state last set it (mirrored in the bucket)
+    uint8_t pad[5];
 };
-static_assert(sizeof(FlowEntry) == 64, "a flow entry is one cache line");
+static_assert(sizeof(FlowEntry) == 56, "entry + 1/8 of a bucket line = 64 bytes a flow");
+
+// One bucket's metadata: one cache line for kWays flows.
+struct alignas(64) FlowBucket {
+    uint16_t sig[8];       // hash >> 16 of each way's flow
+    uint32_t expires[8];   // flow clock, seconds
+    ConnState state[8];    // the way's state (eviction order without the entry line)
+    uint8_t used;          // bit w: way w holds a flow
+    uint8_t moved;         // bit w: way w's flow lives here as its alternate bucket
+    uint8_t overflow;      // flows of this (primary) bucket living in their alternate; 255 sticks
+    uint8_t pad[5];
+};
+static_assert(sizeof(FlowBucket) == 64, "a bucket is one cache line");
 
 class FlowTable {
 public:
-    static constexpr unsigned kWays = 4;
+    static constexpr unsigned kWays = 8;  // ways of a bucket: capacity() / kWays buckets
 
     // Called for every entry that leaves the table (expired, evicted), so
     // the caller can take it out of its connection counts.
     using Release = void (*)(void* ctx, const FlowEntry& e);
 
-    // `memory` holds `capacity` entries (a power of two >= kWays), zeroed,
-    // 64-byte aligned; the table never allocates.
-    FlowTable(FlowEntry* memory, size_t capacity, const FlowTimeouts& timeouts, Release release,
-              void* ctx);
+    // `memory` is bytes_for(capacity) bytes, zeroed, 64-byte aligned, for
+    // `capacity` entries (a power of two >= kWays); the table never allocates.
+    FlowTable(void* memory, size_t capacity, const FlowTimeouts& timeouts, Release release, void* ctx);
 
-    static size_t bytes_for(size_t capacity) { return capacity * sizeof(FlowEntry); }
+    // 64 bytes a flow: its 56-byte entry and 1/8 of its bucket's line.
+    static size_t bytes_for(size_t capacity) {
+        return capacity / kWays * sizeof(FlowBucket) + capacity * sizeof(FlowEntry);
+    }
 
     // The live entry of `key`, or nullptr. An expired match is released.
     FlowEntry* find(const FlowKey& key, uint32_t hash, uint32_t now);
-    // A slot for `key` (not present): a free one, an expired one, or the
-    // oldest non-established one of the bucket, else the oldest. The caller
-    // fills server fields and state; `used`, `key`, `touched` are set.
+    // A slot for `key` (not present): a free one, an expired one (released),
+    // or the oldest non-established one of the two buckets, else the oldest.
+    // The entry comes back zeroed but for `key`, in state NONE expiring after
+    // NONE's timeout; the caller fills server fields and calls set_state.
     FlowEntry* insert(const FlowKey& key, uint32_t hash, uint32_t now);
-    // Starts loading both candidate buckets of `hash` (issued a burst ahead
-    // of find/insert, the DRAM misses of a large table overlap).
-    void prefetch(uint32_t hash) const {
-        const FlowEntry* a = entries_ + bucket_index(hash);
-        const FlowEntry* b = entries_ + bucket2_index(hash);
-        for (unsigned w = 0; w < kWays; ++w) {
-            __builtin_prefetch(a + w, 1);
-            __builtin_prefetch(b + w, 1);
-        }
+    // Starts loading the bucket line of `hash` (issued a burst ahead of
+    // find/insert, the DRAM misses of a large table overlap). The alternate
+    // bucket is not prefetched: a hit rarely needs it.
+    void prefetch(uint32_t hash) const { __builtin_prefetch(buckets_ + (hash & bucket_mask_), 1); }
+    // Moves `e` (an entry of this table) to `state`, refreshing its expiry.
+    void set_state(FlowEntry& e, ConnState state, uint32_t now) {
+        const size_t i = static_cast<size_t>(&e - entries_);
+        FlowBucket& b = buckets_[i / kWays];
+        b.expires[i % kWays] = now + timeouts_.seconds[static_cast<size_t>(state)];
+        b.state[i % kWays] = state;
+        e.state = state;
     }
-    // Moves `e` to `state`, refreshing its expiry.
-    void set_state(FlowEntry& e, ConnState state, uint32_t now);
     // Releases expired entries in the next `buckets` buckets.
     void sweep(uint32_t now, size_t buckets);
+
+    // When `e` (an entry of this table) expires, flow clock seconds.
+    uint32_t expires(const FlowEntry& e) const {
+        const size_t i = static_cast<size_t>(&e - entries_);
+        return buckets_[i / kWays].expires[i % kWays];
+    }
+    // Copies slot `i` (< capacity()) into `out` if it holds a flow, live or
+    // not yet released (for sampling; racy reads from another thread are
+    // the caller's business).
+    bool slot(size_t i, FlowEntry& out) const;
 
     size_t capacity() const { return mask_ + 1; }
     size_t size() const { return size_; }
@@ -106,16 +159,44 @@ public:
     const FlowTimeouts& timeouts() const { return timeouts_; }
 
 private:
-    void release(FlowEntry& e);
-    size_t bucket_index(uint32_t hash) const { return (hash & bucket_mask_) * kWays; }
-    FlowEntry* bucket(uint32_t hash) { return entries_ + bucket_index(hash); }
-    // The second choice: the hash's other bits, remixed.
-    size_t bucket2_index(uint32_t hash) const {
-        const uint32_t h = (hash ^ (hash >> 16)) * 0x7FEB352Du;
-        return ((h ^ (h >> 15)) & bucket_mask_) * kWays;
+    static uint16_t signature(uint32_t hash) { return static_cast<uint16_t>(hash >> 16); }
+    // The other bucket of a flow with signature `sig` in bucket `b` (either
+    // one: alternate(alternate(b)) == b); never b itself unless one bucket.
+    size_t alternate(size_t b, uint16_t sig) const {
+        uint32_t m = sig * 0x9E3779B1u;
+        m ^= m >> 15;
+        return (b ^ (m | 1)) & bucket_mask_;
     }
-    FlowEntry* bucket2(uint32_t hash) { return entries_ + bucket2_index(hash); }
+    // Bit w set: way w is used and has signature `sig`.
+    static unsigned match(const FlowBucket& b, uint16_t sig) {
+#if defined(__SSE2__)
+        const __m128i s = _mm_load_si128(reinterpret_cast<const __m128i*>(b.sig));
+        const __m128i eq = _mm_cmpeq_epi16(s, _mm_set1_epi16(static_cast<short>(sig)));
+        return static_cast<unsigned>(_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128()))) & b.used;
+#else
+        unsigned m = 0;
+        for (unsigned w = 0; w < kWays; ++w) m |= unsigned{b.sig[w] == sig} << w;
+        return m & b.used;
+#endif
+    }
+    // Bit w set: way w is used and expired by `now`.
+    static unsigned expired(const FlowBucket& b, uint32_t now);
+    // The cold paths of find(): a flow moved to its alternate bucket; an
+    // expired match (released; returns nullptr).
+    [[gnu::noinline]] FlowEntry* find_moved(const FlowKey& key, uint32_t hash, uint32_t now);
+    [[gnu::noinline]] FlowEntry* expire(size_t b, unsigned w);
+    unsigned reclaim(size_t b, uint32_t now);  // releases the expired, returns the free ways
+    FlowEntry* take(size_t b, unsigned w, const FlowKey& key, uint16_t sig, uint32_t now, bool moved);
+    // insert() when the primary bucket is full of live flows.
+    [[gnu::noinline]] FlowEntry* insert_full(const FlowKey& key, size_t b, uint16_t sig, uint32_t now);
+    // Moves way w of bucket `from` to free way v of `to`, its other bucket.
+    void move(size_t from, unsigned w, size_t to, unsigned v);
+#if defined(__SSE4_1__)
+    void scores(const FlowBucket& b, uint32_t now, __m128i& lo, __m128i& hi) const;
+#endif
+    void release(size_t b, unsigned w);
 
+    FlowBucket* buckets_;
     FlowEntry* entries_;
     size_t mask_;
     size_t bucket_mask_;
@@ -123,8 +204,27 @@ private:
     size_t cursor_ = 0;
     uint64_t evictions_ = 0;
     FlowTimeouts timeouts_;
+    // Byte k of each state's timeout (a PSHUFB table; the eviction's scores).
+    alignas(16) uint8_t timeout_bytes_[4][16] = {};
     Release release_;
     void* ctx_;
+};
+
+// Zeroed, 64-byte aligned memory for a FlowTable of `capacity` entries, from
+// the C++ heap (tests, benchmarks; the dataplane takes rte_zmalloc memory).
+class FlowMemory {
+public:
+    explicit FlowMemory(size_t capacity);
+    ~FlowMemory();
+    FlowMemory(const FlowMemory&) = delete;
+    FlowMemory& operator=(const FlowMemory&) = delete;
+    void* data() const { return data_; }
+    size_t size() const { return capacity_; }  // entries, as FlowTable's capacity
+
+private:
+    size_t capacity_;
+    size_t bytes_;
+    void* data_;
 };
 
 }  // namespace tern::dp

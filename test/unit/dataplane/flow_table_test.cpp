@@ -10,7 +10,7 @@ using namespace tern::dp;
 namespace {
 
 struct Fixture {
-    std::vector<FlowEntry> mem;
+    FlowMemory mem;
     std::vector<FlowEntry> released;
     FlowTable table;
     explicit Fixture(size_t cap, FlowTimeouts t = {})
@@ -99,4 +99,141 @@ TEST_CASE("flow table: bounded under a flood of random flows", "[flow]") {
     }
     CHECK(f.table.size() <= 1024);
     CHECK(f.table.size() + f.released.size() == 100000);
+}
+
+TEST_CASE("flow table: 64 bytes a flow, one line a bucket", "[flow]") {
+    CHECK(sizeof(FlowBucket) == 64);
+    CHECK(FlowTable::bytes_for(1024) == 1024 * 64);
+    CHECK(FlowTable::bytes_for(1u << 20) / (1u << 20) <= 64);
+}
+
+TEST_CASE("flow table: keys with the same hash (same signature) stay apart", "[flow]") {
+    Fixture f(1024);
+    const uint32_t h = 0xABCD0005;
+    FlowEntry* a = f.table.insert(key(1), h, 10);
+    a->server_slot = 1;
+    f.table.set_state(*a, ConnState::established, 10);
+    FlowEntry* b = f.table.insert(key(2), h, 10);
+    b->server_slot = 2;
+    f.table.set_state(*b, ConnState::syn_recv, 10);
+    REQUIRE(a != b);
+    CHECK(f.table.find(key(1), h, 11) == a);
+    CHECK(f.table.find(key(2), h, 11) == b);
+    CHECK(f.table.find(key(3), h, 11) == nullptr);  // signature match, other key
+    // Another hash of the same bucket, other signature: not a match either.
+    CHECK(f.table.find(key(1), 0x12340005, 11) == nullptr);
+    // b expires (SYN_RECV, 30 s); a does not; only b is released.
+    CHECK(f.table.find(key(2), h, 41) == nullptr);
+    REQUIRE(f.released.size() == 1);
+    CHECK(f.released[0].server_slot == 2);
+    CHECK(f.table.find(key(1), h, 41) == a);
+    CHECK(f.table.size() == 1);
+}
+
+TEST_CASE("flow table: a full bucket overflows into its alternate, then evicts", "[flow]") {
+    Fixture f(1024);  // 128 buckets
+    const uint32_t h = 0x77770042;  // every key in the same two buckets
+    std::vector<FlowEntry*> es;
+    for (uint16_t i = 0; i < 16; ++i) {
+        FlowEntry* e = f.table.insert(key(i), h, 100 + i);
+        e->server_slot = i;
+        f.table.set_state(*e, i % 2 ? ConnState::established : ConnState::syn_recv, 100 + i);
+        es.push_back(e);
+    }
+    CHECK(f.table.size() == 16);
+    CHECK(f.table.evictions() == 0);
+    for (uint16_t i = 0; i < 16; ++i) REQUIRE(f.table.find(key(i), h, 120) == es[i]);
+    // Refreshing a flow in the alternate bucket refreshes its expiry there.
+    f.table.set_state(*es[15], ConnState::established, 125);
+    CHECK(f.table.expires(*es[15]) == 125 + 900);
+    // The 17th: both buckets full of live flows, and their flows have no
+    // other bucket: the oldest non-established one (key 0) goes.
+    FlowEntry* e = f.table.insert(key(100), h, 126);
+    f.table.set_state(*e, ConnState::syn_recv, 126);
+    CHECK(f.table.evictions() == 1);
+    REQUIRE(f.released.size() == 1);
+    CHECK(f.released[0].server_slot == 0);
+    CHECK(f.table.find(key(0), h, 126) == nullptr);
+    CHECK(f.table.find(key(100), h, 126) == e);
+    CHECK(f.table.size() == 16);
+    // The flows of the alternate bucket age out and are released, moved
+    // or not; the table empties.
+    f.table.sweep(100000, 128);
+    CHECK(f.table.size() == 0);
+    CHECK(f.released.size() == 17);
+    for (uint16_t i = 0; i < 16; ++i) CHECK(f.table.find(key(i), h, 100000) == nullptr);
+    // And fills again.
+    for (uint16_t i = 0; i < 16; ++i) f.table.set_state(*f.table.insert(key(i), h, 200000), ConnState::udp, 200000);
+    CHECK(f.table.size() == 16);
+    CHECK(f.table.evictions() == 1);
+}
+
+TEST_CASE("flow table: eviction takes the least recently used, whatever the states' timeouts", "[flow]") {
+    Fixture f(8);  // one bucket
+    const uint32_t h = 9;
+    // Key 0: last packet at 10 in FIN_WAIT (expires 130); key 1: at 15 in
+    // SYN_RECV (expires 45); keys 2..7 ESTABLISHED later.
+    f.table.set_state(*f.table.insert(key(0), h, 10), ConnState::fin_wait, 10);
+    f.table.set_state(*f.table.insert(key(1), h, 15), ConnState::syn_recv, 15);
+    for (uint16_t i = 2; i < 8; ++i) f.table.set_state(*f.table.insert(key(i), h, 1 + i), ConnState::established, 1 + i);
+    f.table.insert(key(50), h, 20);  // evicts key 0 (oldest non-established), not key 1 (expires first)
+    CHECK(f.table.find(key(0), h, 20) == nullptr);
+    CHECK(f.table.find(key(1), h, 20) != nullptr);
+    CHECK(f.table.evictions() == 1);
+    // All ESTABLISHED: the oldest of them goes.
+    Fixture g(8);
+    for (uint16_t i = 0; i < 8; ++i) g.table.set_state(*g.table.insert(key(i), h, 50 - i), ConnState::established, 50 - i);
+    g.table.insert(key(50), h, 60);
+    CHECK(g.table.find(key(7), h, 60) == nullptr);  // last packet at 43
+    for (uint16_t i = 0; i < 7; ++i) CHECK(g.table.find(key(i), h, 60) != nullptr);
+    // An expired flow is reused before anything is evicted.
+    g.table.insert(key(51), h, 60 + 901);
+    CHECK(g.table.evictions() == 1);
+}
+
+TEST_CASE("flow table: sweep releases what expired, bucket by bucket", "[flow]") {
+    Fixture f(64);  // 8 buckets
+    for (uint16_t i = 0; i < 40; ++i) {
+        FlowEntry* e = f.table.insert(key(i), i * 0x9E3779B1u, 100);
+        f.table.set_state(*e, i < 20 ? ConnState::syn_recv : ConnState::established, 100);
+    }
+    CHECK(f.table.size() == 40);
+    f.table.sweep(200, 4);  // half the buckets
+    const size_t half = f.released.size();
+    CHECK(half < 20);
+    f.table.sweep(200, 4);  // the other half
+    CHECK(f.released.size() == 20);
+    CHECK(f.table.size() == 20);
+    f.table.sweep(200, 8);
+    CHECK(f.released.size() == 20);  // nothing more expired
+    for (const FlowEntry& e : f.released) CHECK(e.state == ConnState::syn_recv);
+    f.table.sweep(100 + 901, 8);
+    CHECK(f.table.size() == 0);
+}
+
+TEST_CASE("flow table: fills to 85% of its capacity before the first eviction", "[flow]") {
+    Fixture f(1u << 14);
+    std::srand(7);
+    size_t n = 0;
+    while (f.table.evictions() == 0) {
+        FlowKey k = key(static_cast<uint16_t>(n));
+        k.src[1] = static_cast<uint8_t>(n >> 16);
+        f.table.set_state(*f.table.insert(k, static_cast<uint32_t>(std::rand()) * 2654435761u, 1), ConnState::established, 1);
+        ++n;
+    }
+    CHECK(n > f.table.capacity() * 85 / 100);
+}
+
+TEST_CASE("flow table: slot() samples the used entries", "[flow]") {
+    Fixture f(64);
+    FlowEntry* e = f.table.insert(key(5), 3, 1);
+    e->server_slot = 42;
+    size_t used = 0;
+    FlowEntry out;
+    for (size_t i = 0; i < f.table.capacity(); ++i) {
+        if (!f.table.slot(i, out)) continue;
+        ++used;
+        CHECK(out.server_slot == 42);
+    }
+    CHECK(used == 1);
 }

@@ -113,7 +113,7 @@ TEST_CASE("stress: thousands of table swaps while an lcore forwards lose and mis
     uint64_t gen = 1;
     pub.publish(make_table(gen));
     auto* counters = new LcoreCounters();
-    std::vector<FlowEntry> mem(4096);
+    FlowMemory mem(4096);
     FlowTable flows(mem.data(), mem.size(), FlowTimeouts{}, &release_flow_counts, counters);
     WorkerConfig wc;
     wc.port_id = static_cast<uint16_t>(port);

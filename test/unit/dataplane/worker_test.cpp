@@ -260,7 +260,7 @@ TEST_CASE("worker: fragments of a round-robin service stay together", "[worker]"
     auto table = Table::create({s}, 1, err);
     REQUIRE(table);
     auto* counters = new LcoreCounters();
-    std::vector<FlowEntry> mem(1024);
+    FlowMemory mem(1024);
     FlowTable flows(mem.data(), mem.size(), FlowTimeouts{}, &release_flow_counts, counters);
     std::atomic<const Table*> cur{table.get()};
     WorkerConfig wc;
