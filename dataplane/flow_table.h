@@ -115,6 +115,9 @@ public:
     // `memory` is bytes_for(capacity) bytes, zeroed, 64-byte aligned, for
     // `capacity` entries (a power of two >= kWays); the table never allocates.
     FlowTable(void* memory, size_t capacity, const FlowTimeouts& timeouts, Release release, void* ctx);
+    // Not an array of `capacity` FlowEntry: that is too small (buckets come
+    // first); a test that passed one overflowed it.
+    FlowTable(FlowEntry* memory, size_t capacity, const FlowTimeouts&, Release, void*) = delete;
 
     // 64 bytes a flow: its 56-byte entry and 1/8 of its bucket's line.
     static size_t bytes_for(size_t capacity) {

@@ -303,7 +303,7 @@ TEST_CASE("worker: IPv4 IPIP builds encap.h's outer header, source picked in the
     auto table = Table::create({s}, 1, err, tp);
     REQUIRE(table);
     auto* counters = new LcoreCounters();
-    std::vector<FlowEntry> mem(1024);
+    FlowMemory mem(1024);
     FlowTable flows(mem.data(), mem.size(), FlowTimeouts{}, &release_flow_counts, counters);
     std::atomic<const Table*> cur{table.get()};
     for (FlowTable* ft : {&flows, static_cast<FlowTable*>(nullptr)}) {
