@@ -49,6 +49,18 @@ def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
     return port
 
 
+def stop_process(proc, timeout=5):
+    """SIGTERM, then SIGKILL after `timeout` seconds; returns the exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def config_text(services_yaml):
     """A minimal tern.yaml around `services_yaml` (the list under services:)."""
     return (
@@ -126,14 +138,7 @@ class Probe:
                 return list(self.seen)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc)
 
     def __enter__(self):
         return self

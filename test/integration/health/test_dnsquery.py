@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 
-from lib import Probe, args, check, done, service_yaml
+from lib import Probe, args, check, done, service_yaml, stop_process
 
 a = args()
 work = tempfile.mkdtemp(prefix="tern-dnsquery-")
@@ -59,13 +59,8 @@ class Dnsmasq:
             return ""
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc)
 
 
 def encode_name(name):

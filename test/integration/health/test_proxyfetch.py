@@ -123,13 +123,8 @@ http {{
                                if os.path.exists(f"{self.dir}/error.log") else "nginx did not start")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            lib.stop_process(self.proc)
         self.proc = None
 
     def close(self):
