@@ -40,13 +40,23 @@ constexpr std::string_view drop_name(Drop d) {
 }
 
 // A counter with one writer (its lcore) and any number of relaxed readers.
+// On x86-64 an add is one unlocked add to memory: an aligned 8-byte store is
+// atomic there, so a reader sees the old or the new value, never a torn one
+// (what a relaxed atomic load and store give, in one instruction where
+// std::atomic's load + store take three; the per-packet path counts four).
 class Counter {
 public:
-    void add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-    uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+    void add(uint64_t n) {
+#if defined(__x86_64__)
+        asm volatile("addq %1, %0" : "+m"(v_) : "er"(n));
+#else
+        __atomic_store_n(&v_, __atomic_load_n(&v_, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+#endif
+    }
+    uint64_t get() const { return __atomic_load_n(&v_, __ATOMIC_RELAXED); }
 
 private:
-    std::atomic<uint64_t> v_{0};
+    alignas(8) uint64_t v_ = 0;
 };
 
 struct PacketsBytes {

@@ -34,6 +34,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "dataplane/packet.h"
 
@@ -136,12 +137,50 @@ public:
     // bucket is not prefetched: a hit rarely needs it.
     void prefetch(uint32_t hash) const { __builtin_prefetch(buckets_ + (hash & bucket_mask_), 1); }
     // Moves `e` (an entry of this table) to `state`, refreshing its expiry.
-    void set_state(FlowEntry& e, ConnState state, uint32_t now) {
+    void set_state(FlowEntry& e, ConnState state, uint32_t now) { set_state(where(e), e, state, now); }
+
+    // An entry's place: its bucket line and way.
+    struct Where {
+        FlowBucket* b;
+        unsigned w;
+    };
+    Where where(const FlowEntry& e) const {
         const size_t i = static_cast<size_t>(&e - entries_);
-        FlowBucket& b = buckets_[i / kWays];
-        b.expires[i % kWays] = now + timeouts_.seconds[static_cast<size_t>(state)];
-        b.state[i % kWays] = state;
+        return {buckets_ + i / kWays, static_cast<unsigned>(i % kWays)};
+    }
+    // set_state() of the entry at `at` (find_v4's), without finding its place.
+    void set_state(Where at, FlowEntry& e, ConnState state, uint32_t now) {
+        at.b->expires[at.w] = now + timeouts_.seconds[static_cast<size_t>(state)];
+        at.b->state[at.w] = state;
         e.state = state;
+    }
+
+    // find() of an IPv4 TCP/UDP key that is not a fragment, from the words
+    // of the key as FlowKey holds them: `src` and `dst` the addresses
+    // (zero-extended: bytes 0..7 and 16..23), `tail` bytes 32..39 (ports,
+    // protocol, family 4, fragment 0). Three compares decide: an IPv4
+    // entry's other address bytes are zero, an IPv6 entry's family is not 4.
+    // Inline for the per-packet path; when it returns an entry, `at` is its
+    // place (for set_state).
+    FlowEntry* find_v4(uint64_t src, uint64_t dst, uint64_t tail, uint32_t hash, uint32_t now, Where& at) {
+        const size_t bi = hash & bucket_mask_;
+        FlowBucket& b = buckets_[bi];
+        FlowEntry* const row = entries_ + bi * kWays;
+        for (unsigned ways = match(b, signature(hash)); ways != 0; ways &= ways - 1) {
+            const unsigned w = static_cast<unsigned>(__builtin_ctz(ways));
+            const auto* k = reinterpret_cast<const uint8_t*>(&row[w].key);
+            uint64_t k0, k16, k32;
+            std::memcpy(&k0, k, 8);
+            std::memcpy(&k16, k + 16, 8);
+            std::memcpy(&k32, k + 32, 8);
+            if (((k0 ^ src) | (k16 ^ dst) | (k32 ^ tail)) == 0) {
+                // A flow is in one bucket only: a key match ends the search.
+                if (static_cast<int32_t>(b.expires[w] - now) < 0) return expire(bi, w);
+                at = {&b, w};
+                return &row[w];
+            }
+        }
+        return b.overflow == 0 ? nullptr : find_moved_v4(src, dst, tail, hash, now, at);
     }
     // Releases expired entries in the next `buckets` buckets.
     void sweep(uint32_t now, size_t buckets);
@@ -187,6 +226,8 @@ private:
     // The cold paths of find(): a flow moved to its alternate bucket; an
     // expired match (released; returns nullptr).
     [[gnu::noinline]] FlowEntry* find_moved(const FlowKey& key, uint32_t hash, uint32_t now);
+    [[gnu::noinline]] FlowEntry* find_moved_v4(uint64_t src, uint64_t dst, uint64_t tail, uint32_t hash,
+                                               uint32_t now, Where& at);
     [[gnu::noinline]] FlowEntry* expire(size_t b, unsigned w);
     unsigned reclaim(size_t b, uint32_t now);  // releases the expired, returns the free ways
     FlowEntry* take(size_t b, unsigned w, const FlowKey& key, uint16_t sig, uint32_t now, bool moved);

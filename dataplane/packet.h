@@ -73,14 +73,18 @@ inline Parsed parse_frame(const uint8_t* data, uint32_t len, uint32_t pkt_len, c
 // The dominant frame, in a few wide loads: untagged IPv4 without options,
 // not a fragment, TCP or UDP with its header in the first segment, to
 // `mac48`, the port's unicast MAC as the low 48 bits of a little-endian load
-// (a port with a group address must not use this). Fills `out` exactly as
-// parse_frame would and returns true; returns false (`out` unspecified) for
-// every other frame, which parse_frame then handles.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "parse_fast_v4 reads little-endian words");
-inline bool parse_fast_v4(const uint8_t* d, uint32_t len, uint32_t pkt_len, uint64_t mac48, Parsed& out) {
-    // parse_frame reads min(len, pkt_len) bytes; with both >= 54 (Ethernet +
-    // IPv4 + TCP; a minimum frame is 60) so is that.
-    if (len < 54 || pkt_len < 54) return false;
+// (a port with a group address must not use this). `len` and `pkt_len` as
+// parse_frame's. True when the frame is one: parse_frame would then give
+// Action::lookup, l3_offset 14, l4_offset 34, l3_len the IP total length
+// (bytes 16..17) and the key fast_v4_key() builds; the per-packet path reads
+// those from the frame where it needs them. False for every other frame,
+// which parse_frame then handles. Reads the first 54 bytes.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "is_fast_v4 reads little-endian words");
+inline bool is_fast_v4(const uint8_t* d, uint32_t len, uint32_t pkt_len, uint64_t mac48) {
+    // parse_frame reads min(len, pkt_len) bytes: all of Ethernet + IPv4 + TCP
+    // (54; a minimum frame is 60) and the whole IP packet must be there.
+    const uint32_t room = len < pkt_len ? len : pkt_len;
+    if (room < 54) return false;
     // Destination MAC; EtherType 0x0800, version 4 and IHL 5 (bytes 12..14).
     constexpr uint64_t kWantHi = uint64_t{0x450008} << 32, kMaskHi = uint64_t{0xFFFFFF} << 32;
 #if defined(__SSE4_1__)
@@ -97,35 +101,40 @@ inline bool parse_fast_v4(const uint8_t* d, uint32_t len, uint32_t pkt_len, uint
     uint64_t w16;  // IP bytes 2..9: total length, ID, flags and offset, TTL, protocol
     std::memcpy(&w16, d + 16, 8);
     if ((w16 >> 32) & 0xFF3F) return false;  // MF or an offset: a fragment
-    const uint8_t proto = static_cast<uint8_t>(w16 >> 56);
     const uint32_t total = __builtin_bswap16(static_cast<uint16_t>(w16));
-    if (14 + total > pkt_len) return false;
-    // IP bytes in the first segment: min(total, min(len, pkt_len) - 14), and
-    // pkt_len - 14 >= total here.
-    const uint32_t end = total < len - 14 ? total : len - 14;
+    if (14 + total > room) return false;
+    const uint8_t proto = static_cast<uint8_t>(w16 >> 56);
     if (proto == kProtoTcp) {
-        const uint32_t doff = (d[46] >> 4) * 4u;
-        if (doff < 20 || end < 20 + doff) return false;
-    } else if (proto != kProtoUdp || end < 28) {
-        return false;
+        const uint32_t doff = (d[46] >> 2) & 0x3Cu;
+        return doff >= 20 && total >= 20 + doff;
     }
-    // Parsed's first word (action, drop, l3_offset 14, l4_offset 34, l3_len),
-    // then the key: source and destination each in 16 bytes (the rest zero),
-    // ports, protocol, family 4, fragment 0, pad 0. Word stores, in place.
+    return proto == kProtoUdp && total >= 28;
+}
+
+// The flow key of a frame is_fast_v4 accepted, built from its words.
+inline void fast_v4_key(const uint8_t* d, FlowKey& key) {
     uint32_t src, dst, ports;
     std::memcpy(&src, d + 26, 4);
     std::memcpy(&dst, d + 30, 4);
     std::memcpy(&ports, d + 34, 4);
-    auto* o = reinterpret_cast<uint8_t*>(&out);
+    auto* o = reinterpret_cast<uint8_t*>(&key);
     const auto put = [o](size_t off, uint64_t v) { std::memcpy(o + off, &v, 8); };
-    put(0, static_cast<uint64_t>(Action::lookup) | static_cast<uint64_t>(Drop::kCount) << 8 | uint64_t{14} << 16 |
-               uint64_t{34} << 32 | uint64_t{total} << 48);
-    put(8, src);
-    put(16, 0);
-    put(24, dst);
-    put(32, 0);
-    put(40, uint64_t{ports} | uint64_t{proto} << 32 | uint64_t{4} << 40);
-    return true;
+    put(0, src);
+    put(8, 0);
+    put(16, dst);
+    put(24, 0);
+    put(32, uint64_t{ports} | uint64_t{d[23]} << 32 | uint64_t{4} << 40);
+}
+
+// What parse_frame gives a frame is_fast_v4 accepted (for the rarer paths
+// that take a Parsed).
+inline void fast_v4_parsed(const uint8_t* d, Parsed& out) {
+    out.action = Action::lookup;
+    out.drop = Drop::kCount;
+    out.l3_offset = 14;
+    out.l4_offset = 34;
+    out.l3_len = static_cast<uint16_t>(d[16] << 8 | d[17]);
+    fast_v4_key(d, out.key);
 }
 
 // Flow hashes. Stable across machines (CRC32C, then a finaliser), so two

@@ -87,6 +87,23 @@ std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t ge
         std::sort(e.by_slot.begin(), e.by_slot.end());
         t->services_.push_back(std::move(s.entry));
     }
+    // The IPv4 TCP/UDP index of lookup_v4; services_ is complete: its addresses stay.
+    uint32_t v4_size = 16;
+    while (v4_size < t->services_.size() * 2) v4_size <<= 1;
+    t->v4_.assign(v4_size, V4Slot{});
+    t->v4_mask_ = v4_size - 1;
+    for (size_t index = 0; index < specs.size(); ++index) {
+        const ServiceSpec& s = specs[index];
+        ServiceEntry& e = t->services_[index];
+        for (ServerEntry& srv : e.servers) srv.inline_ok = srv.keeps_flows && srv.has_mac && srv.vlan == 0;
+        if (s.family != 4 || s.port == 0 || (s.proto != kProtoTcp && s.proto != kProtoUdp)) continue;
+        uint32_t dst;
+        std::memcpy(&dst, s.vip, 4);
+        const uint64_t key = v4_key(dst, rte_cpu_to_be_16(s.port), s.proto);
+        uint32_t i = crc32c_u64(0x7e57u, key) & t->v4_mask_;
+        while (t->v4_[i].key != 0) i = (i + 1) & t->v4_mask_;  // unique: insert() refused duplicates
+        t->v4_[i] = V4Slot{key, &e};
+    }
     std::map<std::pair<uint8_t, std::string>, size_t> vips;  // (family, address) -> a service
     for (auto& [fk, v] : frag) {
         const auto& [family, addr, proto] = fk;

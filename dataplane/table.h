@@ -34,7 +34,8 @@ struct ServerEntry {
     uint8_t family;       // 4 or 6
     uint16_t vlan;        // 802.1Q tag of the next hop; 0 = untagged
     uint8_t keeps_flows;  // 1: pooled or drained (disabled, weight 0): its flows stay
-    uint8_t pad;
+    uint8_t inline_ok;    // keeps_flows, has_mac and vlan 0: the worker's inline path may send to it
+                          // (set by Table::create from the other fields)
     uint32_t weight;      // effective weight for new flows (0: drained or down)
     uint32_t counter;     // slot in LcoreCounters::servers
     uint8_t ip[16];       // IPIP outer destination; IPv4 in the first 4 bytes
@@ -92,18 +93,27 @@ public:
     // map to the VIP's lowest-port service of that protocol. Any thread.
     const ServiceEntry* lookup(const FlowKey& key) const;
 
-    // lookup() for an IPv4 TCP/UDP key that is not a fragment, from its
-    // destination address as it lies in the packet (a little-endian load) and
-    // its destination port in network order. Inline: the per-packet path.
-    const ServiceEntry* lookup_v4(uint32_t dst, uint16_t dport_be, uint8_t proto) const {
-        if (dport_be == 0) return nullptr;  // reserved for the fragment entries
-        const uint32_t meta = uint32_t{dport_be} | uint32_t{proto} << 16 | uint32_t{4} << 24;
-        for (uint32_t i = vip_hash(dst, 0, meta) & vip_mask_;; i = (i + 1) & vip_mask_) {
-            const VipSlot& slot = vips_[i];
-            // An IPv4 slot's a1 is always zero: meta (family 4) and a0 decide.
-            if (slot.meta == meta && slot.a0 == dst) return &services_[slot.index];
-            if (slot.meta == 0) return nullptr;
+    // lookup() for an IPv4 TCP/UDP key that is not a fragment, by v4_key():
+    // one CRC32C instruction and usually one 16-byte slot. Inline: the
+    // per-packet path.
+    const ServiceEntry* lookup_v4(uint64_t key) const {
+        for (uint32_t i = crc32c_u64(0x7e57u, key) & v4_mask_;; i = (i + 1) & v4_mask_) {
+            const V4Slot& slot = v4_[i];
+            if (slot.key == key) return slot.svc;
+            if (slot.key == 0) return nullptr;
         }
+    }
+    // The key of lookup_v4: the destination address as it lies in the packet
+    // (a little-endian load), the destination port in network order, the
+    // protocol. Port 0 (the fragment entries') is never in the index.
+    static uint64_t v4_key(uint32_t dst, uint16_t dport_be, uint8_t proto) {
+        return uint64_t{dst} | uint64_t{proto} << 32 | uint64_t{dport_be} << 48;
+    }
+    // The same from the packet's 8 bytes at IP offset 16 (destination
+    // address, source port, destination port) and the protocol: the source
+    // port's place takes the protocol.
+    static uint64_t v4_key(uint64_t dst_ports, uint8_t proto) {
+        return (dst_ports & 0xFFFF0000FFFFFFFFull) | uint64_t{proto} << 32;
     }
 
     // Any service of the flow's destination when it is a VIP (ICMP to a VIP), or nullptr.
@@ -132,6 +142,14 @@ private:
     const ServiceEntry* find(const uint8_t* addr, uint8_t family, uint16_t port_be, uint8_t proto) const;
     std::vector<VipSlot> vips_;
     uint32_t vip_mask_ = 0;
+    // IPv4 TCP/UDP services with a port (lookup_v4), at most half full: the
+    // key (v4_key; never 0: the protocol is not) and the service.
+    struct V4Slot {
+        uint64_t key = 0;
+        const ServiceEntry* svc = nullptr;
+    };
+    std::vector<V4Slot> v4_;
+    uint32_t v4_mask_ = 0;
     uint64_t generation_ = 0;
     TableParams params_;
     std::vector<ServiceEntry> services_;

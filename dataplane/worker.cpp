@@ -201,9 +201,11 @@ Worker::Worker(const WorkerConfig& cfg, const std::atomic<const Table*>& table, 
       rr_(kMaxServiceSlots),
       wlc_active_(kNoBackend),
       wlc_inactive_(kNoBackend) {
-    // parse_fast_v4 needs a unicast address; with any other every frame takes parse_frame.
+    // is_fast_v4 needs a unicast address; with any other every frame takes parse_frame.
     mac48_ = 0;
     std::memcpy(&mac48_, cfg_.port_mac, 6);
+    mac_lo16_ = uint64_t{cfg_.port_mac[0]} << 48 | uint64_t{cfg_.port_mac[1]} << 56;
+    std::memcpy(&mac_hi32_, cfg_.port_mac + 2, 4);
     fast_ok_ = !(cfg_.port_mac[0] & 0x01);
     if (cfg_.peers == nullptr) {
         own_peers_.push_back(&counters_);
@@ -310,78 +312,84 @@ Worker::Hot Worker::hot(const Table* t) const {
     return h;
 }
 
-__attribute__((always_inline)) inline void Worker::handle_fast(const Hot& h, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc, uint32_t hash,
-                         BurstOut& out) {
+__attribute__((always_inline)) inline void Worker::handle_fast(const Hot& h, rte_mbuf* m, const ServiceEntry& svc,
+                                                              uint32_t hash, BurstOut& out) {
     uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
-    const uint8_t* l4 = d + 34;
-    uint16_t idx;
     FlowTable* ft = h.flows;
-    if (likely(ft != nullptr)) {
-        FlowEntry* e = ft->find(p.key, hash, now_);
-        // The common cases inline: a hit on a flow resolved in this table
-        // whose server keeps its flows, and a new flow of a Maglev service.
-        // The rest (a table swap, a server gone, other schedulers) is pick_entry's.
-        if (likely(e != nullptr)) {
-            if (unlikely(e->generation != h.generation || e->server_index == kNoBackend ||
-                         !svc.servers[e->server_index].keeps_flows)) {
-                idx = pick_entry(h.generation, svc, p.key, hash, l4, true, e);
-                goto forward;
-            }
-            idx = e->server_index;
-        } else {
-            if (unlikely(svc.sched != Sched::maglev)) {
-                idx = pick_entry(h.generation, svc, p.key, hash, l4, true, e);
-                goto forward;
-            }
-            idx = ring_pick(svc, hash);
-            if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
-            const uint64_t before = ft->evictions();
-            e = ft->insert(p.key, hash, now_);
-            if (unlikely(ft->evictions() != before)) counters_.flows_evicted.add(1);
-            e->server_slot = svc.servers[idx].counter;
-            e->server_index = idx;
-            e->generation = h.generation;
-            e->state = p.key.proto == kProtoTcp ? ConnState::none : ConnState::udp;
-            counters_.conns[e->server_slot].add(false, 1);
+    if (ft == nullptr) return fast_rest(h, m, svc, hash, nullptr, out);  // stateless: replay's loop only
+    // The key's words as the frame holds them (FlowKey's layout: find_v4).
+    uint32_t src, dst, ports;
+    std::memcpy(&src, d + 26, 4);
+    std::memcpy(&dst, d + 30, 4);
+    std::memcpy(&ports, d + 34, 4);
+    const uint8_t proto = d[23];
+    const uint64_t tail = uint64_t{ports} | uint64_t{proto} << 32 | uint64_t{4} << 40;
+    FlowTable::Where at;
+    FlowEntry* e = ft->find_v4(src, dst, tail, hash, now_, at);
+    uint16_t idx;
+    // The common cases inline: a hit on a flow resolved in this table whose
+    // server keeps its flows and is sent to inline, and a new flow of a
+    // Maglev service. The rest (a table swap, a server gone, other
+    // schedulers, a VLAN or unknown next hop) is fast_rest's.
+    if (likely(e != nullptr)) {
+        idx = e->server_index;
+        if (unlikely(e->generation != h.generation || idx == kNoBackend || !svc.servers[idx].inline_ok)) {
+            return fast_rest(h, m, svc, hash, e, out);
         }
-        // IPVS state tracking from the client's packets.
-        const ConnState old = e->state;
-        ConnState next = old;
-        if (p.key.proto == kProtoTcp) {
-            const uint8_t n = kTcpNext.next[static_cast<size_t>(old)][l4[13]];
-            next = static_cast<ConnState>(n & ~kEstChange);
-            if (unlikely(n & kEstChange)) {
-                counters_.conns[e->server_slot].add(old == ConnState::established, -1);
-                counters_.conns[e->server_slot].add(next == ConnState::established, 1);
-            }
-        }
-        ft->set_state(*e, next, now_);
     } else {
-        idx = schedule(svc, p.key, hash);
+        if (unlikely(svc.sched != Sched::maglev)) return fast_rest(h, m, svc, hash, nullptr, out);
+        idx = ring_pick(svc, hash);
+        if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
+        // A ring's server keeps flows; one behind a VLAN or not yet resolved is fast_rest's.
+        if (unlikely(!svc.servers[idx].inline_ok)) return fast_rest(h, m, svc, hash, nullptr, out);
+        FlowKey key;
+        fast_v4_key(d, key);
+        const uint64_t before = ft->evictions();
+        e = ft->insert(key, hash, now_);
+        if (unlikely(ft->evictions() != before)) counters_.flows_evicted.add(1);
+        e->server_slot = svc.servers[idx].counter;
+        e->server_index = idx;
+        e->generation = h.generation;
+        e->state = proto == kProtoTcp ? ConnState::none : ConnState::udp;
+        counters_.conns[e->server_slot].add(false, 1);
+        at = ft->where(*e);
     }
-forward:
-    if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
-    const ServerEntry& srv = svc.servers[idx];
-    // Untagged next hop: the frame keeps its 14-byte Ethernet header.
-    if (unlikely(!srv.has_mac || srv.vlan != 0)) {
-        forward(*h.t, m, p, svc, srv, hash, out);
-        return;
+    // IPVS state tracking from the client's packets: the TCP flags byte (a
+    // UDP flow's state stays udp whatever its byte 13 holds).
+    const ConnState old = e->state;
+    const uint8_t n = kTcpNext.next[static_cast<size_t>(old)][d[47]];
+    const ConnState next = static_cast<ConnState>(n & ~kEstChange);
+    if (unlikely(n & kEstChange)) {
+        counters_.conns[e->server_slot].add(old == ConnState::established, -1);
+        counters_.conns[e->server_slot].add(next == ConnState::established, 1);
     }
+    ft->set_state(at, *e, next, now_);
+    send_fast(h, m, d, svc, svc.servers[idx], hash, out);
+}
+
+// The untagged next hop of a fast-path packet, DR or IPv4 IPIP, from words.
+__attribute__((always_inline)) inline void Worker::send_fast(const Hot& h, rte_mbuf* m, uint8_t* d,
+                                                            const ServiceEntry& svc, const ServerEntry& srv,
+                                                            uint32_t hash, BurstOut& out) {
     const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
     if (svc.fwd == Fwd::dr) {
-        // Direct routing: two MACs; the EtherType stays 0x0800.
-        std::memcpy(d, srv.mac, 6);
-        std::memcpy(d + 6, cfg_.port_mac, 6);
+        // Direct routing: two MACs in an 8- and a 4-byte store (the server's
+        // 6 bytes, then the port's); the EtherType stays 0x0800.
+        uint64_t l2;
+        std::memcpy(&l2, srv.mac, 8);  // mac[6], has_mac, family
+        l2 = (l2 & 0xFFFFFFFFFFFFull) | mac_lo16_;
+        std::memcpy(d, &l2, 8);
+        std::memcpy(d + 8, &mac_hi32_, 4);
     } else {
+        const uint32_t l3_len = uint32_t{d[16]} << 8 | d[17];
         // IPv4 in IPv4: forward()'s, with the outer header built from words.
-        if (unlikely(p.l3_len + 20u > cfg_.mtu)) {
-            forward(*h.t, m, p, svc, srv, hash, out);
-            return;
+        if (unlikely(l3_len + 20u > cfg_.mtu)) {
+            return forward_fast(h, m, svc, srv, hash, out);
         }
         // Ethernet padding must not end up inside the tunnel: trim it, and
         // prepend the outer header; one segment with the headroom (the
         // usual case) in three stores, else rte_pktmbuf_trim and _prepend.
-        const uint32_t trailing = pkt_len - 14 - p.l3_len;
+        const uint32_t trailing = pkt_len - 14 - l3_len;
         if (likely(m->nb_segs == 1 && rte_pktmbuf_headroom(m) >= 20)) {
             const uint16_t grow = static_cast<uint16_t>(20 - trailing);
             m->data_off = static_cast<uint16_t>(m->data_off - 20);
@@ -395,9 +403,14 @@ forward:
             d = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 20));
             if (unlikely(d == nullptr)) return drop(m, Drop::tx_full);
         }
-        std::memcpy(d, srv.mac, 6);
-        std::memcpy(d + 6, cfg_.port_mac, 6);
-        store_be16(d + 12, kEtherTypeIpv4);
+        // The MACs as DR's; the second store also writes EtherType 0x0800
+        // and two bytes that the outer header's first store rewrites.
+        uint64_t l2;
+        std::memcpy(&l2, srv.mac, 8);
+        l2 = (l2 & 0xFFFFFFFFFFFFull) | mac_lo16_;
+        const uint64_t l2_8 = mac_hi32_ | uint64_t{0x0008} << 32;
+        std::memcpy(d, &l2, 8);
+        std::memcpy(d + 8, &l2_8, 8);
         const uint8_t* inner = d + 34;
         uint32_t i0, i1, dst;
         std::memcpy(&i0, inner, 4);
@@ -407,7 +420,7 @@ forward:
         // TOS, the length; the inner ID, its DF alone; TTL 64, protocol 4,
         // checksum; source; destination. The checksum as write_outer_ipv4's.
         const uint32_t w0 =
-            0x45u | (i0 & 0xFF00u) | uint32_t{__builtin_bswap16(static_cast<uint16_t>(p.l3_len + 20))} << 16;
+            0x45u | (i0 & 0xFF00u) | uint32_t{__builtin_bswap16(static_cast<uint16_t>(l3_len + 20))} << 16;
         const uint32_t w1 = i1 & 0x0040FFFFu;
         const uint32_t w2 = 0x0440u;
         const uint32_t w3 = h.src4 | __builtin_bswap32(mix32(hash ^ 0x9E3779B9u) & h.src4_host);
@@ -428,6 +441,27 @@ forward:
     h.services[svc.counter].add(pkt_len);
     h.servers[srv.counter].add(pkt_len);
     out.tx[out.n_tx++] = m;
+}
+
+// handle_fast's other cases, as handle_flow with the flow already searched
+// (`e` the flow's entry or nullptr).
+__attribute__((noinline)) void Worker::fast_rest(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, uint32_t hash,
+                                                 FlowEntry* e, BurstOut& out) {
+    const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    Parsed p;
+    fast_v4_parsed(d, p);
+    const uint16_t idx = h.flows == nullptr ? schedule(svc, p.key, hash)
+                                            : pick_entry(h.generation, svc, p.key, hash, d + 34, true, e);
+    if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
+    forward(*h.t, m, p, svc, svc.servers[idx], hash, out);
+}
+
+// forward() of a fast-path packet whose next hop send_fast does not serve.
+__attribute__((noinline)) void Worker::forward_fast(const Hot& h, rte_mbuf* m, const ServiceEntry& svc,
+                                                    const ServerEntry& srv, uint32_t hash, BurstOut& out) {
+    Parsed p;
+    fast_v4_parsed(rte_pktmbuf_mtod(m, const uint8_t*), p);
+    forward(*h.t, m, p, svc, srv, hash, out);
 }
 
 __attribute__((cold, noinline)) void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out) {
@@ -581,85 +615,80 @@ void Worker::handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, const Ser
     forward(t, m, p, *svc, svc->servers[idx], h, out);
 }
 
+// A packet that is not of is_fast_v4's shape: parse_frame's way.
+__attribute__((noinline)) void Worker::handle_slow(const Table* t, rte_mbuf* m, BurstOut& out) {
+    const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+    Parsed p;
+    parse_frame(data, rte_pktmbuf_data_len(m), rte_pktmbuf_pkt_len(m), cfg_.port_mac, p);
+    if (likely(p.action == Action::lookup)) {
+        if (unlikely(t == nullptr)) {
+            out.punt[out.n_punt++] = m;
+        } else {
+            handle_flow(*t, m, p, out);
+        }
+    } else if (p.action == Action::punt) {
+        out.punt[out.n_punt++] = m;
+    } else {
+        drop(m, p.drop);
+    }
+}
+
 // noipa: one function, never split into a tail-called clone, so that
 // callgrind (scripts/bench) counts the whole burst.
 __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out) {
-    constexpr int kPrefetch = 4;
+    constexpr unsigned kPrefetch = 4;
     if (n == 0) return;
     now_ = clock(pkts[0]);
     Hot h = hot(t);
     const uint64_t mac48 = mac48_;
-    const bool fast_ok = fast_ok_;
-    if (cfg_.timestamp_offset < 0 && t != nullptr && n <= kBurst) {
-        // Two passes: parse, look the service up and hash every packet,
-        // prefetching its flow buckets; then handle them, by which time the
-        // buckets are (mostly) in cache. Replay keeps one pass: its clock and
-        // events move per packet.
-        Parsed ps[kBurst];
+    uint64_t rx_bytes = 0;
+    for (unsigned i = 0; i < kPrefetch && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+    if (likely(fast_ok_ && cfg_.timestamp_offset < 0 && t != nullptr && h.flows != nullptr && n <= kBurst)) {
+        // Two passes: recognise each packet's shape, look its service up and
+        // hash it, prefetching its flow bucket; then handle them, by which
+        // time the buckets are (mostly) in cache. Replay keeps one pass: its
+        // clock and events move per packet; so does a stateless lcore.
         const ServiceEntry* svcs[kBurst];
         uint32_t hashes[kBurst];
-        bool fast[kBurst];
-        uint64_t rx_bytes = 0;
-        for (int i = 0; i < kPrefetch && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-        for (uint16_t i = 0; i < n; ++i) {
+        uint32_t slow = 0;  // bit i: packet i is not the fast shape
+        for (unsigned i = 0; i < n; ++i) {
             if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetch], void*));
             rte_mbuf* m = pkts[i];
             const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
             const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
             rx_bytes += pkt_len;
-            Parsed& p = ps[i];
-            svcs[i] = nullptr;
-            fast[i] = fast_ok && parse_fast_v4(d, rte_pktmbuf_data_len(m), pkt_len, mac48, p);
-            if (likely(fast[i])) {
-                uint64_t addrs;
-                uint32_t ports;
-                std::memcpy(&addrs, d + 26, 8);
-                std::memcpy(&ports, d + 34, 4);
-                svcs[i] = t->lookup_v4(static_cast<uint32_t>(addrs >> 32), static_cast<uint16_t>(ports >> 16),
-                                       p.key.proto);
-                if (svcs[i] != nullptr) {
-                    hashes[i] = flow_hash_v4(addrs, p.key.proto, ports);
-                    if (h.flows != nullptr) h.flows->prefetch(hashes[i]);
-                }
+            if (unlikely(!is_fast_v4(d, rte_pktmbuf_data_len(m), pkt_len, mac48))) {
+                svcs[i] = nullptr;
+                slow |= 1u << i;
                 continue;
             }
-            parse_frame(d, rte_pktmbuf_data_len(m), pkt_len, cfg_.port_mac, p);
-            if (likely(p.action == Action::lookup) && p.key.proto != kProtoIcmp && p.key.proto != kProtoIcmp6) {
-                svcs[i] = t->lookup(p.key);
-                if (svcs[i] != nullptr) {
-                    hashes[i] = flow_hash(p.key);
-                    if (h.flows != nullptr && !p.key.fragment) h.flows->prefetch(hashes[i]);
-                }
+            uint64_t addrs, dst_ports;  // source and destination; destination and ports
+            std::memcpy(&addrs, d + 26, 8);
+            std::memcpy(&dst_ports, d + 30, 8);
+            const uint8_t proto = d[23];
+            const ServiceEntry* svc = t->lookup_v4(Table::v4_key(dst_ports, proto));
+            svcs[i] = svc;
+            if (svc != nullptr) {
+                const uint32_t hash = flow_hash_v4(addrs, proto, static_cast<uint32_t>(dst_ports >> 32));
+                hashes[i] = hash;
+                h.flows->prefetch(hash);
             }
         }
-        for (uint16_t i = 0; i < n; ++i) {
+        for (unsigned i = 0; i < n; ++i) {
             rte_mbuf* m = pkts[i];
-            const Parsed& p = ps[i];
-            if (likely(fast[i])) {
-                if (likely(svcs[i] != nullptr)) {
-                    handle_fast(h, m, p, *svcs[i], hashes[i], out);
-                } else {
-                    out.punt[out.n_punt++] = m;
-                }
-            } else if (p.action == Action::lookup) {
-                if (p.key.proto == kProtoIcmp || p.key.proto == kProtoIcmp6) {
-                    handle_icmp(*t, m, p, out);
-                } else {
-                    handle_flow(*t, m, p, svcs[i], svcs[i] != nullptr ? hashes[i] : 0, out);
-                }
-            } else if (p.action == Action::punt) {
-                out.punt[out.n_punt++] = m;
+            if (likely(svcs[i] != nullptr)) {
+                handle_fast(h, m, *svcs[i], hashes[i], out);
+            } else if (!(slow >> i & 1)) {
+                out.punt[out.n_punt++] = m;  // not a service's
             } else {
-                drop(m, p.drop);
+                handle_slow(t, m, out);
             }
         }
         counters_.rx.add(n);
         counters_.rx_bytes.add(rx_bytes);
         return;
     }
-    for (int i = 0; i < kPrefetch && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-    uint64_t rx_bytes = 0;
-    for (uint16_t i = 0; i < n; ++i) {
+    for (unsigned i = 0; i < n; ++i) {
         if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetch], void*));
         rte_mbuf* m = pkts[i];
         // Replay time moves with every packet; the TSC once per burst is enough.
@@ -671,36 +700,23 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
                 if (t != before) h = hot(t);
             }
         }
-        const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+        const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
         const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
         rx_bytes += pkt_len;
-        Parsed p;
-        if (t != nullptr && fast_ok && parse_fast_v4(data, rte_pktmbuf_data_len(m), pkt_len, mac48, p)) {
-            uint64_t addrs;
-            uint32_t ports;
-            std::memcpy(&addrs, data + 26, 8);
-            std::memcpy(&ports, data + 34, 4);
-            const ServiceEntry* svc =
-                t->lookup_v4(static_cast<uint32_t>(addrs >> 32), static_cast<uint16_t>(ports >> 16), p.key.proto);
+        if (t != nullptr && fast_ok_ && is_fast_v4(d, rte_pktmbuf_data_len(m), pkt_len, mac48)) {
+            uint64_t addrs, dst_ports;
+            std::memcpy(&addrs, d + 26, 8);
+            std::memcpy(&dst_ports, d + 30, 8);
+            const uint8_t proto = d[23];
+            const ServiceEntry* svc = t->lookup_v4(Table::v4_key(dst_ports, proto));
             if (svc == nullptr) {
                 out.punt[out.n_punt++] = m;
             } else {
-                handle_fast(h, m, p, *svc, flow_hash_v4(addrs, p.key.proto, ports), out);
+                handle_fast(h, m, *svc, flow_hash_v4(addrs, proto, static_cast<uint32_t>(dst_ports >> 32)), out);
             }
             continue;
         }
-        parse_frame(data, rte_pktmbuf_data_len(m), pkt_len, cfg_.port_mac, p);
-        if (likely(p.action == Action::lookup)) {
-            if (unlikely(t == nullptr)) {
-                out.punt[out.n_punt++] = m;
-            } else {
-                handle_flow(*t, m, p, out);
-            }
-        } else if (p.action == Action::punt) {
-            out.punt[out.n_punt++] = m;
-        } else {
-            drop(m, p.drop);
-        }
+        handle_slow(t, m, out);
     }
     counters_.rx.add(n);
     counters_.rx_bytes.add(rx_bytes);

@@ -94,14 +94,23 @@ private:
         uint32_t src4_host;  // the flow-hash bits that pick within it (0: one address)
     };
     Hot hot(const Table* t) const;
-    // The fast path's packet (parse_fast_v4: IPv4, TCP/UDP, no fragment) of
-    // service `svc` with flow hash `hash`: flow-table hits, DR and IPv4 IPIP
-    // inline; everything else through pick_entry() and forward().
-    void handle_fast(const Hot& h, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc, uint32_t hash,
-                     BurstOut& out);
+    // The fast path's packet (is_fast_v4: IPv4, TCP/UDP, no fragment) of
+    // service `svc` with flow hash `hash`: flow-table hits and new Maglev
+    // flows, DR and IPv4 IPIP to an untagged known next hop inline (words
+    // read from the frame, no Parsed); everything else through fast_rest()
+    // and forward_fast().
+    void handle_fast(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, uint32_t hash, BurstOut& out);
+    void send_fast(const Hot& h, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc, const ServerEntry& srv,
+                   uint32_t hash, BurstOut& out);
+    void fast_rest(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, uint32_t hash, FlowEntry* e,
+                   BurstOut& out);
+    void forward_fast(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, const ServerEntry& srv, uint32_t hash,
+                      BurstOut& out);
+    // Any other packet: parse_frame, then handle_flow, punt or drop.
+    void handle_slow(const Table* t, rte_mbuf* m, BurstOut& out);
     // What happens to one packet with a flow key; returns false when it was dropped.
     void handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
-    // The same with the service and flow hash already found (the two-pass burst).
+    // The same with the service and flow hash already found.
     void handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry* svc, uint32_t hash,
                      BurstOut& out);
     void handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
@@ -128,8 +137,10 @@ private:
     void drop(rte_mbuf* m, Drop reason);
 
     WorkerConfig cfg_;
-    uint64_t mac48_;  // the port's MAC for parse_fast_v4
-    bool fast_ok_;    // the port's MAC is unicast: parse_fast_v4 may be used
+    uint64_t mac48_;  // the port's MAC for is_fast_v4
+    bool fast_ok_;    // the port's MAC is unicast: is_fast_v4 may be used
+    uint64_t mac_lo16_;  // the port's MAC bytes 0-1 in bits 48-63 (send_fast's first word)
+    uint32_t mac_hi32_;  // its bytes 2-5 as they lie in memory
     uint64_t icmp_tokens_ = 0;   // token bucket, in units of 1/hz of a packet
     uint64_t icmp_last_tsc_ = 0;
     uint32_t now_ = 0;           // flow clock of the current burst, seconds

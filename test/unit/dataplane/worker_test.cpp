@@ -165,7 +165,7 @@ TEST_CASE("table: lookup by VIP, port and protocol; fragments by VIP", "[table]"
                 q.dport = htons(port);
                 uint32_t dst;
                 std::memcpy(&dst, q.dst, 4);
-                CHECK(table->lookup_v4(dst, q.dport, proto) == table->lookup(q));
+                CHECK(table->lookup_v4(Table::v4_key(dst, q.dport, proto)) == table->lookup(q));
             }
         }
     }
