@@ -151,11 +151,11 @@ std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const P
     return o;
 }
 
-std::string flows_text(const std::vector<std::pair<unsigned, dp::FlowEntry>>& flows, const CounterSlots& slots,
+std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
                        size_t live, size_t capacity) {
     std::string o = fmt::format("{} of {} live flows ({} entries in all lcores' tables):\n", flows.size(), live, capacity);
     o += fmt::format("{:<5} {:<5} {:<46} {:<46} {:<12} {}\n", "lcore", "proto", "client", "vip", "state", "server");
-    for (const auto& [lcore, e] : flows) {
+    for (const auto& [lcore, e, state] : flows) {
         conf::IpAddr src, dst;
         src.family = dst.family = e.key.family == 6 ? AF_INET6 : AF_INET;
         std::memcpy(src.bytes.data(), e.key.src, 16);
@@ -163,7 +163,7 @@ std::string flows_text(const std::vector<std::pair<unsigned, dp::FlowEntry>>& fl
         const auto who = slots.server_of(e.server_slot);
         o += fmt::format("{:<5} {:<5} {:<46} {:<46} {:<12} {}\n", lcore,
                          e.key.proto == 6 ? "tcp" : e.key.proto == 17 ? "udp" : std::to_string(e.key.proto),
-                         endpoint(src, ntohs(e.key.sport)), endpoint(dst, ntohs(e.key.dport)), dp::conn_state_name(e.state),
+                         endpoint(src, ntohs(e.key.sport)), endpoint(dst, ntohs(e.key.dport)), dp::conn_state_name(state),
                          who ? fmt::format("{}/{}", who->first, who->second) : "?");
     }
     return o;

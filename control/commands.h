@@ -43,7 +43,7 @@ CommandResult run_command(CommandContext& ctx, const std::vector<std::string>& w
 std::string command_help();
 
 // Sampled flows as `show flows` prints them (lcore, 5-tuple, state, server).
-std::string flows_text(const std::vector<std::pair<unsigned, dp::FlowEntry>>& flows, const CounterSlots& slots,
+std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
                        size_t live, size_t capacity);
 
 // ipvsadm -Ln's layout for the given services (all when `only` is empty).

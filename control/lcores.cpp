@@ -93,17 +93,17 @@ LcoreSet::~LcoreSet() {
     }
 }
 
-std::vector<std::pair<unsigned, dp::FlowEntry>> LcoreSet::sample_flows(size_t max) const {
-    std::vector<std::pair<unsigned, dp::FlowEntry>> out;
+std::vector<dp::FlowSample> LcoreSet::sample_flows(size_t max) const {
+    std::vector<dp::FlowSample> out;
     for (const auto& l : lcores_) {
         if (l->flow_mem == nullptr || out.size() >= max) continue;
         const size_t cap = l->flows->capacity();
         const size_t want = (max - out.size() + lcores_.size() - 1) / lcores_.size();
         size_t got = 0;
         for (size_t i = 0; i < cap && got < want; ++i) {
-            dp::FlowEntry e;
-            if (!l->flows->slot((sample_from_ + i) % cap, e)) continue;
-            out.emplace_back(l->id, e);
+            dp::FlowSample f{l->id, {}, {}};
+            if (!l->flows->slot((sample_from_ + i) % cap, f.entry, f.state)) continue;
+            out.push_back(f);
             ++got;
         }
     }

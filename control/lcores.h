@@ -37,7 +37,7 @@ public:
     // Up to `max` live flows read from the lcores' tables while they run (a
     // racy snapshot for people: an entry may be caught mid-update), with the
     // lcore each came from. Starts at a different place each call.
-    std::vector<std::pair<unsigned, dp::FlowEntry>> sample_flows(size_t max) const;
+    std::vector<dp::FlowSample> sample_flows(size_t max) const;
     size_t flow_capacity() const;
 
 private:

@@ -108,7 +108,7 @@ unsigned FlowTable::expired(const FlowBucket& b, uint32_t now) {
 
 [[gnu::noinline]] void FlowTable::release(size_t bi, unsigned w) {
     FlowBucket& b = buckets_[bi];
-    if (release_ != nullptr) release_(ctx_, entries_[bi * kWays + w]);
+    if (release_ != nullptr) release_(ctx_, entries_[bi * kWays + w], b.state[w]);
     const unsigned bit = 1u << w;
     b.used = static_cast<uint8_t>(b.used & ~bit);
     if (b.moved & bit) {
@@ -322,9 +322,10 @@ FlowMemory::FlowMemory(size_t capacity)
 
 FlowMemory::~FlowMemory() { ::operator delete(data_, std::align_val_t{64}); }
 
-bool FlowTable::slot(size_t i, FlowEntry& out) const {
+bool FlowTable::slot(size_t i, FlowEntry& out, ConnState& state) const {
     if (!(buckets_[i / kWays].used & (1u << (i % kWays)))) return false;
     std::memcpy(&out, &entries_[i], sizeof(out));
+    state = buckets_[i / kWays].state[i % kWays];
     return true;
 }
 

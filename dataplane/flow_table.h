@@ -82,16 +82,29 @@ struct FlowTimeouts {
 };
 
 // What the worker keeps per flow; the table's bookkeeping (used, expiry,
-// signature) lives in the flow's FlowBucket (see FlowTable::expires).
+// signature, TCP state) lives in the flow's FlowBucket (see
+// FlowTable::expires, FlowTable::state).
 struct FlowEntry {
     FlowKey key;            // 40 bytes
     uint32_t server_slot;   // the server's stable counter slot
     uint32_t generation;    // table generation `server_index` was resolved in
     uint16_t server_index;  // index in the service's server list, valid for `generation`
-    ConnState state;        // as FlowTable::set_state last set it (mirrored in the bucket)
-    uint8_t pad[5];
+    // The server's MAC as resolved in `generation` when the worker's inline
+    // path may send to it (an untagged, known next hop that keeps flows),
+    // else all zero: a hit then needs neither the server's entry nor its line.
+    uint8_t mac[6];
 };
 static_assert(sizeof(FlowEntry) == 56, "entry + 1/8 of a bucket line = 64 bytes a flow");
+static_assert(offsetof(FlowEntry, mac) == offsetof(FlowEntry, server_index) + 2,
+              "the worker reads server_index and mac as one 8-byte word");
+
+// A flow read out of a table for people (`show flows`): the lcore whose
+// table holds it, its entry and its state.
+struct FlowSample {
+    unsigned lcore;
+    FlowEntry entry;
+    ConnState state;
+};
 
 // One bucket's metadata: one cache line for kWays flows.
 struct alignas(64) FlowBucket {
@@ -109,9 +122,9 @@ class FlowTable {
 public:
     static constexpr unsigned kWays = 8;  // ways of a bucket: capacity() / kWays buckets
 
-    // Called for every entry that leaves the table (expired, evicted), so
-    // the caller can take it out of its connection counts.
-    using Release = void (*)(void* ctx, const FlowEntry& e);
+    // Called for every entry that leaves the table (expired, evicted), with
+    // its last state, so the caller can take it out of its connection counts.
+    using Release = void (*)(void* ctx, const FlowEntry& e, ConnState state);
 
     // `memory` is bytes_for(capacity) bytes, zeroed, 64-byte aligned, for
     // `capacity` entries (a power of two >= kWays); the table never allocates.
@@ -136,8 +149,18 @@ public:
     // find/insert, the DRAM misses of a large table overlap). The alternate
     // bucket is not prefetched: a hit rarely needs it.
     void prefetch(uint32_t hash) const { __builtin_prefetch(buckets_ + (hash & bucket_mask_), 1); }
+    // The second stage, once that line is in: starts loading the entry of the
+    // first way whose signature matches (the flow's entry, nearly always),
+    // so that find's key compare does not wait for it either.
+    void prefetch_entry(uint32_t hash) const {
+        const size_t bi = hash & bucket_mask_;
+        const unsigned ways = match(buckets_[bi], signature(hash));
+        if (ways != 0) __builtin_prefetch(entries_ + bi * kWays + static_cast<unsigned>(__builtin_ctz(ways)), 1);
+    }
     // Moves `e` (an entry of this table) to `state`, refreshing its expiry.
-    void set_state(FlowEntry& e, ConnState state, uint32_t now) { set_state(where(e), e, state, now); }
+    void set_state(FlowEntry& e, ConnState state, uint32_t now) { set_state(where(e), state, now); }
+    // The state of `e` (an entry of this table), as set_state last set it.
+    ConnState state(const FlowEntry& e) const { return state(where(e)); }
 
     // An entry's place: its bucket line and way.
     struct Where {
@@ -148,12 +171,12 @@ public:
         const size_t i = static_cast<size_t>(&e - entries_);
         return {buckets_ + i / kWays, static_cast<unsigned>(i % kWays)};
     }
-    // set_state() of the entry at `at` (find_v4's), without finding its place.
-    void set_state(Where at, FlowEntry& e, ConnState state, uint32_t now) {
+    // set_state() and state() of the entry at `at` (find_v4's), without finding its place.
+    void set_state(Where at, ConnState state, uint32_t now) {
         at.b->expires[at.w] = now + timeouts_.seconds[static_cast<size_t>(state)];
         at.b->state[at.w] = state;
-        e.state = state;
     }
+    static ConnState state(Where at) { return at.b->state[at.w]; }
 
     // find() of an IPv4 TCP/UDP key that is not a fragment, from the words
     // of the key as FlowKey holds them: `src` and `dst` the addresses
@@ -190,10 +213,10 @@ public:
         const size_t i = static_cast<size_t>(&e - entries_);
         return buckets_[i / kWays].expires[i % kWays];
     }
-    // Copies slot `i` (< capacity()) into `out` if it holds a flow, live or
-    // not yet released (for sampling; racy reads from another thread are
-    // the caller's business).
-    bool slot(size_t i, FlowEntry& out) const;
+    // Copies slot `i` (< capacity()) into `out` and its state into `state`
+    // if it holds a flow, live or not yet released (for sampling; racy reads
+    // from another thread are the caller's business).
+    bool slot(size_t i, FlowEntry& out, ConnState& state) const;
 
     size_t capacity() const { return mask_ + 1; }
     size_t size() const { return size_; }

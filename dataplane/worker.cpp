@@ -31,6 +31,15 @@ inline uint16_t write_l2(uint8_t* d, const uint8_t dst[6], const uint8_t src[6],
     return 14;
 }
 
+// The inline path's copy of the server's next hop in a flow entry (see FlowEntry::mac).
+inline void set_next_hop(FlowEntry& e, const ServerEntry& srv) {
+    if (srv.inline_ok) {
+        std::memcpy(e.mac, srv.mac, sizeof(e.mac));
+    } else {
+        std::memset(e.mac, 0, sizeof(e.mac));
+    }
+}
+
 // The ring entry of `hash` (an index into svc.servers), or kNoBackend.
 inline uint16_t ring_pick(const ServiceEntry& svc, uint32_t hash) {
     return svc.ring.empty() ? kNoBackend
@@ -71,8 +80,8 @@ inline ConnState tcp_next(ConnState s, uint8_t flags) {
 
 }  // namespace
 
-void release_flow_counts(void* ctx, const FlowEntry& e) {
-    static_cast<LcoreCounters*>(ctx)->conns[e.server_slot].add(e.state == ConnState::established, -1);
+void release_flow_counts(void* ctx, const FlowEntry& e, ConnState state) {
+    static_cast<LcoreCounters*>(ctx)->conns[e.server_slot].add(state == ConnState::established, -1);
 }
 
 uint32_t Worker::clock(rte_mbuf* first) {
@@ -159,9 +168,10 @@ uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey
         idx = e->server_index;
         if (idx == kNoBackend || !svc.servers[idx].keeps_flows) {
             // Its server is down or gone: reschedule at once.
+            std::memset(e->mac, 0, sizeof(e->mac));
             idx = schedule(svc, key, hash);
             if (idx == kNoBackend) return kNoBackend;
-            const bool active = e->state == ConnState::established;
+            const bool active = ft->state(*e) == ConnState::established;
             counters_.conns[e->server_slot].add(active, -1);
             e->server_slot = svc.servers[idx].counter;
             e->server_index = idx;
@@ -177,12 +187,13 @@ uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey
         e->server_slot = svc.servers[idx].counter;
         e->server_index = idx;
         e->generation = gen;
-        e->state = key.proto == kProtoTcp ? ConnState::none : ConnState::udp;
+        ft->set_state(*e, key.proto == kProtoTcp ? ConnState::none : ConnState::udp, now_);
         counters_.conns[e->server_slot].add(false, 1);
     }
+    set_next_hop(*e, svc.servers[idx]);
     if (!create) return idx;  // an ICMP error neither refreshes nor advances the flow
     // IPVS state tracking from the client's packets.
-    const ConnState old = e->state;
+    const ConnState old = ft->state(*e);
     const ConnState next = key.proto == kProtoTcp && l4 != nullptr ? tcp_next(old, l4[13]) : old;
     if ((old == ConnState::established) != (next == ConnState::established)) {
         counters_.conns[e->server_slot].add(old == ConnState::established, -1);
@@ -312,11 +323,8 @@ Worker::Hot Worker::hot(const Table* t) const {
     return h;
 }
 
-__attribute__((always_inline)) inline void Worker::handle_fast(const Hot& h, rte_mbuf* m, const ServiceEntry& svc,
-                                                              uint32_t hash, BurstOut& out) {
-    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
-    FlowTable* ft = h.flows;
-    if (ft == nullptr) return fast_rest(h, m, svc, hash, nullptr, out);  // stateless: replay's loop only
+__attribute__((always_inline)) inline void Worker::handle_fast(const Hot& h, FlowTable* ft, rte_mbuf* m, uint8_t* d,
+                                                              const ServiceEntry& svc, uint32_t hash, BurstOut& out) {
     // The key's words as the frame holds them (FlowKey's layout: find_v4).
     uint32_t src, dst, ports;
     std::memcpy(&src, d + 26, 4);
@@ -331,60 +339,65 @@ __attribute__((always_inline)) inline void Worker::handle_fast(const Hot& h, rte
     // server keeps its flows and is sent to inline, and a new flow of a
     // Maglev service. The rest (a table swap, a server gone, other
     // schedulers, a VLAN or unknown next hop) is fast_rest's.
+    uint64_t hop;  // server_index, then the next hop's MAC (FlowEntry::mac)
+    ConnState old;
     if (likely(e != nullptr)) {
-        idx = e->server_index;
-        if (unlikely(e->generation != h.generation || idx == kNoBackend || !svc.servers[idx].inline_ok)) {
-            return fast_rest(h, m, svc, hash, e, out);
-        }
+        std::memcpy(&hop, &e->server_index, 8);
+        if (unlikely(e->generation != h.generation || (hop >> 16) == 0)) return fast_rest(h, m, svc, hash, e, out);
+        idx = static_cast<uint16_t>(hop);
+        old = FlowTable::state(at);
     } else {
         if (unlikely(svc.sched != Sched::maglev)) return fast_rest(h, m, svc, hash, nullptr, out);
         idx = ring_pick(svc, hash);
         if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
         // A ring's server keeps flows; one behind a VLAN or not yet resolved is fast_rest's.
-        if (unlikely(!svc.servers[idx].inline_ok)) return fast_rest(h, m, svc, hash, nullptr, out);
+        const ServerEntry& srv = svc.servers[idx];
+        if (unlikely(!srv.inline_ok)) return fast_rest(h, m, svc, hash, nullptr, out);
         FlowKey key;
         fast_v4_key(d, key);
         const uint64_t before = ft->evictions();
         e = ft->insert(key, hash, now_);
         if (unlikely(ft->evictions() != before)) counters_.flows_evicted.add(1);
-        e->server_slot = svc.servers[idx].counter;
-        e->server_index = idx;
+        e->server_slot = srv.counter;
         e->generation = h.generation;
-        e->state = proto == kProtoTcp ? ConnState::none : ConnState::udp;
+        hop = uint64_t{idx};
+        std::memcpy(reinterpret_cast<uint8_t*>(&hop) + 2, srv.mac, 6);
+        std::memcpy(&e->server_index, &hop, 8);
         counters_.conns[e->server_slot].add(false, 1);
         at = ft->where(*e);
+        old = proto == kProtoTcp ? ConnState::none : ConnState::udp;
     }
     // IPVS state tracking from the client's packets: the TCP flags byte (a
     // UDP flow's state stays udp whatever its byte 13 holds).
-    const ConnState old = e->state;
     const uint8_t n = kTcpNext.next[static_cast<size_t>(old)][d[47]];
     const ConnState next = static_cast<ConnState>(n & ~kEstChange);
     if (unlikely(n & kEstChange)) {
         counters_.conns[e->server_slot].add(old == ConnState::established, -1);
         counters_.conns[e->server_slot].add(next == ConnState::established, 1);
     }
-    ft->set_state(at, *e, next, now_);
-    send_fast(h, m, d, svc, svc.servers[idx], hash, out);
+    ft->set_state(at, next, now_);
+    send_fast(h, m, d, svc, hop, e->server_slot, hash, out);
 }
 
 // The untagged next hop of a fast-path packet, DR or IPv4 IPIP, from words.
 __attribute__((always_inline)) inline void Worker::send_fast(const Hot& h, rte_mbuf* m, uint8_t* d,
-                                                            const ServiceEntry& svc, const ServerEntry& srv,
+                                                            const ServiceEntry& svc, uint64_t hop, uint32_t slot,
                                                             uint32_t hash, BurstOut& out) {
     const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
+    // The first 8 bytes of the Ethernet header: the server's MAC, then the
+    // first two bytes of the port's.
+    const uint64_t l2 = hop >> 16 | mac_lo16_;
     if (svc.fwd == Fwd::dr) {
-        // Direct routing: two MACs in an 8- and a 4-byte store (the server's
-        // 6 bytes, then the port's); the EtherType stays 0x0800.
-        uint64_t l2;
-        std::memcpy(&l2, srv.mac, 8);  // mac[6], has_mac, family
-        l2 = (l2 & 0xFFFFFFFFFFFFull) | mac_lo16_;
+        // Direct routing: the MACs in an 8- and a 4-byte store; the
+        // EtherType stays 0x0800.
         std::memcpy(d, &l2, 8);
         std::memcpy(d + 8, &mac_hi32_, 4);
     } else {
+        const ServerEntry& srv = svc.servers[static_cast<uint16_t>(hop)];
         const uint32_t l3_len = uint32_t{d[16]} << 8 | d[17];
         // IPv4 in IPv4: forward()'s, with the outer header built from words.
         if (unlikely(l3_len + 20u > cfg_.mtu)) {
-            return forward_fast(h, m, svc, srv, hash, out);
+            return forward_fast(h, m, svc, srv, hash, out);  // too big: ICMP, or DF clear
         }
         // Ethernet padding must not end up inside the tunnel: trim it, and
         // prepend the outer header; one segment with the headroom (the
@@ -405,9 +418,6 @@ __attribute__((always_inline)) inline void Worker::send_fast(const Hot& h, rte_m
         }
         // The MACs as DR's; the second store also writes EtherType 0x0800
         // and two bytes that the outer header's first store rewrites.
-        uint64_t l2;
-        std::memcpy(&l2, srv.mac, 8);
-        l2 = (l2 & 0xFFFFFFFFFFFFull) | mac_lo16_;
         const uint64_t l2_8 = mac_hi32_ | uint64_t{0x0008} << 32;
         std::memcpy(d, &l2, 8);
         std::memcpy(d + 8, &l2_8, 8);
@@ -439,7 +449,7 @@ __attribute__((always_inline)) inline void Worker::send_fast(const Hot& h, rte_m
         std::memcpy(d + 30, &dst, 4);
     }
     h.services[svc.counter].add(pkt_len);
-    h.servers[srv.counter].add(pkt_len);
+    h.servers[slot].add(pkt_len);
     out.tx[out.n_tx++] = m;
 }
 
@@ -644,9 +654,10 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
     uint64_t rx_bytes = 0;
     for (unsigned i = 0; i < kPrefetch && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     if (likely(fast_ok_ && cfg_.timestamp_offset < 0 && t != nullptr && h.flows != nullptr && n <= kBurst)) {
-        // Two passes: recognise each packet's shape, look its service up and
-        // hash it, prefetching its flow bucket; then handle them, by which
-        // time the buckets are (mostly) in cache. Replay keeps one pass: its
+        // Three passes: recognise each packet's shape, look its service up
+        // and hash it, prefetching its flow bucket; match the signatures and
+        // prefetch the entries; then handle them, by which time both lines
+        // are (mostly) in cache. Replay keeps one pass: its
         // clock and events move per packet; so does a stateless lcore.
         const ServiceEntry* svcs[kBurst];
         uint32_t hashes[kBurst];
@@ -654,7 +665,7 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
         for (unsigned i = 0; i < n; ++i) {
             if (i + kPrefetch < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetch], void*));
             rte_mbuf* m = pkts[i];
-            const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+            uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
             const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
             rx_bytes += pkt_len;
             if (unlikely(!is_fast_v4(d, rte_pktmbuf_data_len(m), pkt_len, mac48))) {
@@ -674,10 +685,15 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
                 h.flows->prefetch(hash);
             }
         }
+        // The bucket lines asked for first have arrived by now: find each
+        // flow's way and ask for its entry line too.
+        for (unsigned i = 0; i < n; ++i) {
+            if (likely(svcs[i] != nullptr)) h.flows->prefetch_entry(hashes[i]);
+        }
         for (unsigned i = 0; i < n; ++i) {
             rte_mbuf* m = pkts[i];
             if (likely(svcs[i] != nullptr)) {
-                handle_fast(h, m, *svcs[i], hashes[i], out);
+                handle_fast(h, h.flows, m, rte_pktmbuf_mtod(m, uint8_t*), *svcs[i], hashes[i], out);
             } else if (!(slow >> i & 1)) {
                 out.punt[out.n_punt++] = m;  // not a service's
             } else {
@@ -700,7 +716,7 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
                 if (t != before) h = hot(t);
             }
         }
-        const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+        uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
         const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
         rx_bytes += pkt_len;
         if (t != nullptr && fast_ok_ && is_fast_v4(d, rte_pktmbuf_data_len(m), pkt_len, mac48)) {
@@ -709,10 +725,13 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
             std::memcpy(&dst_ports, d + 30, 8);
             const uint8_t proto = d[23];
             const ServiceEntry* svc = t->lookup_v4(Table::v4_key(dst_ports, proto));
+            const uint32_t hash = flow_hash_v4(addrs, proto, static_cast<uint32_t>(dst_ports >> 32));
             if (svc == nullptr) {
                 out.punt[out.n_punt++] = m;
+            } else if (h.flows == nullptr) {
+                fast_rest(h, m, *svc, hash, nullptr, out);  // stateless
             } else {
-                handle_fast(h, m, *svc, flow_hash_v4(addrs, proto, static_cast<uint32_t>(dst_ports >> 32)), out);
+                handle_fast(h, h.flows, m, d, *svc, hash, out);
             }
             continue;
         }

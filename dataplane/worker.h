@@ -61,7 +61,7 @@ struct EventBarrier {
 
 // FlowTable::Release for a table whose ctx is the lcore's LcoreCounters:
 // takes the flow out of its server's connection counts.
-void release_flow_counts(void* counters, const FlowEntry& e);
+void release_flow_counts(void* counters, const FlowEntry& e, ConnState state);
 
 class Worker {
 public:
@@ -99,8 +99,12 @@ private:
     // flows, DR and IPv4 IPIP to an untagged known next hop inline (words
     // read from the frame, no Parsed); everything else through fast_rest()
     // and forward_fast().
-    void handle_fast(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, uint32_t hash, BurstOut& out);
-    void send_fast(const Hot& h, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc, const ServerEntry& srv,
+    // `ft` is h.flows (not null), `d` the frame.
+    void handle_fast(const Hot& h, FlowTable* ft, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc, uint32_t hash,
+                     BurstOut& out);
+    // `hop` is the flow's server_index and next-hop MAC (FlowEntry's 8
+    // bytes), `slot` its counter slot.
+    void send_fast(const Hot& h, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc, uint64_t hop, uint32_t slot,
                    uint32_t hash, BurstOut& out);
     void fast_rest(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, uint32_t hash, FlowEntry* e,
                    BurstOut& out);

@@ -12,10 +12,14 @@ namespace {
 struct Fixture {
     FlowMemory mem;
     std::vector<FlowEntry> released;
+    std::vector<ConnState> released_states;
     FlowTable table;
     explicit Fixture(size_t cap, FlowTimeouts t = {})
         : mem(cap), table(mem.data(), cap, t, &Fixture::on_release, this) {}
-    static void on_release(void* ctx, const FlowEntry& e) { static_cast<Fixture*>(ctx)->released.push_back(e); }
+    static void on_release(void* ctx, const FlowEntry& e, ConnState state) {
+        static_cast<Fixture*>(ctx)->released.push_back(e);
+        static_cast<Fixture*>(ctx)->released_states.push_back(state);
+    }
 };
 
 FlowKey key(uint16_t sport) {
@@ -206,7 +210,7 @@ TEST_CASE("flow table: sweep releases what expired, bucket by bucket", "[flow]")
     CHECK(f.table.size() == 20);
     f.table.sweep(200, 8);
     CHECK(f.released.size() == 20);  // nothing more expired
-    for (const FlowEntry& e : f.released) CHECK(e.state == ConnState::syn_recv);
+    for (const ConnState st : f.released_states) CHECK(st == ConnState::syn_recv);
     f.table.sweep(100 + 901, 8);
     CHECK(f.table.size() == 0);
 }
@@ -230,8 +234,9 @@ TEST_CASE("flow table: slot() samples the used entries", "[flow]") {
     e->server_slot = 42;
     size_t used = 0;
     FlowEntry out;
+    ConnState state;
     for (size_t i = 0; i < f.table.capacity(); ++i) {
-        if (!f.table.slot(i, out)) continue;
+        if (!f.table.slot(i, out, state)) continue;
         ++used;
         CHECK(out.server_slot == 42);
     }

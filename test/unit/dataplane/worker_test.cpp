@@ -355,3 +355,95 @@ TEST_CASE("worker: IPv4 IPIP builds encap.h's outer header, source picked in the
     }
     delete counters;
 }
+
+TEST_CASE("worker: a flow's entry follows its server's next hop across table swaps", "[worker]") {
+    // The inline path sends a hit to the MAC kept in the flow's entry; that
+    // copy is only good for the table generation it was made in.
+    REQUIRE(tern::test::ensure_eal());
+    const auto make = [](uint64_t generation, uint8_t mac4, uint8_t has_mac, uint16_t vlan) {
+        ServiceSpec s = service(15, 80, 5, {1, 1, 1});
+        for (ServerEntry& e : s.entry.servers) {
+            e.keeps_flows = 1;
+            e.weight = 1;
+            e.mac[4] = mac4;
+            e.has_mac = has_mac;
+            e.vlan = vlan;
+        }
+        std::string err;
+        auto t = Table::create({s}, generation, err);
+        REQUIRE(t);
+        return t;
+    };
+    auto* counters = new LcoreCounters();
+    FlowMemory mem(1024);
+    FlowTable flows(mem.data(), mem.size(), FlowTimeouts{}, &release_flow_counts, counters);
+    auto t1 = make(1, 0x11, 1, 0);
+    std::atomic<const Table*> cur{t1.get()};
+    WorkerConfig wc;
+    std::memcpy(wc.port_mac, kPortMac, 6);
+    wc.flows = &flows;
+    Worker w(wc, cur, nullptr, *counters);
+    // A burst of 8 packets of one flow (a new flow, then hits in the same
+    // burst), then one packet per table.
+    const auto send = [&](const Table* t, uint16_t count, BurstOut& out) {
+        rte_mbuf* pkts[kBurst];
+        for (uint16_t i = 0; i < count; ++i) pkts[i] = tcp_packet(pool(), 15, 4242, 80);
+        w.classify_burst(t, pkts, count, out);
+    };
+    BurstOut out;
+    send(t1.get(), 8, out);
+    REQUIRE(out.n_tx == 8);
+    const uint8_t server = rte_pktmbuf_mtod(out.tx[0], uint8_t*)[5];
+    for (uint16_t i = 0; i < 8; ++i) {
+        const uint8_t* d = rte_pktmbuf_mtod(out.tx[i], uint8_t*);
+        CHECK(d[4] == 0x11);
+        CHECK(d[5] == server);
+        CHECK(std::memcmp(d + 6, kPortMac, 6) == 0);
+        CHECK((d[12] << 8 | d[13]) == kEtherTypeIpv4);
+    }
+    rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+    out.n_tx = 0;
+    CHECK(flows.size() == 1);
+
+    // The neighbour's MAC changed: the same server, at its new address.
+    auto t2 = make(2, 0x22, 1, 0);
+    send(t2.get(), 1, out);
+    REQUIRE(out.n_tx == 1);
+    CHECK(rte_pktmbuf_mtod(out.tx[0], uint8_t*)[4] == 0x22);
+    CHECK(rte_pktmbuf_mtod(out.tx[0], uint8_t*)[5] == server);
+    rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+    out.n_tx = 0;
+
+    // Not known any more: dropped as no_neighbor, and the flow stays.
+    auto t3 = make(3, 0x33, 0, 0);
+    send(t3.get(), 2, out);
+    CHECK(out.n_tx == 0);
+    CHECK(counters->drops[static_cast<size_t>(Drop::no_neighbor)].get() == 2);
+
+    // Behind a VLAN: a tagged frame, still the same server.
+    auto t4 = make(4, 0x44, 1, 7);
+    send(t4.get(), 1, out);
+    REQUIRE(out.n_tx == 1);
+    const uint8_t* d = rte_pktmbuf_mtod(out.tx[0], uint8_t*);
+    CHECK(d[4] == 0x44);
+    CHECK(d[5] == server);
+    CHECK((d[12] << 8 | d[13]) == kEtherTypeVlan);
+    CHECK((d[14] << 8 | d[15]) == 7);
+    rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+    out.n_tx = 0;
+
+    // Untagged and known again: the inline path, at the latest MAC.
+    auto t5 = make(5, 0x55, 1, 0);
+    send(t5.get(), 2, out);
+    REQUIRE(out.n_tx == 2);
+    for (uint16_t i = 0; i < 2; ++i) {
+        d = rte_pktmbuf_mtod(out.tx[i], uint8_t*);
+        CHECK(d[4] == 0x55);
+        CHECK(d[5] == server);
+        CHECK((d[12] << 8 | d[13]) == kEtherTypeIpv4);
+    }
+    rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+    CHECK(flows.size() == 1);
+    CHECK(counters->flows_rescheduled.get() == 0);
+    delete counters;
+}
