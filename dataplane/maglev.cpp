@@ -50,7 +50,10 @@ public:
         : ring_(ring), size_(size), prime_(is_prime(size)), free_(size), taken_((size + 63) / 64, 0) {}
 
     // p takes the next entry of its permutation that is still free.
-    void claim(Permutation& p) {
+    // Forced inline into generate_ring's two fill loops: it runs once per entry (65537 times a
+    // ring), and as a call it spent about an eighth of the build saving registers and reloading
+    // members (0.92 -> 0.79 ms a ring at M=65537, 100 servers; tern_bench maglev).
+    [[gnu::always_inline]] void claim(Permutation& p) {
         uint32_t pos;
         if (!prime_) {
             pos = walk_bounded(p);

@@ -34,7 +34,7 @@ struct MaglevBackend {
 // Preconditions (asserted): size is prime and greater than the number of backends with
 // weight > 0; backends.size() < 65535; ids are unique.
 // Cost: O(size * log(size)) probes of a bitmap, plus O(size * log(backends)) when the weights
-// are very skewed; O(size + backends) memory. About 1 ms for size 65537 (docs/bench/README.md).
+// are very skewed; O(size + backends) memory. About 0.8 ms for size 65537 (docs/bench/README.md).
 std::vector<uint16_t> generate_ring(std::span<const MaglevBackend> backends, uint32_t size);
 
 // A ring as a table holds it: immutable and reference counted, so that a rebuild can hand an
