@@ -145,8 +145,7 @@ FlowEntry* FlowTable::find_moved(const FlowKey& key, uint32_t hash, uint32_t now
     return nullptr;
 }
 
-FlowEntry* FlowTable::find_moved_v4(uint64_t src, uint64_t dst, uint64_t tail, uint32_t hash, uint32_t now,
-                                    Where& at) {
+FlowEntry* FlowTable::find_moved_v4(uint64_t src, uint64_t dst, uint64_t tail, uint32_t hash, uint32_t now) {
     FlowKey key;
     auto* k = reinterpret_cast<uint8_t*>(&key);
     const uint64_t zero = 0;
@@ -155,9 +154,7 @@ FlowEntry* FlowTable::find_moved_v4(uint64_t src, uint64_t dst, uint64_t tail, u
     std::memcpy(k + 16, &dst, 8);
     std::memcpy(k + 24, &zero, 8);
     std::memcpy(k + 32, &tail, 8);
-    FlowEntry* e = find_moved(key, hash, now);
-    if (e != nullptr) at = where(*e);
-    return e;
+    return find_moved(key, hash, now);
 }
 
 FlowEntry* FlowTable::expire(size_t bi, unsigned w) {

@@ -203,7 +203,10 @@ public:
                 return &row[w];
             }
         }
-        return b.overflow == 0 ? nullptr : find_moved_v4(src, dst, tail, hash, now, at);
+        if (b.overflow == 0) return nullptr;
+        FlowEntry* e = find_moved_v4(src, dst, tail, hash, now);
+        if (e != nullptr) at = where(*e);  // here: `at` never escapes to a call
+        return e;
     }
     // Releases expired entries in the next `buckets` buckets.
     void sweep(uint32_t now, size_t buckets);
@@ -250,7 +253,7 @@ private:
     // expired match (released; returns nullptr).
     [[gnu::noinline]] FlowEntry* find_moved(const FlowKey& key, uint32_t hash, uint32_t now);
     [[gnu::noinline]] FlowEntry* find_moved_v4(uint64_t src, uint64_t dst, uint64_t tail, uint32_t hash,
-                                               uint32_t now, Where& at);
+                                               uint32_t now);
     [[gnu::noinline]] FlowEntry* expire(size_t b, unsigned w);
     unsigned reclaim(size_t b, uint32_t now);  // releases the expired, returns the free ways
     FlowEntry* take(size_t b, unsigned w, const FlowKey& key, uint16_t sig, uint32_t now, bool moved);
