@@ -277,6 +277,22 @@ FlowEntry* FlowTable::insert_full(const FlowKey& key, size_t bi, uint16_t sig, u
     return take(victim_b, victim_w, key, sig, now, victim_b != bi);
 }
 
+void FlowTable::prefetch_full(size_t bi, uint16_t sig, uint32_t now) const {
+    if (bucket_mask_ != 0) __builtin_prefetch(buckets_ + alternate(bi, sig), 1);
+#if defined(__SSE4_1__)
+    __m128i lo, hi;
+    scores(buckets_[bi], now, lo, hi);
+    __m128i m = _mm_max_epu32(lo, hi);
+    m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0x4E));
+    m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0xB1));
+    const unsigned top = static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(lo, m)))) |
+                         static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(hi, m)))) << 4;
+    __builtin_prefetch(entries_ + bi * kWays + static_cast<unsigned>(__builtin_ctz(top)), 1);
+#else
+    (void)now;
+#endif
+}
+
 #if defined(__SSE4_1__)
 // The eviction score of each way of `b` (all used), ways 0-3 in `lo`, 4-7 in
 // `hi`: bit 31 set when not ESTABLISHED, below it the seconds since the

@@ -46,6 +46,8 @@
 
 namespace tern::dp {
 
+inline bool likely_(bool x) { return __builtin_expect(x, 1); }
+
 // IPVS's TCP states (ip_vs_proto_tcp.c), plus one for UDP.
 enum class ConnState : uint8_t {
     none, established, syn_sent, syn_recv, fin_wait, time_wait, close, close_wait, last_ack,
@@ -151,11 +153,24 @@ public:
     void prefetch(uint32_t hash) const { __builtin_prefetch(buckets_ + (hash & bucket_mask_), 1); }
     // The second stage, once that line is in: starts loading the entry of the
     // first way whose signature matches (the flow's entry, nearly always),
-    // so that find's key compare does not wait for it either.
-    void prefetch_entry(uint32_t hash) const {
+    // so that find's key compare does not wait for it either. Without a
+    // match (a new flow), what insert() will write: the first free way, or
+    // for a full bucket prefetch_full's guess. `now` is the flow clock.
+    // Returns whether a signature matched (false: a new flow, most likely).
+    bool prefetch_entry(uint32_t hash, uint32_t now) const {
         const size_t bi = hash & bucket_mask_;
-        const unsigned ways = match(buckets_[bi], signature(hash));
-        if (ways != 0) __builtin_prefetch(entries_ + bi * kWays + static_cast<unsigned>(__builtin_ctz(ways)), 1);
+        const FlowBucket& b = buckets_[bi];
+        const unsigned ways = match(b, signature(hash));
+        if (likely_(ways != 0)) {
+            __builtin_prefetch(entries_ + bi * kWays + static_cast<unsigned>(__builtin_ctz(ways)), 1);
+            return true;
+        }
+        if (const unsigned free = ~b.used & 0xFFu) {
+            __builtin_prefetch(entries_ + bi * kWays + static_cast<unsigned>(__builtin_ctz(free)), 1);
+        } else {
+            prefetch_full(bi, signature(hash), now);
+        }
+        return false;
     }
     // Moves `e` (an entry of this table) to `state`, refreshing its expiry.
     void set_state(FlowEntry& e, ConnState state, uint32_t now) { set_state(where(e), state, now); }
@@ -259,6 +274,11 @@ private:
     FlowEntry* take(size_t b, unsigned w, const FlowKey& key, uint16_t sig, uint32_t now, bool moved);
     // insert() when the primary bucket is full of live flows.
     [[gnu::noinline]] FlowEntry* insert_full(const FlowKey& key, size_t b, uint16_t sig, uint32_t now);
+    // prefetch_entry() for a new flow whose primary bucket `b` is full: the
+    // alternate bucket's line, and the entry of the primary's way that the
+    // eviction would take if the alternate had none older (its read of the
+    // victim's entry is what stalls a SYN flood).
+    [[gnu::noinline]] void prefetch_full(size_t b, uint16_t sig, uint32_t now) const;
     // Moves way w of bucket `from` to free way v of `to`, its other bucket.
     void move(size_t from, unsigned w, size_t to, unsigned v);
 #if defined(__SSE4_1__)

@@ -82,7 +82,10 @@ struct TableParams {
 class Table {
 public:
     // Builds the lookup structures. Control thread only; returns nullptr and
-    // sets `error` when DPDK cannot allocate them.
+    // sets `error` when DPDK cannot allocate them. Each table published to
+    // the lcores needs a generation of its own (control counts them up): a
+    // flow entry keeps its server's index and next hop for the generation
+    // they were resolved in.
     static std::unique_ptr<Table> create(std::vector<ServiceSpec> services, uint64_t generation,
                                          std::string& error, const TableParams& params = {});
     ~Table();

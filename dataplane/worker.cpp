@@ -686,9 +686,13 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
             }
         }
         // The bucket lines asked for first have arrived by now: find each
-        // flow's way and ask for its entry line too.
+        // flow's way and ask for its entry line too; a new flow's Maglev
+        // ring entry instead (a ring is 128 KiB: rarely in cache).
         for (unsigned i = 0; i < n; ++i) {
-            if (likely(svcs[i] != nullptr)) h.flows->prefetch_entry(hashes[i]);
+            const ServiceEntry* svc = svcs[i];
+            if (likely(svc != nullptr) && !h.flows->prefetch_entry(hashes[i], now_) && !svc->ring.empty()) {
+                rte_prefetch0(svc->ring.begin() + hash_to_index(hashes[i], static_cast<uint32_t>(svc->ring.size())));
+            }
         }
         for (unsigned i = 0; i < n; ++i) {
             rte_mbuf* m = pkts[i];
