@@ -131,7 +131,7 @@ private:
     Table() = default;
     // The VIP:port:protocol index: immutable once built, so an open-addressed
     // array probed linearly (at most half full) beats a general hash table:
-    // three CRC32C instructions and usually one 32-byte slot per lookup.
+    // three CRC32C instructions and usually one 24-byte slot per lookup.
     struct VipSlot {
         uint64_t a0 = 0, a1 = 0;  // the address
         uint32_t meta = 0;        // port (network order) | proto << 16 | family << 24; 0: empty
