@@ -6,6 +6,8 @@
 #include <map>
 #include <vector>
 
+#include "test/unit/xorshift.h"
+
 using namespace tern::dp;
 
 namespace {
@@ -250,13 +252,7 @@ TEST_CASE("flow table: find_v4 answers as find does, moved and expired flows and
     // live in their alternate bucket (and some are evicted); IPv6 keys whose
     // first address bytes equal an IPv4 key's must never be taken for it.
     Fixture f(256);
-    uint64_t x = 0x2545F4914F6CDD1Dull;
-    const auto next = [&x] {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return x;
-    };
+    tern::test::XorShift64 next(0x2545F4914F6CDD1Dull);
     struct Flow {
         FlowKey key;
         uint32_t hash;

@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "test/unit/xorshift.h"
+
 using namespace tern::dp;
 
 namespace {
@@ -270,13 +272,7 @@ uint64_t mac48(const uint8_t* mac) {
 }  // namespace
 
 TEST_CASE("flow hash: CRC32C of the documented fields, IPv4 and IPv6, whole and fragments", "[packet]") {
-    uint64_t x = 0x243F6A8885A308D3ull;
-    const auto next = [&x] {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return x;
-    };
+    tern::test::XorShift64 next(0x243F6A8885A308D3ull);
     for (int i = 0; i < 2000; ++i) {
         FlowKey k{};
         k.family = i % 3 == 0 ? 6 : 4;
@@ -314,13 +310,7 @@ TEST_CASE("parser: the IPv4 fast path agrees with parse_frame wherever it answer
         ipv4(6, tcp(1, 80, 8)),
         ipv4(6, tcp(1, 80), 5, 40),
     };
-    uint64_t x = 0x9E3779B97F4A7C15ull;
-    const auto next = [&x] {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return x;
-    };
+    tern::test::XorShift64 next(0x9E3779B97F4A7C15ull);
     int answered = 0, declined = 0;
     for (int i = 0; i < 200000; ++i) {
         std::vector<uint8_t> f = bases[i % bases.size()].b;
