@@ -46,8 +46,6 @@
 
 namespace tern::dp {
 
-inline bool likely_(bool x) { return __builtin_expect(x, 1); }
-
 // IPVS's TCP states (ip_vs_proto_tcp.c), plus one for UDP.
 enum class ConnState : uint8_t {
     none, established, syn_sent, syn_recv, fin_wait, time_wait, close, close_wait, last_ack,
@@ -161,7 +159,7 @@ public:
         const size_t bi = hash & bucket_mask_;
         const FlowBucket& b = buckets_[bi];
         const unsigned ways = match(b, signature(hash));
-        if (likely_(ways != 0)) {
+        if (__builtin_expect(ways != 0, 1)) {
             __builtin_prefetch(entries_ + bi * kWays + static_cast<unsigned>(__builtin_ctz(ways)), 1);
             return true;
         }

@@ -71,7 +71,7 @@ inline Parsed parse_frame(const uint8_t* data, uint32_t len, uint32_t pkt_len, c
 }
 
 // The dominant frame, in a few wide loads: untagged IPv4 without options,
-// not a fragment, TCP or UDP with its header in the first segment, to
+// not a fragment, TCP or UDP whose whole IP packet is in the first segment, to
 // `mac48`, the port's unicast MAC as the low 48 bits of a little-endian load
 // (a port with a group address must not use this). `len` and `pkt_len` as
 // parse_frame's. True when the frame is one: parse_frame would then give
