@@ -715,9 +715,12 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
         if (cfg_.timestamp_offset >= 0) {
             now_ = clock(m);
             if (cfg_.events != nullptr) {
-                const Table* before = t;
+                // By generation, not address: the table an event published
+                // may sit where the one it replaced was freed (this lcore is
+                // quiescent while it waits), and a stale generation would
+                // keep flow entries' next hops from the old table.
                 t = event_barrier(m, t);
-                if (t != before) h = hot(t);
+                if (t != h.t || (t != nullptr && static_cast<uint32_t>(t->generation()) != h.generation)) h = hot(t);
             }
         }
         uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
