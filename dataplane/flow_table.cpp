@@ -147,13 +147,7 @@ FlowEntry* FlowTable::find_moved(const FlowKey& key, uint32_t hash, uint32_t now
 
 FlowEntry* FlowTable::find_moved_v4(uint64_t src, uint64_t dst, uint64_t tail, uint32_t hash, uint32_t now) {
     FlowKey key;
-    auto* k = reinterpret_cast<uint8_t*>(&key);
-    const uint64_t zero = 0;
-    std::memcpy(k, &src, 8);
-    std::memcpy(k + 8, &zero, 8);
-    std::memcpy(k + 16, &dst, 8);
-    std::memcpy(k + 24, &zero, 8);
-    std::memcpy(k + 32, &tail, 8);
+    v4_key_from_words(src, dst, tail, key);
     return find_moved(key, hash, now);
 }
 

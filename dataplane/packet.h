@@ -111,19 +111,26 @@ inline bool is_fast_v4(const uint8_t* d, uint32_t len, uint32_t pkt_len, uint64_
     return proto == kProtoUdp && total >= 28;
 }
 
+// An IPv4 key (not a fragment) from its words as FlowKey holds them: `src`
+// and `dst` the addresses zero-extended (bytes 0..7 and 16..23), `tail`
+// bytes 32..39 (ports, protocol, family 4, fragment 0).
+inline void v4_key_from_words(uint64_t src, uint64_t dst, uint64_t tail, FlowKey& key) {
+    auto* o = reinterpret_cast<uint8_t*>(&key);
+    const uint64_t zero = 0;
+    std::memcpy(o, &src, 8);
+    std::memcpy(o + 8, &zero, 8);
+    std::memcpy(o + 16, &dst, 8);
+    std::memcpy(o + 24, &zero, 8);
+    std::memcpy(o + 32, &tail, 8);
+}
+
 // The flow key of a frame is_fast_v4 accepted, built from its words.
 inline void fast_v4_key(const uint8_t* d, FlowKey& key) {
     uint32_t src, dst, ports;
     std::memcpy(&src, d + 26, 4);
     std::memcpy(&dst, d + 30, 4);
     std::memcpy(&ports, d + 34, 4);
-    auto* o = reinterpret_cast<uint8_t*>(&key);
-    const auto put = [o](size_t off, uint64_t v) { std::memcpy(o + off, &v, 8); };
-    put(0, src);
-    put(8, 0);
-    put(16, dst);
-    put(24, 0);
-    put(32, uint64_t{ports} | uint64_t{d[23]} << 32 | uint64_t{4} << 40);
+    v4_key_from_words(src, dst, uint64_t{ports} | uint64_t{d[23]} << 32 | uint64_t{4} << 40, key);
 }
 
 // What parse_frame gives a frame is_fast_v4 accepted (for the rarer paths

@@ -40,10 +40,27 @@ inline void set_next_hop(FlowEntry& e, const ServerEntry& srv) {
     }
 }
 
+// Where in the service's ring `hash` falls (its ring must not be empty).
+inline const uint16_t* ring_slot(const ServiceEntry& svc, uint32_t hash) {
+    return svc.ring.begin() + hash_to_index(hash, static_cast<uint32_t>(svc.ring.size()));
+}
+
 // The ring entry of `hash` (an index into svc.servers), or kNoBackend.
 inline uint16_t ring_pick(const ServiceEntry& svc, uint32_t hash) {
-    return svc.ring.empty() ? kNoBackend
-                            : svc.ring[hash_to_index(hash, static_cast<uint32_t>(svc.ring.size()))];
+    return svc.ring.empty() ? kNoBackend : *ring_slot(svc, hash);
+}
+
+// The fast path's first look at a frame is_fast_v4 accepted: its service,
+// and when it has one, its flow hash into `hash`.
+__attribute__((always_inline)) inline const ServiceEntry* lookup_fast(const Table& t, const uint8_t* d,
+                                                                     uint32_t& hash) {
+    uint64_t addrs, dst_ports;  // source and destination; destination and ports
+    std::memcpy(&addrs, d + 26, 8);
+    std::memcpy(&dst_ports, d + 30, 8);
+    const uint8_t proto = d[23];
+    const ServiceEntry* svc = t.lookup_v4(Table::v4_key(dst_ports, proto));
+    if (svc != nullptr) hash = flow_hash_v4(addrs, proto, static_cast<uint32_t>(dst_ports >> 32));
+    return svc;
 }
 
 // Moves the start of the frame so that `new_l3` bytes precede the IP header
@@ -159,7 +176,9 @@ uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey
                             const uint8_t* l4, bool create, FlowEntry* e) {
     FlowTable* ft = cfg_.flows;
     uint16_t idx = kNoBackend;
+    ConnState old;  // the flow's state before this packet
     if (e != nullptr) {
+        old = ft->state(*e);
         // The flow's server, found again by slot after a table swap.
         if (e->generation != gen) {
             e->server_index = svc.find_slot(e->server_slot);
@@ -171,7 +190,7 @@ uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey
             std::memset(e->mac, 0, sizeof(e->mac));
             idx = schedule(svc, key, hash);
             if (idx == kNoBackend) return kNoBackend;
-            const bool active = ft->state(*e) == ConnState::established;
+            const bool active = old == ConnState::established;
             counters_.conns[e->server_slot].add(active, -1);
             e->server_slot = svc.servers[idx].counter;
             e->server_index = idx;
@@ -187,13 +206,12 @@ uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey
         e->server_slot = svc.servers[idx].counter;
         e->server_index = idx;
         e->generation = gen;
-        ft->set_state(*e, key.proto == kProtoTcp ? ConnState::none : ConnState::udp, now_);
+        old = key.proto == kProtoTcp ? ConnState::none : ConnState::udp;  // set_state below
         counters_.conns[e->server_slot].add(false, 1);
     }
     set_next_hop(*e, svc.servers[idx]);
     if (!create) return idx;  // an ICMP error neither refreshes nor advances the flow
     // IPVS state tracking from the client's packets.
-    const ConnState old = ft->state(*e);
     const ConnState next = key.proto == kProtoTcp && l4 != nullptr ? tcp_next(old, l4[13]) : old;
     if ((old == ConnState::established) != (next == ConnState::established)) {
         counters_.conns[e->server_slot].add(old == ConnState::established, -1);
@@ -657,8 +675,8 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
         // Three passes: recognise each packet's shape, look its service up
         // and hash it, prefetching its flow bucket; match the signatures and
         // prefetch the entries; then handle them, by which time both lines
-        // are (mostly) in cache. Replay keeps one pass: its
-        // clock and events move per packet; so does a stateless lcore.
+        // are (mostly) in cache. Replay keeps one pass, its clock and events
+        // moving per packet; so does a stateless lcore.
         const ServiceEntry* svcs[kBurst];
         uint32_t hashes[kBurst];
         uint32_t slow = 0;  // bit i: packet i is not the fast shape
@@ -673,17 +691,9 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
                 slow |= 1u << i;
                 continue;
             }
-            uint64_t addrs, dst_ports;  // source and destination; destination and ports
-            std::memcpy(&addrs, d + 26, 8);
-            std::memcpy(&dst_ports, d + 30, 8);
-            const uint8_t proto = d[23];
-            const ServiceEntry* svc = t->lookup_v4(Table::v4_key(dst_ports, proto));
+            const ServiceEntry* svc = lookup_fast(*t, d, hashes[i]);
             svcs[i] = svc;
-            if (svc != nullptr) {
-                const uint32_t hash = flow_hash_v4(addrs, proto, static_cast<uint32_t>(dst_ports >> 32));
-                hashes[i] = hash;
-                h.flows->prefetch(hash);
-            }
+            if (svc != nullptr) h.flows->prefetch(hashes[i]);
         }
         // The bucket lines asked for first have arrived by now: find each
         // flow's way and ask for its entry line too; a new flow's Maglev
@@ -691,7 +701,7 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
         for (unsigned i = 0; i < n; ++i) {
             const ServiceEntry* svc = svcs[i];
             if (likely(svc != nullptr) && !h.flows->prefetch_entry(hashes[i], now_) && !svc->ring.empty()) {
-                rte_prefetch0(svc->ring.begin() + hash_to_index(hashes[i], static_cast<uint32_t>(svc->ring.size())));
+                rte_prefetch0(ring_slot(*svc, hashes[i]));
             }
         }
         for (unsigned i = 0; i < n; ++i) {
@@ -727,12 +737,8 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
         const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
         rx_bytes += pkt_len;
         if (t != nullptr && fast_ok_ && is_fast_v4(d, rte_pktmbuf_data_len(m), pkt_len, mac48)) {
-            uint64_t addrs, dst_ports;
-            std::memcpy(&addrs, d + 26, 8);
-            std::memcpy(&dst_ports, d + 30, 8);
-            const uint8_t proto = d[23];
-            const ServiceEntry* svc = t->lookup_v4(Table::v4_key(dst_ports, proto));
-            const uint32_t hash = flow_hash_v4(addrs, proto, static_cast<uint32_t>(dst_ports >> 32));
+            uint32_t hash = 0;
+            const ServiceEntry* svc = lookup_fast(*t, d, hash);
             if (svc == nullptr) {
                 out.punt[out.n_punt++] = m;
             } else if (h.flows == nullptr) {
