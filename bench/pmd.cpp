@@ -13,6 +13,7 @@
 #include "bench/flows.h"
 #include "bench/traffic.h"
 #include "control/eal.h"
+#include "control/ports.h"
 #include "control/table_builder.h"
 #include "dataplane/port.h"
 #include "dataplane/rte.h"
@@ -69,32 +70,21 @@ int run_pmd(const Args& args) {
     int status = 0;
     std::string json;
     {
-        uint16_t data_port = 0, exc_port = 0;
-        if (rte_eth_dev_get_port_by_name("net_pcap0", &data_port) != 0 ||
-            rte_eth_dev_get_port_by_name("net_null0", &exc_port) != 0) {
-            fmt::print(stderr, "the pcap or null PMD did not create its port\n");
-            return 1;
-        }
         // infinite_rx keeps a copy of the whole capture per queue in mbufs of this pool.
-        rte_mempool* pool = dp::create_pool("bench_pmd", 65536 * nq + 8191, rte_socket_id());
-        if (pool == nullptr) {
-            fmt::print(stderr, "cannot create the mbuf pool: {}\n", rte_strerror(rte_errno));
+        ctl::Ports ports;
+        ctl::PortsSpec spec;
+        spec.data = "net_pcap0";
+        spec.data_label = "bench port";
+        spec.exception = "net_null0";
+        spec.queues = static_cast<uint16_t>(nq);
+        spec.mac = kPortMac;
+        spec.mbufs = 65536 * nq + 8191;
+        spec.pool_name = "bench_pmd";
+        if (auto err = ports.open(spec)) {
+            fmt::print(stderr, "{}\n", *err);
             return 1;
         }
-        dp::PortSetup ps;
-        ps.port_id = data_port;
-        ps.rx_queues = ps.tx_queues = static_cast<uint16_t>(nq);
-        ps.mac = kPortMac.data();
-        ps.pool = pool;
-        dp::PortSetup es = ps;
-        es.port_id = exc_port;
-        es.mac = nullptr;
-        for (const auto* s : {&ps, &es}) {
-            if (auto err = dp::setup_port(*s)) {
-                fmt::print(stderr, "{}\n", *err);
-                return 1;
-            }
-        }
+        const uint16_t data_port = ports.data(), exc_port = ports.exception();
 
         // The config; for --rebuilds, the largest that fits the counter slots
         // when the requested one does not.
@@ -274,10 +264,7 @@ int run_pmd(const Args& args) {
         fmt::print(stderr, "{} x{} lcore(s): {:.2f} Mpps (median of {}), lost {}\n",
                    rebuilds ? "rebuild" : "pmd", nq, median(mpps), mpps.size(), lost);
 
-        rte_eth_dev_stop(data_port);
-        rte_eth_dev_stop(exc_port);
-        rte_eth_dev_close(data_port);
-        rte_eth_dev_close(exc_port);
+        ports.close();
         workers.clear();
         flows.clear();
         for (auto* c : counters) {
@@ -285,7 +272,6 @@ int run_pmd(const Args& args) {
             rte_free(c);
         }
         publisher.synchronize();
-        rte_mempool_free(pool);
     }
     fmt::print("{}", json);
     ctl::eal_cleanup();

@@ -1,53 +1,6 @@
 #include "control/desired_state.h"
 
-#include <fmt/format.h>
-
 namespace tern::ctl {
-
-std::optional<std::string> DesiredState::for_each(const std::string& service, const std::string& host,
-                                                  const std::function<void(const ServerId&)>& fn) {
-    bool service_found = service.empty();
-    size_t n = 0;
-    for (const auto& s : base_.services) {
-        if (!service.empty() && s.name != service) continue;
-        service_found = true;
-        for (const auto& rs : s.realservers) {
-            if (rs.host == host) {
-                fn({s.name, host});
-                ++n;
-            }
-        }
-    }
-    if (!service_found) return fmt::format("no service named '{}'", service);
-    if (n == 0) {
-        return service.empty() ? fmt::format("no service has a server '{}'", host)
-                               : fmt::format("service '{}' has no server '{}'", service, host);
-    }
-    ++changes_;
-    return std::nullopt;
-}
-
-std::optional<std::string> DesiredState::set_weight(const std::string& service, const std::string& host,
-                                                    uint32_t weight) {
-    if (weight > 65535) return fmt::format("weight {} is not between 0 and 65535", weight);
-    return for_each(service, host, [&](const ServerId& id) { weights_[id] = weight; });
-}
-
-std::optional<std::string> DesiredState::set_enabled(const std::string& service, const std::string& host,
-                                                     bool enabled) {
-    return for_each(service, host, [&](const ServerId& id) { enabled_[id] = enabled; });
-}
-
-std::optional<std::string> DesiredState::set_down(const std::string& service, const std::string& host,
-                                                  bool down) {
-    return for_each(service, host, [&](const ServerId& id) {
-        if (down) {
-            down_.insert(id);
-        } else {
-            down_.erase(id);
-        }
-    });
-}
 
 void DesiredState::keep_ghosts(const conf::Service& old, const conf::Service& now, uint64_t now_s) {
     if (now.removed_server_grace == 0) return;
@@ -79,7 +32,7 @@ bool DesiredState::set_pool(const std::string& service, std::vector<conf::RealSe
     next.realservers = std::move(servers);
     keep_ghosts(*svc, next, now_s);
     for (const auto& rs : next.realservers) ghosts_.erase({service, rs.host});
-    // Overrides and down marks only for servers still there.
+    // Down marks only for servers still there.
     std::set<std::string> hosts;
     for (const auto& rs : next.realservers) hosts.insert(rs.host);
     for (auto it = down_.begin(); it != down_.end();) {
@@ -88,8 +41,6 @@ bool DesiredState::set_pool(const std::string& service, std::vector<conf::RealSe
     for (const auto& h : down) {
         if (hosts.count(h)) down_.insert({service, h});
     }
-    std::erase_if(weights_, [&](const auto& kv) { return kv.first.first == service && !hosts.count(kv.first.second); });
-    std::erase_if(enabled_, [&](const auto& kv) { return kv.first.first == service && !hosts.count(kv.first.second); });
     svc->realservers = std::move(next.realservers);
     ++changes_;
     return true;
@@ -107,8 +58,6 @@ void DesiredState::reload(conf::Config config, uint64_t now_s) {
         for (const auto& rs : s.realservers) ghosts_.erase({s.name, rs.host});
     }
     base_ = std::move(config);
-    weights_.clear();
-    enabled_.clear();
     std::set<ServerId> still;
     for (const auto& s : base_.services) {
         for (const auto& rs : s.realservers) {
@@ -150,13 +99,6 @@ conf::Config DesiredState::effective() const {
             conf::RealServer rs = g.server;
             rs.enabled = false;
             s.realservers.push_back(rs);
-        }
-    }
-    for (auto& s : c.services) {
-        for (auto& rs : s.realservers) {
-            const ServerId id{s.name, rs.host};
-            if (auto w = weights_.find(id); w != weights_.end()) rs.weight = w->second;
-            if (auto e = enabled_.find(id); e != enabled_.end()) rs.enabled = e->second;
         }
     }
     return c;

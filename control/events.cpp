@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "conf/yaml_reader.h"
+#include "control/config_load.h"
 
 namespace tern::ctl {
 
@@ -63,20 +64,22 @@ EventsResult load_events(const std::string& path) {
     return res;
 }
 
-std::optional<std::string> apply_event(const Event& e, DesiredState& state) {
+std::optional<std::string> apply_event(const Event& e, ControlState& state) {
     if (e.action == "weight") return state.set_weight(e.service, e.host, e.weight);
     if (e.action == "pool") return state.set_enabled(e.service, e.host, true);
     if (e.action == "depool") return state.set_enabled(e.service, e.host, false);
     if (e.action == "down") return state.set_down(e.service, e.host, true);
     if (e.action == "up") return state.set_down(e.service, e.host, false);
-    conf::LoadResult r = conf::load_file(e.config);
+    conf::LoadResult r = load_config(e.config);
     if (!r.errors.empty()) {
         // A config with errors is rejected whole; the running one stays.
         std::string msg = fmt::format("reload {} rejected:", e.config);
         for (const auto& err : r.errors) msg += "\n  " + err.str();
         return msg;
     }
-    state.reload(std::move(*r.config), e.at_us / 1000000);
+    if (auto err = state.apply(*r.config, e.at_us / 1000000)) {
+        return fmt::format("reload {} rejected:\n  {}", e.config, *err);
+    }
     return std::nullopt;
 }
 

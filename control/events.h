@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "conf/config.h"
-#include "control/desired_state.h"
+#include "control/control_state.h"
 
 namespace tern::ctl {
 
@@ -31,7 +31,9 @@ struct EventsResult {
 // seconds (decimals allowed), as tcpdump -tt prints it.
 EventsResult load_events(const std::string& path);
 
-// Applies one event to the desired state; returns an error naming the input.
-std::optional<std::string> apply_event(const Event& e, DesiredState& state);
+// Applies one event through the control state's door, as the console and
+// monitors would in `tern run` (down/up under the depool threshold); returns
+// an error naming the input.
+std::optional<std::string> apply_event(const Event& e, ControlState& state);
 
 }  // namespace tern::ctl

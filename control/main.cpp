@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "control/config_load.h"
 #include "control/console.h"
 #include "control/import_pybal.h"
 #include "control/replay.h"
-#include "control/run.h"
-#include "control/table_builder.h"
+#include "control/appliance.h"
 
 namespace po = boost::program_options;
 using namespace tern;
@@ -72,13 +72,9 @@ int cmd_check(const std::vector<std::string>& args) {
         "config,c", po::value(&config)->required(), "the YAML config to validate");
     po::variables_map vm;
     if (!parse(args, desc, vm, "check")) return 2;
-    conf::LoadResult r = conf::load_file(config);
-    std::vector<conf::Error> errors = r.errors;
-    if (r.config) {
-        auto more = ctl::unsupported(*r.config);
-        errors.insert(errors.end(), more.begin(), more.end());
-    }
-    for (const auto& e : errors) fmt::print(stderr, "{}\n", e.str());
+    conf::LoadResult r = ctl::load_config(config);
+    const std::vector<conf::Error>& errors = r.errors;
+    fmt::print(stderr, "{}", ctl::error_lines(errors));
     if (!errors.empty()) {
         fmt::print(stderr, "{}: {} error{}\n", config, errors.size(), errors.size() == 1 ? "" : "s");
         return 1;

@@ -30,7 +30,8 @@ void Pools::say(const std::string& line, conf::LogLevel level) const {
     if (log_) log_(level, line);
 }
 
-Pools::Pools(boost::asio::io_context& io, Log log) : io_(io), log_(std::move(log)) {}
+Pools::Pools(boost::asio::io_context& io, Log log, bool pool_sources)
+    : io_(io), log_(std::move(log)), pool_sources_(pool_sources) {}
 
 Pools::~Pools() {
     *alive_ = false;
@@ -112,7 +113,7 @@ std::vector<conf::RealServer> Pools::addressed(const std::string& service, const
 
 void Pools::start_source(const conf::Service& s) {
     auto it = sources_.find(s.name);
-    if (!s.pool) {
+    if (!s.pool || !pool_sources_) {
         if (it != sources_.end()) {
             it->second.source->stop();
             sources_.erase(it);
@@ -329,6 +330,10 @@ std::optional<std::string> Pools::del_server(const std::string& service, const s
         overrides_[{name, host}].deleted = true;
         say(fmt::format("[{}] operator: deleted server {} (until the next reload)", name, host));
     });
+}
+
+std::optional<std::string> Pools::set_down(const std::string& service, const std::string& host, bool down) {
+    return each_with(service, host, [&](const std::string& name) { services_.at(name).set_forced_down(host, down); });
 }
 
 bool Pools::overridden(const std::string& service, const std::string& host) const {

@@ -27,7 +27,9 @@ namespace tern::ctl {
 class Pools {
 public:
     using Log = ServicePool::Log;
-    Pools(boost::asio::io_context& io, Log log);
+    // `pool_sources` false: the YAML's realservers are every service's pool
+    // and no source is started (`tern replay`, whose pools are as configured).
+    Pools(boost::asio::io_context& io, Log log, bool pool_sources = true);
     ~Pools();
 
     // The config to serve, at start and on each reload: services, servers
@@ -51,6 +53,10 @@ public:
     std::optional<std::string> set_weight(const std::string& service, const std::string& host, uint32_t weight);
     std::optional<std::string> add_server(const std::string& service, const conf::RealServer& server);
     std::optional<std::string> del_server(const std::string& service, const std::string& host);
+    // Marks a server down (or clears the mark) as a failing monitor would:
+    // the depool threshold decides whether it leaves the pool. Kept across
+    // reloads while the server stays. `tern replay --events` down/up.
+    std::optional<std::string> set_down(const std::string& service, const std::string& host, bool down);
     // True when (service, host) carries an operator override.
     bool overridden(const std::string& service, const std::string& host) const;
 
@@ -96,6 +102,7 @@ private:
 
     boost::asio::io_context& io_;
     Log log_;
+    bool pool_sources_;
     bool started_ = false;
     std::map<std::string, ServicePool> services_;
     std::map<std::string, conf::Service> config_;  // each service as configured

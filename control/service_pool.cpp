@@ -7,6 +7,7 @@
 namespace tern::ctl {
 
 bool ServerState::partially_up() const {
+    if (forced_down) return false;
     if (monitor_up.empty()) return true;
     return std::any_of(monitor_up.begin(), monitor_up.end(), [](const auto& u) { return u.value_or(false); });
 }
@@ -35,9 +36,10 @@ bool ServicePool::can_depool() const {
 }
 
 bool ServicePool::calc_up(const ServerState& s) const {
-    // Up when every monitor says so; with no monitors nothing ever says
-    // otherwise and the server keeps the up it started with.
-    if (s.monitor_up.empty()) return s.up;
+    // Up when every monitor says so and nobody marked it down; with no
+    // monitors only a mark can say otherwise.
+    if (s.forced_down) return false;
+    if (s.monitor_up.empty()) return true;
     return std::all_of(s.monitor_up.begin(), s.monitor_up.end(), [](const auto& u) { return u.value_or(false); });
 }
 
@@ -104,6 +106,29 @@ void ServicePool::monitor_result(const std::string& host, size_t monitor, bool u
         say(fmt::format("Server {} ({}) is up", host, s.text_status()));
         if (s.enabled) repool(s);
     }
+}
+
+bool ServicePool::set_forced_down(const std::string& host, bool down) {
+    auto it = servers_.find(host);
+    if (it == servers_.end()) return false;
+    ServerState& s = it->second;
+    if (s.forced_down == down) return true;
+    s.forced_down = down;
+    if (down) {
+        say(fmt::format("Server {} ({}) marked down", host, s.text_status()), conf::LogLevel::error);
+        if (s.up) {
+            s.up = false;
+            if (s.pooled) depool(s);
+        }
+        return true;
+    }
+    say(fmt::format("Server {} ({}) no longer marked down", host, s.text_status()));
+    if (!s.up && calc_up(s)) {
+        s.up = true;
+        say(fmt::format("Server {} ({}) is up", host, s.text_status()));
+        if (s.enabled) repool(s);
+    }
+    return true;
 }
 
 void ServicePool::set_servers(const std::vector<conf::RealServer>& servers) {
@@ -174,7 +199,7 @@ void ServicePool::reconfigure(double depool_threshold, std::vector<std::string> 
         for (auto& [h, s] : servers_) {
             s.monitor_up.assign(monitors_.size(), std::nullopt);
             s.monitor_reason.assign(monitors_.size(), "");
-            if (!s.up) {
+            if (!s.up && !s.forced_down) {
                 s.up = true;
                 if (s.enabled && !s.pooled) {
                     s.pooled = true;
@@ -182,7 +207,11 @@ void ServicePool::reconfigure(double depool_threshold, std::vector<std::string> 
                 }
             }
         }
-        pooled_down_.clear();
+        // Only servers marked down by hand are still down.
+        std::erase_if(pooled_down_, [&](const std::string& h) {
+            auto it = servers_.find(h);
+            return it == servers_.end() || it->second.up;
+        });
     }
     drain_pooled_down();
 }

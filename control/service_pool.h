@@ -23,6 +23,7 @@ struct ServerState {
     bool enabled = true;
     bool up = true;      // all monitors up; assumed at first, as PyBal does
     bool pooled = true;  // in the forwarding table
+    bool forced_down = false;  // marked down by hand (`tern replay --events` down/up), as a failing monitor
     std::vector<std::optional<bool>> monitor_up;  // per monitor; nullopt before its first verdict
     std::vector<std::string> monitor_reason;
 
@@ -43,6 +44,10 @@ public:
     void set_servers(const std::vector<conf::RealServer>& servers);
     // A monitor's verdict changed (health::Monitor reports only changes).
     void monitor_result(const std::string& host, size_t monitor, bool up, const std::string& reason);
+    // A verdict from outside the monitors (replay's down/up events): down
+    // counts as a failing monitor until `up` clears it, under the same
+    // depool threshold. Returns false when the host is not in the pool.
+    bool set_forced_down(const std::string& host, bool down);
     // The threshold or the monitors changed (reload): health kept where the
     // monitors are the same; otherwise servers start over as up.
     void reconfigure(double depool_threshold, std::vector<std::string> monitors, bool monitors_changed);

@@ -17,20 +17,6 @@ conf::Config two_servers(uint32_t grace) {
 }
 }  // namespace
 
-TEST_CASE("desired state: overrides name the bad input", "[control]") {
-    ctl::DesiredState st(two_servers(0));
-    CHECK(st.set_weight("web", "rs9", 5).value() == "service 'web' has no server 'rs9'");
-    CHECK(st.set_weight("nope", "rs1", 5).value() == "no service named 'nope'");
-    CHECK(st.set_enabled("", "rs9", false).value() == "no service has a server 'rs9'");
-    CHECK_FALSE(st.set_weight("web", "rs1", 7));
-    CHECK_FALSE(st.set_enabled("", "rs2", false));
-    CHECK_FALSE(st.set_down("web", "rs1", true));
-    const conf::Config c = st.effective();
-    CHECK(c.services[0].realservers[0].weight == 7);
-    CHECK_FALSE(c.services[0].realservers[1].enabled);
-    CHECK(st.down().count({"web", "rs1"}) == 1);
-}
-
 TEST_CASE("desired state: a removed server drains for its grace period", "[control]") {
     ctl::DesiredState st(two_servers(30));
     conf::Config next = two_servers(30);
@@ -55,7 +41,7 @@ TEST_CASE("desired state: without grace a removed server is gone at once", "[con
     CHECK(st.effective().services[0].realservers.size() == 1);
 }
 
-TEST_CASE("desired state: set_pool replaces a service's servers, keeps overrides of those that stay", "[control]") {
+TEST_CASE("desired state: set_pool replaces a service's servers, drains those that leave", "[control]") {
     auto loaded = tern::conf::load_string(R"(
 node: {name: t, ipv4: 10.0.0.1}
 ports: [{name: p, device: net_null0}]
@@ -70,15 +56,16 @@ services:
 )", "t.yaml");
     REQUIRE(loaded.config);
     tern::ctl::DesiredState st(*loaded.config);
-    REQUIRE_FALSE(st.set_weight("web", "a", 7));
     auto servers = loaded.config->services[0].realservers;
+    servers[0].weight = 7;  // the pool's weight (an operator's, a pool file's)
+    CHECK(st.set_pool("web", servers, {}, 100));
     // Same servers, nothing down: no change.
     CHECK_FALSE(st.set_pool("web", servers, {}, 100));
     // b depooled for health.
     CHECK(st.set_pool("web", servers, {"b"}, 100));
     CHECK(st.down().count({"web", "b"}) == 1);
     CHECK(st.set_pool("web", servers, {}, 100));
-    // b leaves the pool: a ghost (drained) for the grace period; a keeps its override.
+    // b leaves the pool: a ghost (drained) for the grace period; a keeps its weight.
     servers.pop_back();
     CHECK(st.set_pool("web", servers, {}, 100));
     CHECK(st.down().empty());

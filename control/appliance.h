@@ -1,0 +1,63 @@
+// `tern run`: the appliance, as an object with a start, a serve and a stop.
+// start() brings the parts up in order (config, EAL, ports, BGP listener,
+// pools, first table, lcores, routes, monitors, HTTP API, console,
+// telemetry); serve() is the control thread's loop (the EAL main lcore)
+// until SIGTERM, SIGINT or the console's quit; stop() takes them down in
+// the reverse order, routes first. docs/design.md draws the threads.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+
+namespace tern::ctl {
+
+struct RunOptions {
+    std::string config;
+    bool interactive = false;
+    std::vector<std::string> eal_args;  // replaces the defaults when given
+};
+
+class Appliance {
+public:
+    explicit Appliance(RunOptions options);
+    ~Appliance();
+    Appliance(const Appliance&) = delete;
+    Appliance& operator=(const Appliance&) = delete;
+
+    // Brings everything up; 0, or the exit status after printing why not
+    // (2: the config or the command line, 1: the machine). Once.
+    int start();
+    // The control loop: reloads, pool and health changes to tables, routes,
+    // telemetry; returns when asked to stop.
+    void serve();
+    // Graceful stop: routes withdrawn (the routers move the VIPs), monitors
+    // and interfaces stopped, lcores stopped, counters printed, ports closed.
+    void stop();
+
+    struct Parts;
+
+private:
+    int start_dataplane();
+    int start_control();
+    void start_operators();
+    // What changed to a new table and to the routes announced.
+    void sync();
+    void announce();
+    // SIGHUP and the console's `reload`: a config with any error is
+    // rejected whole and the running one stays. Says what happened.
+    std::string reload();
+
+    RunOptions options_;
+    conf::Config config_;  // the running config (the last one loaded whole)
+    bool eal_started_ = false;
+    std::unique_ptr<Parts> parts_;  // everything that needs the EAL; gone before it is
+};
+
+// `tern run`: start, serve, stop. Returns the process exit status.
+int run_appliance(const RunOptions& options);
+
+}  // namespace tern::ctl
