@@ -460,9 +460,11 @@ void parse_realservers(YamlReader& r, const YAML::Node& list, const std::string&
             auto [it, fresh] = ips.emplace(*ip, i);
             if (!fresh) r.error(n["ip"], join_path(p, "ip"), fmt::format("{} is already listed as {}", ip->str(), index_path(path, it->second)));
             if (vip_ok && ip->family != s.vip.family) {
-                const char* why = s.forward == Forward::dr
-                                      ? "direct routing only rewrites MACs, so a server must have the VIP's address family"
-                                      : "IPIP encapsulates IPv4 in IPv4 and IPv6 in IPv6 only";
+                const char* why = "";
+                switch (s.forward) {
+                case Forward::dr: why = "direct routing only rewrites MACs, so a server must have the VIP's address family"; break;
+                case Forward::ipip: why = "IPIP encapsulates IPv4 in IPv4 and IPv6 in IPv6 only"; break;
+                }
                 r.error(n["ip"], join_path(p, "ip"),
                         fmt::format("IPv{} server {} under IPv{} VIP {}: {}", ip->is_v4() ? 4 : 6, ip->str(),
                                     s.vip.is_v4() ? 4 : 6, s.vip.str(), why));
@@ -619,10 +621,15 @@ void check_reachability(YamlReader& r, const YAML::Node& root, const Config& c) 
             if (c.attachment(rs.ip)) continue;
             const std::string p = index_path(index_path("services", i) + ".realservers", j) + ".ip";
             const YAML::Node at = services[i]["realservers"][j]["ip"];
-            if (s.forward == Forward::dr) {
+            switch (s.forward) {
+            case Forward::dr:
                 r.error(at, p, fmt::format("{} is on no connected subnet: direct routing needs the server on our subnet (use forward: ipip)", rs.ip.str()));
-            } else if (!(rs.ip.is_v4() ? c.gateway_v4 : c.gateway_v6)) {
-                r.error(at, p, fmt::format("{} is on no connected subnet and there is no gateway_v{} to reach it", rs.ip.str(), rs.ip.is_v4() ? 4 : 6));
+                break;
+            case Forward::ipip:
+                if (!(rs.ip.is_v4() ? c.gateway_v4 : c.gateway_v6)) {
+                    r.error(at, p, fmt::format("{} is on no connected subnet and there is no gateway_v{} to reach it", rs.ip.str(), rs.ip.is_v4() ? 4 : 6));
+                }
+                break;
             }
         }
     }

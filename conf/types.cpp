@@ -131,7 +131,13 @@ const char* to_string(LogLevel l) {
     return "?";
 }
 
-const char* to_string(Forward f) { return f == Forward::dr ? "dr" : "ipip"; }
+const char* to_string(Forward f) {
+    switch (f) {
+    case Forward::dr: return "dr";
+    case Forward::ipip: return "ipip";
+    }
+    return "?";
+}
 
 std::string Error::str() const {
     if (line == 0) return fmt::format("{}: {}: {}", file, path, message);

@@ -95,7 +95,10 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             case conf::Scheduler::wrr: e.sched = dp::Sched::wrr; break;
             case conf::Scheduler::wlc: e.sched = dp::Sched::wlc; break;
         }
-        e.fwd = s.forward == conf::Forward::ipip ? dp::Fwd::ipip : dp::Fwd::dr;
+        switch (s.forward) {
+            case conf::Forward::dr: e.fwd = dp::Fwd::dr; break;
+            case conf::Forward::ipip: e.fwd = dp::Fwd::ipip; break;
+        }
         if (!slots.service(s.name, e.counter)) {
             r.error = fmt::format("service {}: more than {} services", s.name, dp::kMaxServiceSlots);
             return r;
