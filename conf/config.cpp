@@ -28,21 +28,10 @@ bool is_prime(uint64_t n) {
     return true;
 }
 
-// Reports keys that appear twice in one map (yaml-cpp keeps the first silently).
-void duplicate_keys(YamlReader& r, const YAML::Node& map, const std::string& path) {
-    std::set<std::string> seen;
-    for (const auto& kv : map) {
-        if (!kv.first.IsScalar()) continue;
-        if (!seen.insert(kv.first.Scalar()).second) {
-            r.error(kv.first, join_path(path, kv.first.Scalar()), "key given twice");
-        }
-    }
-}
-
 bool map_at(YamlReader& r, const YAML::Node& n, const std::string& path,
             std::initializer_list<std::string_view> keys) {
     if (!r.is_map(n, path)) return false;
-    duplicate_keys(r, n, path);
+    r.duplicate_keys(n, path);
     r.known_keys(n, path, keys);
     return true;
 }
@@ -276,130 +265,25 @@ void check_bgp(YamlReader& r, const YAML::Node& root, const Config& c) {
     }
 }
 
-// Each monitor's options, PyBal's names (hyphens included) and defaults.
-void parse_monitor_options(YamlReader& r, const YAML::Node& o, const std::string& p, Monitor& m) {
-    using T = Monitor::Type;
-    switch (m.type) {
-    case T::proxy_fetch:
-        r.known_keys(o, p, {"url", "interval", "timeout", "http_status", "check_all", "max_failures",
-                            "verify-tls", "ca-file", "rise", "fall"});
-        break;
-    case T::idle_connection:
-        r.known_keys(o, p, {"timeout-clean-reconnect", "max-delay", "keepalive", "keepalive-retries",
-                            "keepalive-idle", "keepalive-interval", "rise", "fall"});
-        break;
-    case T::run_command:
-        r.known_keys(o, p, {"command", "arguments", "interval", "timeout", "log-output", "rise", "fall"});
-        break;
-    case T::dns_query:
-        r.known_keys(o, p, {"hostnames", "fail-on-nxdomain", "interval", "timeout", "rise", "fall"});
-        break;
-    case T::udp:
-        r.known_keys(o, p, {"interval", "icmp-timeout", "rise", "fall"});
-        break;
-    }
-    duplicate_keys(r, o, p);
-    if (m.type == T::run_command) {
-        m.interval = 60;
-        m.timeout = 20;
-    }
-    if (auto v = r.real(o, p, "interval", 0.01, 86400, false)) m.interval = *v;
-    if (auto v = r.real(o, p, "timeout", 0.01, 3600, false)) m.timeout = *v;
-    if (auto v = r.uint(o, p, "rise", 1, 100, false)) m.rise = static_cast<uint32_t>(*v);
-    if (auto v = r.uint(o, p, "fall", 1, 100, false)) m.fall = static_cast<uint32_t>(*v);
-    switch (m.type) {
-    case T::proxy_fetch: {
-        if (auto v = r.str_list(o, p, "url", true)) {
-            for (size_t i = 0; i < v->size(); ++i) {
-                const std::string& u = (*v)[i];
-                const bool http = u.rfind("http://", 0) == 0, https = u.rfind("https://", 0) == 0;
-                const size_t host_at = http ? 7 : 8;
-                if ((!http && !https) || u.size() <= host_at || u[host_at] == '/') {
-                    r.error(o["url"], join_path(p, "url"),
-                            fmt::format("'{}' is not an http:// or https:// URL with a host", u));
-                }
-            }
-            m.url = *v;
-        }
-        if (auto v = r.uint_list(o, p, "http_status", 100, 599, false)) {
-            m.http_status.assign(v->begin(), v->end());
-        }
-        if (auto v = r.boolean(o, p, "check_all", false)) m.check_all = *v;
-        if (auto v = r.uint(o, p, "max_failures", 0, 1000, false)) m.max_failures = static_cast<uint32_t>(*v);
-        if (auto v = r.boolean(o, p, "verify-tls", false)) m.verify_tls = *v;
-        if (auto v = r.str(o, p, "ca-file", false)) m.ca_file = *v;
-        if (m.timeout > m.interval) {
-            r.error(o, p, fmt::format("timeout {} s is longer than interval {} s", m.timeout, m.interval));
-        }
-        break;
-    }
-    case T::idle_connection:
-        if (auto v = r.real(o, p, "timeout-clean-reconnect", 0.01, 3600, false)) m.timeout_clean_reconnect = *v;
-        if (auto v = r.real(o, p, "max-delay", 0.1, 86400, false)) m.max_delay = *v;
-        if (auto v = r.boolean(o, p, "keepalive", false)) m.keepalive = *v;
-        if (auto v = r.uint(o, p, "keepalive-retries", 1, 127, false)) m.keepalive_retries = static_cast<uint32_t>(*v);
-        if (auto v = r.uint(o, p, "keepalive-idle", 1, 32767, false)) m.keepalive_idle = static_cast<uint32_t>(*v);
-        if (auto v = r.uint(o, p, "keepalive-interval", 1, 32767, false)) m.keepalive_interval = static_cast<uint32_t>(*v);
-        break;
-    case T::run_command:
-        if (auto v = r.str(o, p, "command", true)) m.command = *v;
-        if (o["arguments"].IsDefined() && !o["arguments"].IsNull()) {
-            if (auto v = r.str_list(o, p, "arguments", false)) m.arguments = *v;
-        }
-        if (auto v = r.boolean(o, p, "log-output", false)) m.log_output = *v;
-        break;
-    case T::dns_query:
-        if (auto v = r.str_list(o, p, "hostnames", true)) m.hostnames = *v;
-        if (auto v = r.boolean(o, p, "fail-on-nxdomain", false)) m.fail_on_nxdomain = *v;
-        break;
-    case T::udp:
-        if (auto v = r.real(o, p, "icmp-timeout", 0.01, 86400, false)) m.icmp_timeout = *v;
-        break;
-    }
-}
-
-void parse_monitors(YamlReader& r, const YAML::Node& m, const std::string& path, Service& s) {
-    if (!map_at(r, m, path, {"ProxyFetch", "IdleConnection", "RunCommand", "DNSQuery", "UDP"})) return;
+// A service's monitors, kept as written: their kinds and options are read
+// by control against health's registry (control/monitor_spec.h).
+void parse_monitors(YamlReader& r, const YAML::Node& m, const std::string& path, Service& s,
+                    const MonitorReader& read) {
+    if (!r.is_map(m, path)) return;
+    r.duplicate_keys(m, path);
     for (const auto& kv : m) {
-        if (!kv.first.IsScalar()) continue;
-        const std::string name = kv.first.Scalar();
-        const std::string p = join_path(path, name);
-        Monitor mon;
-        if (name == "ProxyFetch") {
-            mon.type = Monitor::Type::proxy_fetch;
-        } else if (name == "IdleConnection") {
-            mon.type = Monitor::Type::idle_connection;
-        } else if (name == "RunCommand") {
-            mon.type = Monitor::Type::run_command;
-        } else if (name == "DNSQuery") {
-            mon.type = Monitor::Type::dns_query;
-        } else if (name == "UDP") {
-            mon.type = Monitor::Type::udp;
-        } else {
-            continue;  // reported by map_at
-        }
-        mon.name = name;
-        mon.mark = r.mark(kv.first);
-        if (kv.second.IsMap()) {
-            parse_monitor_options(r, kv.second, p, mon);
-        } else if (kv.second.IsNull()) {
-            // No options: the defaults, where no option is required.
-            const char* needs = mon.type == Monitor::Type::proxy_fetch   ? "url"
-                                : mon.type == Monitor::Type::run_command ? "command"
-                                : mon.type == Monitor::Type::dns_query   ? "hostnames"
-                                                                         : nullptr;
-            if (needs != nullptr) {
-                r.error(kv.first, p, fmt::format("{} needs options: missing required key '{}'", name, needs));
-                continue;
-            }
-            if (mon.type == Monitor::Type::run_command) {
-                mon.interval = 60;
-                mon.timeout = 20;
-            }
-        } else {
-            r.error(kv.second, p, "the monitor's options must be a map");
+        if (!kv.first.IsScalar()) {
+            r.error(kv.first, path, "keys must be plain names");
             continue;
         }
+        Monitor mon;
+        mon.name = kv.first.Scalar();
+        mon.parent_path = path;
+        mon.path = join_path(path, mon.name);
+        mon.key = std::make_shared<const YAML::Node>(kv.first);
+        mon.options = std::make_shared<const YAML::Node>(kv.second);
+        mon.mark = r.mark(kv.first);
+        if (read) read(r, mon);
         s.monitors.push_back(std::move(mon));
     }
 }
@@ -411,7 +295,7 @@ void parse_pool(YamlReader& r, const YAML::Node& n, const std::string& path, Ser
     if (n.IsScalar()) {
         url = n.Scalar();
     } else if (r.is_map(n, path)) {
-        duplicate_keys(r, n, path);
+        r.duplicate_keys(n, path);
         r.known_keys(n, path, {"url", "interval"});
         url = r.str(n, path, "url", true);
         if (auto v = r.real(n, path, "interval", 0.1, 86400, false)) ps.interval = *v;
@@ -476,7 +360,7 @@ void parse_realservers(YamlReader& r, const YAML::Node& list, const std::string&
     }
 }
 
-void parse_services(YamlReader& r, const YAML::Node& root, Config& c) {
+void parse_services(YamlReader& r, const YAML::Node& root, Config& c, const MonitorReader& read) {
     const YAML::Node list = root["services"];
     if (!list.IsDefined() || list.IsNull()) return;
     if (!r.is_list(list, "services")) return;
@@ -515,7 +399,7 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c) {
                 s.table_size = static_cast<uint32_t>(*v);
             }
         }
-        if (n["monitors"].IsDefined() && !n["monitors"].IsNull()) parse_monitors(r, n["monitors"], join_path(path, "monitors"), s);
+        if (n["monitors"].IsDefined() && !n["monitors"].IsNull()) parse_monitors(r, n["monitors"], join_path(path, "monitors"), s, read);
         if (n["pool"].IsDefined() && !n["pool"].IsNull()) parse_pool(r, n["pool"], join_path(path, "pool"), s);
         const YAML::Node rs = n["realservers"];
         if (!rs.IsDefined()) {
@@ -669,7 +553,7 @@ std::optional<Attachment> Config::attachment(const IpAddr& ip) const {
     return best;
 }
 
-LoadResult load_string(const std::string& text, const std::string& name) {
+LoadResult load_string(const std::string& text, const std::string& name, const MonitorReader& monitors) {
     LoadResult result;
     std::vector<Error>& errors = result.errors;
     YamlReader r(name, errors);
@@ -695,7 +579,7 @@ LoadResult load_string(const std::string& text, const std::string& name) {
         r.error(root, "(file)", "the top level must be a map of keys (node, ports, services, ...)");
         return result;
     }
-    duplicate_keys(r, root, "");
+    r.duplicate_keys(root, "");
     r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows", "http", "console", "log"});
     Config c;
     c.path = name;
@@ -714,14 +598,14 @@ LoadResult load_string(const std::string& text, const std::string& name) {
         }
     }
     parse_flows(r, root, c);
-    parse_services(r, root, c);
+    parse_services(r, root, c, monitors);
     check_reachability(r, root, c);
     check_bgp(r, root, c);
     if (errors.empty()) result.config = std::move(c);
     return result;
 }
 
-LoadResult load_file(const std::string& path) {
+LoadResult load_file(const std::string& path, const MonitorReader& monitors) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
         LoadResult result;
@@ -736,7 +620,7 @@ LoadResult load_file(const std::string& path) {
     }
     std::stringstream ss;
     ss << f.rdbuf();
-    return load_string(ss.str(), path);
+    return load_string(ss.str(), path, monitors);
 }
 
 }  // namespace tern::conf

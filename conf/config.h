@@ -4,9 +4,15 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace YAML {
+class Node;
+}
 
 namespace tern::conf {
 
@@ -89,41 +95,19 @@ struct RealServer {
     Mark mark;
 };
 
-// A health monitor of a service, with PyBal's option names and defaults
-// (conf/REFERENCE.md lists them). Durations are seconds.
+// A health monitor of a service as written: the kind's name and its options,
+// not yet read. The schema knows no kind: control reads the options against
+// health's registry of kinds (health/monitor_kind.h) when it loads a config
+// (control/monitor_spec.h), with the same file:line:column and key paths.
 struct Monitor {
-    enum class Type { proxy_fetch, idle_connection, run_command, dns_query, udp };
-    Type type = Type::proxy_fetch;
-    std::string name;       // as written: ProxyFetch | IdleConnection | RunCommand | DNSQuery | UDP
-    double interval = 10;   // between checks (ProxyFetch, DNSQuery, UDP 10; RunCommand 60)
-    double timeout = 5;     // of one check (ProxyFetch, DNSQuery 5; RunCommand 20)
-    uint32_t rise = 1;      // consecutive good results to turn up (PyBal: 1)
-    uint32_t fall = 1;      // consecutive bad results to turn down (PyBal: 1)
-    // ProxyFetch
-    std::vector<std::string> url;        // http:// or https://; host = Host header
-    std::vector<uint32_t> http_status{200};
-    bool check_all = false;              // every URL each time (else one, in turn)
-    uint32_t max_failures = 0;           // with check_all: failures tolerated
-    bool verify_tls = false;             // verify the server's certificate and name
-    std::string ca_file;                 // CA bundle for verify_tls; empty: system default
-    // IdleConnection
-    double timeout_clean_reconnect = 3;  // a clean close gets one reconnect within this
-    double max_delay = 300;              // reconnect back-off cap
-    bool keepalive = true;
-    uint32_t keepalive_retries = 3, keepalive_idle = 10, keepalive_interval = 30;
-    // RunCommand: {host}, {ip}, {port}, {service} in arguments are replaced.
-    std::string command;
-    std::vector<std::string> arguments;
-    bool log_output = true;
-    // DNSQuery
-    std::vector<std::string> hostnames;
-    bool fail_on_nxdomain = false;
-    // UDP
-    double icmp_timeout = 20;            // up again this long after the last ICMP unreachable
-    Mark mark;
-    friend bool operator==(const Monitor&, const Monitor&) = default;
+    std::string name;  // the key under `monitors:`, as written (ProxyFetch, ...)
+    std::string parent_path;  // of the map of monitors: "services[0].monitors"
+    std::string path;         // "services[0].monitors.ProxyFetch"
+    // The key and its value (a map of options, or empty), in the document
+    // they came from (kept alive by these); read only on the control thread.
+    std::shared_ptr<const YAML::Node> key, options;
+    Mark mark;  // of the key
 };
-const char* to_string(Monitor::Type t);
 
 // Where a service's pool (membership, weights, enabled) comes from besides
 // the YAML: a PyBal pool file (file://, http://, https://) or etcd in
@@ -267,9 +251,16 @@ struct LoadResult {
     std::vector<Error> errors;
 };
 
-// Parse and validate a YAML file. Never throws; every problem found is reported.
-LoadResult load_file(const std::string& path);
+class YamlReader;
+// Reads one monitor's options where the schema meets it, reporting through
+// `reader` like the schema's own keys. The schema knows no monitor kind:
+// control passes health's registry (control/monitor_spec.h, load_checked_*).
+using MonitorReader = std::function<void(YamlReader& reader, const Monitor& monitor)>;
+
+// Parse and validate a YAML file. Never throws; every problem found is
+// reported. Without `monitors`, monitors are kept unread and unchecked.
+LoadResult load_file(const std::string& path, const MonitorReader& monitors = {});
 // Same, from text in memory; `name` is used as the file name in errors.
-LoadResult load_string(const std::string& text, const std::string& name);
+LoadResult load_string(const std::string& text, const std::string& name, const MonitorReader& monitors = {});
 
 }  // namespace tern::conf

@@ -110,17 +110,6 @@ const char* to_string(Scheduler s) {
     return "?";
 }
 
-const char* to_string(Monitor::Type t) {
-    switch (t) {
-    case Monitor::Type::proxy_fetch: return "ProxyFetch";
-    case Monitor::Type::idle_connection: return "IdleConnection";
-    case Monitor::Type::run_command: return "RunCommand";
-    case Monitor::Type::dns_query: return "DNSQuery";
-    case Monitor::Type::udp: return "UDP";
-    }
-    return "?";
-}
-
 const char* to_string(LogLevel l) {
     switch (l) {
     case LogLevel::debug: return "debug";

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 
 namespace tern::conf {
 namespace {
@@ -66,27 +67,47 @@ bool YamlReader::is_list(const YAML::Node& n, const std::string& path) {
 
 void YamlReader::known_keys(const YAML::Node& n, const std::string& path,
                             std::initializer_list<std::string_view> allowed) {
+    known_keys(n, path, std::vector<std::string_view>(allowed));
+}
+
+void YamlReader::known_keys(const YAML::Node& n, const std::string& path,
+                            const std::vector<std::string_view>& allowed) {
     for (const auto& kv : n) {
         if (!kv.first.IsScalar()) {
             error(kv.first, path, "keys must be plain names");
             continue;
         }
-        const std::string key = kv.first.Scalar();
-        if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-        std::string_view best;
-        size_t best_d = 3;
-        for (auto a : allowed) {
-            const size_t d = edit_distance(key, a);
-            if (d < best_d) {
-                best_d = d;
-                best = a;
-            }
-        }
-        std::string msg = fmt::format("unknown key '{}'", key);
-        if (!best.empty()) msg += fmt::format(" (did you mean '{}'?)", best);
-        else msg += fmt::format("; known keys here: {}", fmt::join(allowed, ", "));
-        error(kv.first, join_path(path, key), msg);
+        if (std::find(allowed.begin(), allowed.end(), kv.first.Scalar()) != allowed.end()) continue;
+        unknown_key(kv.first, path, allowed);
     }
+}
+
+void YamlReader::duplicate_keys(const YAML::Node& map, const std::string& path) {
+    std::set<std::string> seen;
+    for (const auto& kv : map) {
+        if (!kv.first.IsScalar()) continue;
+        if (!seen.insert(kv.first.Scalar()).second) {
+            error(kv.first, join_path(path, kv.first.Scalar()), "key given twice");
+        }
+    }
+}
+
+void YamlReader::unknown_key(const YAML::Node& k, const std::string& path,
+                             const std::vector<std::string_view>& allowed) {
+    const std::string key = k.Scalar();
+    std::string_view best;
+    size_t best_d = 3;
+    for (auto a : allowed) {
+        const size_t d = edit_distance(key, a);
+        if (d < best_d) {
+            best_d = d;
+            best = a;
+        }
+    }
+    std::string msg = fmt::format("unknown key '{}'", key);
+    if (!best.empty()) msg += fmt::format(" (did you mean '{}'?)", best);
+    else msg += fmt::format("; known keys here: {}", fmt::join(allowed, ", "));
+    error(k, join_path(path, key), msg);
 }
 
 std::optional<YAML::Node> YamlReader::scalar(const YAML::Node& map, const std::string& path,

@@ -28,6 +28,11 @@ public:
     // Reports every key of map `n` that is not in `allowed`, suggesting the nearest.
     void known_keys(const YAML::Node& n, const std::string& path,
                     std::initializer_list<std::string_view> allowed);
+    void known_keys(const YAML::Node& n, const std::string& path, const std::vector<std::string_view>& allowed);
+    // Reports keys that appear twice in map `n` (yaml-cpp keeps the first silently).
+    void duplicate_keys(const YAML::Node& n, const std::string& path);
+    // Reports `key` (of the map at `path`) as unknown, suggesting the nearest of `allowed`.
+    void unknown_key(const YAML::Node& key, const std::string& path, const std::vector<std::string_view>& allowed);
 
     // Each getter returns nullopt when the key is absent (reporting it when
     // `required`) or its value is invalid (always reported).

@@ -14,9 +14,9 @@
 #include <set>
 
 #include "bgp/asio_io.h"
-#include "bgp/settings.h"
 #include "bgp/speaker.h"
 #include "control/api.h"
+#include "control/bgp_settings.h"
 #include "control/capture.h"
 #include "control/commands.h"
 #include "control/config_load.h"
@@ -209,7 +209,7 @@ int Appliance::start_control() {
     // The BGP listener before forwarding starts: a passive peer can only
     // reach us through it, so failing to bind is a start-up error then.
     if (config_.bgp) {
-        p.speaker = std::make_unique<bgp::Speaker>(bgp::speaker_settings(config_), p.bgp_transport, p.bgp_clock,
+        p.speaker = std::make_unique<bgp::Speaker>(speaker_settings(config_), p.bgp_transport, p.bgp_clock,
                                                    [](const std::string& line) { log_info(line); });
         if (auto lerr = p.speaker->listen(); !lerr.empty()) {
             const auto& peers = config_.bgp->peers;
@@ -260,11 +260,11 @@ int Appliance::start_control() {
     fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; {} services\n", config_.node.name,
                pc.name, p.queues, p.queues == 1 ? "" : "s", p.ports.tap_iface(), config_.services.size());
     std::fflush(stdout);
-    p.announced = bgp::vip_routes(config_);
+    p.announced = vip_routes(config_);
     if (p.speaker) {
         p.speaker->start();
         // Forwarding is up: routers may send us the VIPs now.
-        p.speaker->announce(bgp::vip_routes(config_));
+        p.speaker->announce(vip_routes(config_));
     }
     // Health checks start once forwarding is up (servers start as up and
     // pooled, as in PyBal).
@@ -388,10 +388,10 @@ void Appliance::announce() {
     Parts& p = *parts_;
     if (!p.speaker) return;
     const bool unpooled = config_.bgp && config_.bgp->withdraw_unpooled;
-    std::vector<bgp::Route> now = bgp::vip_routes(config_);
+    std::vector<bgp::Route> now = vip_routes(config_);
     if (unpooled) {
         std::set<bgp::Address> serving;
-        for (const auto& vip : p.state->pools().serving_vips(config_)) serving.insert(bgp::to_address(vip));
+        for (const auto& vip : p.state->pools().serving_vips(config_)) serving.insert(to_address(vip));
         std::erase_if(now, [&](const bgp::Route& r) { return !serving.count(r.prefix.addr); });
     }
     if (now == p.announced) return;

@@ -1,11 +1,12 @@
 #include "control/config_load.h"
 
+#include "control/monitor_spec.h"
 #include "control/table_builder.h"
 
 namespace tern::ctl {
 
 conf::LoadResult load_config(const std::string& path) {
-    conf::LoadResult r = conf::load_file(path);
+    conf::LoadResult r = load_checked_file(path);
     if (r.config) {
         auto more = unsupported(*r.config);
         r.errors.insert(r.errors.end(), more.begin(), more.end());

@@ -9,9 +9,9 @@
 
 namespace tern::ctl {
 
-// The file's schema errors (conf::load_file) and, for a valid config, what
-// this build cannot serve (unsupported()). `config` is set only when there
-// is no error at all.
+// The file's schema and monitor errors (load_checked_file, monitor_spec.h)
+// and, for a valid config, what this build cannot serve (unsupported()).
+// `config` is set only when there is no error at all.
 conf::LoadResult load_config(const std::string& path);
 
 // The errors, one per line, each ending in a newline.

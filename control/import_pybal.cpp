@@ -25,6 +25,8 @@
 #include <sstream>
 
 #include "conf/config.h"
+#include "control/monitor_spec.h"
+#include "health/monitor_kind.h"
 
 namespace tern::ctl {
 
@@ -103,42 +105,14 @@ std::optional<std::vector<std::string>> string_list(const PyValue& v) {
     return out;
 }
 
-enum class OptKind { real, uint, boolean, str, str_list, uint_list };
-struct OptSpec {
-    const char* name;
-    OptKind kind;
-    double min = 0, max = 0;
-};
-struct MonitorSpec {
-    const char* name;      // Tern's and PyBal's name
-    const char* required;  // option without which the monitor cannot run, or nullptr
-    std::vector<OptSpec> options;
-};
+// The monitor kinds and their PyBal options come from health's registry.
+using health::MonitorKind;
+using health::OptionSpec;
+using health::OptionType;
 
-const std::vector<MonitorSpec>& monitor_specs() {
-    static const std::vector<MonitorSpec> kSpecs = {
-        {"ProxyFetch", "url",
-         {{"url", OptKind::str_list}, {"interval", OptKind::real, 0.01, 86400}, {"timeout", OptKind::real, 0.01, 3600},
-          {"http_status", OptKind::uint_list, 100, 599}, {"check_all", OptKind::boolean},
-          {"max_failures", OptKind::uint, 0, 1000}, {"verify-tls", OptKind::boolean}, {"ca-file", OptKind::str}}},
-        {"IdleConnection", nullptr,
-         {{"timeout-clean-reconnect", OptKind::real, 0.01, 3600}, {"max-delay", OptKind::real, 0.1, 86400},
-          {"keepalive", OptKind::boolean}, {"keepalive-retries", OptKind::uint, 1, 127},
-          {"keepalive-idle", OptKind::uint, 1, 32767}, {"keepalive-interval", OptKind::uint, 1, 32767}}},
-        {"RunCommand", "command",
-         {{"command", OptKind::str}, {"arguments", OptKind::str_list}, {"interval", OptKind::real, 0.01, 86400},
-          {"timeout", OptKind::real, 0.01, 3600}, {"log-output", OptKind::boolean}}},
-        {"DNSQuery", "hostnames",
-         {{"hostnames", OptKind::str_list}, {"fail-on-nxdomain", OptKind::boolean},
-          {"interval", OptKind::real, 0.01, 86400}, {"timeout", OptKind::real, 0.01, 3600}}},
-        {"UDP", nullptr, {{"interval", OptKind::real, 0.01, 86400}, {"icmp-timeout", OptKind::real, 0.01, 86400}}},
-    };
-    return kSpecs;
-}
-
-const MonitorSpec* find_monitor(const std::string& name) {
-    for (const auto& m : monitor_specs()) {
-        if (pybal_lower(m.name) == pybal_lower(name)) return &m;
+const MonitorKind* find_monitor(const std::string& name) {
+    for (const MonitorKind* m : health::monitor_kinds()) {
+        if (pybal_lower(m->name) == pybal_lower(name)) return m;
     }
     return nullptr;
 }
@@ -167,7 +141,7 @@ private:
     void bgp(const IniSection& g);
     void service(const IniSection& s);
     std::string monitors(const IniSection& s);
-    std::optional<std::string> monitor_option(const IniSection& s, const MonitorSpec& m, const OptSpec& spec,
+    std::optional<std::string> monitor_option(const IniSection& s, const MonitorKind& m, const OptionSpec& spec,
                                               const IniEntry& e, double* number);
     std::vector<Server> pool_file(const IniSection& s, const std::string& url, std::string& file);
 
@@ -360,29 +334,29 @@ void Importer::bgp(const IniSection& g) {
 }
 
 // A monitor option's YAML value, or nullopt (reported). `number` gets numeric values.
-std::optional<std::string> Importer::monitor_option(const IniSection& s, const MonitorSpec& m, const OptSpec& spec,
+std::optional<std::string> Importer::monitor_option(const IniSection& s, const MonitorKind& m, const OptionSpec& spec,
                                                     const IniEntry& e, double* number) {
     auto bad = [&](const std::string& why) -> std::optional<std::string> {
         report(e.line, s.name, fmt::format("{}: {}; dropped", e.key, why));
         return std::nullopt;
     };
-    switch (spec.kind) {
-    case OptKind::real:
-    case OptKind::uint: {
-        auto n = py_number(e.value, spec.kind == OptKind::uint);
-        if (!n) return bad(fmt::format("'{}' is not {}", e.value, spec.kind == OptKind::uint ? "an integer" : "a number"));
+    switch (spec.type) {
+    case OptionType::real:
+    case OptionType::uint: {
+        auto n = py_number(e.value, spec.type == OptionType::uint);
+        if (!n) return bad(fmt::format("'{}' is not {}", e.value, spec.type == OptionType::uint ? "an integer" : "a number"));
         if (*n < spec.min || *n > spec.max) return bad(fmt::format("{} is outside Tern's range {}..{}", e.value, num(spec.min), num(spec.max)));
         *number = *n;
         return num(*n);
     }
-    case OptKind::boolean: {
+    case OptionType::boolean: {
         auto b = py_bool(e.value);
         if (!b) return bad(fmt::format("'{}' is not a boolean", e.value));
         return *b ? "true" : "false";
     }
-    case OptKind::str:
+    case OptionType::str:
         return yq(e.value);
-    case OptKind::uint_list: {
+    case OptionType::uint_list: {
         auto p = parse_python_literal(e.value);
         std::vector<std::string> out;
         bool ok = p.value.has_value();
@@ -398,7 +372,7 @@ std::optional<std::string> Importer::monitor_option(const IniSection& s, const M
         if (!ok || out.empty()) return bad(fmt::format("'{}' is not a status code or a list of them ({}..{})", e.value, num(spec.min), num(spec.max)));
         return out.size() == 1 ? out[0] : "[" + fmt::format("{}", fmt::join(out, ", ")) + "]";
     }
-    case OptKind::str_list: {
+    case OptionType::str_list: {
         const bool refs = std::string(m.name) == "RunCommand";
         auto p = parse_python_literal(e.value, refs);
         if (!p.value) return bad(fmt::format("cannot read '{}' as PyBal would (a Python string or list): {}", e.value, p.error));
@@ -416,7 +390,7 @@ std::optional<std::string> Importer::monitor_option(const IniSection& s, const M
 
 std::string Importer::monitors(const IniSection& s) {
     const IniEntry* me = s.find("monitors");
-    std::vector<const MonitorSpec*> list;
+    std::vector<const MonitorKind*> list;
     if (me == nullptr) {
         report(s.line, s.name, "no 'monitors' (PyBal requires it): the service has no monitors");
     } else {
@@ -427,7 +401,7 @@ std::string Importer::monitors(const IniSection& s) {
                                                  me->value, p.error.empty() ? "" : ": " + p.error));
         }
         for (const auto& v : is_list ? p.value->items : std::vector<PyValue>{}) {
-            const MonitorSpec* m = v.kind == PyValue::Kind::string ? find_monitor(v.s) : nullptr;
+            const MonitorKind* m = v.kind == PyValue::Kind::string ? find_monitor(v.s) : nullptr;
             if (m == nullptr) {
                 report(me->line, s.name, fmt::format("monitor {} has no Tern equivalent; left out",
                                                      v.kind == PyValue::Kind::string ? "'" + v.s + "'" : "(not a string)"));
@@ -442,26 +416,27 @@ std::string Importer::monitors(const IniSection& s) {
     for (const auto& e : s.entries) {
         const size_t dot = e.key.find('.');
         if (dot == std::string::npos) continue;
-        const MonitorSpec* m = find_monitor(e.key.substr(0, dot));
+        const MonitorKind* m = find_monitor(e.key.substr(0, dot));
         if (m == nullptr) {
             report(e.line, s.name, fmt::format("'{}' has no Tern equivalent (no such monitor); ignored", e.key));
         } else if (std::find(list.begin(), list.end(), m) == list.end()) {
             report(e.line, s.name, fmt::format("'{}' is for {}, which is not in 'monitors'; ignored", e.key, m->name));
         } else {
             const std::string opt = e.key.substr(dot + 1);
-            const bool known = std::any_of(m->options.begin(), m->options.end(), [&](const OptSpec& o) { return o.name == opt; });
+            const bool known = std::any_of(m->options.begin(), m->options.end(), [&](const OptionSpec& o) { return o.name == opt; });
             if (!known) report(e.line, s.name, fmt::format("'{}': Tern's {} has no option '{}'; dropped", e.key, m->name, opt));
         }
     }
     std::string out;
-    for (const MonitorSpec* m : list) {
+    for (const MonitorKind* m : list) {
         const std::string prefix = pybal_lower(m->name) + ".";
         std::string body;
-        bool has_required = m->required == nullptr;
+        const OptionSpec* required = health::required_option(*m);
+        bool has_required = required == nullptr;
         std::string unusable;  // an option the monitor would mean something else without
         std::optional<double> interval, timeout;
         const IniEntry *timeout_e = nullptr, *interval_e = nullptr;
-        for (const OptSpec& spec : m->options) {
+        for (const OptionSpec& spec : m->options) {
             const IniEntry* e = s.find(prefix + spec.name);
             if (e == nullptr) continue;
             double number = 0;
@@ -471,7 +446,7 @@ std::string Importer::monitors(const IniSection& s) {
                 if (name == "arguments" && unusable.empty()) unusable = e->key;
                 continue;
             }
-            if (m->required != nullptr && name == m->required) has_required = true;
+            if (required != nullptr && name == required->name) has_required = true;
             if (name == "interval") {
                 interval = number;
                 interval_e = e;
@@ -484,7 +459,7 @@ std::string Importer::monitors(const IniSection& s) {
             body += fmt::format("        {}: {}\n", name, *v);
         }
         if (!has_required) {
-            report(me->line, s.name, fmt::format("monitor {} left out: it needs a usable '{}{}'", m->name, prefix, m->required));
+            report(me->line, s.name, fmt::format("monitor {} left out: it needs a usable '{}{}'", m->name, prefix, required->name));
             continue;
         }
         if (!unusable.empty()) {
@@ -807,7 +782,7 @@ ImportResult Importer::run(const std::string& text) {
     y += services_yaml_.empty() ? "services: []\n" : "services:\n" + services_yaml_;
 
     // What `tern check` would say, so a problem shows here rather than at deploy time.
-    conf::LoadResult check = conf::load_string(y, name_ + " (generated YAML)");
+    conf::LoadResult check = load_checked_string(y, name_ + " (generated YAML)");
     for (const auto& e : check.errors) report(0, "", "the generated YAML fails validation: " + e.str());
     r.ok = true;
     r.yaml = std::move(y);

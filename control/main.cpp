@@ -12,6 +12,7 @@
 
 #include "conf/config.h"
 #include "control/config_load.h"
+#include "control/monitor_spec.h"
 #include "control/console.h"
 #include "control/import_pybal.h"
 #include "control/replay.h"
@@ -123,7 +124,7 @@ int cmd_console(const std::vector<std::string>& args) {
     po::variables_map vm;
     if (!parse(args, desc, vm, "console")) return 2;
     if (socket.empty() && !config.empty()) {
-        conf::LoadResult r = conf::load_file(config);
+        conf::LoadResult r = ctl::load_checked_file(config);
         if (!r.config) {
             for (const auto& e : r.errors) fmt::print(stderr, "{}\n", e.str());
             return 2;

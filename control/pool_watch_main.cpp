@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "conf/config.h"
+#include "control/monitor_spec.h"
 #include "control/pool_source.h"
 
 int main(int argc, char** argv) {
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "usage: tern-pool-watch --config FILE [--service NAME]\n");
         return 2;
     }
-    auto loaded = conf::load_file(config);
+    auto loaded = ctl::load_checked_file(config);
     if (!loaded.config) {
         for (const auto& e : loaded.errors) fmt::print(stderr, "{}\n", e.str());
         return 2;

@@ -4,6 +4,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "control/monitor_spec.h"
+
 namespace tern::ctl {
 namespace {
 
@@ -11,9 +13,7 @@ namespace {
 bool same_monitors(const std::vector<conf::Monitor>& a, const std::vector<conf::Monitor>& b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i) {
-        conf::Monitor x = a[i], y = b[i];
-        x.mark = y.mark = {};
-        if (!(x == y)) return false;
+        if (monitor_spec(a[i]) != monitor_spec(b[i])) return false;
     }
     return true;
 }
@@ -166,8 +166,9 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
     // Refuse monitor kinds this build cannot run before changing anything.
     for (const auto& s : config.services) {
         for (const auto& m : s.monitors) {
-            health::Target t{s.name, "probe", s.vip, s.port};
-            if (!health::make_monitor(io_, m, t, nullptr)) {
+            health::Target t{s.name, "probe", to_asio(s.vip), s.port};
+            auto spec = monitor_spec(m);
+            if (!spec || !health::make_monitor(io_, *spec, t, nullptr)) {
                 return fmt::format("{}:{}:{}: services {}: the {} monitor is not part of this build", m.mark.file,
                                    m.mark.line, m.mark.column, s.name, m.name);
             }
@@ -359,7 +360,7 @@ void Pools::sync_monitors(const std::string& service) {
     const ServicePool& pool = services_.at(service);
     for (auto it = monitors_.lower_bound({service, ""}); it != monitors_.end() && it->first.first == service;) {
         const ServerState* s = pool.server(it->first.second);
-        const bool stale = s == nullptr || (!it->second.empty() && !(it->second.front()->target().ip == s->ip));
+        const bool stale = s == nullptr || (!it->second.empty() && !(it->second.front()->target().ip == to_asio(s->ip)));
         if (stale) {
             for (auto& m : it->second) m->stop();
             it = monitors_.erase(it);
@@ -378,12 +379,13 @@ void Pools::start_monitors(const std::string& service, const std::string& host) 
     if (s == nullptr) return;
     auto& list = monitors_[{service, host}];
     for (size_t i = 0; i < cs.monitors.size(); ++i) {
-        health::Target t{service, host, s->ip, cs.port};
+        health::Target t{service, host, to_asio(s->ip), cs.port};
         auto report = [this, service, host, i](bool up, const std::string& reason) {
             auto it = services_.find(service);
             if (it != services_.end()) it->second.monitor_result(host, i, up, reason);
         };
-        auto m = health::make_monitor(io_, cs.monitors[i], t, report);
+        auto spec = monitor_spec(cs.monitors[i]);
+        auto m = spec ? health::make_monitor(io_, *spec, t, report) : nullptr;
         if (!m) continue;  // refused by apply() already
         // A monitor's own lines (each check's details) are for debugging;
         // its verdicts are logged by the service's pool.

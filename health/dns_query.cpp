@@ -13,6 +13,7 @@
 
 #include "health/dns_wire.h"
 #include "health/monitor.h"
+#include "health/monitor_kind.h"
 
 namespace tern::health {
 
@@ -44,7 +45,7 @@ std::string addresses(const std::vector<dns::Record>& answers, uint16_t type) {
 
 class DnsQuery final : public Monitor {
 public:
-    DnsQuery(asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
+    DnsQuery(asio::io_context& io, const MonitorSpec& spec, Target target, Report report)
         : Monitor(io, spec, std::move(target), std::move(report)),
           timer_(io),
           deadline_(io),
@@ -68,11 +69,11 @@ private:
     void check() {
         ++query_;
         started_ = std::chrono::steady_clock::now();
-        if (spec_.hostnames.empty()) {
+        if (hostnames_.empty()) {
             finish(false, "no hostnames to query");
             return;
         }
-        name_ = spec_.hostnames[(turn_ / 2) % spec_.hostnames.size()];
+        name_ = hostnames_[(turn_ / 2) % hostnames_.size()];
         type_ = turn_ % 2 == 0 ? dns::kTypeA : dns::kTypeAAAA;
         ++turn_;
         id_ = static_cast<uint16_t>(rng_());
@@ -86,7 +87,7 @@ private:
         // A new socket, so a new source port, per query: late replies to an
         // earlier query never reach this one. Connected, so the kernel drops
         // datagrams from anyone but the server and reports ICMP unreachable.
-        const udp::endpoint server(to_asio(target_.ip), kDnsPort);
+        const udp::endpoint server(target_.ip, kDnsPort);
         boost::system::error_code ec;
         socket_.open(server.protocol(), ec);
         if (!ec) socket_.connect(server, ec);
@@ -141,7 +142,7 @@ private:
             return;
         }
         case dns::kNxDomain:
-            finish(!spec_.fail_on_nxdomain, fmt::format("{} NXDOMAIN", name_));
+            finish(!fail_on_nxdomain_, fmt::format("{} NXDOMAIN", name_));
             return;
         case dns::kServFail: finish(false, "DNS server error" + query_text()); return;
         case dns::kRefused: finish(false, "DNS query refused" + query_text()); return;
@@ -177,6 +178,9 @@ private:
     uint64_t query_ = 0;  // tells this query's completions from an earlier one's
     uint64_t turn_ = 0;   // which name and type to ask next
     std::string name_;
+    // The options (the table below).
+    const std::vector<std::string> hostnames_ = spec_.get<std::vector<std::string>>("hostnames");
+    const bool fail_on_nxdomain_ = spec_.get<bool>("fail-on-nxdomain");
     uint16_t type_ = 0;
     uint16_t id_ = 0;
     std::vector<uint8_t> query_bytes_;
@@ -186,9 +190,28 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Monitor> make_dns_query(asio::io_context& io, const conf::Monitor& spec, Target target,
-                                        Report report) {
+namespace {
+
+std::unique_ptr<Monitor> make(boost::asio::io_context& io, const MonitorSpec& spec, Target target, Report report) {
     return std::make_unique<DnsQuery>(io, spec, std::move(target), std::move(report));
+}
+
+}  // namespace
+
+const MonitorKind& dns_query_kind() {
+    using T = OptionType;
+    static const MonitorKind kKind{
+        "DNSQuery",
+        {
+            {"hostnames", T::str_list, 0, 0, std::vector<std::string>{}, true},
+            {"fail-on-nxdomain", T::boolean, 0, 0, false},
+            {"interval", T::real, 0.01, 86400, 10.0},
+            {"timeout", T::real, 0.01, 3600, 5.0},
+        },
+        nullptr,
+        make,
+    };
+    return kKind;
 }
 
 }  // namespace tern::health

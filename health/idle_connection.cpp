@@ -17,6 +17,7 @@
 #include <random>
 
 #include "health/monitor.h"
+#include "health/monitor_kind.h"
 
 namespace tern::health {
 namespace {
@@ -39,7 +40,7 @@ constexpr double kMaxConnectTimeout = 30;
 
 class IdleConnection final : public Monitor {
 public:
-    IdleConnection(asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
+    IdleConnection(asio::io_context& io, const MonitorSpec& spec, Target target, Report report)
         : Monitor(io, spec, std::move(target), std::move(report)),
           socket_(io),
           connect_timer_(io),
@@ -57,8 +58,8 @@ protected:
 
 private:
     std::string peer() const {
-        return target_.ip.is_v4() ? fmt::format("{}:{}", target_.ip.str(), target_.port)
-                                  : fmt::format("[{}]:{}", target_.ip.str(), target_.port);
+        return target_.ip.is_v4() ? fmt::format("{}:{}", target_.ip.to_string(), target_.port)
+                                  : fmt::format("[{}]:{}", target_.ip.to_string(), target_.port);
     }
 
     // Closes the socket and makes every handler still queued for it a no-op.
@@ -75,7 +76,7 @@ private:
     void connect(bool clean) {
         close();
         const uint64_t attempt = attempt_;
-        const tcp::endpoint ep(to_asio(target_.ip), target_.port);
+        const tcp::endpoint ep(target_.ip, target_.port);
         error_code ec;
         socket_.open(ep.protocol(), ec);
         if (ec) {
@@ -93,7 +94,7 @@ private:
                 connected();
             }
         }));
-        const double timeout = clean ? spec_.timeout_clean_reconnect
+        const double timeout = clean ? timeout_clean_reconnect_
                                      : std::clamp(delay_, kMinConnectTimeout, kMaxConnectTimeout);
         after(connect_timer_, timeout, [this, attempt, clean, timeout] {
             // The connect may have completed with this expiry already queued.
@@ -103,7 +104,7 @@ private:
     }
 
     void connected() {
-        if (spec_.keepalive) set_keepalive();
+        if (keepalive_) set_keepalive();
         delay_ = kInitialDelay;
         log(fmt::format("connection to {} established", peer()));
         result(true, fmt::format("connected to {}", peer()));
@@ -117,9 +118,9 @@ private:
             return ::setsockopt(fd, level, name, &value, sizeof value) == 0;
         };
         if (!set(SOL_SOCKET, SO_KEEPALIVE, 1) ||
-            !set(IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(spec_.keepalive_idle)) ||
-            !set(IPPROTO_TCP, TCP_KEEPCNT, static_cast<int>(spec_.keepalive_retries)) ||
-            !set(IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(spec_.keepalive_interval))) {
+            !set(IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(keepalive_idle_)) ||
+            !set(IPPROTO_TCP, TCP_KEEPCNT, static_cast<int>(keepalive_retries_)) ||
+            !set(IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(keepalive_interval_))) {
             log(fmt::format("cannot set TCP keepalive on the connection to {}: {}", peer(), std::strerror(errno)));
         }
     }
@@ -152,13 +153,20 @@ private:
     }
 
     void retry() {
-        delay_ = std::min(delay_ * kFactor, spec_.max_delay);
+        delay_ = std::min(delay_ * kFactor, max_delay_);
         std::normal_distribution<double> jittered(delay_, delay_ * kJitter);
         const double wait = std::max(0.0, jittered(rng_));
         log(fmt::format("reconnecting to {} in {:.1f} s", peer(), wait));
         after(retry_timer_, wait, [this] { connect(false); });
     }
 
+    // The options (the table below).
+    const double timeout_clean_reconnect_ = spec_.get<double>("timeout-clean-reconnect");
+    const double max_delay_ = spec_.get<double>("max-delay");
+    const bool keepalive_ = spec_.get<bool>("keepalive");
+    const uint64_t keepalive_retries_ = spec_.get<uint64_t>("keepalive-retries");
+    const uint64_t keepalive_idle_ = spec_.get<uint64_t>("keepalive-idle");
+    const uint64_t keepalive_interval_ = spec_.get<uint64_t>("keepalive-interval");
     tcp::socket socket_;
     asio::steady_timer connect_timer_;
     asio::steady_timer retry_timer_;
@@ -171,9 +179,30 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Monitor> make_idle_connection(boost::asio::io_context& io, const conf::Monitor& spec, Target target,
-                                              Report report) {
+namespace {
+
+std::unique_ptr<Monitor> make(boost::asio::io_context& io, const MonitorSpec& spec, Target target, Report report) {
     return std::make_unique<IdleConnection>(io, spec, std::move(target), std::move(report));
+}
+
+}  // namespace
+
+const MonitorKind& idle_connection_kind() {
+    using T = OptionType;
+    static const MonitorKind kKind{
+        "IdleConnection",
+        {
+            {"timeout-clean-reconnect", T::real, 0.01, 3600, 3.0},  // a clean close gets one reconnect within this
+            {"max-delay", T::real, 0.1, 86400, 300.0},              // reconnect back-off cap
+            {"keepalive", T::boolean, 0, 0, true},
+            {"keepalive-retries", T::uint, 1, 127, uint64_t{3}},
+            {"keepalive-idle", T::uint, 1, 32767, uint64_t{10}},
+            {"keepalive-interval", T::uint, 1, 32767, uint64_t{30}},
+        },
+        nullptr,
+        make,
+    };
+    return kKind;
 }
 
 }  // namespace tern::health

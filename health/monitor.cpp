@@ -7,7 +7,7 @@
 
 namespace tern::health {
 
-Monitor::Monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
+Monitor::Monitor(boost::asio::io_context& io, const MonitorSpec& spec, Target target, Report report)
     : io_(io), spec_(spec), target_(std::move(target)), report_(std::move(report)) {}
 
 Monitor::~Monitor() { *alive_ = false; }
@@ -66,7 +66,7 @@ double DurationHistogram::quantile(double q) const {
 }
 
 void Monitor::log(const std::string& text) const {
-    if (log_) log_(fmt::format("{} {} {}: {}", target_.service, spec_.name, target_.host, text));
+    if (log_) log_(fmt::format("{} {} {}: {}", target_.service, spec_.kind, target_.host, text));
 }
 
 void Monitor::after(boost::asio::steady_timer& timer, double seconds, std::function<void()> fn) {
@@ -75,30 +75,6 @@ void Monitor::after(boost::asio::steady_timer& timer, double seconds, std::funct
     timer.async_wait(guard([fn = std::move(fn)](const boost::system::error_code& ec) {
         if (!ec) fn();
     }));
-}
-
-std::unique_ptr<Monitor> make_monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target,
-                                      Report report) {
-    using T = conf::Monitor::Type;
-    switch (spec.type) {
-    case T::proxy_fetch: return make_proxy_fetch(io, spec, std::move(target), std::move(report));
-    case T::idle_connection: return make_idle_connection(io, spec, std::move(target), std::move(report));
-    case T::run_command: return make_run_command(io, spec, std::move(target), std::move(report));
-    case T::dns_query: return make_dns_query(io, spec, std::move(target), std::move(report));
-    case T::udp: return make_udp(io, spec, std::move(target), std::move(report));
-    }
-    return nullptr;
-}
-
-boost::asio::ip::address to_asio(const conf::IpAddr& ip) {
-    if (ip.is_v4()) {
-        boost::asio::ip::address_v4::bytes_type b;
-        std::copy_n(ip.bytes.begin(), b.size(), b.begin());
-        return boost::asio::ip::address_v4(b);
-    }
-    boost::asio::ip::address_v6::bytes_type b;
-    std::copy_n(ip.bytes.begin(), b.size(), b.begin());
-    return boost::asio::ip::address_v6(b);
 }
 
 std::string substitute(const std::string& text, const Target& target) {
@@ -110,7 +86,7 @@ std::string substitute(const std::string& text, const Target& target) {
             i += key.size();
             return true;
         };
-        if (try_key("{host}", target.host) || try_key("{ip}", target.ip.str()) ||
+        if (try_key("{host}", target.host) || try_key("{ip}", target.ip.to_string()) ||
             try_key("{port}", std::to_string(target.port)) || try_key("{service}", target.service)) {
             continue;
         }

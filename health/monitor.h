@@ -1,9 +1,10 @@
 // A health monitor: checks one server of one service, again and again, and
-// reports when its verdict changes. The five kinds (ProxyFetch,
-// IdleConnection, RunCommand, DNSQuery, UDP) keep PyBal's option names and
-// meaning; see conf::Monitor for the options and docs/health.md for the
-// behaviour. Everything runs on the thread that runs the io_context (the
-// control thread): no thread per check, no blocking call.
+// reports when its verdict changes. The kinds (ProxyFetch, IdleConnection,
+// RunCommand, DNSQuery, UDP) keep PyBal's option names and meaning; each is
+// a descriptor in its own file (health/monitor_kind.h: the registry and the
+// option tables; docs/health.md: the behaviour). Everything runs on the
+// thread that runs the io_context (the control thread): no thread per check,
+// no blocking call.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -18,7 +19,7 @@
 #include <optional>
 #include <string>
 
-#include "conf/config.h"
+#include "health/monitor_spec.h"
 
 namespace tern::health {
 
@@ -26,7 +27,7 @@ namespace tern::health {
 struct Target {
     std::string service;
     std::string host;
-    conf::IpAddr ip;
+    boost::asio::ip::address ip;
     uint16_t port = 0;
 };
 
@@ -63,7 +64,7 @@ struct MonitorStats {
 
 class Monitor {
 public:
-    Monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target, Report report);
+    Monitor(boost::asio::io_context& io, const MonitorSpec& spec, Target target, Report report);
     virtual ~Monitor();
     Monitor(const Monitor&) = delete;
     Monitor& operator=(const Monitor&) = delete;
@@ -74,9 +75,9 @@ public:
     // Stops every check in flight and every timer; no report after this.
     void stop();
 
-    const conf::Monitor& spec() const { return spec_; }
+    const MonitorSpec& spec() const { return spec_; }
     const Target& target() const { return target_; }
-    const char* name() const { return spec_.name.c_str(); }
+    const char* name() const { return spec_.kind.c_str(); }
     // nullopt until the first verdict.
     std::optional<bool> up() const { return up_; }
     const std::string& last_reason() const { return last_reason_; }
@@ -106,7 +107,7 @@ protected:
     void after(boost::asio::steady_timer& timer, double seconds, std::function<void()> fn);
 
     boost::asio::io_context& io_;
-    conf::Monitor spec_;
+    MonitorSpec spec_;
     Target target_;
 
 private:
@@ -119,21 +120,12 @@ private:
     MonitorStats stats_;
 };
 
-// Builds the monitor `spec` describes for `target`. Not started.
-std::unique_ptr<Monitor> make_monitor(boost::asio::io_context& io, const conf::Monitor& spec, Target target,
+// Builds the monitor `spec` describes for `target`, through its kind's
+// factory (monitor_kinds.cpp); nullptr for a kind not registered. Not started.
+std::unique_ptr<Monitor> make_monitor(boost::asio::io_context& io, const MonitorSpec& spec, Target target,
                                       Report report);
-
-// A config address as Asio's, for the sockets every kind opens.
-boost::asio::ip::address to_asio(const conf::IpAddr& ip);
 
 // "{host}", "{ip}", "{port}", "{service}" in `text` replaced from `target`.
 std::string substitute(const std::string& text, const Target& target);
-
-// Each kind's factory, in its own file.
-std::unique_ptr<Monitor> make_proxy_fetch(boost::asio::io_context&, const conf::Monitor&, Target, Report);
-std::unique_ptr<Monitor> make_idle_connection(boost::asio::io_context&, const conf::Monitor&, Target, Report);
-std::unique_ptr<Monitor> make_run_command(boost::asio::io_context&, const conf::Monitor&, Target, Report);
-std::unique_ptr<Monitor> make_dns_query(boost::asio::io_context&, const conf::Monitor&, Target, Report);
-std::unique_ptr<Monitor> make_udp(boost::asio::io_context&, const conf::Monitor&, Target, Report);
 
 }  // namespace tern::health

@@ -14,6 +14,7 @@
 
 #include "health/http_client.h"
 #include "health/monitor.h"
+#include "health/monitor_kind.h"
 
 namespace tern::health {
 
@@ -25,12 +26,12 @@ constexpr size_t kBodyRead = 64 * 1024;
 
 class ProxyFetch final : public Monitor {
 public:
-    ProxyFetch(boost::asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
+    ProxyFetch(boost::asio::io_context& io, const MonitorSpec& spec, Target target, Report report)
         : Monitor(io, spec, std::move(target), std::move(report)),
-          to_(to_asio(target_.ip), target_.port),
+          to_(target_.ip, target_.port),
           timer_(io) {
         bool tls = false;
-        for (const auto& text : spec_.url) {
+        for (const auto& text : url_texts_) {
             Url u{text, {}, {}};
             u.url = parse_http_url(text, &u.error);
             tls = tls || (u.url && u.url->tls);
@@ -38,7 +39,7 @@ public:
         }
         if (tls) {
             try {
-                tls_ = tls_client_context(spec_.verify_tls, spec_.ca_file, &tls_error_);
+                tls_ = tls_client_context(verify_tls_, ca_file_, &tls_error_);
             } catch (const std::exception& e) {
                 tls_error_ = fmt::format("cannot make a TLS context: {}", e.what());
             }
@@ -69,7 +70,7 @@ private:
         outcomes_.clear();
         failures_ = 0;
         check_start_ = std::chrono::steady_clock::now();
-        if (spec_.check_all) {
+        if (check_all_) {
             pending_ = urls_.size();
             for (size_t i = 0; i < urls_.size(); ++i) fetch(i);
         } else {
@@ -89,7 +90,7 @@ private:
             opt.timeout = spec_.timeout;
             opt.read_body = kBodyRead;
             opt.tls = tls_;
-            opt.verify_host = spec_.verify_tls;
+            opt.verify_host = verify_tls_;
             try {
                 inflight_.push_back(
                     http_get(io_, to_, *u.url, opt, guard([this, i](const HttpResponse& r) { fetched(i, r); })));
@@ -107,7 +108,7 @@ private:
 
     void fetched(size_t i, const HttpResponse& r) {
         const std::string& url = urls_[i].text;
-        const auto& ok_codes = spec_.http_status;
+        const auto& ok_codes = http_status_;
         const bool ok = r.ok && std::find(ok_codes.begin(), ok_codes.end(), r.status) != ok_codes.end();
         const std::string what = r.ok ? fmt::format("{} {}", r.status, r.reason) : r.error;
         if (!ok) {
@@ -124,9 +125,9 @@ private:
         for (auto& f : inflight_) f->cancel();
         inflight_.clear();
         const double duration = std::chrono::duration<double>(std::chrono::steady_clock::now() - check_start_).count();
-        const bool up = failures_ <= (spec_.check_all ? spec_.max_failures : 0);
+        const bool up = failures_ <= (check_all_ ? max_failures_ : 0);
         std::string reason;
-        if (spec_.check_all && urls_.size() > 1) {
+        if (check_all_ && urls_.size() > 1) {
             reason = fmt::format("{} of {} URLs failed", failures_, urls_.size());
         }
         for (const auto& o : outcomes_) reason += (reason.empty() ? "" : "; ") + o;
@@ -141,6 +142,13 @@ private:
         inflight_.clear();
     }
 
+    // The options (the table below).
+    const std::vector<std::string> url_texts_ = spec_.get<std::vector<std::string>>("url");
+    const std::vector<uint64_t> http_status_ = spec_.get<std::vector<uint64_t>>("http_status");
+    const bool check_all_ = spec_.get<bool>("check_all");
+    const uint64_t max_failures_ = spec_.get<uint64_t>("max_failures");
+    const bool verify_tls_ = spec_.get<bool>("verify-tls");
+    const std::string ca_file_ = spec_.get<std::string>("ca-file");
     std::vector<Url> urls_;
     boost::asio::ip::tcp::endpoint to_;
     std::shared_ptr<boost::asio::ssl::context> tls_;
@@ -157,9 +165,50 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Monitor> make_proxy_fetch(boost::asio::io_context& io, const conf::Monitor& spec, Target target,
-                                          Report report) {
+namespace {
+
+std::vector<std::string> check_urls(const OptionValue& v) {
+    std::vector<std::string> out;
+    for (const auto& u : std::get<std::vector<std::string>>(v)) {
+        const bool http = u.rfind("http://", 0) == 0, https = u.rfind("https://", 0) == 0;
+        const size_t host_at = http ? 7 : 8;
+        if ((!http && !https) || u.size() <= host_at || u[host_at] == '/') {
+            out.push_back(fmt::format("'{}' is not an http:// or https:// URL with a host", u));
+        }
+    }
+    return out;
+}
+
+// Tern's timeout covers a whole check, which must end within the interval.
+std::vector<std::string> check_spec(const MonitorSpec& spec) {
+    if (spec.timeout <= spec.interval) return {};
+    return {fmt::format("timeout {} s is longer than interval {} s", spec.timeout, spec.interval)};
+}
+
+std::unique_ptr<Monitor> make(boost::asio::io_context& io, const MonitorSpec& spec, Target target, Report report) {
     return std::make_unique<ProxyFetch>(io, spec, std::move(target), std::move(report));
+}
+
+}  // namespace
+
+const MonitorKind& proxy_fetch_kind() {
+    using T = OptionType;
+    static const MonitorKind kKind{
+        "ProxyFetch",
+        {
+            {"url", T::str_list, 0, 0, std::vector<std::string>{}, true, check_urls},  // http(s)://; host = Host header
+            {"interval", T::real, 0.01, 86400, 10.0},
+            {"timeout", T::real, 0.01, 3600, 5.0},
+            {"http_status", T::uint_list, 100, 599, std::vector<uint64_t>{200}},
+            {"check_all", T::boolean, 0, 0, false},      // every URL each time (else one, in turn)
+            {"max_failures", T::uint, 0, 1000, uint64_t{0}},  // with check_all: failures tolerated
+            {"verify-tls", T::boolean, 0, 0, false},     // verify the server's certificate and name
+            {"ca-file", T::str, 0, 0, std::string()},    // CA bundle for verify-tls; empty: the system's
+        },
+        check_spec,
+        make,
+    };
+    return kKind;
 }
 
 }  // namespace tern::health

@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "health/monitor.h"
+#include "health/monitor_kind.h"
 
 namespace tern::health {
 
@@ -101,7 +102,7 @@ int spawn(const std::vector<std::string>& argv, int out_fd, pid_t& pid) {
 
 class RunCommand final : public Monitor {
 public:
-    RunCommand(asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
+    RunCommand(asio::io_context& io, const MonitorSpec& spec, Target target, Report report)
         : Monitor(io, spec, std::move(target), std::move(report)), timer_(io), deadline_(io) {}
     ~RunCommand() override { kill_running(); }
 
@@ -125,12 +126,12 @@ private:
         line_.clear();
         logged_ = 0;
         started_ = std::chrono::steady_clock::now();
-        std::vector<std::string> argv{spec_.command};
-        for (const auto& a : spec_.arguments) argv.push_back(substitute(a, target_));
+        std::vector<std::string> argv{command_};
+        for (const auto& a : arguments_) argv.push_back(substitute(a, target_));
 
         int out[2] = {-1, -1};
-        if (spec_.log_output && ::pipe2(out, O_CLOEXEC) != 0) {
-            finish(false, fmt::format("cannot run {}: pipe: {}", spec_.command, std::strerror(errno)));
+        if (log_output_ && ::pipe2(out, O_CLOEXEC) != 0) {
+            finish(false, fmt::format("cannot run {}: pipe: {}", command_, std::strerror(errno)));
             return;
         }
         pid_t pid = -1;
@@ -138,7 +139,7 @@ private:
         if (out[1] >= 0) ::close(out[1]);
         if (rc != 0) {
             if (out[0] >= 0) ::close(out[0]);
-            finish(false, fmt::format("cannot run {}: {}", spec_.command, std::strerror(rc)));
+            finish(false, fmt::format("cannot run {}: {}", command_, std::strerror(rc)));
             return;
         }
         // Race-free: the child stays ours (unreaped, its pid not reusable) until we wait for it.
@@ -148,7 +149,7 @@ private:
             kill_group(pid);
             ::waitpid(pid, nullptr, 0);  // killed: returns at once; only on kernels before 5.3
             if (out[0] >= 0) ::close(out[0]);
-            finish(false, fmt::format("cannot watch {}: pidfd_open: {} (needs Linux 5.3 or later)", spec_.command,
+            finish(false, fmt::format("cannot watch {}: pidfd_open: {} (needs Linux 5.3 or later)", command_,
                                       std::strerror(e)));
             return;
         }
@@ -182,9 +183,9 @@ private:
             // hit strangers. After a timeout the group was killed already.
             const int err = kill_group(group);
             if (err == 0) {
-                if (!timed_out_) log(fmt::format("command {} left processes behind; killed them", spec_.command));
+                if (!timed_out_) log(fmt::format("command {} left processes behind; killed them", command_));
             } else if (err == EPERM) {
-                log(fmt::format("command {} left processes behind; could not kill them all", spec_.command));
+                log(fmt::format("command {} left processes behind; could not kill them all", command_));
             }
             maybe_finish();
         }));
@@ -236,7 +237,7 @@ private:
         } else if (out_) {
             log(fmt::format("command {} exited but its output is still open after {:g} s (a process left its group?); "
                             "no longer reading it",
-                            spec_.command, spec_.timeout));
+                            command_, spec_.timeout));
         }
         close_output();
         maybe_finish();  // after a kill, once the leader is reaped
@@ -261,7 +262,7 @@ private:
     void finish(bool ok, const std::string& reason) {
         deadline_.cancel();
         ++run_;  // a late completion of this run (an expired deadline) finds nothing to do
-        if (!ok) log(fmt::format("command {} failed: {}", spec_.command, reason));
+        if (!ok) log(fmt::format("command {} failed: {}", command_, reason));
         const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
         result(ok, reason, took);
         if (active()) schedule();
@@ -292,6 +293,11 @@ private:
     int status_ = 0;                 // its wait status, -1 when unknown
     bool exited_ = false;
     bool timed_out_ = false;
+    // The options (the table below); {host}, {ip}, {port}, {service} in
+    // arguments are replaced.
+    const std::string command_ = spec_.get<std::string>("command");
+    const std::vector<std::string> arguments_ = spec_.get<std::vector<std::string>>("arguments");
+    const bool log_output_ = spec_.get<bool>("log-output");
     uint64_t run_ = 0;  // tells this run's completions from an earlier one's
     std::chrono::steady_clock::time_point started_;
     std::array<char, 4096> buf_{};
@@ -301,9 +307,29 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Monitor> make_run_command(asio::io_context& io, const conf::Monitor& spec, Target target,
-                                          Report report) {
+namespace {
+
+std::unique_ptr<Monitor> make(boost::asio::io_context& io, const MonitorSpec& spec, Target target, Report report) {
     return std::make_unique<RunCommand>(io, spec, std::move(target), std::move(report));
+}
+
+}  // namespace
+
+const MonitorKind& run_command_kind() {
+    using T = OptionType;
+    static const MonitorKind kKind{
+        "RunCommand",
+        {
+            {"command", T::str, 0, 0, std::string(), true},
+            {"arguments", T::str_list, 0, 0, std::vector<std::string>{}},
+            {"interval", T::real, 0.01, 86400, 60.0},
+            {"timeout", T::real, 0.01, 3600, 20.0},
+            {"log-output", T::boolean, 0, 0, true},
+        },
+        nullptr,
+        make,
+    };
+    return kKind;
 }
 
 }  // namespace tern::health

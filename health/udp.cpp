@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "health/monitor.h"
+#include "health/monitor_kind.h"
 
 namespace tern::health {
 namespace {
@@ -23,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 class Udp final : public Monitor {
 public:
-    Udp(asio::io_context& io, const conf::Monitor& spec, Target target, Report report)
+    Udp(asio::io_context& io, const MonitorSpec& spec, Target target, Report report)
         : Monitor(io, spec, std::move(target), std::move(report)), socket_(io), timer_(io) {}
 
     // The first verdict comes at the first check, one interval from now (as
@@ -44,15 +45,15 @@ protected:
 
 private:
     std::string peer() const {
-        return target_.ip.is_v4() ? fmt::format("{}:{}", target_.ip.str(), target_.port)
-                                  : fmt::format("[{}]:{}", target_.ip.str(), target_.port);
+        return target_.ip.is_v4() ? fmt::format("{}:{}", target_.ip.to_string(), target_.port)
+                                  : fmt::format("[{}]:{}", target_.ip.to_string(), target_.port);
     }
 
     // Opens and connects the socket if it is not; false (and why, in
     // open_error_) when that fails. Connecting a UDP socket only sets its peer.
     bool open() {
         if (socket_.is_open()) return true;
-        const udp::endpoint ep(to_asio(target_.ip), target_.port);
+        const udp::endpoint ep(target_.ip, target_.port);
         error_code ec;
         socket_.open(ep.protocol(), ec);
         if (!ec) socket_.connect(ep, ec);
@@ -82,7 +83,7 @@ private:
         const double since = last_unreachable_
                                  ? std::chrono::duration<double>(Clock::now() - *last_unreachable_).count()
                                  : 0;
-        if (!last_unreachable_ || since > spec_.icmp_timeout) {
+        if (!last_unreachable_ || since > icmp_timeout_) {
             result(true, last_unreachable_ ? fmt::format("no ICMP unreachable for {:.1f} s", since)
                                            : std::string("no ICMP unreachable"));
         } else if (!up().has_value()) {
@@ -131,6 +132,8 @@ private:
         return icmp;
     }
 
+    // Up again this long after the last ICMP unreachable (the table below).
+    const double icmp_timeout_ = spec_.get<double>("icmp-timeout");
     udp::socket socket_;
     asio::steady_timer timer_;
     std::array<char, 512> buf_{};  // replies are read and dropped; longer ones are cut
@@ -142,9 +145,26 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Monitor> make_udp(boost::asio::io_context& io, const conf::Monitor& spec, Target target,
-                                  Report report) {
+namespace {
+
+std::unique_ptr<Monitor> make(boost::asio::io_context& io, const MonitorSpec& spec, Target target, Report report) {
     return std::make_unique<Udp>(io, spec, std::move(target), std::move(report));
+}
+
+}  // namespace
+
+const MonitorKind& udp_kind() {
+    using T = OptionType;
+    static const MonitorKind kKind{
+        "UDP",
+        {
+            {"interval", T::real, 0.01, 86400, 10.0},
+            {"icmp-timeout", T::real, 0.01, 86400, 20.0},
+        },
+        nullptr,
+        make,
+    };
+    return kKind;
 }
 
 }  // namespace tern::health

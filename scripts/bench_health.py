@@ -55,7 +55,7 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 nginx = subprocess.Popen(["nginx", "-c", conf_path, "-p", work, "-g", "daemon off;"])
 time.sleep(1)
-probe = subprocess.Popen([os.path.join(a.build, "health", "tern-health-probe"), "--config", cfg, "--quiet",
+probe = subprocess.Popen([os.path.join(a.build, "control", "tern-health-probe"), "--config", cfg, "--quiet",
                           "--stats-every", "5", "--duration", str(a.seconds)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 lines = []

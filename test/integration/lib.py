@@ -93,7 +93,7 @@ class Probe:
         self.lines = queue.Queue()
         self.seen = []
         self.proc = subprocess.Popen(
-            [os.path.join(build, "health", "tern-health-probe"), "--config", self.config, *extra_args],
+            [os.path.join(build, "control", "tern-health-probe"), "--config", self.config, *extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr = []
         threading.Thread(target=self._read, daemon=True).start()

@@ -10,7 +10,7 @@ prepend), communities and large communities; a graceful stop withdraws within a
 second; a hung speaker's routes go at hold-timer expiry; two speakers with MED 0
 and 100 -> the router prefers the first, and the second is best within a second
 of stopping the first. BIRD also: TCP MD5, and passive (BIRD connects to us).
-Usage: interop.py [--build DIR] [bird|gobgp ...] (DIR holds tern and bgp/tern-bgp-speak). Needs root, bird2 and gobgpd:
+Usage: interop.py [--build DIR] [bird|gobgp ...] (DIR holds tern and control/tern-bgp-speak). Needs root, bird2 and gobgpd:
 missing ones fail the run. Last line: "bgp-interop: N passed, N failed"."""
 
 import json
@@ -25,7 +25,7 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-SPEAK = ROOT / "build" / "bgp" / "tern-bgp-speak"
+SPEAK = ROOT / "build" / "control" / "tern-bgp-speak"
 TERN = ROOT / "build" / "tern"
 TAG = f"tb{os.getpid() % 100000}"
 NS_R, NS_A, NS_B = f"{TAG}r", f"{TAG}a", f"{TAG}b"
@@ -573,7 +573,7 @@ def main(argv):
     global SPEAK, TERN
     if "--build" in argv:
         i = argv.index("--build")
-        SPEAK = Path(argv[i + 1]) / "bgp" / "tern-bgp-speak"
+        SPEAK = Path(argv[i + 1]) / "control" / "tern-bgp-speak"
         TERN = Path(argv[i + 1]) / "tern"
         del argv[i:i + 2]
     only = None

@@ -1,11 +1,17 @@
 #include "conf/config.h"
 
+#include "control/monitor_spec.h"
+
 #include <catch2/catch.hpp>
 #include <string>
 
 using namespace tern::conf;
 
 namespace {
+
+// The config as `tern check` loads it: the schema, and every monitor read
+// against its kind (control/monitor_spec.h).
+LoadResult load(const std::string& text, const std::string& name) { return tern::ctl::load_checked_string(text, name); }
 
 const char* kGood = R"(node:
   name: lb1001
@@ -48,7 +54,7 @@ std::string with(const std::string& from, const std::string& to) {
 
 // Exactly one error, at `path`, whose message contains `fragment`.
 Error one_error(const std::string& text, const std::string& path, const std::string& fragment) {
-    LoadResult r = load_string(text, "t.yaml");
+    LoadResult r = load(text, "t.yaml");
     INFO(text);
     for (const auto& e : r.errors) INFO(e.str());
     REQUIRE_FALSE(r.config.has_value());
@@ -63,7 +69,7 @@ Error one_error(const std::string& text, const std::string& path, const std::str
 }  // namespace
 
 TEST_CASE("monitors of every type, with PyBal's option names and defaults", "[conf]") {
-    LoadResult r = load_string(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}",
+    LoadResult r = load(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}",
         "ProxyFetch: {url: \"http://en.wikipedia.org/\", http_status: [200, 301], check_all: true, max_failures: 1, verify-tls: true}\n"
         "      IdleConnection: {timeout-clean-reconnect: 2, max-delay: 60}\n"
         "      RunCommand: {command: /bin/true, arguments: [\"{host}\", \"--ip={ip}\"], timeout: 1.5}\n"
@@ -72,25 +78,32 @@ TEST_CASE("monitors of every type, with PyBal's option names and defaults", "[co
         "    pool: {url: \"etcd3://127.0.0.1:2379/conftool/v1/pools/eqiad/text/nginx\"}"), "t.yaml");
     for (const auto& e : r.errors) INFO(e.str());
     REQUIRE(r.config);
-    const auto& m = r.config->services[0].monitors;
-    REQUIRE(m.size() == 5);
-    CHECK(m[0].url == std::vector<std::string>{"http://en.wikipedia.org/"});
-    CHECK(m[0].http_status == std::vector<uint32_t>{200, 301});
-    CHECK(m[0].check_all);
-    CHECK(m[0].max_failures == 1);
-    CHECK(m[0].verify_tls);
-    CHECK(m[1].type == Monitor::Type::idle_connection);
-    CHECK(m[1].timeout_clean_reconnect == 2);
-    CHECK(m[1].max_delay == 60);
-    CHECK(m[1].keepalive);
-    CHECK(m[2].type == Monitor::Type::run_command);
+    const auto& written = r.config->services[0].monitors;
+    REQUIRE(written.size() == 5);
+    std::vector<tern::health::MonitorSpec> m;
+    for (const auto& w : written) {
+        auto spec = tern::ctl::monitor_spec(w);
+        REQUIRE(spec);
+        m.push_back(*spec);
+    }
+    using Strings = std::vector<std::string>;
+    CHECK(m[0].get<Strings>("url") == Strings{"http://en.wikipedia.org/"});
+    CHECK(m[0].get<std::vector<uint64_t>>("http_status") == std::vector<uint64_t>{200, 301});
+    CHECK(m[0].get<bool>("check_all"));
+    CHECK(m[0].get<uint64_t>("max_failures") == 1);
+    CHECK(m[0].get<bool>("verify-tls"));
+    CHECK(m[1].kind == "IdleConnection");
+    CHECK(m[1].get<double>("timeout-clean-reconnect") == 2);
+    CHECK(m[1].get<double>("max-delay") == 60);
+    CHECK(m[1].get<bool>("keepalive"));
+    CHECK(m[2].kind == "RunCommand");
     CHECK(m[2].interval == 60);  // RunCommand's own default
     CHECK(m[2].timeout == 1.5);
-    CHECK(m[2].arguments == std::vector<std::string>{"{host}", "--ip={ip}"});
-    CHECK(m[3].hostnames.size() == 2);
-    CHECK(m[3].fail_on_nxdomain);
+    CHECK(m[2].get<Strings>("arguments") == Strings{"{host}", "--ip={ip}"});
+    CHECK(m[3].get<Strings>("hostnames").size() == 2);
+    CHECK(m[3].get<bool>("fail-on-nxdomain"));
     CHECK(m[3].interval == 10);
-    CHECK(m[4].icmp_timeout == 5);
+    CHECK(m[4].get<double>("icmp-timeout") == 5);
     CHECK(m[4].rise == 2);
     CHECK(m[4].fall == 3);
     REQUIRE(r.config->services[0].pool);
@@ -98,7 +111,7 @@ TEST_CASE("monitors of every type, with PyBal's option names and defaults", "[co
 }
 
 TEST_CASE("config: a full config loads with every value", "[conf]") {
-    LoadResult r = load_string(kGood, "t.yaml");
+    LoadResult r = load(kGood, "t.yaml");
     for (const auto& e : r.errors) INFO(e.str());
     REQUIRE(r.errors.empty());
     REQUIRE(r.config);
@@ -122,17 +135,19 @@ TEST_CASE("config: a full config loads with every value", "[conf]") {
     CHECK(s.depool_threshold == Approx(0.7));
     CHECK(s.table_size == 1021);
     REQUIRE(s.monitors.size() == 1);
-    CHECK(s.monitors[0].type == Monitor::Type::proxy_fetch);
     CHECK(s.monitors[0].name == "ProxyFetch");
-    REQUIRE(s.monitors[0].url.size() == 1);
-    CHECK(s.monitors[0].url[0] == "https://en.wikipedia.org/wiki/Special:BlankPage");
+    const auto pf = tern::ctl::monitor_spec(s.monitors[0]);
+    REQUIRE(pf);
+    CHECK(pf->kind == "ProxyFetch");
+    REQUIRE(pf->get<std::vector<std::string>>("url").size() == 1);
+    CHECK(pf->get<std::vector<std::string>>("url")[0] == "https://en.wikipedia.org/wiki/Special:BlankPage");
     // PyBal's defaults.
-    CHECK(s.monitors[0].interval == 10);
-    CHECK(s.monitors[0].timeout == 5);
-    CHECK(s.monitors[0].http_status == std::vector<uint32_t>{200});
-    CHECK_FALSE(s.monitors[0].verify_tls);
-    CHECK(s.monitors[0].rise == 1);
-    CHECK(s.monitors[0].fall == 1);
+    CHECK(pf->interval == 10);
+    CHECK(pf->timeout == 5);
+    CHECK(pf->get<std::vector<uint64_t>>("http_status") == std::vector<uint64_t>{200});
+    CHECK_FALSE(pf->get<bool>("verify-tls"));
+    CHECK(pf->rise == 1);
+    CHECK(pf->fall == 1);
     CHECK_FALSE(s.pool.has_value());
     REQUIRE(s.realservers.size() == 3);
     CHECK(s.realservers[1].weight == 0);
@@ -142,7 +157,7 @@ TEST_CASE("config: a full config loads with every value", "[conf]") {
 }
 
 TEST_CASE("config: defaults", "[conf]") {
-    LoadResult r = load_string("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+    LoadResult r = load("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
                                "services: [{name: s, vip: 192.0.2.1, port: 53, realservers: []}]\n", "t.yaml");
     REQUIRE(r.config);
     const Service& s = r.config->services[0];
@@ -184,7 +199,7 @@ TEST_CASE("config: each error names file, line, column and key path", "[conf]") 
     }
     SECTION("same VIP:port, other protocol, is fine") {
         std::string t = std::string(kGood) + "  - {name: other, vip: 198.35.26.96, port: 443, protocol: udp, realservers: []}\n";
-        CHECK(load_string(t, "t.yaml").errors.empty());
+        CHECK(load(t, "t.yaml").errors.empty());
     }
     SECTION("duplicate hosts") { one_error(with("host: cp1003", "host: cp1001"), "services[0].realservers[2].host", "already listed as services[0].realservers[0]"); }
     SECTION("duplicate service names") {
@@ -222,25 +237,25 @@ TEST_CASE("config: every error of a file is reported in one pass", "[conf]") {
     std::string t = with("weight: 10,", "weight: 99999,");
     t.replace(t.find("port: 443"), 9, "port: 0");
     t.replace(t.find("10.64.0.22"), 10, "10.64.0.2222");
-    LoadResult r = load_string(t, "t.yaml");
+    LoadResult r = load(t, "t.yaml");
     REQUIRE(r.errors.size() == 3);
     CHECK_FALSE(r.config);
 }
 
 TEST_CASE("config: file-level errors", "[conf]") {
     SECTION("empty") {
-        auto r = load_string("# only a comment\n", "e.yaml");
+        auto r = load("# only a comment\n", "e.yaml");
         REQUIRE(r.errors.size() == 1);
         CHECK(r.errors[0].message == "file is empty");
     }
     SECTION("not YAML") {
-        auto r = load_string("a: [1, 2\nb: }\n", "x.yaml");
+        auto r = load("a: [1, 2\nb: }\n", "x.yaml");
         REQUIRE(r.errors.size() == 1);
         CHECK(r.errors[0].message.find("not valid YAML") != std::string::npos);
         CHECK(r.errors[0].line > 0);
     }
     SECTION("top level not a map") {
-        auto r = load_string("- 1\n- 2\n", "l.yaml");
+        auto r = load("- 1\n- 2\n", "l.yaml");
         REQUIRE(r.errors.size() == 1);
         CHECK(r.errors[0].message.find("top level must be a map") != std::string::npos);
     }
@@ -291,7 +306,7 @@ services:
         std::string t = base;
         t.replace(t.find("FWD"), 3, fwd);
         t.replace(t.find("SERVER"), 6, server);
-        return load_string(t, "t.yaml");
+        return load(t, "t.yaml");
     };
     SECTION("attachment by longest match") {
         auto r = cfg("dr", "10.1.0.5");
@@ -313,7 +328,7 @@ services:
         t.replace(t.find("id: 100"), 7, "id: 4095");
         t.replace(t.find("FWD"), 3, "dr");
         t.replace(t.find("SERVER"), 6, "10.0.0.5");
-        auto r = load_string(t, "t.yaml");
+        auto r = load(t, "t.yaml");
         REQUIRE(r.errors.size() == 1);
         CHECK(r.errors[0].path == "ports[0].vlans[0].id");
     }
@@ -322,19 +337,19 @@ services:
         t.replace(t.find("[10.0.0.0/24]"), 13, "[10.0.0.1/24]");
         t.replace(t.find("FWD"), 3, "dr");
         t.replace(t.find("SERVER"), 6, "10.0.0.5");
-        auto r = load_string(t, "t.yaml");
+        auto r = load(t, "t.yaml");
         REQUIRE(r.errors.size() == 1);
         CHECK(r.errors[0].path == "ports[0].subnets[0]");
     }
 }
 
 TEST_CASE("config: dataplane switches", "[conf]") {
-    auto r = load_string("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+    auto r = load("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
                          "dataplane: {answer_vip_echo: true, icmp_rate_limit: 50}\n", "t.yaml");
     REQUIRE(r.config);
     CHECK(r.config->dataplane.answer_vip_echo);
     CHECK(r.config->dataplane.icmp_rate_limit == 50);
-    auto bad = load_string("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+    auto bad = load("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
                            "dataplane: {answer_vip_ecko: true}\n", "t.yaml");
     REQUIRE(bad.errors.size() == 1);
     CHECK(bad.errors[0].message.find("did you mean 'answer_vip_echo'") != std::string::npos);

@@ -8,6 +8,7 @@
 
 #include "conf/config.h"
 #include "control/import_pybal.h"
+#include "control/monitor_spec.h"
 
 using namespace tern;
 using ctl::PyValue;
@@ -69,7 +70,7 @@ conf::Config load(const ctl::ImportResult& r) {
     INFO(r.yaml);
     INFO(all_reports(r));
     REQUIRE(r.ok);
-    conf::LoadResult l = conf::load_string(r.yaml, "generated.yaml");
+    conf::LoadResult l = ctl::load_checked_string(r.yaml, "generated.yaml");
     std::string errors;
     for (const auto& e : l.errors) errors += e.str() + "\n";
     INFO(errors);
@@ -85,13 +86,19 @@ const conf::Service& service(const conf::Config& c, const std::string& name) {
     return c.services.front();
 }
 
-const conf::Monitor& monitor(const conf::Service& s, const std::string& name) {
+// The spec of `s`'s monitor of kind `name`, read as `tern run` reads it.
+health::MonitorSpec monitor(const conf::Service& s, const std::string& name) {
     for (const auto& m : s.monitors) {
-        if (m.name == name) return m;
+        if (m.name != name) continue;
+        auto spec = ctl::monitor_spec(m);
+        REQUIRE(spec);
+        return *spec;
     }
     FAIL("no monitor " << name);
-    return s.monitors.front();
+    return {};
 }
+
+using Strings = std::vector<std::string>;
 
 const char* kService =
     "[text_80]\n"
@@ -267,10 +274,10 @@ TEST_CASE("import: a service with its pool file and monitors", "[import]") {
     CHECK_FALSE(s.realservers[1].enabled);
     REQUIRE(s.monitors.size() == 2);
     CHECK(s.monitors[0].name == "ProxyFetch");
-    CHECK(s.monitors[0].url == std::vector<std::string>{"http://en.wikipedia.org/wiki/Special:BlankPage", "https://x.org/"});
+    CHECK(monitor(s, "ProxyFetch").get<Strings>("url") == Strings{"http://en.wikipedia.org/wiki/Special:BlankPage", "https://x.org/"});
     CHECK(s.monitors[1].name == "IdleConnection");
-    CHECK(s.monitors[1].timeout_clean_reconnect == 3);
-    CHECK(s.monitors[1].max_delay == 300);
+    CHECK(monitor(s, "IdleConnection").get<double>("timeout-clean-reconnect") == 3);
+    CHECK(monitor(s, "IdleConnection").get<double>("max-delay") == 300);
     INFO(all_reports(r));
     CHECK(reported(r, "pybal.conf: node.ipv4") == false);
     CHECK(r.reports.empty());
@@ -418,10 +425,10 @@ TEST_CASE("import: monitor options, PyBal's names kept, unknown ones reported", 
     auto r = f.run(text);
     const conf::Config c_s = load(r);
     const auto& s = service(c_s, "text_80");
-    const auto& pf = monitor(s, "ProxyFetch");
-    CHECK(pf.http_status == std::vector<uint32_t>{301});
-    CHECK(pf.check_all);
-    CHECK(pf.max_failures == 1);
+    const auto pf = monitor(s, "ProxyFetch");
+    CHECK(pf.get<std::vector<uint64_t>>("http_status") == std::vector<uint64_t>{301});
+    CHECK(pf.get<bool>("check_all"));
+    CHECK(pf.get<uint64_t>("max_failures") == 1);
     CHECK(pf.interval == 2);
     CHECK(pf.timeout == 2);  // PyBal's default 5 s would exceed the interval
     CHECK(reported(r, "pybal.conf:15: text_80: ProxyFetch timeout 5 s exceeds its interval 2 s, which Tern refuses; used timeout 2"));
@@ -450,16 +457,16 @@ TEST_CASE("import: RunCommand, DNSQuery and UDP monitors", "[import]") {
     CHECK(s.protocol == conf::Protocol::udp);
     CHECK(s.scheduler == conf::Scheduler::sh);
     REQUIRE(s.monitors.size() == 3);
-    const auto& rc = monitor(s, "RunCommand");
-    CHECK(rc.command == "/usr/local/bin/check");
-    CHECK(rc.arguments == std::vector<std::string>{"--host={host}", "{ip}", "{host}"});
+    const auto rc = monitor(s, "RunCommand");
+    CHECK(rc.get<std::string>("command") == "/usr/local/bin/check");
+    CHECK(rc.get<Strings>("arguments") == Strings{"--host={host}", "{ip}", "{host}"});
     CHECK(rc.timeout == 10);
     CHECK(rc.interval == 60);
-    CHECK_FALSE(rc.log_output);
-    const auto& dq = monitor(s, "DNSQuery");
-    CHECK(dq.hostnames == std::vector<std::string>{"en.wikipedia.org", "www.wikipedia.org"});
-    CHECK(dq.fail_on_nxdomain);
-    CHECK(monitor(s, "UDP").icmp_timeout == 30);
+    CHECK_FALSE(rc.get<bool>("log-output"));
+    const auto dq = monitor(s, "DNSQuery");
+    CHECK(dq.get<Strings>("hostnames") == Strings{"en.wikipedia.org", "www.wikipedia.org"});
+    CHECK(dq.get<bool>("fail-on-nxdomain"));
+    CHECK(monitor(s, "UDP").get<double>("icmp-timeout") == 30);
     CHECK(reported(r, "pybal.conf:7: dns_53: monitor 'VIPPing' has no Tern equivalent; left out"));
     CHECK(reported(r, "pybal.conf:7: dns_53: monitor 'UDP' is listed twice"));
     CHECK(reported(r, "pybal.conf:9: dns_53: runcommand.arguments: a literal string holds '{host}'"));
@@ -598,5 +605,5 @@ TEST_CASE("import: YAML quoting survives odd strings", "[import]") {
                                            "config = file:///etc/pybal/pools/text\nmonitors = ['RunCommand']\n"
                                            "runcommand.command = /bin/echo \"a\\b\": #c\n");
     conf::Config c = load(r);
-    CHECK(service(c, "yes").monitors[0].command == "/bin/echo \"a\\b\": #c");
+    CHECK(monitor(service(c, "yes"), "RunCommand").get<std::string>("command") == "/bin/echo \"a\\b\": #c");
 }

@@ -1,5 +1,5 @@
-// The bgp: config keys (conf/) and their mapping to the speaker's settings (bgp/settings).
-#include "bgp/settings.h"
+// The bgp: config keys (conf/) and their mapping to the speaker's settings (control/bgp_settings).
+#include "control/bgp_settings.h"
 
 #include <catch2/catch.hpp>
 
@@ -53,7 +53,7 @@ TEST_CASE("bgp settings: every key reaches the speaker", "[bgp][conf]") {
     auto r = conf::load_string(kConf, "t.yaml");
     for (const auto& e : r.errors) INFO(e.str());
     REQUIRE(r.config);
-    auto s = bgp::speaker_settings(*r.config);
+    auto s = ctl::speaker_settings(*r.config);
     CHECK(s.local_asn == 4200000001u);
     CHECK(s.router_id == 0x0a400063);
     CHECK(s.next_hop_v4->str() == "10.64.0.11");
@@ -72,7 +72,7 @@ TEST_CASE("bgp settings: every key reaches the speaker", "[bgp][conf]") {
     CHECK(s.peers[1].port == 1790);
     CHECK(s.peers[1].passive);
     CHECK(s.peers[1].connect_retry == 7);
-    auto routes = bgp::vip_routes(*r.config);
+    auto routes = ctl::vip_routes(*r.config);
     REQUIRE(routes.size() == 2);
     CHECK(routes[0].prefix.str() == "198.35.26.96/32");
     CHECK(routes[0].med == 100);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "control/monitor_spec.h"
 #include "health/monitor.h"
 
 int main(int argc, char** argv) {
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "tern-health-probe: --config FILE is required\n");
         return 2;
     }
-    conf::LoadResult loaded = conf::load_file(config_path);
+    conf::LoadResult loaded = ctl::load_checked_file(config_path);
     if (!loaded.config) {
         for (const auto& e : loaded.errors) fmt::print(stderr, "{}\n", e.str());
         return 2;
@@ -67,14 +68,15 @@ int main(int argc, char** argv) {
         for (const auto& rs : s.realservers) {
             if (!host.empty() && rs.host != host) continue;
             for (const auto& m : s.monitors) {
-                health::Target t{s.name, rs.host, rs.ip, s.port};
+                health::Target t{s.name, rs.host, ctl::to_asio(rs.ip), s.port};
                 auto report = [start, t, name = m.name, quiet](bool up, const std::string& reason) {
                     if (quiet) return;
                     const double e = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
                     fmt::print("{:.3f} {} {} {} {} {}\n", e, t.service, t.host, name, up ? "up" : "down", reason);
                     std::fflush(stdout);
                 };
-                auto mon = health::make_monitor(io, m, t, report);
+                auto spec = ctl::monitor_spec(m);
+                auto mon = spec ? health::make_monitor(io, *spec, t, report) : nullptr;
                 if (!mon) {
                     fmt::print(stderr, "{}: {}: the {} monitor is not part of this build\n", config_path, s.name, m.name);
                     return 2;

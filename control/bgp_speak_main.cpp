@@ -10,9 +10,9 @@
 #include <string>
 
 #include "bgp/asio_io.h"
-#include "bgp/settings.h"
 #include "bgp/speaker.h"
 #include "conf/config.h"
+#include "control/bgp_settings.h"
 
 int main(int argc, char** argv) {
     using namespace tern;
@@ -34,12 +34,12 @@ int main(int argc, char** argv) {
     boost::asio::io_context io;
     bgp::AsioClock clock(io);
     bgp::AsioTransport transport(io);
-    bgp::Speaker speaker(bgp::speaker_settings(*loaded.config), transport, clock, log);
+    bgp::Speaker speaker(ctl::speaker_settings(*loaded.config), transport, clock, log);
     if (auto err = speaker.start(); !err.empty()) {
         log("bgp: " + err);
         return 1;
     }
-    speaker.announce(bgp::vip_routes(*loaded.config));
+    speaker.announce(ctl::vip_routes(*loaded.config));
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     bool stopping = false;
     signals.async_wait([&](const boost::system::error_code& ec, int) {

@@ -1,8 +1,14 @@
-#include "bgp/settings.h"
+#include "control/bgp_settings.h"
 
 #include <map>
 
-namespace tern::bgp {
+namespace tern::ctl {
+
+using bgp::Address;
+using bgp::PeerSettings;
+using bgp::Prefix;
+using bgp::Route;
+using bgp::SpeakerSettings;
 
 Address to_address(const conf::IpAddr& ip) {
     Address a;
@@ -53,4 +59,4 @@ std::vector<Route> vip_routes(const conf::Config& c) {
     return out;
 }
 
-}  // namespace tern::bgp
+}  // namespace tern::ctl
