@@ -94,7 +94,8 @@ TEST_CASE("control state: a removed server drains for its grace, through apply a
     next.services[0].realservers.pop_back();  // rs4 leaves
     REQUIRE_FALSE(f.st.apply(next, 100));
     REQUIRE_FALSE(f.st.publish(100));
-    const conf::RealServer* rs4 = server(f.st.effective(), "rs4");
+    const conf::Config eff = f.st.effective();
+    const conf::RealServer* rs4 = server(eff, "rs4");
     REQUIRE(rs4 != nullptr);
     CHECK_FALSE(rs4->enabled);
     CHECK(f.st.next_expiry() == 130u);
