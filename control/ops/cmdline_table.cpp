@@ -3,6 +3,7 @@
 
 #include "control/ops/cmdline_table.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -174,9 +175,10 @@ CmdlineTable::CmdlineTable(const CommandRegistry& registry, Exec exec, Names nam
     all_.assign(known_.begin(), known_.end() - 1);
     all_.push_back(p.instance(line_cb, {&exec_, 0}, "anything else: answered with what is wrong", {line}));
     all_.push_back(nullptr);
-    // Its prompt and output go nowhere: a pipe nobody reads (cmdline_free closes it).
+    // Its prompt and output go nowhere: a pipe nobody reads (cmdline_free
+    // closes it), kept from the monitors' child processes.
     int fds[2];
-    if (::pipe(fds) == 0) {
+    if (::pipe2(fds, O_CLOEXEC) == 0) {
         checker_ = cmdline_new(known_.data(), "", fds[0], fds[1]);
         if (checker_ == nullptr) {
             ::close(fds[0]);
