@@ -18,7 +18,6 @@
 #include "control/api.h"
 #include "control/bgp_settings.h"
 #include "control/capture.h"
-#include "control/commands.h"
 #include "control/config_load.h"
 #include "control/console.h"
 #include "control/control_state.h"
@@ -27,6 +26,8 @@
 #include "control/lcores.h"
 #include "control/log.h"
 #include "control/metrics.h"
+#include "control/ops/operable.h"
+#include "control/ops/show_text.h"
 #include "control/ports.h"
 #include "control/stats.h"
 #include "control/telemetry.h"
@@ -119,7 +120,8 @@ struct Appliance::Parts {
     std::unique_ptr<ControlState> state;
     LcoreSet lcores;
     std::unique_ptr<HttpServer> http;
-    std::unique_ptr<CommandContext> commands;
+    class Operations;  // what the console acts on
+    std::unique_ptr<Operations> operations;
     std::unique_ptr<Capture> capture;
     std::unique_ptr<Console> console;
     std::chrono::steady_clock::time_point last_telemetry;
@@ -272,6 +274,37 @@ int Appliance::start_control() {
     return 0;
 }
 
+// What the console's commands look at and act on, over the appliance's parts.
+class Appliance::Parts::Operations final : public Operable {
+public:
+    Operations(Appliance& appliance, Parts& parts) : a_(appliance), p_(parts) {}
+    ControlState& state() override { return *p_.state; }
+    conf::Config effective_config() override {
+        a_.sync();
+        return p_.state->effective();
+    }
+    Stats stats() override { return p_.stats(true); }
+    const bgp::Speaker* speaker() const override { return p_.speaker.get(); }
+    std::string flows(size_t max) override {
+        size_t live = 0;
+        for (const auto& s : p_.stats(false).services) {
+            for (const auto& r : s.servers) live += r.active_conns + r.inactive_conns;
+        }
+        return flows_text(p_.lcores.sample_flows(max), p_.state->slots(), live, p_.lcores.flow_capacity());
+    }
+    std::string reload() override {
+        const std::string r = a_.reload();
+        (r.find("rejected") != std::string::npos ? log_error : log_info)(r);
+        return r;
+    }
+    const std::string& config_path() const override { return a_.options_.config; }
+    Capture* capture() override { return p_.capture.get(); }
+
+private:
+    Appliance& a_;
+    Parts& p_;
+};
+
 // The HTTP API (PyBal's /pools and /alerts, /metrics), the console on its
 // UNIX socket (and this terminal with --interactive), DPDK telemetry.
 void Appliance::start_operators() {
@@ -289,34 +322,13 @@ void Appliance::start_operators() {
         }
     }
     std::signal(SIGHUP, on_hup);
-    p.commands = std::make_unique<CommandContext>(CommandContext{
-        p.state->pools(),
-        [&p, this] {
-            sync();
-            return p.state->effective();
-        },
-        [&p] { return p.stats(true); },
-        [&p]() -> const bgp::Speaker* { return p.speaker.get(); },
-        [&p](size_t max) {
-            size_t live = 0;
-            for (const auto& s : p.stats(false).services) {
-                for (const auto& r : s.servers) live += r.active_conns + r.inactive_conns;
-            }
-            return flows_text(p.lcores.sample_flows(max), p.state->slots(), live, p.lcores.flow_capacity());
-        },
-        [this] {
-            const std::string r = reload();
-            (r.find("rejected") != std::string::npos ? log_error : log_info)(r);
-            return r;
-        },
-        options_.config});
+    p.operations = std::make_unique<Parts::Operations>(*this, p);
     // Whole frames: the MTU, Ethernet header, a VLAN tag.
     const auto q = static_cast<uint16_t>(p.queues);
     p.capture = std::make_unique<Capture>(
         std::vector<CapturePort>{{p.port_name, p.ports.data(), q}, {"kernel", p.ports.exception(), q}},
         config_.ports.at(0).mtu + 18 + 4);
-    p.commands->capture = p.capture.get();
-    p.console = std::make_unique<Console>(p.io, *p.commands, [] { g_quit.store(true); });
+    p.console = std::make_unique<Console>(p.io, *p.operations, [] { g_quit.store(true); });
     if (config_.console.enabled) {
         if (auto cerr = p.console->listen(config_.console.socket); !cerr.empty()) {
             log_error(fmt::format("{}; running without the console socket", cerr));

@@ -17,7 +17,8 @@
 #include <set>
 #include <vector>
 
-#include "control/console_cmds.h"
+#include "control/ops/cmdline_table.h"
+#include "control/ops/console_commands.h"
 #include "dataplane/rte.h"
 
 namespace tern::ctl {
@@ -72,7 +73,11 @@ struct Session {
 
 struct Console::Impl {
     asio::io_context& io;
-    CommandContext& ctx;
+    Operable& target;
+    const CommandRegistry& commands = console_commands();
+    // The commands' instances for rte_cmdline; they call exec().
+    CmdlineTable table{commands, [this](cmdline* cl, const std::vector<std::string>& words) { exec(cl, words); },
+                       [this](Token::Names kind) { return names(kind); }};
     std::function<void()> on_quit_interactive;
     std::unique_ptr<local::acceptor> acceptor;
     std::string path;
@@ -82,16 +87,43 @@ struct Console::Impl {
     std::unique_ptr<asio::posix::stream_descriptor> tty_in;
     cmdline* tty_cl = nullptr;
 
-    Impl(asio::io_context& i, CommandContext& c, std::function<void()> q)
-        : io(i), ctx(c), on_quit_interactive(std::move(q)) {}
+    Impl(asio::io_context& i, Operable& t, std::function<void()> q)
+        : io(i), target(t), on_quit_interactive(std::move(q)) {}
+    // Runs one command for the session of `cl`.
+    void exec(cmdline* cl, const std::vector<std::string>& words);
+    // The running services' or hosts' names, for TAB.
+    std::vector<std::string> names(Token::Names kind) const;
     void accept();
     void read(std::shared_ptr<local::socket> sock, std::shared_ptr<Session> s, std::shared_ptr<std::vector<char>> buf);
     void close(const std::shared_ptr<Session>& s);
     void read_tty(std::shared_ptr<std::vector<char>> buf);
 };
 
-// The one console of this process (the C table calls back without context).
-static Console::Impl* g_console = nullptr;
+void Console::Impl::exec(cmdline* cl, const std::vector<std::string>& words) {
+    auto it = sessions.find(cl);
+    if (it == sessions.end()) return;
+    auto s = it->second;
+    const CommandResult r = commands.run(target, words);
+    if (!r.out.empty()) write_all(s->out_fd, crlf(r.out));
+    if (r.quit) {
+        s->quit = true;
+        cmdline_quit(cl);
+    }
+}
+
+std::vector<std::string> Console::Impl::names(Token::Names kind) const {
+    const auto& services = target.state().pools().services();
+    std::vector<std::string> out;
+    if (kind == Token::Names::service) {
+        for (const auto& [name, pool] : services) out.push_back(name);
+        return out;
+    }
+    std::set<std::string> hosts;
+    for (const auto& [name, pool] : services) {
+        for (const auto& [h, s] : pool.servers()) hosts.insert(h);
+    }
+    return {hosts.begin(), hosts.end()};
+}
 
 void Console::Impl::close(const std::shared_ptr<Session>& s) {
     if (s->cl) {
@@ -136,7 +168,7 @@ void Console::Impl::accept() {
                 auto shared = std::make_shared<local::socket>(std::move(sock));
                 const int fd = shared->native_handle();
                 s->out_fd = fd;
-                s->cl = cmdline_new(tern_console_ctx(), "tern> ", fd, fd);
+                s->cl = cmdline_new(table.context(), "tern> ", fd, fd);
                 if (s->cl != nullptr) {
                     sessions[s->cl] = s;
                     read(shared, s, std::make_shared<std::vector<char>>(4096));
@@ -165,15 +197,10 @@ void Console::Impl::read_tty(std::shared_ptr<std::vector<char>> buf) {
     });
 }
 
-Console::Console(asio::io_context& io, CommandContext& ctx, std::function<void()> on_quit_interactive)
-    : impl_(std::make_unique<Impl>(io, ctx, std::move(on_quit_interactive))) {
-    g_console = impl_.get();
-}
+Console::Console(asio::io_context& io, Operable& target, std::function<void()> on_quit_interactive)
+    : impl_(std::make_unique<Impl>(io, target, std::move(on_quit_interactive))) {}
 
-Console::~Console() {
-    stop();
-    if (g_console == impl_.get()) g_console = nullptr;
-}
+Console::~Console() { stop(); }
 
 std::string Console::listen(const std::string& path) {
     auto& im = *impl_;
@@ -206,7 +233,7 @@ std::string Console::listen(const std::string& path) {
 
 std::string Console::interactive() {
     auto& im = *impl_;
-    im.tty_cl = cmdline_stdin_new(tern_console_ctx(), "tern> ");
+    im.tty_cl = cmdline_stdin_new(im.table.context(), "tern> ");
     if (im.tty_cl == nullptr) return "cannot start the console on the terminal";
     auto s = std::make_shared<Session>();
     s->cl = im.tty_cl;
@@ -295,38 +322,3 @@ int console_client(const std::string& path) {
 }
 
 }  // namespace tern::ctl
-
-using tern::ctl::g_console;
-
-extern "C" void tern_console_exec(struct cmdline* cl, const char* const* words, int n) {
-    if (g_console == nullptr) return;
-    auto it = g_console->sessions.find(cl);
-    if (it == g_console->sessions.end()) return;
-    auto s = it->second;
-    std::vector<std::string> w(words, words + n);
-    tern::ctl::CommandResult r = tern::ctl::run_command(g_console->ctx, w);
-    if (!r.out.empty()) tern::ctl::write_all(s->out_fd, tern::ctl::crlf(r.out));
-    if (r.quit) {
-        s->quit = true;
-        cmdline_quit(cl);
-    }
-}
-
-extern "C" int tern_console_names(int kind, int idx, char* dst, unsigned size) {
-    if (g_console == nullptr) return idx < 0 ? 0 : -1;
-    std::vector<std::string> names;
-    const auto& services = g_console->ctx.pools.services();
-    if (kind == TERN_NAMES_SERVICE) {
-        for (const auto& [name, pool] : services) names.push_back(name);
-    } else {
-        std::set<std::string> hosts;
-        for (const auto& [name, pool] : services) {
-            for (const auto& [h, s] : pool.servers()) hosts.insert(h);
-        }
-        names.assign(hosts.begin(), hosts.end());
-    }
-    if (idx < 0) return static_cast<int>(names.size());
-    if (static_cast<size_t>(idx) >= names.size() || size == 0) return -1;
-    std::snprintf(dst, size, "%s", names[static_cast<size_t>(idx)].c_str());
-    return 0;
-}

@@ -1,8 +1,9 @@
 // The operator's console, testpmd-style: DPDK's rte_cmdline (line editing,
 // history, TAB completion of commands, services and hosts, '?' help) on the
 // terminal (`tern run --interactive`) and on a UNIX socket (root only, mode
-// 0600) that `tern console` attaches to. Commands run through
-// run_command() (commands.h). Control thread only.
+// 0600) that `tern console` attaches to. The commands and their table for
+// rte_cmdline come from one registry of descriptors (ops/console_commands.h)
+// and act on an Operable (ops/operable.h). Control thread only.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -11,14 +12,14 @@
 #include <memory>
 #include <string>
 
-#include "control/commands.h"
+#include "control/ops/operable.h"
 
 namespace tern::ctl {
 
 class Console {
 public:
     // `on_quit_interactive`: what `quit` on the terminal does (stop tern run).
-    Console(boost::asio::io_context& io, CommandContext& ctx, std::function<void()> on_quit_interactive);
+    Console(boost::asio::io_context& io, Operable& target, std::function<void()> on_quit_interactive);
     ~Console();
     Console(const Console&) = delete;
     Console& operator=(const Console&) = delete;

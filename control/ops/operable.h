@@ -1,0 +1,40 @@
+// What the console's commands look at and act on: the one seam between the
+// command registry and the daemon. `tern run` implements it over its parts
+// (control/appliance.cpp); the unit tests over a ControlState of their own.
+// Control thread only.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "bgp/speaker.h"
+#include "conf/config.h"
+#include "control/capture.h"
+#include "control/control_state.h"
+#include "control/stats.h"
+
+namespace tern::ctl {
+
+class Operable {
+public:
+    virtual ~Operable() = default;
+
+    // The one door to pool state: overrides go through its set_enabled,
+    // set_weight, add_server, del_server; its pools() are read for services,
+    // servers and overridden().
+    virtual ControlState& state() = 0;
+    // The config as the tables serve it (pools and overrides applied).
+    virtual conf::Config effective_config() = 0;
+    virtual Stats stats() = 0;
+    // Null when BGP is not configured.
+    virtual const bgp::Speaker* speaker() const = 0;
+    // Up to `max` flows sampled from the lcores' flow tables, rendered.
+    virtual std::string flows(size_t max) = 0;
+    // Re-reads the config file; says what happened.
+    virtual std::string reload() = 0;
+    virtual const std::string& config_path() const = 0;
+    // Packet capture on the ports; null when there are no ports.
+    virtual Capture* capture() = 0;
+};
+
+}  // namespace tern::ctl

@@ -1,0 +1,154 @@
+#include "control/ops/show_text.h"
+
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace tern::ctl {
+namespace {
+
+const char* ipvs_scheduler(conf::Scheduler s) {
+    switch (s) {
+    case conf::Scheduler::maglev: return "mh";  // IPVS's name for Maglev hashing
+    case conf::Scheduler::sh: return "sh";
+    case conf::Scheduler::rr: return "rr";
+    case conf::Scheduler::wrr: return "wrr";
+    case conf::Scheduler::wlc: return "wlc";
+    }
+    return "?";
+}
+
+std::string endpoint(const conf::IpAddr& ip, uint16_t port) {
+    return ip.is_v6() ? fmt::format("[{}]:{}", ip.str(), port) : fmt::format("{}:{}", ip.str(), port);
+}
+
+}  // namespace
+
+std::string bgp_text(const bgp::Speaker* speaker) {
+    if (speaker == nullptr) return "bgp: not configured\n";
+    // As routers show it: the time in the current state (Up/Down), how many
+    // times the session came up, messages each way, why it last ended.
+    std::string o = fmt::format("{:<40} {:<12} {:>10} {:>5} {:>10} {:>10}  {}\n", "Peer", "State", "Up/Down", "Ups",
+                                "MsgRcvd", "MsgSent", "Last error");
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& s : speaker->sessions()) {
+        const auto& st = s->status();
+        const auto& ps = s->settings();
+        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - st.since).count();
+        const std::string updown = st.since == bgp::TimePoint{} ? "never"
+                                                                : fmt::format("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60,
+                                                                              secs % 60);
+        o += fmt::format("{:<40} {:<12} {:>10} {:>5} {:>10} {:>10}  {}\n",
+                         fmt::format("{} AS{}", ps.address.str(), ps.remote_asn), bgp::to_string(st.state), updown,
+                         st.established_count, st.messages_in, st.messages_out, st.last_error);
+    }
+    return o;
+}
+
+std::string pools_text(const Pools& pools, const std::string& only) {
+    std::string o;
+    for (const auto& [name, pool] : pools.services()) {
+        if (!only.empty() && name != only) continue;
+        o += fmt::format("{} (depool threshold {}, {}):\n", name, pool.depool_threshold(),
+                         pool.can_depool() ? "can depool" : "cannot depool more");
+        for (const auto& [host, s] : pool.servers()) {
+            o += fmt::format("  {}:\t{}{}", host, s.text_status(), pools.overridden(name, host) ? "  [override]" : "");
+            for (size_t i = 0; i < s.monitor_up.size() && i < pool.monitors().size(); ++i) {
+                const auto& u = s.monitor_up[i];
+                o += fmt::format("  {}={}", pool.monitors()[i], !u ? "pending" : (*u ? "up" : "down"));
+                if (u && !*u && !s.monitor_reason[i].empty()) o += fmt::format(" ({})", s.monitor_reason[i]);
+            }
+            o += "\n";
+        }
+    }
+    return o;
+}
+
+std::string stats_text(const Stats& st, const std::string& what) {
+    std::string o;
+    if (what.empty()) return to_text(st);
+    if (what == "port") {
+        o += fmt::format("{:<10} {:>14} {:>14} {:>14} {:>14} {:>10}\n", "port", "rx-packets", "rx-bytes",
+                         "tx-packets", "tx-bytes", "rx-missed");
+        for (const auto& p : st.ports) {
+            o += fmt::format("{:<10} {:>14} {:>14} {:>14} {:>14} {:>10}\n", p.name, p.rx_packets, p.rx_bytes,
+                             p.tx_packets, p.tx_bytes, p.rx_missed);
+        }
+    } else if (what == "lcore") {
+        o += fmt::format("{:<6} {:<6} {:>14} {:>14} {:>12} {:>12} {:>12}\n", "lcore", "queue", "rx", "forwarded",
+                         "to-kernel", "dropped", "evicted");
+        for (const auto& l : st.lcores) {
+            o += fmt::format("{:<6} {:<6} {:>14} {:>14} {:>12} {:>12} {:>12}\n", l.lcore, l.queue, l.rx, l.tx, l.punt,
+                             l.dropped(), l.flows_evicted);
+        }
+    } else {
+        o += fmt::format("{:<20} {:<28} {:>14} {:>16}\n", "service", "vip:port/proto", "packets", "bytes");
+        for (const auto& s : st.services) {
+            o += fmt::format("{:<20} {:<28} {:>14} {:>16}\n", s.name,
+                             fmt::format("{}:{}/{}", s.vip, s.port, s.protocol), s.packets, s.bytes);
+            for (const auto& r : s.servers) {
+                o += fmt::format("  -> {:<20} {:<22} {:>14} {:>16}\n", r.host, r.ip, r.packets, r.bytes);
+            }
+        }
+    }
+    return o;
+}
+
+std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const Pools& pools, const std::string& only) {
+    std::string o = "Prot LocalAddress:Port Scheduler Flags\n"
+                    "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+    for (const auto& s : config.services) {
+        if (!only.empty() && s.name != only) continue;
+        o += fmt::format("{}  {} {}\n", s.protocol == conf::Protocol::tcp ? "TCP" : "UDP", endpoint(s.vip, s.port),
+                         ipvs_scheduler(s.scheduler));
+        const ServiceStats* ss = nullptr;
+        for (const auto& x : stats.services) {
+            if (x.name == s.name) ss = &x;
+        }
+        const ServicePool* pool = nullptr;
+        if (auto it = pools.services().find(s.name); it != pools.services().end()) pool = &it->second;
+        for (const auto& rs : s.realservers) {
+            // As IPVS shows it: servers in the table; depooled ones are gone,
+            // drained (disabled) ones show weight 0.
+            const ServerState* st = pool ? pool->server(rs.host) : nullptr;
+            if (st && st->enabled && !st->pooled) continue;
+            uint64_t active = 0, inactive = 0;
+            if (ss) {
+                for (const auto& r : ss->servers) {
+                    if (r.host == rs.host) {
+                        active = r.active_conns;
+                        inactive = r.inactive_conns;
+                    }
+                }
+            }
+            o += fmt::format("  -> {:<28} {:<7} {:<6} {:<10} {}\n", endpoint(rs.ip, s.port),
+                             s.forward == conf::Forward::dr ? "Route" : "Tunnel", rs.enabled ? rs.weight : 0, active,
+                             inactive);
+        }
+    }
+    return o;
+}
+
+std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
+                       size_t live, size_t capacity) {
+    std::string o = fmt::format("{} of {} live flows ({} entries in all lcores' tables):\n", flows.size(), live, capacity);
+    o += fmt::format("{:<5} {:<5} {:<46} {:<46} {:<12} {}\n", "lcore", "proto", "client", "vip", "state", "server");
+    for (const auto& [lcore, e, state] : flows) {
+        conf::IpAddr src, dst;
+        src.family = dst.family = e.key.family == 6 ? AF_INET6 : AF_INET;
+        std::memcpy(src.bytes.data(), e.key.src, 16);
+        std::memcpy(dst.bytes.data(), e.key.dst, 16);
+        const auto who = slots.server_of(e.server_slot);
+        o += fmt::format("{:<5} {:<5} {:<46} {:<46} {:<12} {}\n", lcore,
+                         e.key.proto == 6 ? "tcp" : e.key.proto == 17 ? "udp" : std::to_string(e.key.proto),
+                         endpoint(src, ntohs(e.key.sport)), endpoint(dst, ntohs(e.key.dport)), dp::conn_state_name(state),
+                         who ? fmt::format("{}/{}", who->first, who->second) : "?");
+    }
+    return o;
+}
+
+}  // namespace tern::ctl

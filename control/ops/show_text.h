@@ -1,0 +1,36 @@
+// What the console's `show` commands print, as text from control's state:
+// ipvsadm -Ln's layout, PyBal's pool states, counters, BGP sessions, flows.
+// Control thread only.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "bgp/speaker.h"
+#include "conf/config.h"
+#include "control/pools.h"
+#include "control/stats.h"
+#include "control/table_builder.h"
+#include "dataplane/flow_table.h"
+
+namespace tern::ctl {
+
+// ipvsadm -Ln's layout for the given services (all when `only` is empty).
+std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const Pools& pools, const std::string& only);
+
+// Each server's enabled/up/pooled state, monitors and override marks (all
+// services when `only` is empty).
+std::string pools_text(const Pools& pools, const std::string& only);
+
+// Counters: all (`what` empty), or the port, lcore or service table.
+std::string stats_text(const Stats& stats, const std::string& what);
+
+// BGP sessions as routers show them; `speaker` null: not configured.
+std::string bgp_text(const bgp::Speaker* speaker);
+
+// Sampled flows as `show flows` prints them (lcore, 5-tuple, state, server).
+std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
+                       size_t live, size_t capacity);
+
+}  // namespace tern::ctl
