@@ -109,6 +109,9 @@ private:
     // through forward_v4_uncommon. Returns the packets' bytes.
     template <bool kFlowTable>
     uint64_t classify_run(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out);
+    // classify_run<false>, out of line: the stateless copy of the passes
+    // kept out of classify_burst's code (and register allocation).
+    uint64_t classify_stateless(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out);
     // Replay: the length of the run at pkts[0], after its event barrier
     // (which may change `t`); sets the flow clock.
     uint16_t start_run(const Table*& t, rte_mbuf** pkts, uint16_t n);
