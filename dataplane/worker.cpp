@@ -53,7 +53,7 @@ inline uint16_t ring_pick(const ServiceEntry& svc, uint32_t hash) {
 // The fast path's first look at a frame is_fast_v4 accepted: its service,
 // and when it has one, its flow hash into `hash`.
 __attribute__((always_inline)) inline const ServiceEntry* find_service_v4(const Table& t, const uint8_t* d,
-                                                                     uint32_t& hash) {
+                                                                         uint32_t& hash) {
     uint64_t addrs, dst_ports;  // source and destination; destination and ports
     std::memcpy(&addrs, d + 26, 8);
     std::memcpy(&dst_ports, d + 30, 8);
@@ -111,7 +111,8 @@ uint32_t Worker::clock(const rte_mbuf* m) const {
 
 bool Worker::event_due(const rte_mbuf* m) const {
     const EventBarrier* ev = cfg_.events;
-    if (ev == nullptr || next_event_ >= ev->times_us.size() || !(m->ol_flags & cfg_.timestamp_flag)) return false;
+    if (ev == nullptr || next_event_ >= ev->times_us.size()) return false;
+    if (!(m->ol_flags & cfg_.timestamp_flag)) return false;
     const uint64_t us = *RTE_MBUF_DYNFIELD(m, cfg_.timestamp_offset, const rte_mbuf_timestamp_t*);
     return us >= ev->times_us[next_event_];
 }
@@ -370,7 +371,9 @@ __attribute__((always_inline)) inline void Worker::forward_v4_flow(const Hot& h,
     ConnState old;
     if (likely(e != nullptr)) {
         std::memcpy(&hop, &e->server_index, 8);
-        if (unlikely(e->generation != h.generation || (hop >> 16) == 0)) return forward_v4_uncommon(h, m, svc, hash, e, out);
+        if (unlikely(e->generation != h.generation || (hop >> 16) == 0)) {
+            return forward_v4_uncommon(h, m, svc, hash, e, out);
+        }
         idx = static_cast<uint16_t>(hop);
         old = FlowTable::state(at);
     } else {
