@@ -72,9 +72,14 @@ public:
     // thread `rte_lcore_id()` and stays online while running.
     void run(const std::atomic<bool>& stop);
 
-    // Classifies and rewrites up to kBurst packets against table `t`: each
-    // mbuf ends in out.tx, in out.punt, or freed and counted as a drop.
-    // Counts rx. No system calls, no allocation.
+    // The per-burst function of every lcore (`tern run`, `tern replay` and
+    // so every pcap case, the benchmarks): classifies and rewrites `n`
+    // packets against table `t`; each mbuf ends in out.tx, in out.punt, or
+    // freed and counted as a drop. Counts rx. With the TSC clock and at most
+    // kBurst packets (tern run) the burst is one run; with the capture clock
+    // (replay) it is cut into runs of one clock second that stop before a
+    // packet an event is due at, and each goes through the same passes. No
+    // system calls, no allocation (replay's event barrier spins).
     void classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out);
 
     // Sends what classify_burst produced; frees and counts what the queues refuse.
@@ -83,7 +88,7 @@ public:
     LcoreCounters& counters() { return counters_; }
 
 private:
-    // Per-burst invariants of the table, hoisted out of the per-packet path.
+    // Per-run invariants of the table (classify_run), hoisted out of the per-packet path.
     struct Hot {
         const Table* t;
         FlowTable* flows;
@@ -94,24 +99,48 @@ private:
         uint32_t src4_host;  // the flow-hash bits that pick within it (0: one address)
     };
     Hot hot(const Table* t) const;
-    // The fast path's packet (is_fast_v4: IPv4, TCP/UDP, no fragment) of
-    // service `svc` with flow hash `hash`: flow-table hits and new Maglev
-    // flows, DR and IPv4 IPIP to an untagged known next hop inline (words
-    // read from the frame, no Parsed); everything else through fast_rest()
-    // and forward_fast().
-    // `ft` is h.flows (not null), `d` the frame.
-    void handle_fast(const Hot& h, FlowTable* ft, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc, uint32_t hash,
-                     BurstOut& out);
-    // `hop` is the flow's server_index and next-hop MAC (FlowEntry's 8
-    // bytes), `slot` its counter slot.
-    void send_fast(const Hot& h, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc, uint64_t hop, uint32_t slot,
-                   uint32_t hash, BurstOut& out);
-    void fast_rest(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, uint32_t hash, FlowEntry* e,
-                   BurstOut& out);
-    void forward_fast(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, const ServerEntry& srv, uint32_t hash,
-                      BurstOut& out);
+    // The three passes of classify_burst over `n` (<= kBurst) packets that
+    // share table `t` and flow clock now_. Pass 1 recognises each packet's
+    // shape (is_fast_v4), looks its service up and hashes it, prefetching
+    // its flow bucket; pass 2 matches the signatures in the arrived buckets
+    // and prefetches the entries (or a new flow's ring entry); pass 3
+    // forwards, punts or drops each packet. Without a flow table (kFlowTable
+    // false: stateless) pass 2 has nothing to do and the fast shape goes
+    // through forward_v4_uncommon. Returns the packets' bytes.
+    template <bool kFlowTable>
+    uint64_t classify_run(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out);
+    // classify_run<false>, out of line: the stateless copy of the passes
+    // kept out of classify_burst's code (and register allocation).
+    uint64_t classify_stateless(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out);
+    // Replay: the length of the run at pkts[0], after its event barrier
+    // (which may change `t`); sets the flow clock.
+    uint16_t start_run(const Table*& t, rte_mbuf** pkts, uint16_t n);
+    // A fast-shape packet (is_fast_v4: IPv4, TCP/UDP, no fragment) of
+    // service `svc` with flow hash `hash`, with a flow table (`ft`, h.flows)
+    // and `d` the frame: finds or creates its flow and moves its TCP state,
+    // inline for a hit resolved in this table generation to an inline next
+    // hop and for a new flow of a Maglev service; the rest through
+    // forward_v4_uncommon.
+    void forward_v4_flow(const Hot& h, FlowTable* ft, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc,
+                         uint32_t hash, BurstOut& out);
+    // Rewrites a fast-shape packet for an untagged, resolved next hop (DR's
+    // MACs, or IPv4 IPIP's outer header from words), counts it and queues it
+    // on tx. `hop` is the flow's server_index and next-hop MAC (FlowEntry's
+    // 8 bytes), `slot` its server's counter slot.
+    void write_next_hop_inline(const Hot& h, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc, uint64_t hop,
+                               uint32_t slot, uint32_t hash, BurstOut& out);
+    // A fast-shape packet the inline path does not serve (a table swap, a
+    // server gone, other schedulers, a VLAN or unknown next hop, stateless):
+    // handle_flow's way with the flow already searched (`e` its entry or
+    // nullptr).
+    void forward_v4_uncommon(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, uint32_t hash, FlowEntry* e,
+                             BurstOut& out);
+    // An IPv4 IPIP packet whose encapsulation would exceed the MTU: forward()'s
+    // too-big answer (or drop).
+    void forward_v4_too_big(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, const ServerEntry& srv,
+                            uint32_t hash, BurstOut& out);
     // Any other packet: parse_frame, then handle_flow, punt or drop.
-    void handle_slow(const Table* t, rte_mbuf* m, BurstOut& out);
+    void parse_and_handle(const Table* t, rte_mbuf* m, BurstOut& out);
     // What happens to one packet with a flow key; returns false when it was dropped.
     void handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
     // The same with the service and flow hash already found.
@@ -133,7 +162,11 @@ private:
     // pick() once the flow table was searched: `e` is the flow's entry or nullptr.
     uint16_t pick_entry(uint32_t generation, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
                         const uint8_t* l4, bool create, FlowEntry* e);
-    uint32_t clock(rte_mbuf* first);
+    // The flow clock at `m`, seconds: its capture time when the config has a
+    // timestamp clock and `m` carries one, else the TSC's.
+    uint32_t clock(const rte_mbuf* m) const;
+    // Replay: whether an event is due by `m`'s capture time.
+    bool event_due(const rte_mbuf* m) const;
     // Replay: waits at every event due by `m`'s time; returns the table to use.
     const Table* event_barrier(rte_mbuf* m, const Table* t);
     // A new flow's server by the service's scheduler, or kNoBackend.
@@ -143,7 +176,7 @@ private:
     WorkerConfig cfg_;
     uint64_t mac48_;  // the port's MAC for is_fast_v4
     bool fast_ok_;    // the port's MAC is unicast: is_fast_v4 may be used
-    uint64_t mac_lo16_;  // the port's MAC bytes 0-1 in bits 48-63 (send_fast's first word)
+    uint64_t mac_lo16_;  // the port's MAC bytes 0-1 in bits 48-63 (write_next_hop_inline's first word)
     uint32_t mac_hi32_;  // its bytes 2-5 as they lie in memory
     uint64_t icmp_tokens_ = 0;   // token bucket, in units of 1/hz of a packet
     uint64_t icmp_last_tsc_ = 0;

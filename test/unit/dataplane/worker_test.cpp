@@ -447,3 +447,76 @@ TEST_CASE("worker: a flow's entry follows its server's next hop across table swa
     CHECK(counters->flows_rescheduled.get() == 0);
     delete counters;
 }
+
+TEST_CASE("worker: a capture-clock burst is cut into runs at clock seconds and at an event", "[worker]") {
+    // Replay's needs as parameters of the one per-burst function: each
+    // packet's flow clock is its capture second, and packets at or after an
+    // event's time see the table that event published.
+    REQUIRE(tern::test::ensure_eal());
+    int ts_offset = -1;
+    uint64_t ts_flag = 0;
+    REQUIRE(rte_mbuf_dyn_rx_timestamp_register(&ts_offset, &ts_flag) == 0);
+    const auto make = [](uint64_t generation, uint8_t mac4) {
+        ServiceSpec s = service(16, 80, 6, {1, 1, 1});
+        for (ServerEntry& e : s.entry.servers) {
+            e.keeps_flows = 1;
+            e.weight = 1;
+            e.mac[4] = mac4;
+        }
+        std::string err;
+        auto t = Table::create({s}, generation, err);
+        REQUIRE(t);
+        return t;
+    };
+    auto* counters = new LcoreCounters();
+    static int releases = 0;
+    releases = 0;
+    FlowMemory mem(1024);
+    FlowTimeouts timeouts;
+    timeouts.seconds.fill(2);  // whatever state the flow is in
+    FlowTable flows(mem.data(), mem.size(), timeouts,
+                    [](void* ctx, const FlowEntry& e, ConnState st) {
+                        ++releases;
+                        release_flow_counts(ctx, e, st);
+                    },
+                    counters);
+    auto t1 = make(1, 0x11);
+    auto t2 = make(2, 0x22);
+    // Control has applied the event at 101 s and published t2 already, so
+    // the lcore passes the barrier without waiting.
+    std::atomic<const Table*> cur{t2.get()};
+    EventBarrier barrier;
+    barrier.times_us = {101'000'000};
+    barrier.applied.store(1);
+    WorkerConfig wc;
+    std::memcpy(wc.port_mac, kPortMac, 6);
+    wc.flows = &flows;
+    wc.timestamp_offset = ts_offset;
+    wc.timestamp_flag = ts_flag;
+    wc.events = &barrier;
+    Worker w(wc, cur, nullptr, *counters);
+    // One flow at 100.0, 100.5, 101.0 and 104.0 s: the third is at the
+    // event, the fourth finds its entry expired (2 s after 101 s).
+    const uint64_t times[] = {100'000'000, 100'500'000, 101'000'000, 104'000'000};
+    rte_mbuf* pkts[4];
+    for (int i = 0; i < 4; ++i) {
+        pkts[i] = tcp_packet(pool(), 16, 4343, 80);
+        *RTE_MBUF_DYNFIELD(pkts[i], ts_offset, rte_mbuf_timestamp_t*) = times[i];
+        pkts[i]->ol_flags |= ts_flag;
+    }
+    BurstOut out;
+    w.classify_burst(t1.get(), pkts, 4, out);
+    REQUIRE(out.n_tx == 4);
+    const uint8_t server = rte_pktmbuf_mtod(out.tx[0], uint8_t*)[5];
+    for (int i = 0; i < 4; ++i) {
+        const uint8_t* d = rte_pktmbuf_mtod(out.tx[i], uint8_t*);
+        CHECK(d[4] == (i < 2 ? 0x11 : 0x22));
+        CHECK(d[5] == server);
+    }
+    CHECK(barrier.reached[rte_lcore_id()].load() == 1);
+    CHECK(releases == 1);  // expired at 104 s (by the burst's first second it would be a hit)
+    CHECK(flows.size() == 1);
+    CHECK(counters->rx.get() == 4);
+    rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+    delete counters;
+}
