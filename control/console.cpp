@@ -8,6 +8,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cmdline.h>
+#include <cmdline_socket.h>
+
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
@@ -18,7 +21,6 @@
 #include <vector>
 
 #include "control/console_cmds.h"
-#include "dataplane/rte.h"
 
 namespace tern::ctl {
 
