@@ -8,6 +8,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cmdline.h>
+#include <cmdline_socket.h>
+
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
@@ -19,7 +22,6 @@
 
 #include "control/ops/cmdline_table.h"
 #include "control/ops/console_commands.h"
-#include "dataplane/rte.h"
 
 namespace tern::ctl {
 

@@ -1,11 +1,11 @@
 #include "control/telemetry.h"
 
 #include <fmt/format.h>
+#include <rte_telemetry.h>
 
 #include <cstring>
 
 #include "control/api.h"
-#include "dataplane/rte.h"
 
 namespace tern::ctl {
 namespace {

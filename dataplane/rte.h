@@ -1,6 +1,9 @@
-// The one place DPDK headers enter Tern. DPDK 22.11's inline functions use
-// compound assignment on volatile objects, which C++20 deprecates
-// (-Wvolatile); that warning, and only that one, is silenced for them.
+// The one place the DPDK headers the dataplane needs enter Tern. DPDK
+// 22.11's inline functions use compound assignment on volatile objects,
+// which C++20 deprecates (-Wvolatile); that warning, and only that one, is
+// silenced for them. The console's rte_cmdline headers and rte_telemetry.h
+// compile clean under C++20 and are included only where they are used
+// (control/console.cpp, control/console_cmds.c, control/telemetry.cpp).
 #pragma once
 
 #pragma GCC diagnostic push
@@ -26,8 +29,4 @@
 #include <rte_tcp.h>
 #include <rte_thash.h>
 #include <rte_udp.h>
-// Control's: the console (rte_cmdline) and telemetry endpoints.
-#include <cmdline.h>
-#include <cmdline_socket.h>
-#include <rte_telemetry.h>
 #pragma GCC diagnostic pop

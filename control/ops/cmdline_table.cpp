@@ -14,10 +14,11 @@
 #include <new>
 #include <type_traits>
 
-#include "dataplane/rte.h"
-
+// rte_cmdline's headers, as console.cpp takes them (not through the
+// dataplane's rte.h).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wvolatile"
+#include <cmdline.h>
 #include <cmdline_parse.h>
 #include <cmdline_parse_string.h>
 #pragma GCC diagnostic pop

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "control/ops/console_commands.h"
-#include "dataplane/rte.h"
+#include <cmdline.h>
 
 using namespace tern;
 
