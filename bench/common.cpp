@@ -8,7 +8,7 @@
 #include <chrono>
 #include <thread>
 
-#include "control/eal.h"
+#include "control/daemon/eal.h"
 #include "dataplane/rte.h"
 
 namespace tern::bench {

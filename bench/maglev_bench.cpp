@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "control/ring_cache.h"
+#include "control/state/ring_cache.h"
 #include "dataplane/maglev.h"
 
 namespace tern::bench {

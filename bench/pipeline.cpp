@@ -10,8 +10,8 @@
 
 #include "bench/flows.h"
 #include "bench/traffic.h"
-#include "control/eal.h"
-#include "control/table_builder.h"
+#include "control/daemon/eal.h"
+#include "control/state/table_builder.h"
 #include "dataplane/port.h"
 #include "dataplane/rte.h"
 #include "dataplane/worker.h"

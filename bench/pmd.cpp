@@ -12,9 +12,9 @@
 
 #include "bench/flows.h"
 #include "bench/traffic.h"
-#include "control/eal.h"
-#include "control/ports.h"
-#include "control/table_builder.h"
+#include "control/daemon/eal.h"
+#include "control/daemon/ports.h"
+#include "control/state/table_builder.h"
 #include "dataplane/port.h"
 #include "dataplane/rte.h"
 #include "dataplane/table_publisher.h"

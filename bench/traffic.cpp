@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "bench/flows.h"
-#include "control/table_builder.h"
+#include "control/state/table_builder.h"
 
 namespace tern::bench {
 namespace {

@@ -266,7 +266,7 @@ void check_bgp(YamlReader& r, const YAML::Node& root, const Config& c) {
 }
 
 // A service's monitors, kept as written: their kinds and options are read
-// by control against health's registry (control/monitor_spec.h).
+// by control against health's registry (control/config/monitor_spec.h).
 void parse_monitors(YamlReader& r, const YAML::Node& m, const std::string& path, Service& s,
                     const MonitorReader& read) {
     if (!r.is_map(m, path)) return;

@@ -98,7 +98,7 @@ struct RealServer {
 // A health monitor of a service as written: the kind's name and its options,
 // not yet read. The schema knows no kind: control reads the options against
 // health's registry of kinds (health/monitor_kind.h) when it loads a config
-// (control/monitor_spec.h), with the same file:line:column and key paths.
+// (control/config/monitor_spec.h), with the same file:line:column and key paths.
 struct Monitor {
     std::string name;  // the key under `monitors:`, as written (ProxyFetch, ...)
     std::string parent_path;  // of the map of monitors: "services[0].monitors"
@@ -254,7 +254,7 @@ struct LoadResult {
 class YamlReader;
 // Reads one monitor's options where the schema meets it, reporting through
 // `reader` like the schema's own keys. The schema knows no monitor kind:
-// control passes health's registry (control/monitor_spec.h, load_checked_*).
+// control passes health's registry (control/config/monitor_spec.h, load_checked_*).
 using MonitorReader = std::function<void(YamlReader& reader, const Monitor& monitor)>;
 
 // Parse and validate a YAML file. Never throws; every problem found is

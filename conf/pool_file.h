@@ -1,7 +1,7 @@
 // The data formats of pool sources, as PyBal and conftool write them: PyBal
 // pool files (one Python dict literal per line, or the JSON form for files
 // whose name ends in .json) and conftool's etcd values. Pure parsers: the
-// fetching is control's (control/pool_source.*).
+// fetching is control's (control/sources/pool_source.*).
 #pragma once
 
 #include <cstdint>

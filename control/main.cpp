@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "conf/config.h"
-#include "control/config_load.h"
-#include "control/monitor_spec.h"
-#include "control/console.h"
-#include "control/import_pybal.h"
-#include "control/replay.h"
-#include "control/appliance.h"
+#include "control/config/config_load.h"
+#include "control/config/monitor_spec.h"
+#include "control/ops/console.h"
+#include "importer/import_pybal.h"
+#include "control/replay/replay.h"
+#include "control/daemon/appliance.h"
 
 namespace po = boost::program_options;
 using namespace tern;
@@ -137,7 +137,7 @@ int cmd_console(const std::vector<std::string>& args) {
 
 int cmd_import_pybal(const std::vector<std::string>& args) {
     std::string conf_path, out;
-    ctl::ImportOptions o;
+    importer::ImportOptions o;
     po::options_description desc("import-pybal options");
     desc.add_options()("help,h", "this help")(
         "conf,c", po::value(&conf_path)->required(), "PyBal's pybal.conf")(
@@ -152,7 +152,7 @@ int cmd_import_pybal(const std::vector<std::string>& args) {
         fmt::print(stderr, "tern import-pybal: --node-ipv4 '{}' is not an IPv4 address\n", o.node_ipv4);
         return 2;
     }
-    ctl::ImportResult r = ctl::import_pybal_file(conf_path, o);
+    importer::ImportResult r = importer::import_pybal_file(conf_path, o);
     if (!r.ok) {
         fmt::print(stderr, "{}\n", r.error);
         return 1;

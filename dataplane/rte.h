@@ -3,7 +3,7 @@
 // which C++20 deprecates (-Wvolatile); that warning, and only that one, is
 // silenced for them. The console's rte_cmdline headers and rte_telemetry.h
 // compile clean under C++20 and are included only where they are used
-// (control/console.cpp, control/console_cmds.c, control/telemetry.cpp).
+// (control/ops/console.cpp, control/ops/cmdline_table.cpp, control/ops/telemetry.cpp).
 #pragma once
 
 #pragma GCC diagnostic push

@@ -1,7 +1,7 @@
 // What one monitor is asked to do: its kind, the options every kind shares,
 // and the kind's own options by name. The kind's table (health/monitor_kind.h)
 // says which options there are, their types and defaults; control makes a
-// spec from the config (control/monitor_spec.h). Plain data, no I/O.
+// spec from the config (control/config/monitor_spec.h). Plain data, no I/O.
 #pragma once
 
 #include <cstdint>

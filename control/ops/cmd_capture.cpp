@@ -1,5 +1,5 @@
 // The console's packet capture: a port's packets, both directions, into a
-// pcapng file with a pcap-filter expression (control/capture.h).
+// pcapng file with a pcap-filter expression (control/ops/capture.h).
 #include <fmt/format.h>
 
 #include "control/ops/console_commands.h"

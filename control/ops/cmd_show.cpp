@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "control/api.h"
+#include "control/ops/api.h"
 #include "control/ops/console_commands.h"
 #include "control/ops/show_text.h"
 

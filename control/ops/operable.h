@@ -1,6 +1,6 @@
 // What the console's commands look at and act on: the one seam between the
 // command registry and the daemon. `tern run` implements it over its parts
-// (control/appliance.cpp); the unit tests over a ControlState of their own.
+// (control/daemon/appliance.cpp); the unit tests over a ControlState of their own.
 // Control thread only.
 #pragma once
 
@@ -9,9 +9,9 @@
 
 #include "bgp/speaker.h"
 #include "conf/config.h"
-#include "control/capture.h"
-#include "control/control_state.h"
-#include "control/stats.h"
+#include "control/ops/capture.h"
+#include "control/state/control_state.h"
+#include "control/daemon/stats.h"
 
 namespace tern::ctl {
 

@@ -9,9 +9,9 @@
 
 #include "bgp/speaker.h"
 #include "conf/config.h"
-#include "control/pools.h"
-#include "control/stats.h"
-#include "control/table_builder.h"
+#include "control/state/pools.h"
+#include "control/daemon/stats.h"
+#include "control/state/table_builder.h"
 #include "dataplane/flow_table.h"
 
 namespace tern::ctl {

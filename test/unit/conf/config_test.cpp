@@ -1,6 +1,6 @@
 #include "conf/config.h"
 
-#include "control/monitor_spec.h"
+#include "control/config/monitor_spec.h"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -10,7 +10,7 @@ using namespace tern::conf;
 namespace {
 
 // The config as `tern check` loads it: the schema, and every monitor read
-// against its kind (control/monitor_spec.h).
+// against its kind (control/config/monitor_spec.h).
 LoadResult load(const std::string& text, const std::string& name) { return tern::ctl::load_checked_string(text, name); }
 
 const char* kGood = R"(node:

@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "control/api.h"
-#include "control/metrics.h"
+#include "control/ops/api.h"
+#include "control/ops/metrics.h"
 
 using namespace tern;
 using tern::ctl::HttpRequest;

@@ -1,5 +1,5 @@
 // The bgp: config keys (conf/) and their mapping to the speaker's settings (control/bgp_settings).
-#include "control/bgp_settings.h"
+#include "control/config/bgp_settings.h"
 
 #include <catch2/catch.hpp>
 

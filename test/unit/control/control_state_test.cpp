@@ -1,4 +1,4 @@
-#include "control/control_state.h"
+#include "control/state/control_state.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "control/desired_state.h"
+#include "control/state/desired_state.h"
 
 #include <catch2/catch.hpp>
 

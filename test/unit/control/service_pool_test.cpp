@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "control/service_pool.h"
+#include "control/state/service_pool.h"
 
 using namespace tern;
 using tern::ctl::ServicePool;

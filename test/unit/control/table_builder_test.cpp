@@ -1,6 +1,6 @@
 // ctl::build_table's Maglev rings: reuse between builds (RingCache), parallel
 // builds equal serial ones, and the per-server counter slot limit.
-#include "control/table_builder.h"
+#include "control/state/table_builder.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "control/ring_cache.h"
+#include "control/state/ring_cache.h"
 #include "dataplane/counters.h"
 #include "dataplane/maglev.h"
 

@@ -1,0 +1,453 @@
+#include "control/daemon/appliance.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <set>
+
+#include "bgp/asio_io.h"
+#include "bgp/speaker.h"
+#include "control/ops/api.h"
+#include "control/config/bgp_settings.h"
+#include "control/ops/capture.h"
+#include "control/config/config_load.h"
+#include "control/ops/console.h"
+#include "control/state/control_state.h"
+#include "control/daemon/eal.h"
+#include "control/ops/http_server.h"
+#include "control/daemon/lcores.h"
+#include "control/daemon/log.h"
+#include "control/ops/metrics.h"
+#include "control/ops/operable.h"
+#include "control/ops/show_text.h"
+#include "control/daemon/ports.h"
+#include "control/daemon/stats.h"
+#include "control/ops/telemetry.h"
+#include "dataplane/flow_table.h"
+#include "dataplane/rte.h"
+#include "dataplane/table_publisher.h"
+#include "dataplane/worker.h"
+
+namespace tern::ctl {
+namespace {
+
+std::atomic<bool> g_quit{false};
+std::atomic<bool> g_reload{false};
+
+// Signal handlers only set a flag.
+void on_signal(int) { g_quit.store(true); }
+void on_hup(int) { g_reload.store(true); }
+
+uint64_t now_s() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+// What a reload cannot change in a running process.
+std::vector<std::string> needs_restart(const conf::Config& a, const conf::Config& b) {
+    std::vector<std::string> out;
+    if (a.ports.size() != b.ports.size() || a.ports.at(0).device != b.ports.at(0).device ||
+        a.ports.at(0).mtu != b.ports.at(0).mtu || a.ports.at(0).mac != b.ports.at(0).mac) {
+        out.push_back("ports");
+    }
+    if (a.flows.size != b.flows.size) out.push_back("flows.size");
+    if (a.dataplane.icmp_rate_limit != b.dataplane.icmp_rate_limit) out.push_back("dataplane.icmp_rate_limit");
+    if (a.node.name != b.node.name) out.push_back("node.name");
+    if (a.bgp.has_value() != b.bgp.has_value()) out.push_back("bgp");
+    return out;
+}
+
+std::string vdev_name(const std::string& device) { return device.substr(0, device.find(',')); }
+
+// The EAL's arguments: the operator's, or one worker lcore with hugepages
+// when there are enough free (else --no-huge), plus the port's device.
+std::vector<std::string> eal_args(const RunOptions& opt, const conf::Config& config) {
+    const conf::Port& pc = config.ports.at(0);
+    std::vector<std::string> eal = opt.eal_args;
+    if (eal.empty()) {
+        eal = {"--lcores", lcores_arg(1), "--file-prefix", fmt::format("tern-{}", config.node.name)};
+        if (hugepages_available(512)) {
+            eal.insert(eal.end(), {"--in-memory"});
+        } else {
+            fmt::print(stderr, "tern run: no free hugepages; running with --no-huge (slower)\n");
+            const uint64_t mb = 512 + 2 * (dp::FlowTable::bytes_for(config.flows.size) >> 20);
+            eal.insert(eal.end(), {"--no-huge", "-m", std::to_string(mb), "--no-shconf"});
+        }
+    }
+    if (pc.device_is_pci()) {
+        eal.insert(eal.end(), {"-a", pc.device});
+    } else {
+        eal.insert(eal.end(), {"--no-pci", "--vdev", pc.device});
+    }
+    return eal;
+}
+
+// Health checks hold a socket or two per monitor: thousands of them.
+void raise_nofile_limit() {
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+}
+
+}  // namespace
+
+// Everything between the EAL's start and its cleanup, declared in the order
+// it is built: members are destroyed in the reverse order.
+struct Appliance::Parts {
+    unsigned queues = 0;  // one per worker lcore
+    Ports ports;
+    // The control thread's event loop: monitors, pool sources, BGP sessions,
+    // timers; signal handlers only set flags, checked every 100 ms.
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
+        boost::asio::make_work_guard(io);
+    bgp::AsioClock bgp_clock{io};
+    bgp::AsioTransport bgp_transport{io};
+    std::unique_ptr<bgp::Speaker> speaker;
+    std::vector<bgp::Route> announced;
+    dp::TablePublisher publisher{RTE_MAX_LCORE};
+    std::unique_ptr<ControlState> state;
+    LcoreSet lcores;
+    std::unique_ptr<HttpServer> http;
+    class Operations;  // what the console acts on
+    std::unique_ptr<Operations> operations;
+    std::unique_ptr<Capture> capture;
+    std::unique_ptr<Console> console;
+    std::chrono::steady_clock::time_point last_telemetry;
+
+    std::string port_name, port_device;
+    // Counters of the lcores for the effective config, with the ports' when asked.
+    Stats stats(bool with_ports) {
+        std::vector<PortStats> ps;
+        if (with_ports) {
+            ps = {port_stats(ports.data(), port_name, port_device),
+                  port_stats(ports.exception(), "kernel", ports.tap_iface())};
+        }
+        return collect(state->effective(), state->slots(), lcores.refs(), std::move(ps));
+    }
+    void publish_telemetry() {
+        Telemetry::publish(telemetry_snapshot(state->effective(), state->pools(), stats(false),
+                                              lcores.flow_capacity()));
+        last_telemetry = std::chrono::steady_clock::now();
+    }
+};
+
+Appliance::Appliance(RunOptions options) : options_(std::move(options)) {}
+
+Appliance::~Appliance() {
+    parts_.reset();  // before the EAL goes
+    if (eal_started_) eal_cleanup();
+}
+
+int Appliance::start() {
+    conf::LoadResult loaded = load_config(options_.config);
+    if (!loaded.config) {
+        fmt::print(stderr, "{}", error_lines(loaded.errors));
+        return 2;
+    }
+    config_ = *loaded.config;
+    if (auto err = eal_init(eal_args(options_, config_))) {
+        fmt::print(stderr, "{}\n", *err);
+        return 1;
+    }
+    eal_started_ = true;
+    raise_nofile_limit();
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    parts_ = std::make_unique<Parts>();
+    if (int status = start_dataplane()) return status;
+    if (int status = start_control()) return status;
+    start_operators();
+    return 0;
+}
+
+// The ports, with a TAP interface carrying the port's MAC as the exception
+// path (the kernel answers ARP/ND, speaks BGP and takes everything not for
+// a VIP).
+int Appliance::start_dataplane() {
+    Parts& p = *parts_;
+    p.queues = rte_lcore_count() > 1 ? rte_lcore_count() - 1 : 0;
+    if (p.queues == 0) {
+        fmt::print(stderr, "tern run: no worker lcore; give the EAL at least two lcores (-l 0-1)\n");
+        return 2;
+    }
+    const conf::Port& pc = config_.ports.at(0);
+    PortsSpec spec;
+    spec.data = pc.device_is_pci() ? pc.device : vdev_name(pc.device);
+    spec.data_label = fmt::format("ports[0] {}", pc.name);
+    spec.missing_hint = "is the device bound to a DPDK driver?";
+    spec.exception = "net_tap_tern0";
+    spec.tap_iface = fmt::format("tern-{}", pc.name).substr(0, 15);
+    spec.queues = static_cast<uint16_t>(p.queues);
+    spec.mtu = pc.mtu;
+    spec.mac = pc.mac;
+    spec.mbufs = 4096 * p.queues * 2 + 4095;
+    spec.pool_name = "tern_rx";
+    if (auto err = p.ports.open(spec)) {
+        fmt::print(stderr, "{}\n", *err);
+        return 1;
+    }
+    p.port_name = pc.name;
+    p.port_device = pc.device;
+    return 0;
+}
+
+// BGP's listener, the pools and the first table, the lcores, then the routes
+// and the monitors: routers and health checks see a forwarding balancer.
+int Appliance::start_control() {
+    Parts& p = *parts_;
+    set_log_level(config_.log.level);
+    // The BGP listener before forwarding starts: a passive peer can only
+    // reach us through it, so failing to bind is a start-up error then.
+    if (config_.bgp) {
+        p.speaker = std::make_unique<bgp::Speaker>(speaker_settings(config_), p.bgp_transport, p.bgp_clock,
+                                                   [](const std::string& line) { log_info(line); });
+        if (auto lerr = p.speaker->listen(); !lerr.empty()) {
+            const auto& peers = config_.bgp->peers;
+            auto passive = std::find_if(peers.begin(), peers.end(), [](const conf::BgpPeer& x) { return x.passive; });
+            if (passive != peers.end()) {
+                fmt::print(stderr, "tern run: bgp: {}; peer {} is passive and can only connect to it\n", lerr,
+                           passive->address.str());
+                return 1;
+            }
+            log_error(fmt::format("bgp: {}; running with active sessions only", lerr));
+        }
+    }
+    // Rings of the latest table are reused by the next build where their
+    // input did not change; changed ones are built on the CPUs the lcores
+    // leave free.
+    ControlState::Options so;
+    so.ring_threads = ring_build_threads(p.queues);
+    p.state = std::make_unique<ControlState>(
+        p.io, [](conf::LogLevel level, const std::string& line) { log(level, line); }, &p.publisher, so);
+    if (auto perr = p.state->apply(config_, now_s())) {
+        fmt::print(stderr, "{}\n", *perr);
+        return 2;
+    }
+    // Pool sources answer before the first table (at most 5 s), so that it,
+    // and the routes announced after it, hold their pools.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!p.state->pools().settled() && std::chrono::steady_clock::now() < until) {
+        p.io.run_for(std::chrono::milliseconds(20));
+    }
+    for (const auto& [name, err] : p.state->pools().source_errors()) {
+        log_error(fmt::format("[{}] pool source failing at start: {}; starting with the YAML's realservers", name, err));
+    }
+    if (auto err = p.state->publish(now_s())) {
+        fmt::print(stderr, "cannot build the forwarding table: {}\n", *err);
+        return 1;
+    }
+    const conf::Port& pc = config_.ports.at(0);
+    dp::WorkerConfig wc;
+    wc.port_id = p.ports.data();
+    wc.exc_port_id = p.ports.exception();
+    std::memcpy(wc.port_mac, p.ports.mac(), 6);
+    wc.mtu = static_cast<uint16_t>(pc.mtu);
+    wc.icmp_rate_limit = config_.dataplane.icmp_rate_limit;
+    if (auto err = p.lcores.start(config_, wc, p.queues, p.publisher)) {
+        fmt::print(stderr, "{}\n", *err);
+        return 1;
+    }
+    fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; {} services\n", config_.node.name,
+               pc.name, p.queues, p.queues == 1 ? "" : "s", p.ports.tap_iface(), config_.services.size());
+    std::fflush(stdout);
+    p.announced = vip_routes(config_);
+    if (p.speaker) {
+        p.speaker->start();
+        // Forwarding is up: routers may send us the VIPs now.
+        p.speaker->announce(vip_routes(config_));
+    }
+    // Health checks start once forwarding is up (servers start as up and
+    // pooled, as in PyBal).
+    p.state->pools().start();
+    return 0;
+}
+
+// What the console's commands look at and act on, over the appliance's parts.
+class Appliance::Parts::Operations final : public Operable {
+public:
+    Operations(Appliance& appliance, Parts& parts) : a_(appliance), p_(parts) {}
+    ControlState& state() override { return *p_.state; }
+    conf::Config effective_config() override {
+        a_.sync();
+        return p_.state->effective();
+    }
+    Stats stats() override { return p_.stats(true); }
+    const bgp::Speaker* speaker() const override { return p_.speaker.get(); }
+    std::string flows(size_t max) override {
+        size_t live = 0;
+        for (const auto& s : p_.stats(false).services) {
+            for (const auto& r : s.servers) live += r.active_conns + r.inactive_conns;
+        }
+        return flows_text(p_.lcores.sample_flows(max), p_.state->slots(), live, p_.lcores.flow_capacity());
+    }
+    std::string reload() override {
+        const std::string r = a_.reload();
+        (r.find("rejected") != std::string::npos ? log_error : log_info)(r);
+        return r;
+    }
+    const std::string& config_path() const override { return a_.options_.config; }
+    Capture* capture() override { return p_.capture.get(); }
+
+private:
+    Appliance& a_;
+    Parts& p_;
+};
+
+// The HTTP API (PyBal's /pools and /alerts, /metrics), the console on its
+// UNIX socket (and this terminal with --interactive), DPDK telemetry.
+void Appliance::start_operators() {
+    Parts& p = *parts_;
+    p.http = std::make_unique<HttpServer>(p.io, [&p, this](const HttpRequest& req) {
+        return api_answer(p.state->pools(), req, [&p, this] {
+            return metrics_text(p.state->pools(), p.stats(true), p.speaker.get(), config_.flows.size * p.queues);
+        });
+    });
+    if (config_.http.enabled) {
+        if (auto herr = p.http->listen(config_.http.address, config_.http.port); !herr.empty()) {
+            log_error(fmt::format("http api: {}; running without it", herr));
+        } else {
+            log_info(fmt::format("http api on {}:{}", config_.http.address.str(), p.http->port()));
+        }
+    }
+    std::signal(SIGHUP, on_hup);
+    p.operations = std::make_unique<Parts::Operations>(*this, p);
+    // Whole frames: the MTU, Ethernet header, a VLAN tag.
+    const auto q = static_cast<uint16_t>(p.queues);
+    p.capture = std::make_unique<Capture>(
+        std::vector<CapturePort>{{p.port_name, p.ports.data(), q}, {"kernel", p.ports.exception(), q}},
+        config_.ports.at(0).mtu + 18 + 4);
+    p.console = std::make_unique<Console>(p.io, *p.operations, [] { g_quit.store(true); });
+    if (config_.console.enabled) {
+        if (auto cerr = p.console->listen(config_.console.socket); !cerr.empty()) {
+            log_error(fmt::format("{}; running without the console socket", cerr));
+        } else {
+            log_info(fmt::format("console on {} (tern console --socket {})", config_.console.socket,
+                                 config_.console.socket));
+        }
+    }
+    if (options_.interactive) {
+        if (auto ierr = p.console->interactive(); !ierr.empty()) log_info(ierr);
+    }
+    // DPDK telemetry (dpdk-telemetry.py): Tern's endpoints beside the EAL's.
+    if (auto terr = Telemetry::register_endpoints(); !terr.empty()) log_info(terr);
+    p.publish_telemetry();
+}
+
+void Appliance::serve() {
+    Parts& p = *parts_;
+    while (!g_quit.load()) {
+        p.publisher.reclaim();
+        // A capture's ring is drained often; otherwise the loop wakes each 100 ms.
+        p.io.run_for(std::chrono::milliseconds(p.capture->running() ? 5 : 100));
+        p.capture->poll();
+        if (g_reload.exchange(false)) {
+            const std::string r = reload();
+            (r.find("rejected") != std::string::npos ? log_error : log_info)(r);
+        }
+        // Grace periods of removed servers that ended.
+        p.state->expire(now_s());
+        sync();
+        announce();
+        if (std::chrono::steady_clock::now() - p.last_telemetry > std::chrono::seconds(1)) p.publish_telemetry();
+    }
+}
+
+void Appliance::stop() {
+    if (!parts_) return;
+    Parts& p = *parts_;
+    if (p.console) p.console->stop();
+    if (p.http) p.http->stop();
+    if (p.state) p.state->pools().stop();
+    if (p.speaker) {
+        // Graceful stop: routers move the VIPs to the backup before the
+        // dataplane stops. Wait (at most 2 s) for the CEASE to go out.
+        p.speaker->stop();
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (p.bgp_transport.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+            p.io.run_for(std::chrono::milliseconds(10));
+        }
+    }
+    if (p.capture) p.capture->stop();
+    p.lcores.stop();
+    if (p.state) fmt::print("{}", to_text(p.stats(true)));
+    p.ports.close();
+    p.publisher.synchronize();
+    parts_.reset();
+}
+
+// Pool state and operator changes to a new table, when anything changed.
+void Appliance::sync() {
+    if (auto err = parts_->state->publish(now_s())) {
+        log_error(fmt::format("cannot build the forwarding table: {}; the previous one stays", *err));
+    }
+}
+
+// The VIP routes to announce: all, or with bgp.withdraw_unpooled those whose
+// services have a pooled, enabled server.
+void Appliance::announce() {
+    Parts& p = *parts_;
+    if (!p.speaker) return;
+    const bool unpooled = config_.bgp && config_.bgp->withdraw_unpooled;
+    std::vector<bgp::Route> now = vip_routes(config_);
+    if (unpooled) {
+        std::set<bgp::Address> serving;
+        for (const auto& vip : p.state->pools().serving_vips(config_)) serving.insert(to_address(vip));
+        std::erase_if(now, [&](const bgp::Route& r) { return !serving.count(r.prefix.addr); });
+    }
+    if (now == p.announced) return;
+    for (const auto& r : p.announced) {
+        if (std::find(now.begin(), now.end(), r) == now.end()) {
+            log_info(fmt::format("bgp: withdrawing {}{}", r.prefix.str(),
+                                 unpooled ? " (gone from the config, or no pooled server: bgp.withdraw_unpooled)"
+                                          : " (gone from the config)"));
+        }
+    }
+    for (const auto& r : now) {
+        if (std::find(p.announced.begin(), p.announced.end(), r) == p.announced.end()) {
+            log_info(fmt::format("bgp: announcing {}", r.prefix.str()));
+        }
+    }
+    p.announced = now;
+    p.speaker->announce(std::move(now));
+}
+
+std::string Appliance::reload() {
+    conf::LoadResult next = load_config(options_.config);
+    std::optional<std::string> aerr;
+    if (next.config) aerr = parts_->state->apply(*next.config, now_s());
+    if (!next.config || aerr) {
+        std::string msg = fmt::format("reload of {} rejected; the running config stays:", options_.config);
+        for (const auto& e : next.errors) msg += "\n  " + e.str();
+        if (aerr) msg += "\n  " + *aerr;
+        return msg;
+    }
+    std::string msg;
+    for (const auto& what : needs_restart(config_, *next.config)) {
+        msg += fmt::format("reload: {} changed; that takes effect at the next restart\n", what);
+    }
+    config_ = *next.config;
+    announce();
+    return msg + fmt::format("reloaded {}: {} services", options_.config, config_.services.size());
+}
+
+int run_appliance(const RunOptions& options) {
+    Appliance appliance(options);
+    if (int status = appliance.start()) return status;
+    appliance.serve();
+    appliance.stop();
+    return 0;
+}
+
+}  // namespace tern::ctl

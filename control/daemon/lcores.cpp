@@ -1,0 +1,120 @@
+#include "control/daemon/lcores.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "dataplane/rte.h"
+
+namespace tern::ctl {
+
+dp::FlowTimeouts flow_timeouts(const conf::Flows& f) {
+    dp::FlowTimeouts t;
+    auto set = [&](dp::ConnState s, uint32_t v) { t.seconds[static_cast<size_t>(s)] = v; };
+    set(dp::ConnState::established, f.established);
+    set(dp::ConnState::syn_sent, f.syn_sent);
+    set(dp::ConnState::syn_recv, f.syn_recv);
+    set(dp::ConnState::fin_wait, f.fin_wait);
+    set(dp::ConnState::time_wait, f.time_wait);
+    set(dp::ConnState::close, f.close);
+    set(dp::ConnState::close_wait, f.close_wait);
+    set(dp::ConnState::last_ack, f.last_ack);
+    set(dp::ConnState::udp, f.udp);
+    return t;
+}
+
+int LcoreSet::main(void* arg) {
+    auto* l = static_cast<Lcore*>(arg);
+    l->worker->run(*l->stop);
+    return 0;
+}
+
+std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp::WorkerConfig& base,
+                                           unsigned queues, dp::TablePublisher& publisher) {
+    const dp::FlowTimeouts timeouts = flow_timeouts(config.flows);
+    unsigned q = 0;
+    unsigned id;
+    RTE_LCORE_FOREACH_WORKER(id) {
+        if (q == queues) break;
+        auto l = std::make_unique<Lcore>();
+        l->id = id;
+        const int socket = static_cast<int>(rte_lcore_to_socket_id(id));
+        void* mem = rte_zmalloc_socket("tern_counters", sizeof(dp::LcoreCounters), RTE_CACHE_LINE_SIZE, socket);
+        if (mem == nullptr) return fmt::format("lcore {}: cannot allocate its counters", id);
+        l->counters = new (mem) dp::LcoreCounters();
+        peers_.push_back(l->counters);
+        const size_t bytes = dp::FlowTable::bytes_for(config.flows.size);
+        l->flow_mem = rte_zmalloc_socket("tern_flows", bytes, RTE_CACHE_LINE_SIZE, socket);
+        if (l->flow_mem == nullptr) {
+            return fmt::format("lcore {}: cannot allocate its flow table ({} entries, {} MiB; see flows.size)",
+                               id, config.flows.size, bytes >> 20);
+        }
+        l->flows = std::make_unique<dp::FlowTable>(l->flow_mem, config.flows.size, timeouts,
+                                                   &dp::release_flow_counts, l->counters);
+        dp::WorkerConfig wc = base;
+        wc.queue_id = wc.exc_queue_id = static_cast<uint16_t>(q);
+        wc.flows = l->flows.get();
+        wc.peers = &peers_;
+        l->worker = std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(), *l->counters);
+        l->stop = &stop_;
+        refs_.push_back({id, q, l->counters});
+        lcores_.push_back(std::move(l));
+        ++q;
+    }
+    if (q < queues) return fmt::format("{} worker lcores wanted, the EAL has {}", queues, q);
+    for (auto& l : lcores_) rte_eal_remote_launch(&LcoreSet::main, l.get(), l->id);
+    running_ = true;
+    return std::nullopt;
+}
+
+void LcoreSet::stop() {
+    if (!running_) return;
+    stop_.store(true);
+    for (auto& l : lcores_) rte_eal_wait_lcore(l->id);
+    running_ = false;
+}
+
+uint64_t LcoreSet::rx() const {
+    uint64_t n = 0;
+    for (const auto& l : lcores_) n += l->counters->rx.get();
+    return n;
+}
+
+LcoreSet::~LcoreSet() {
+    stop();
+    for (auto& l : lcores_) {
+        l->worker.reset();
+        l->flows.reset();
+        rte_free(l->flow_mem);
+        if (l->counters != nullptr) {
+            l->counters->~LcoreCounters();
+            rte_free(l->counters);
+        }
+    }
+}
+
+std::vector<dp::FlowSample> LcoreSet::sample_flows(size_t max) const {
+    std::vector<dp::FlowSample> out;
+    for (const auto& l : lcores_) {
+        if (l->flow_mem == nullptr || out.size() >= max) continue;
+        const size_t cap = l->flows->capacity();
+        const size_t want = (max - out.size() + lcores_.size() - 1) / lcores_.size();
+        size_t got = 0;
+        for (size_t i = 0; i < cap && got < want; ++i) {
+            dp::FlowSample f{l->id, {}, {}};
+            if (!l->flows->slot((sample_from_ + i) % cap, f.entry, f.state)) continue;
+            out.push_back(f);
+            ++got;
+        }
+    }
+    sample_from_ += 7919 * 64;
+    return out;
+}
+
+size_t LcoreSet::flow_capacity() const {
+    size_t n = 0;
+    for (const auto& l : lcores_) n += l->flows ? l->flows->capacity() : 0;
+    return n;
+}
+
+}  // namespace tern::ctl

@@ -1,0 +1,62 @@
+// The worker lcores of `tern run` and `tern replay`: their counters, flow
+// tables and Worker objects, launched on the EAL's worker lcores and
+// stopped together. Control thread only.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "control/daemon/stats.h"
+#include "dataplane/flow_table.h"
+#include "dataplane/table_publisher.h"
+#include "dataplane/worker.h"
+
+namespace tern::ctl {
+
+dp::FlowTimeouts flow_timeouts(const conf::Flows& flows);
+
+class LcoreSet {
+public:
+    LcoreSet() = default;
+    LcoreSet(const LcoreSet&) = delete;
+    LcoreSet& operator=(const LcoreSet&) = delete;
+    ~LcoreSet();
+
+    // Starts `queues` workers, worker i on queue i of the ports in `base`.
+    std::optional<std::string> start(const conf::Config& config, const dp::WorkerConfig& base,
+                                     unsigned queues, dp::TablePublisher& publisher);
+    // Stops every worker and waits for them (each finishes its burst).
+    void stop();
+
+    const std::vector<LcoreRef>& refs() const { return refs_; }
+    uint64_t rx() const;
+    // Up to `max` live flows read from the lcores' tables while they run (a
+    // racy snapshot for people: an entry may be caught mid-update), with the
+    // lcore each came from. Starts at a different place each call.
+    std::vector<dp::FlowSample> sample_flows(size_t max) const;
+    size_t flow_capacity() const;
+
+private:
+    struct Lcore {
+        unsigned id = 0;
+        dp::LcoreCounters* counters = nullptr;
+        void* flow_mem = nullptr;  // dp::FlowTable::bytes_for(flows.size)
+        std::unique_ptr<dp::FlowTable> flows;
+        std::unique_ptr<dp::Worker> worker;
+        const std::atomic<bool>* stop = nullptr;
+    };
+    static int main(void* arg);
+
+    std::vector<std::unique_ptr<Lcore>> lcores_;
+    std::vector<LcoreRef> refs_;
+    std::vector<const dp::LcoreCounters*> peers_;  // every lcore's counters, for wlc
+    std::atomic<bool> stop_{false};
+    bool running_ = false;
+    mutable size_t sample_from_ = 0;
+};
+
+}  // namespace tern::ctl

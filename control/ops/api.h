@@ -1,0 +1,25 @@
+// Control's HTTP API, PyBal-compatible so existing checks and scripts keep
+// working: /pools, /pools/<service>, /pools/<service>/<host>, /alerts, in
+// PyBal's text forms or as JSON when the Accept header asks for
+// application/json; /metrics in Prometheus's text format.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "control/ops/http_server.h"
+#include "control/state/pools.h"
+
+namespace tern::ctl {
+
+// The answer to one request. `metrics` renders /metrics.
+HttpResponse api_answer(const Pools& pools, const HttpRequest& request, const std::function<std::string()>& metrics);
+
+// PyBal's /alerts: status ("ok", "warning", "critical") and message.
+struct Alerts {
+    std::string status;
+    std::string msg;
+};
+Alerts alerts(const Pools& pools);
+
+}  // namespace tern::ctl

@@ -1,0 +1,23 @@
+// /metrics in Prometheus's text exposition format (version 0.0.4): PyBal's
+// metric names where PyBal has one, under tern_ instead of pybal_
+// (tern_service_*, tern_monitor_*, tern_bgp_*), and the dataplane's counters
+// per port, lcore, service, server and drop reason. docs/operations.md lists them.
+#pragma once
+
+#include <string>
+
+#include "bgp/speaker.h"
+#include "control/state/pools.h"
+#include "control/daemon/stats.h"
+
+namespace tern::ctl {
+
+// `speaker` may be null (no bgp section); `flow_capacity`: flow-table entries
+// over all lcores.
+std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Speaker* speaker,
+                         uint64_t flow_capacity = 0);
+
+// A label value escaped as the format wants (\\, \", \n).
+std::string prom_escape(const std::string& value);
+
+}  // namespace tern::ctl

@@ -1,0 +1,60 @@
+#include "control/state/control_state.h"
+
+namespace tern::ctl {
+
+ControlState::ControlState(boost::asio::io_context& io, Pools::Log log, dp::TablePublisher* publisher,
+                           Options options)
+    : pools_(io, std::move(log), options.pool_sources),
+      state_(conf::Config{}),
+      publisher_(publisher),
+      rings_(options.ring_threads) {}
+
+std::optional<std::string> ControlState::apply(const conf::Config& config, uint64_t now_s) {
+    if (auto err = pools_.apply(config)) return err;
+    if (!applied_) {
+        state_ = DesiredState(config);
+        applied_ = true;
+    } else {
+        state_.reload(config, now_s);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> ControlState::set_enabled(const std::string& service, const std::string& host,
+                                                     bool enabled) {
+    return pools_.set_enabled(service, host, enabled);
+}
+
+std::optional<std::string> ControlState::set_weight(const std::string& service, const std::string& host,
+                                                    uint32_t weight) {
+    return pools_.set_weight(service, host, weight);
+}
+
+std::optional<std::string> ControlState::add_server(const std::string& service, const conf::RealServer& server) {
+    return pools_.add_server(service, server);
+}
+
+std::optional<std::string> ControlState::del_server(const std::string& service, const std::string& host) {
+    return pools_.del_server(service, host);
+}
+
+std::optional<std::string> ControlState::set_down(const std::string& service, const std::string& host, bool down) {
+    return pools_.set_down(service, host, down);
+}
+
+void ControlState::expire(uint64_t now_s) { state_.expire(now_s); }
+
+std::optional<std::string> ControlState::publish(uint64_t now_s) {
+    if (pools_seen_ != pools_.version()) {
+        pools_seen_ = pools_.version();
+        pools_.fill(state_, now_s);
+    }
+    if (state_seen_ == state_.changes()) return std::nullopt;
+    state_seen_ = state_.changes();
+    if (publisher_ == nullptr) return std::nullopt;
+    if (!publisher_->ok()) return std::string("RCU allocation failed");
+    // Every table a new generation: flow entries keep their next hop per generation.
+    return build_and_publish(state_.effective(), state_.down(), slots_, rings_, ++generation_, *publisher_);
+}
+
+}  // namespace tern::ctl

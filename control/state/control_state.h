@@ -1,0 +1,87 @@
+// The one door to control state. Every change to services, pools and
+// servers goes through a ControlState: the config at start and on each
+// reload (SIGHUP, the console's `reload`, a replay `reload` event), the
+// operators' overrides (console), replay's down/up events, and through its
+// Pools the pool sources and health monitors, always under the depool
+// threshold. publish() turns whatever changed into one new table.
+// `tern run` and `tern replay` both drive one. Control thread only.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "conf/config.h"
+#include "control/state/desired_state.h"
+#include "control/state/pools.h"
+#include "control/state/ring_cache.h"
+#include "control/state/table_builder.h"
+#include "dataplane/table_publisher.h"
+
+namespace tern::ctl {
+
+class ControlState {
+public:
+    struct Options {
+        bool pool_sources = true;   // false: the YAML's realservers only (replay)
+        unsigned ring_threads = 1;  // threads that build changed Maglev rings
+    };
+    // `publisher` null: the state is followed but no table is built (replay's
+    // dry run that finds when grace periods end).
+    ControlState(boost::asio::io_context& io, Pools::Log log, dp::TablePublisher* publisher, Options options);
+
+    // A checked config (load_config), at start and on every reload: services,
+    // servers and monitors are created, kept or removed with minimal change;
+    // operator overrides end; servers that leave a service with
+    // removed_server_grace drain until `now_s` + grace. An error (a monitor
+    // kind or pool source this build cannot run) changes nothing.
+    std::optional<std::string> apply(const conf::Config& config, uint64_t now_s);
+
+    // Operator overrides, until the next apply(); an empty service means
+    // every service that has the host. Errors name the bad service or host.
+    std::optional<std::string> set_enabled(const std::string& service, const std::string& host, bool enabled);
+    std::optional<std::string> set_weight(const std::string& service, const std::string& host, uint32_t weight);
+    std::optional<std::string> add_server(const std::string& service, const conf::RealServer& server);
+    std::optional<std::string> del_server(const std::string& service, const std::string& host);
+    // Down/up by hand, as a failing monitor: the depool threshold applies.
+    std::optional<std::string> set_down(const std::string& service, const std::string& host, bool down);
+    bool overridden(const std::string& service, const std::string& host) const {
+        return pools_.overridden(service, host);
+    }
+
+    // Ends the grace periods due by `now_s`; the next one's end, if any.
+    void expire(uint64_t now_s);
+    std::optional<uint64_t> next_expiry() const { return state_.next_expiry(); }
+
+    // Brings the desired state up to date with the pools and, when anything
+    // changed since the last table (or there is none yet), builds and
+    // publishes a new one. On error the previous table stays.
+    std::optional<std::string> publish(uint64_t now_s);
+
+    // The config as the tables serve it: pools, overrides and draining
+    // servers applied (up to date as of the last publish()).
+    conf::Config effective() const { return state_.effective(); }
+    std::set<ServerId> down() const { return state_.down(); }
+    const Pools& pools() const { return pools_; }
+    // Monitors and sources: start, stop, settled.
+    Pools& pools() { return pools_; }
+    // Counter slots by name, for reading the lcores' counters.
+    CounterSlots& slots() { return slots_; }
+    uint64_t generation() const { return generation_; }
+
+private:
+    Pools pools_;
+    DesiredState state_;
+    dp::TablePublisher* publisher_;
+    CounterSlots slots_;
+    RingCache rings_;
+    bool applied_ = false;
+    uint64_t generation_ = 0;          // of the last table published
+    std::optional<uint64_t> pools_seen_;  // Pools::version() last put into state_
+    std::optional<uint64_t> state_seen_;  // DesiredState::changes() of the last table
+};
+
+}  // namespace tern::ctl

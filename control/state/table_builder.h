@@ -1,0 +1,79 @@
+// Turns the desired state (the config, for now) into an immutable dataplane
+// Table. Control thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "conf/config.h"
+#include "control/state/ring_cache.h"
+#include "dataplane/table.h"
+#include "dataplane/table_publisher.h"
+
+namespace tern::ctl {
+
+// Stable counter slots by name, so that per-service and per-server counters
+// survive table swaps. A name keeps its slot for the life of the process.
+class CounterSlots {
+public:
+    // Returns false when the slots are exhausted.
+    bool service(const std::string& service, uint32_t& slot);
+    bool server(const std::string& service, const std::string& host, uint32_t& slot);
+    // The slots of a service's servers, in order, into `out`. Returns
+    // servers.size(), or the index of the first server that found no slot. A
+    // service listing the same hosts as at its previous call is answered from
+    // that call's slots (a sequential compare instead of a hash look-up each).
+    size_t servers(const std::string& service, const std::vector<conf::RealServer>& servers,
+                   std::vector<uint32_t>& out);
+    // The (service, host) of a server slot, if it was ever given out.
+    std::optional<std::pair<std::string, std::string>> server_of(uint32_t slot) const;
+
+private:
+    std::unordered_map<std::string, uint32_t> services_;
+    // Per service name, its servers' slots by host: a rebuild looks up every
+    // server (100,000 for 1000 x 100), so hashed, and the service's name once
+    // per server rather than compared at every level of a tree.
+    std::unordered_map<std::string, std::unordered_map<std::string, uint32_t>> servers_;
+    // (service, host) of each slot given out; the keys above (stable nodes).
+    std::vector<std::pair<const std::string*, const std::string*>> by_slot_;
+    struct Listed {
+        std::vector<std::string> hosts;
+        std::vector<uint32_t> slots;
+    };
+    std::unordered_map<std::string, Listed> last_listed_;  // by service, for servers()
+};
+
+struct BuildResult {
+    std::unique_ptr<dp::Table> table;  // null on error
+    std::string error;
+    std::vector<std::string> warnings;  // e.g. a server without a known MAC
+};
+
+// `down`: (service, host) pairs that health checks marked down: they take
+// no new flows and lose their established ones. `rings`: the rings of the
+// previous build, reused where a service's servers, weights and ring size
+// did not change (and updated to this build's); without it every ring is
+// generated, on as many threads as this thread's CPUs.
+BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
+                        const std::set<std::pair<std::string, std::string>>& down = {},
+                        RingCache* rings = nullptr);
+
+// Builds the table for `config` (with the `down` servers) and publishes it:
+// the one path every change takes, at start and after each event. Prints
+// the builder's warnings; returns an error and publishes nothing on failure.
+std::optional<std::string> build_and_publish(const conf::Config& config,
+                                             const std::set<std::pair<std::string, std::string>>& down,
+                                             CounterSlots& slots, RingCache& rings, uint64_t generation,
+                                             dp::TablePublisher& publisher);
+
+// Valid config that this build cannot serve yet (a scheduler or forwarding
+// method not implemented). Each error names the key; `tern check` prints them.
+std::vector<conf::Error> unsupported(const conf::Config& config);
+
+}  // namespace tern::ctl
