@@ -44,8 +44,7 @@ double Args::num(const std::string& key, double def) const {
     return it == values_.end() ? def : std::stod(it->second);
 }
 
-std::string start_eal(unsigned workers, bool no_huge, const std::vector<std::string>& extra,
-                      std::string& memory) {
+std::string start_eal(unsigned workers, bool no_huge, const std::vector<std::string>& extra, std::string& memory) {
     std::vector<int> cpus;
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -61,9 +60,9 @@ std::string start_eal(unsigned workers, bool no_huge, const std::vector<std::str
     for (unsigned w = 1; w <= workers; ++w) {
         lcores += fmt::format(",{}@{}", w, cpus[w % cpus.size()]);
     }
-    std::vector<std::string> eal = {"--lcores", lcores, "--no-pci", "--no-telemetry",
-                                    "--log-level", "*:warning",
-                                    "--file-prefix", fmt::format("tern-bench-{}", getpid())};
+    std::vector<std::string> eal = {
+        "--lcores",    lcores,      "--no-pci",      "--no-telemetry",
+        "--log-level", "*:warning", "--file-prefix", fmt::format("tern-bench-{}", getpid())};
     if (!no_huge && ctl::hugepages_available(256)) {
         eal.insert(eal.end(), {"--in-memory"});
         memory = "hugepages";

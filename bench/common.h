@@ -28,8 +28,7 @@ private:
 // pinned round-robin from CPU 1), hugepages with --in-memory when free and
 // `no_huge` is false, --no-huge otherwise, plus `extra` (vdevs). Returns an
 // error or "". `memory` is what it says: "hugepages" or "no-huge".
-std::string start_eal(unsigned workers, bool no_huge, const std::vector<std::string>& extra,
-                      std::string& memory);
+std::string start_eal(unsigned workers, bool no_huge, const std::vector<std::string>& extra, std::string& memory);
 
 double median(std::vector<double> v);
 

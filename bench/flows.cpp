@@ -10,12 +10,10 @@ namespace tern::bench {
 // Memory per flow: its entry and its share of the bucket line.
 size_t flow_entry_bytes() { return dp::FlowTable::bytes_for(1024) / 1024; }
 
-bool LaneFlows::attach(dp::WorkerConfig& wc, size_t capacity, int socket,
-                       dp::LcoreCounters& counters) {
+bool LaneFlows::attach(dp::WorkerConfig& wc, size_t capacity, int socket, dp::LcoreCounters& counters) {
     memory_ = rte_zmalloc_socket("bench_flows", dp::FlowTable::bytes_for(capacity), 64, socket);
     if (memory_ == nullptr) return false;
-    auto* t = new dp::FlowTable(memory_, capacity, dp::FlowTimeouts{},
-                                dp::release_flow_counts, &counters);
+    auto* t = new dp::FlowTable(memory_, capacity, dp::FlowTimeouts{}, dp::release_flow_counts, &counters);
     table_ = t;
     wc.flows = t;
     return true;
@@ -26,9 +24,7 @@ LaneFlows::~LaneFlows() {
     rte_free(memory_);
 }
 
-size_t LaneFlows::evictions() const {
-    return table_ ? static_cast<dp::FlowTable*>(table_)->evictions() : 0;
-}
+size_t LaneFlows::evictions() const { return table_ ? static_cast<dp::FlowTable*>(table_)->evictions() : 0; }
 size_t LaneFlows::size() const { return table_ ? static_cast<dp::FlowTable*>(table_)->size() : 0; }
 #else
 size_t flow_entry_bytes() { return 0; }

@@ -69,10 +69,10 @@ int run_flowtable(const Args& args) {
         t0 = Clock::now();
         for (uint64_t i : order) hits += t.find(key_of(i), hashes[i], now) != nullptr;
         const double look_s = std::chrono::duration<double>(Clock::now() - t0).count();
-        fmt::print("{}{{\"flows\": {}, \"capacity\": {}, \"bytes\": {}, \"inserts_per_s\": {:.0f}, "
-                   "\"lookups_per_s\": {:.0f}, \"hits\": {}, \"evictions\": {}}}",
-                   first ? "" : ", ", n, cap, dp::FlowTable::bytes_for(cap), n / ins_s, n / look_s, hits,
-                   t.evictions());
+        fmt::print(
+            "{}{{\"flows\": {}, \"capacity\": {}, \"bytes\": {}, \"inserts_per_s\": {:.0f}, "
+            "\"lookups_per_s\": {:.0f}, \"hits\": {}, \"evictions\": {}}}",
+            first ? "" : ", ", n, cap, dp::FlowTable::bytes_for(cap), n / ins_s, n / look_s, hits, t.evictions());
         first = false;
     }
     fmt::print("]}}\n");

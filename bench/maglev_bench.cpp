@@ -33,12 +33,11 @@ int run_maglev(const Args& args) {
         for (int r = 0; r < runs; ++r) {
             const auto t0 = std::chrono::steady_clock::now();
             std::vector<uint16_t> ring = dp::generate_ring(backends, size);
-            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                             .count());
+            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
             check += ring[0];
         }
-        json += fmt::format("{}{{\"servers\": {}, \"runs_ms\": {}, \"ms\": {:.3f}, \"check\": {}}}",
-                            i ? ", " : "", counts[i], jnums(ms), median(ms), check);
+        json += fmt::format("{}{{\"servers\": {}, \"runs_ms\": {}, \"ms\": {:.3f}, \"check\": {}}}", i ? ", " : "",
+                            counts[i], jnums(ms), median(ms), check);
         fmt::print(stderr, "maglev M={} servers={}: {:.2f} ms\n", size, counts[i], median(ms));
     }
     json += "]";
@@ -67,11 +66,11 @@ int run_maglev(const Args& args) {
             for (int r = 0; r < runs; ++r) {
                 const auto t0 = std::chrono::steady_clock::now();
                 const auto rings = ctl::generate_rings(ptrs, t);
-                ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                                 .count());
+                ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
             }
-            json += fmt::format("{}{{\"rings\": {}, \"servers\": 100, \"threads\": {}, \"runs_ms\": {}, \"ms\": {:.2f}}}",
-                                t > 1 ? ", " : "", batch, t, jnums(ms), median(ms));
+            json +=
+                fmt::format("{}{{\"rings\": {}, \"servers\": 100, \"threads\": {}, \"runs_ms\": {}, \"ms\": {:.2f}}}",
+                            t > 1 ? ", " : "", batch, t, jnums(ms), median(ms));
             fmt::print(stderr, "maglev M={} {} rings x 100 servers on {} thread(s): {:.1f} ms\n", size, batch, t,
                        median(ms));
         }

@@ -36,7 +36,7 @@ struct Lane {
     double seconds = 1.0;
     uint64_t bursts = 0;  // > 0: a fixed number of bursts, no deadline
     const std::atomic<bool>* go = nullptr;
-    uint64_t serial = 0;  // new-flow case: next unique flow
+    uint64_t serial = 0;    // new-flow case: next unique flow
     size_t next_frame = 0;  // frames are dealt into the mbufs round-robin
     // Results of the last run.
     uint64_t packets = 0, cycles = 0, loop_cycles = 0, tx = 0, punt = 0;
@@ -83,8 +83,7 @@ int lane_main(void* arg) {
         if (unlikely(out.n_tx + out.n_punt != dp::kBurst)) {
             // Some mbufs were dropped (and freed): this lane cannot go on.
             l.error = fmt::format("{} of {} packets neither forwarded nor punted (drops: {})",
-                                  dp::kBurst - out.n_tx - out.n_punt, dp::kBurst,
-                                  l.counters->dropped());
+                                  dp::kBurst - out.n_tx - out.n_punt, dp::kBurst, l.counters->dropped());
             l.mbufs.clear();
             break;
         }
@@ -142,8 +141,8 @@ std::string hist_json(const std::vector<uint64_t>& hist, double ns_per_cycle) {
     bool first = true;
     for (size_t i = 0; i < hist.size(); ++i) {
         if (hist[i] == 0) continue;
-        o += fmt::format("{}[{:.1f}, {}]", first ? "" : ", ",
-                         static_cast<double>(i * kBucketCycles) * ns_per_cycle, hist[i]);
+        o += fmt::format("{}[{:.1f}, {}]", first ? "" : ", ", static_cast<double>(i * kBucketCycles) * ns_per_cycle,
+                         hist[i]);
         first = false;
     }
     return o + "]";
@@ -208,8 +207,8 @@ int run_pipeline(const Args& args) {
         auto l = std::make_unique<Lane>();
         l->pool = dp::create_pool(fmt::format("bench{}", lanes.size()), nmbufs + 1023,
                                   static_cast<int>(rte_lcore_to_socket_id(lcore)));
-        void* mem = rte_zmalloc_socket("bench_counters", sizeof(dp::LcoreCounters),
-                                       RTE_CACHE_LINE_SIZE, rte_lcore_to_socket_id(lcore));
+        void* mem = rte_zmalloc_socket("bench_counters", sizeof(dp::LcoreCounters), RTE_CACHE_LINE_SIZE,
+                                       rte_lcore_to_socket_id(lcore));
         if (l->pool == nullptr || mem == nullptr) {
             fmt::print(stderr, "cannot allocate mbufs or counters: {}\n", rte_strerror(rte_errno));
             return 1;
@@ -223,8 +222,8 @@ int run_pipeline(const Args& args) {
         "{{\"mode\": \"pipeline\", \"memory\": {}, \"tsc_hz\": {:.0f}, \"flows_per_lcore\": {}, \"mbufs_per_lcore\": {}, "
         "\"services\": {}, \"servers_per_service\": {}, \"burst\": {}, "
         "\"flow_entry_bytes\": {}, \"flow_capacity\": {}, \"cases\": [",
-        jstr(memory), hz, flows, nmbufs, shape.services(), shape.servers, dp::kBurst,
-        flow_entry_bytes(), flow_entry_bytes() ? flow_capacity : 0);
+        jstr(memory), hz, flows, nmbufs, shape.services(), shape.servers, dp::kBurst, flow_entry_bytes(),
+        flow_entry_bytes() ? flow_capacity : 0);
     bool first_entry = true;
     int status = 0;
     for (const CaseInfo* ci : todo) {
@@ -328,9 +327,8 @@ int run_pipeline(const Args& args) {
                 "\"p99\": {:.1f}, \"p999\": {:.1f}}}, \"last_run_tx\": {}, \"last_run_punt\": {}, "
                 "\"out_len\": {}, \"flow_evictions\": {}, \"flows_in_table\": {}, "
                 "\"burst_hist_ns\": {}}}",
-                first_entry ? "" : ", ", jstr(ci->name), jstr(ci->what),
-                jstr(error.empty() ? "ok" : "error"), jstr(error), n,
-                lanes[0]->packets, jnums(mpps), jnums(wall_mpps), m, m > 0 ? 1e3 * n / m : 0, hs.p50,
+                first_entry ? "" : ", ", jstr(ci->name), jstr(ci->what), jstr(error.empty() ? "ok" : "error"),
+                jstr(error), n, lanes[0]->packets, jnums(mpps), jnums(wall_mpps), m, m > 0 ? 1e3 * n / m : 0, hs.p50,
                 hs.p90, hs.p99, hs.p999, tx, punt, lanes[0]->out_len, lanes[0]->flows->evictions(),
                 lanes[0]->flows->size(), hist_json(best_hist, ns_per_cycle));
             first_entry = false;
@@ -339,8 +337,8 @@ int run_pipeline(const Args& args) {
                 status = 1;
                 continue;  // the lanes' mbufs are partly freed: leave them
             }
-            fmt::print(stderr, "pipeline {} x{} lcore(s): {:.2f} Mpps, {:.1f} ns/packet per lcore\n",
-                       ci->name, n, m, m > 0 ? 1e3 * n / m : 0);
+            fmt::print(stderr, "pipeline {} x{} lcore(s): {:.2f} Mpps, {:.1f} ns/packet per lcore\n", ci->name, n, m,
+                       m > 0 ? 1e3 * n / m : 0);
             for (unsigned i = 0; i < n; ++i) {
                 rte_pktmbuf_free_bulk(lanes[i]->mbufs.data(), static_cast<unsigned>(lanes[i]->mbufs.size()));
                 lanes[i]->mbufs.clear();

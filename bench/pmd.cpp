@@ -36,9 +36,7 @@ int worker_main(void* arg) {
     return 0;
 }
 
-double seconds_since(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 }  // namespace
 
@@ -62,8 +60,7 @@ int run_pmd(const Args& args) {
     rx += ",infinite_rx=1";
     std::string exc = "net_null0,no-rx=1";
     std::string memory;
-    if (auto err = start_eal(nq, args.flag("no-huge"), {"--vdev", rx, "--vdev", exc}, memory);
-        !err.empty()) {
+    if (auto err = start_eal(nq, args.flag("no-huge"), {"--vdev", rx, "--vdev", exc}, memory); !err.empty()) {
         fmt::print(stderr, "{}\n", err);
         return 1;
     }
@@ -94,8 +91,7 @@ int run_pmd(const Args& args) {
         // As `tern run` keeps it: the rings of the latest table, for the next
         // build. Its threads inherit this thread's CPUs (after EAL init, the
         // main lcore's), never the forwarding lcores'.
-        const unsigned ring_threads =
-            static_cast<unsigned>(args.num("ring-threads", ctl::ring_build_threads(0)));
+        const unsigned ring_threads = static_cast<unsigned>(args.num("ring-threads", ctl::ring_build_threads(0)));
         ctl::RingCache rings(ring_threads);
         const auto t_initial = Clock::now();
         ctl::BuildResult built = ctl::build_table(config, slots, 1, {}, &rings);
@@ -131,8 +127,8 @@ int run_pmd(const Args& args) {
         unsigned q = 0, lcore;
         RTE_LCORE_FOREACH_WORKER(lcore) {
             if (q == nq) break;
-            void* mem = rte_zmalloc_socket("bench_counters", sizeof(dp::LcoreCounters),
-                                           RTE_CACHE_LINE_SIZE, rte_lcore_to_socket_id(lcore));
+            void* mem = rte_zmalloc_socket("bench_counters", sizeof(dp::LcoreCounters), RTE_CACHE_LINE_SIZE,
+                                           rte_lcore_to_socket_id(lcore));
             if (mem == nullptr) {
                 fmt::print(stderr, "cannot allocate lcore counters\n");
                 return 1;
@@ -145,8 +141,8 @@ int run_pmd(const Args& args) {
                 fmt::print(stderr, "cannot allocate a flow table\n");
                 return 1;
             }
-            workers.push_back(std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(),
-                                                           *counters.back()));
+            workers.push_back(
+                std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(), *counters.back()));
             launch[q] = {workers.back().get(), &stop};
             rte_eal_remote_launch(worker_main, &launch[q], lcore);
             ++q;
@@ -242,8 +238,8 @@ int run_pmd(const Args& args) {
             "{{\"mode\": {}, \"memory\": {}, \"lcores\": {}, \"pcap\": {}, \"services\": {}, "
             "\"servers_per_service\": {}, \"flow_table\": {}, \"windows_mpps\": {}, \"mpps\": {:.4f}, \"rx\": {}, "
             "\"tx\": {}, \"punt\": {}, \"drops\": {}, \"lost\": {}, \"port_rx\": {}, \"port_tx\": {}",
-            jstr(rebuilds ? "rebuild" : "pmd"), jstr(memory), nq, jstr(pcap), shape.services(),
-            shape.servers, flow_entry_bytes() ? "true" : "false", jnums(mpps), median(mpps), rxs, txs, punts, drops, lost, ds.ipackets,
+            jstr(rebuilds ? "rebuild" : "pmd"), jstr(memory), nq, jstr(pcap), shape.services(), shape.servers,
+            flow_entry_bytes() ? "true" : "false", jnums(mpps), median(mpps), rxs, txs, punts, drops, lost, ds.ipackets,
             ds.opackets);
         if (rebuilds > 0) {
             // build_ms etc.: every ring changed (the full rebuild, as before
@@ -261,8 +257,8 @@ int run_pmd(const Args& args) {
                 median(one.grace_ms) + median(one.publish_us) / 1e3);
         }
         json += "}\n";
-        fmt::print(stderr, "{} x{} lcore(s): {:.2f} Mpps (median of {}), lost {}\n",
-                   rebuilds ? "rebuild" : "pmd", nq, median(mpps), mpps.size(), lost);
+        fmt::print(stderr, "{} x{} lcore(s): {:.2f} Mpps (median of {}), lost {}\n", rebuilds ? "rebuild" : "pmd", nq,
+                   median(mpps), mpps.size(), lost);
 
         ports.close();
         workers.clear();

@@ -105,8 +105,8 @@ conf::Config make_config(const Shape& shape) {
     for (uint32_t h = 0; h < shape.hosts; ++h) {
         conf::Neighbor n;
         n.ip = v4(kHostBase + h);
-        n.mac = {0x02, 0xAA, 0x00, static_cast<uint8_t>(h >> 16), static_cast<uint8_t>(h >> 8),
-                 static_cast<uint8_t>(h)};
+        n.mac = {
+            0x02, 0xAA, 0x00, static_cast<uint8_t>(h >> 16), static_cast<uint8_t>(h >> 8), static_cast<uint8_t>(h)};
         c.neighbors.push_back(n);
     }
     c.gateway_v4 = v4(0x0A400001);

@@ -46,8 +46,8 @@ struct CaseInfo {
     Case id;
     const char* name;
     const char* what;
-    double target_mpps;     // one worker lcore; 0 when the issue sets none
-    double target_instr;    // instructions per packet; 0 when none
+    double target_mpps;   // one worker lcore; 0 when the issue sets none
+    double target_instr;  // instructions per packet; 0 when none
 };
 
 const std::vector<CaseInfo>& cases();

@@ -146,22 +146,23 @@ struct Link : std::enable_shared_from_this<Link> {
     ~Link() { --shared->open; }
 
     void read() {
-        sock.async_read_some(asio::buffer(rbuf), [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-            if (ec) {
-                if (!self->closed) {
-                    self->closed = true;
-                    auto h = self->handlers.closed;
-                    if (h) h(ec == asio::error::eof ? std::string("connection closed by the peer") : ec.message());
+        sock.async_read_some(
+            asio::buffer(rbuf), [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                if (ec) {
+                    if (!self->closed) {
+                        self->closed = true;
+                        auto h = self->handlers.closed;
+                        if (h) h(ec == asio::error::eof ? std::string("connection closed by the peer") : ec.message());
+                    }
+                    self->cut();
+                    return;
                 }
-                self->cut();
-                return;
-            }
-            if (!self->closed) {
-                auto h = self->handlers.data;
-                h(std::span<const uint8_t>(self->rbuf.data(), n));
-            }
-            self->read();  // after close(): drain until the peer's FIN
-        });
+                if (!self->closed) {
+                    auto h = self->handlers.data;
+                    h(std::span<const uint8_t>(self->rbuf.data(), n));
+                }
+                self->read();  // after close(): drain until the peer's FIN
+            });
     }
     void send(Bytes b) {
         if (closed) return;
@@ -170,25 +171,26 @@ struct Link : std::enable_shared_from_this<Link> {
     }
     void write_next() {
         writing = true;
-        asio::async_write(sock, asio::buffer(out.front()), [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-            self->writing = false;
-            if (ec) {
-                self->out.clear();
-                if (!self->closed) {
-                    self->closed = true;
-                    auto h = self->handlers.closed;
-                    if (h) h(ec.message());
-                }
-                self->cut();
-                return;
-            }
-            self->out.pop_front();
-            if (!self->out.empty()) {
-                self->write_next();
-            } else if (self->closed) {
-                self->finish();
-            }
-        });
+        asio::async_write(sock, asio::buffer(out.front()),
+                          [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                              self->writing = false;
+                              if (ec) {
+                                  self->out.clear();
+                                  if (!self->closed) {
+                                      self->closed = true;
+                                      auto h = self->handlers.closed;
+                                      if (h) h(ec.message());
+                                  }
+                                  self->cut();
+                                  return;
+                              }
+                              self->out.pop_front();
+                              if (!self->out.empty()) {
+                                  self->write_next();
+                              } else if (self->closed) {
+                                  self->finish();
+                              }
+                          });
     }
     void close() {
         if (closed) return;
@@ -337,7 +339,8 @@ std::string AsioTransport::listen(const Address& local, uint16_t port,
         }
         const int one = 1;
         if (gtsm && setsockopt(acc->native_handle(), IPPROTO_TCP, TCP_SAVE_SYN, &one, sizeof one) != 0) {
-            return fmt::format("listen on [{}]:{}: TTL security: {}", ep.address().to_string(), port, std::strerror(errno));
+            return fmt::format("listen on [{}]:{}: TTL security: {}", ep.address().to_string(), port,
+                               std::strerror(errno));
         }
         acc->bind(ep, ec);
         if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
@@ -348,28 +351,28 @@ std::string AsioTransport::listen(const Address& local, uint16_t port,
         auto loop = std::make_shared<std::function<void()>>();
         std::weak_ptr<Shared> weak = shared_;
         *loop = [raw, wloop = std::weak_ptr(loop), weak, accepted, peers] {
-            raw->async_accept([l = wloop.lock(), weak, accepted, peers](const boost::system::error_code& e,
-                                                                          tcp::socket s) {
-                auto sh = weak.lock();
-                if (!sh || e == asio::error::operation_aborted) return;
-                if (!e) {
-                    boost::system::error_code rec;
-                    const Address from = from_asio(s.remote_endpoint(rec).address());
-                    bool ok = true;
-                    for (const auto& [a, o] : peers) {
-                        if (a == from && o.ttl_security) {
-                            ok = syn_ttl_ok(s.native_handle(), from.family) &&
-                                 set_ttl_security(s.native_handle(), from.family).empty();
+            raw->async_accept(
+                [l = wloop.lock(), weak, accepted, peers](const boost::system::error_code& e, tcp::socket s) {
+                    auto sh = weak.lock();
+                    if (!sh || e == asio::error::operation_aborted) return;
+                    if (!e) {
+                        boost::system::error_code rec;
+                        const Address from = from_asio(s.remote_endpoint(rec).address());
+                        bool ok = true;
+                        for (const auto& [a, o] : peers) {
+                            if (a == from && o.ttl_security) {
+                                ok = syn_ttl_ok(s.native_handle(), from.family) &&
+                                     set_ttl_security(s.native_handle(), from.family).empty();
+                            }
+                        }
+                        if (ok) {
+                            accepted(std::make_unique<Connection_>(std::make_shared<Link>(std::move(s), sh)));
+                        } else {
+                            s.close(rec);  // like IP_MINTTL, silently
                         }
                     }
-                    if (ok) {
-                        accepted(std::make_unique<Connection_>(std::make_shared<Link>(std::move(s), sh)));
-                    } else {
-                        s.close(rec);  // like IP_MINTTL, silently
-                    }
-                }
-                (*l)();
-            });
+                    (*l)();
+                });
         };
         (*loop)();
     }

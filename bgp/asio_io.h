@@ -26,8 +26,8 @@ public:
     ~AsioTransport() override;
     std::unique_ptr<ConnectAttempt> connect(const Address& remote, uint16_t port, const SocketOptions& opts,
                                             Connected done) override;
-    std::string listen(const Address& local, uint16_t port,
-                       const std::vector<std::pair<Address, SocketOptions>>& peers, Accepted accepted) override;
+    std::string listen(const Address& local, uint16_t port, const std::vector<std::pair<Address, SocketOptions>>& peers,
+                       Accepted accepted) override;
     // Connections not yet fully closed (closing ones flush what was sent first):
     // run the io_context until this is 0 to be sure a CEASE went out.
     size_t open_connections() const;

@@ -54,7 +54,7 @@ public:
 
 // Per-peer socket options (applied to outgoing sockets and to the listener).
 struct SocketOptions {
-    std::string md5_password;  // RFC 2385; empty = none
+    std::string md5_password;   // RFC 2385; empty = none
     bool ttl_security = false;  // RFC 5082 GTSM: send with TTL 255, accept only TTL >= 254
 };
 

@@ -253,10 +253,12 @@ Decoded<Message> decode_update(Reader r, Codec codec) {
                 }
                 break;
             case kAttrMed:
-                if (len != 4) u.treat_as_withdraw = true; else u.attrs.med = v.u32();
+                if (len != 4) u.treat_as_withdraw = true;
+                else u.attrs.med = v.u32();
                 break;
             case kAttrLocalPref:
-                if (len != 4) u.treat_as_withdraw = true; else u.attrs.local_pref = v.u32();
+                if (len != 4) u.treat_as_withdraw = true;
+                else u.attrs.local_pref = v.u32();
                 break;
             case kAttrCommunities:
                 if (len % 4 != 0) {
@@ -282,7 +284,8 @@ Decoded<Message> decode_update(Reader r, Codec codec) {
                 v.u8();  // reserved
                 if (!v.ok()) return note(err::kUpdate, kOptionalAttrError);
                 if (mp.family.afi == kAfiIpv4 || mp.family.afi == kAfiIpv6) {
-                    if (auto e = get_prefixes(v, mp.family.afi == kAfiIpv4 ? 4 : 6, kOptionalAttrError, mp.nlri)) return *e;
+                    if (auto e = get_prefixes(v, mp.family.afi == kAfiIpv4 ? 4 : 6, kOptionalAttrError, mp.nlri))
+                        return *e;
                 }
                 u.mp_reach = std::move(mp);
                 break;
@@ -293,18 +296,19 @@ Decoded<Message> decode_update(Reader r, Codec codec) {
                 mp.family.safi = v.u8();
                 if (!v.ok()) return note(err::kUpdate, kOptionalAttrError);
                 if (mp.family.afi == kAfiIpv4 || mp.family.afi == kAfiIpv6) {
-                    if (auto e = get_prefixes(v, mp.family.afi == kAfiIpv4 ? 4 : 6, kOptionalAttrError, mp.withdrawn)) return *e;
+                    if (auto e = get_prefixes(v, mp.family.afi == kAfiIpv4 ? 4 : 6, kOptionalAttrError, mp.withdrawn))
+                        return *e;
                 }
                 u.mp_unreach = std::move(mp);
                 break;
             }
-            default:
-                break;  // AS4_PATH, AGGREGATOR, ...: not used by a speaker that ignores routes
+            default: break;  // AS4_PATH, AGGREGATOR, ...: not used by a speaker that ignores routes
         }
     }
     // Mandatory attributes for reachable NLRI (RFC 7606 3(d): treat-as-withdraw).
     const bool reach = !u.nlri.empty() || (u.mp_reach && !u.mp_reach->nlri.empty());
-    if (reach && (!seen.test(kAttrOrigin) || !seen.test(kAttrAsPath) || (!u.nlri.empty() && !seen.test(kAttrNextHop)))) {
+    if (reach &&
+        (!seen.test(kAttrOrigin) || !seen.test(kAttrAsPath) || (!u.nlri.empty() && !seen.test(kAttrNextHop)))) {
         u.treat_as_withdraw = true;
     }
     return Message{std::move(u)};
@@ -345,8 +349,13 @@ const char* to_string(MsgType t) {
 }
 
 std::string Notification::str() const {
-    static const char* codes[] = {"?", "message header error", "OPEN message error", "UPDATE message error",
-                                  "hold timer expired", "finite state machine error", "cease"};
+    static const char* codes[] = {"?",
+                                  "message header error",
+                                  "OPEN message error",
+                                  "UPDATE message error",
+                                  "hold timer expired",
+                                  "finite state machine error",
+                                  "cease"};
     const char* name = code < 7 ? codes[code] : "?";
     std::string extra;
     if (code == err::kCease && subcode == err::kAdminShutdown) extra = ", administrative shutdown";
@@ -459,7 +468,8 @@ Bytes encode(const Update& m, Codec codec) {
     }
     if (!codec.as4) {
         bool big = false;
-        for (const auto& s : a.as_path) big = big || std::any_of(s.asns.begin(), s.asns.end(), [](uint32_t x) { return x > 0xffff; });
+        for (const auto& s : a.as_path)
+            big = big || std::any_of(s.asns.begin(), s.asns.end(), [](uint32_t x) { return x > 0xffff; });
         if (big) put_attr(w, kFlagOptional | kFlagTransitive, kAttrAs4Path, as_path_value(a.as_path, true));
     }
     if (!a.large_communities.empty()) {

@@ -31,11 +31,9 @@ constexpr uint8_t kHeader = 1, kOpen = 2, kUpdate = 3, kHoldExpired = 4, kFsm = 
 // Message header
 constexpr uint8_t kNotSynchronized = 1, kBadLength = 2, kBadType = 3;
 // OPEN
-constexpr uint8_t kUnsupportedVersion = 1, kBadPeerAs = 2, kBadIdentifier = 3, kUnsupportedParam = 4,
-                  kBadHoldTime = 6;
+constexpr uint8_t kUnsupportedVersion = 1, kBadPeerAs = 2, kBadIdentifier = 3, kUnsupportedParam = 4, kBadHoldTime = 6;
 // UPDATE
-constexpr uint8_t kMalformedAttrList = 1, kAttrFlags = 4, kAttrLength = 5, kInvalidNetwork = 10,
-                  kMalformedAsPath = 11;
+constexpr uint8_t kMalformedAttrList = 1, kAttrFlags = 4, kAttrLength = 5, kInvalidNetwork = 10, kMalformedAsPath = 11;
 // FSM (RFC 6608)
 constexpr uint8_t kUnexpectedInOpenSent = 1, kUnexpectedInOpenConfirm = 2, kUnexpectedInEstablished = 3;
 // CEASE (RFC 4486)
@@ -73,7 +71,7 @@ struct Capabilities {
 
 struct Open {
     uint8_t version = 4;
-    uint32_t asn = 0;         // the real AS: AS4 capability's when present, else My AS
+    uint32_t asn = 0;          // the real AS: AS4 capability's when present, else My AS
     uint16_t my_as_field = 0;  // as on the wire (AS_TRANS for a 4-octet AS)
     uint16_t hold_time = 0;
     uint32_t router_id = 0;  // host order

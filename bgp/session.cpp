@@ -86,10 +86,9 @@ void Session::stop(const Notification& cease) {
 void Session::connect_now() {
     base_ = State::connect;
     attempt_.reset();
-    attempt_ = transport_.connect(settings_.address, settings_.port, settings_.socket,
-                                  [this](std::unique_ptr<Connection> c, const std::string& error) {
-                                      on_connected(std::move(c), error);
-                                  });
+    attempt_ = transport_.connect(
+        settings_.address, settings_.port, settings_.socket,
+        [this](std::unique_ptr<Connection> c, const std::string& error) { on_connected(std::move(c), error); });
     retry_->arm(seconds(settings_.connect_retry));
     settle(fmt::format("connecting to {} port {}", settings_.address.str(), settings_.port));
 }
@@ -330,9 +329,8 @@ Session::Conn* Session::established() const {
 
 void Session::settle(const std::string& why) {
     State s = base_;
-    for (const auto& c : conns_) s = std::max(s, c->state, [](State a, State b) {
-        return static_cast<int>(a) < static_cast<int>(b);
-    });
+    for (const auto& c : conns_)
+        s = std::max(s, c->state, [](State a, State b) { return static_cast<int>(a) < static_cast<int>(b); });
     if (conns_.empty()) s = base_;
     if (s == status_.state) return;
     const State from = status_.state;

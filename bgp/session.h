@@ -24,16 +24,16 @@ struct PeerSettings {
     uint16_t port = 179;
     uint32_t remote_asn = 0;
     uint32_t local_asn = 0;
-    uint32_t router_id = 0;       // host order
-    uint16_t hold_time = 90;      // proposed; 0 or 3..65535 seconds
-    uint16_t connect_retry = 5;   // seconds between connection attempts (and idle hold after an error)
-    bool passive = false;         // never connect; wait for the peer
+    uint32_t router_id = 0;      // host order
+    uint16_t hold_time = 90;     // proposed; 0 or 3..65535 seconds
+    uint16_t connect_retry = 5;  // seconds between connection attempts (and idle hold after an error)
+    bool passive = false;        // never connect; wait for the peer
     SocketOptions socket;
 };
 
 struct PeerStatus {
     State state = State::idle;
-    TimePoint since{};                  // of the current state
+    TimePoint since{};  // of the current state
     std::optional<TimePoint> established_at;
     uint64_t messages_in = 0, messages_out = 0;
     uint64_t updates_in = 0, updates_out = 0;
@@ -92,8 +92,8 @@ private:
     Events events_;
     PeerStatus status_;
     bool running_ = false;
-    State base_ = State::idle;  // the state when there is no connection
-    std::vector<std::unique_ptr<Conn>> conns_;     // at most two (a collision)
+    State base_ = State::idle;                      // the state when there is no connection
+    std::vector<std::unique_ptr<Conn>> conns_;      // at most two (a collision)
     std::vector<std::unique_ptr<Conn>> graveyard_;  // dropped, freed at the next event
     std::unique_ptr<ConnectAttempt> attempt_;
     std::unique_ptr<Timer> retry_;

@@ -54,13 +54,15 @@ std::vector<Update> build_updates(const SpeakerSettings& s, PeerView peer, const
             Update u;
             u.attrs = base;
             u.attrs.med = key.second;
-            std::vector<Prefix> chunk(prefixes.begin() + i, prefixes.begin() + std::min(prefixes.size(), i + kPerUpdate));
+            std::vector<Prefix> chunk(prefixes.begin() + i,
+                                      prefixes.begin() + std::min(prefixes.size(), i + kPerUpdate));
             if (key.first == 4) {
                 u.attrs.next_hop.emplace();
                 std::copy_n(s.next_hop_v4->bytes.begin(), 4, u.attrs.next_hop->begin());
                 u.nlri = std::move(chunk);
             } else {
-                u.mp_reach = MpReach{kV6, Bytes(s.next_hop_v6->bytes.begin(), s.next_hop_v6->bytes.end()), std::move(chunk)};
+                u.mp_reach =
+                    MpReach{kV6, Bytes(s.next_hop_v6->bytes.begin(), s.next_hop_v6->bytes.end()), std::move(chunk)};
             }
             out.push_back(std::move(u));
         }

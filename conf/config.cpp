@@ -28,8 +28,7 @@ bool is_prime(uint64_t n) {
     return true;
 }
 
-bool map_at(YamlReader& r, const YAML::Node& n, const std::string& path,
-            std::initializer_list<std::string_view> keys) {
+bool map_at(YamlReader& r, const YAML::Node& n, const std::string& path, std::initializer_list<std::string_view> keys) {
     if (!r.is_map(n, path)) return false;
     r.duplicate_keys(n, path);
     r.known_keys(n, path, keys);
@@ -60,8 +59,9 @@ std::vector<Prefix> parse_subnets(YamlReader& r, const YAML::Node& map, const st
         const std::string p = index_path(lp, i);
         auto pre = n.IsScalar() ? Prefix::parse(n.Scalar()) : std::nullopt;
         if (!pre) {
-            r.error(n, p, fmt::format("'{}' is not a prefix like 10.64.0.0/24 (host bits must be zero)",
-                                      n.IsScalar() ? n.Scalar() : "?"));
+            r.error(n, p,
+                    fmt::format("'{}' is not a prefix like 10.64.0.0/24 (host bits must be zero)",
+                                n.IsScalar() ? n.Scalar() : "?"));
             continue;
         }
         out.push_back(*pre);
@@ -86,7 +86,9 @@ void parse_ports(YamlReader& r, const YAML::Node& root, Config& c) {
         if (auto v = r.str(p, path, "name", true)) {
             port.name = *v;
             auto [it, fresh] = names.emplace(*v, i);
-            if (!fresh) r.error(p["name"], join_path(path, "name"), fmt::format("port name '{}' is already used by ports[{}]", *v, it->second));
+            if (!fresh)
+                r.error(p["name"], join_path(path, "name"),
+                        fmt::format("port name '{}' is already used by ports[{}]", *v, it->second));
         }
         if (auto v = r.str(p, path, "device", true)) port.device = *v;
         port.mac = r.mac(p, path, "mac", false);
@@ -103,7 +105,9 @@ void parse_ports(YamlReader& r, const YAML::Node& root, Config& c) {
                 if (auto id = r.uint(v, vp, "id", 1, 4094, true)) {
                     vlan.id = static_cast<uint16_t>(*id);
                     auto [it, fresh] = ids.emplace(*id, j);
-                    if (!fresh) r.error(v["id"], join_path(vp, "id"), fmt::format("VLAN {} is already listed as vlans[{}]", *id, it->second));
+                    if (!fresh)
+                        r.error(v["id"], join_path(vp, "id"),
+                                fmt::format("VLAN {} is already listed as vlans[{}]", *id, it->second));
                 }
                 vlan.subnets = parse_subnets(r, v, vp);
                 port.vlans.push_back(std::move(vlan));
@@ -125,7 +129,9 @@ void parse_neighbors(YamlReader& r, const YAML::Node& root, Config& c) {
         auto mac = r.mac(n, path, "mac", true);
         if (ip) {
             auto [it, fresh] = seen.emplace(*ip, i);
-            if (!fresh) r.error(n["ip"], join_path(path, "ip"), fmt::format("{} is already listed as neighbors[{}]", ip->str(), it->second));
+            if (!fresh)
+                r.error(n["ip"], join_path(path, "ip"),
+                        fmt::format("{} is already listed as neighbors[{}]", ip->str(), it->second));
         }
         if (ip && mac) c.neighbors.push_back({*ip, *mac});
     }
@@ -175,7 +181,8 @@ void parse_communities(YamlReader& r, const YAML::Node& b, const char* key, size
 std::optional<uint16_t> hold_time(YamlReader& r, const YAML::Node& m, const std::string& path) {
     auto v = r.uint(m, path, "hold_time", 0, 65535, false);
     if (v && (*v == 1 || *v == 2)) {
-        r.error(m["hold_time"], join_path(path, "hold_time"), "must be 0 (no keepalives) or at least 3 seconds (RFC 4271)");
+        r.error(m["hold_time"], join_path(path, "hold_time"),
+                "must be 0 (no keepalives) or at least 3 seconds (RFC 4271)");
         return std::nullopt;
     }
     if (v) return static_cast<uint16_t>(*v);
@@ -185,9 +192,10 @@ std::optional<uint16_t> hold_time(YamlReader& r, const YAML::Node& m, const std:
 void parse_bgp(YamlReader& r, const YAML::Node& root, Config& c) {
     const YAML::Node b = root["bgp"];
     if (!b.IsDefined()) return;
-    if (!map_at(r, b, "bgp", {"local_asn", "med", "router_id", "hold_time", "connect_retry", "as_path_prepend",
-                              "next_hop_v4", "next_hop_v6", "communities", "large_communities", "listen",
-                              "listen_address", "listen_port", "peers", "withdraw_unpooled"})) {
+    if (!map_at(r, b, "bgp",
+                {"local_asn", "med", "router_id", "hold_time", "connect_retry", "as_path_prepend", "next_hop_v4",
+                 "next_hop_v6", "communities", "large_communities", "listen", "listen_address", "listen_port", "peers",
+                 "withdraw_unpooled"})) {
         return;
     }
     Bgp bgp;
@@ -211,14 +219,16 @@ void parse_bgp(YamlReader& r, const YAML::Node& root, Config& c) {
         for (size_t i = 0; i < peers.size(); ++i) {
             const std::string path = index_path("bgp.peers", i);
             const YAML::Node p = peers[i];
-            if (!map_at(r, p, path, {"address", "asn", "port", "passive", "password", "ttl_security", "hold_time",
-                                     "connect_retry"})) {
+            if (!map_at(
+                    r, p, path,
+                    {"address", "asn", "port", "passive", "password", "ttl_security", "hold_time", "connect_retry"})) {
                 continue;
             }
             BgpPeer peer;
             auto a = r.ip(p, path, "address", 0, true);
             auto asn = r.uint(p, path, "asn", 1, kMaxU32, true);
-            if (a && !seen.insert(*a).second) r.error(p["address"], join_path(path, "address"), fmt::format("peer {} is listed twice", a->str()));
+            if (a && !seen.insert(*a).second)
+                r.error(p["address"], join_path(path, "address"), fmt::format("peer {} is listed twice", a->str()));
             if (a) peer.address = *a;
             if (asn) peer.asn = static_cast<uint32_t>(*asn);
             if (auto v = r.uint(p, path, "port", 1, 65535, false)) peer.port = static_cast<uint16_t>(*v);
@@ -232,8 +242,10 @@ void parse_bgp(YamlReader& r, const YAML::Node& root, Config& c) {
             }
             if (auto v = r.boolean(p, path, "ttl_security", false)) peer.ttl_security = *v;
             peer.hold_time = hold_time(r, p, path);
-            if (auto v = r.uint(p, path, "connect_retry", 1, 65535, false)) peer.connect_retry = static_cast<uint16_t>(*v);
-            if (peer.passive && !bgp.listen) r.error(p["passive"], join_path(path, "passive"), "a passive peer needs bgp.listen: true");
+            if (auto v = r.uint(p, path, "connect_retry", 1, 65535, false))
+                peer.connect_retry = static_cast<uint16_t>(*v);
+            if (peer.passive && !bgp.listen)
+                r.error(p["passive"], join_path(path, "passive"), "a passive peer needs bgp.listen: true");
             bgp.peers.push_back(peer);
         }
     }
@@ -261,7 +273,8 @@ void check_bgp(YamlReader& r, const YAML::Node& root, const Config& c) {
         }
     }
     if (v6 && !c.bgp->next_hop_v6 && !c.node.ipv6) {
-        r.error(root["bgp"], "bgp.next_hop_v6", "IPv6 VIPs are announced with an IPv6 next hop: set bgp.next_hop_v6 or node.ipv6");
+        r.error(root["bgp"], "bgp.next_hop_v6",
+                "IPv6 VIPs are announced with an IPv6 next hop: set bgp.next_hop_v6 or node.ipv6");
     }
 }
 
@@ -303,14 +316,17 @@ void parse_pool(YamlReader& r, const YAML::Node& n, const std::string& path, Ser
         return;
     }
     if (!url) return;
-    static const char* const schemes[] = {"file://", "http://", "https://", "etcd://", "etcds://", "etcd3://", "etcd3s://"};
+    static const char* const schemes[] = {"file://",  "http://",  "https://", "etcd://",
+                                          "etcds://", "etcd3://", "etcd3s://"};
     bool known = false;
     for (const char* sc : schemes) known = known || url->rfind(sc, 0) == 0;
     const YAML::Node at = n.IsScalar() ? n : n["url"];
     const std::string p = n.IsScalar() ? path : join_path(path, "url");
     if (!known) {
-        r.error(at, p, fmt::format("'{}': the pool source must be a file://, http://, https://, etcd://, "
-                                   "etcds://, etcd3:// or etcd3s:// URL", *url));
+        r.error(at, p,
+                fmt::format("'{}': the pool source must be a file://, http://, https://, etcd://, "
+                            "etcds://, etcd3:// or etcd3s:// URL",
+                            *url));
         return;
     }
     if (url->rfind("file://", 0) == 0 && (url->size() < 8 || (*url)[7] != '/')) {
@@ -321,8 +337,7 @@ void parse_pool(YamlReader& r, const YAML::Node& n, const std::string& path, Ser
     s.pool = ps;
 }
 
-void parse_realservers(YamlReader& r, const YAML::Node& list, const std::string& path, Service& s,
-                       bool vip_ok) {
+void parse_realservers(YamlReader& r, const YAML::Node& list, const std::string& path, Service& s, bool vip_ok) {
     if (!r.is_list(list, path)) return;
     std::map<std::string, size_t> hosts;
     std::map<IpAddr, size_t> ips;
@@ -337,17 +352,23 @@ void parse_realservers(YamlReader& r, const YAML::Node& list, const std::string&
         if (host) {
             rs.host = *host;
             auto [it, fresh] = hosts.emplace(*host, i);
-            if (!fresh) r.error(n["host"], join_path(p, "host"), fmt::format("host '{}' is already listed as {}", *host, index_path(path, it->second)));
+            if (!fresh)
+                r.error(n["host"], join_path(p, "host"),
+                        fmt::format("host '{}' is already listed as {}", *host, index_path(path, it->second)));
         }
         if (ip) {
             rs.ip = *ip;
             auto [it, fresh] = ips.emplace(*ip, i);
-            if (!fresh) r.error(n["ip"], join_path(p, "ip"), fmt::format("{} is already listed as {}", ip->str(), index_path(path, it->second)));
+            if (!fresh)
+                r.error(n["ip"], join_path(p, "ip"),
+                        fmt::format("{} is already listed as {}", ip->str(), index_path(path, it->second)));
             if (vip_ok && ip->family != s.vip.family) {
                 const char* why = "";
                 switch (s.forward) {
-                case Forward::dr: why = "direct routing only rewrites MACs, so a server must have the VIP's address family"; break;
-                case Forward::ipip: why = "IPIP encapsulates IPv4 in IPv4 and IPv6 in IPv6 only"; break;
+                    case Forward::dr:
+                        why = "direct routing only rewrites MACs, so a server must have the VIP's address family";
+                        break;
+                    case Forward::ipip: why = "IPIP encapsulates IPv4 in IPv4 and IPv6 in IPv6 only"; break;
                 }
                 r.error(n["ip"], join_path(p, "ip"),
                         fmt::format("IPv{} server {} under IPv{} VIP {}: {}", ip->is_v4() ? 4 : 6, ip->str(),
@@ -369,9 +390,9 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c, const Moni
     for (size_t i = 0; i < list.size(); ++i) {
         const std::string path = index_path("services", i);
         const YAML::Node n = list[i];
-        if (!map_at(r, n, path, {"name", "vip", "port", "protocol", "scheduler", "forward",
-                                 "depool_threshold", "table_size", "monitors", "realservers", "bgp_med",
-                                 "removed_server_grace", "pool"})) {
+        if (!map_at(r, n, path,
+                    {"name", "vip", "port", "protocol", "scheduler", "forward", "depool_threshold", "table_size",
+                     "monitors", "realservers", "bgp_med", "removed_server_grace", "pool"})) {
             continue;
         }
         Service s;
@@ -380,26 +401,32 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c, const Moni
         if (name) {
             s.name = *name;
             auto [it, fresh] = names.emplace(*name, i);
-            if (!fresh) r.error(n["name"], join_path(path, "name"), fmt::format("service name '{}' is already used by services[{}]", *name, it->second));
+            if (!fresh)
+                r.error(n["name"], join_path(path, "name"),
+                        fmt::format("service name '{}' is already used by services[{}]", *name, it->second));
         }
         auto vip = r.ip(n, path, "vip", 0, true);
         if (vip) s.vip = *vip;
         auto port = r.uint(n, path, "port", 1, 65535, true);
         if (port) s.port = static_cast<uint16_t>(*port);
         if (auto v = r.choice(n, path, "protocol", {"tcp", "udp"}, false)) s.protocol = static_cast<Protocol>(*v);
-        if (auto v = r.choice(n, path, "scheduler", {"maglev", "sh", "wrr", "rr", "wlc"}, false)) s.scheduler = static_cast<Scheduler>(*v);
+        if (auto v = r.choice(n, path, "scheduler", {"maglev", "sh", "wrr", "rr", "wlc"}, false))
+            s.scheduler = static_cast<Scheduler>(*v);
         if (auto v = r.choice(n, path, "forward", {"dr", "ipip"}, false)) s.forward = static_cast<Forward>(*v);
         if (auto v = r.real(n, path, "depool_threshold", 0.0, 1.0, false)) s.depool_threshold = *v;
-        if (auto v = r.uint(n, path, "removed_server_grace", 0, 86400, false)) s.removed_server_grace = static_cast<uint32_t>(*v);
+        if (auto v = r.uint(n, path, "removed_server_grace", 0, 86400, false))
+            s.removed_server_grace = static_cast<uint32_t>(*v);
         if (auto v = r.uint(n, path, "bgp_med", 0, kMaxU32, false)) s.bgp_med = static_cast<uint32_t>(*v);
         if (auto v = r.uint(n, path, "table_size", 1021, 1000003, false)) {
             if (!is_prime(*v)) {
-                r.error(n["table_size"], join_path(path, "table_size"), fmt::format("{} is not a prime (Maglev needs one; 65537 and 655373 are)", *v));
+                r.error(n["table_size"], join_path(path, "table_size"),
+                        fmt::format("{} is not a prime (Maglev needs one; 65537 and 655373 are)", *v));
             } else {
                 s.table_size = static_cast<uint32_t>(*v);
             }
         }
-        if (n["monitors"].IsDefined() && !n["monitors"].IsNull()) parse_monitors(r, n["monitors"], join_path(path, "monitors"), s, read);
+        if (n["monitors"].IsDefined() && !n["monitors"].IsNull())
+            parse_monitors(r, n["monitors"], join_path(path, "monitors"), s, read);
         if (n["pool"].IsDefined() && !n["pool"].IsNull()) parse_pool(r, n["pool"], join_path(path, "pool"), s);
         const YAML::Node rs = n["realservers"];
         if (!rs.IsDefined()) {
@@ -408,13 +435,16 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c, const Moni
             parse_realservers(r, rs, join_path(path, "realservers"), s, vip.has_value());
         }
         if (s.realservers.size() >= s.table_size) {
-            r.error(n, join_path(path, "table_size"), fmt::format("{} must exceed the number of real servers ({})", s.table_size, s.realservers.size()));
+            r.error(n, join_path(path, "table_size"),
+                    fmt::format("{} must exceed the number of real servers ({})", s.table_size, s.realservers.size()));
         }
         if (vip && port && name) {
             auto key = std::make_tuple(*vip, s.port, s.protocol);
             auto [it, fresh] = endpoints.emplace(key, s.name);
             if (!fresh) {
-                r.error(n, path, fmt::format("services '{}' and '{}' both claim {}:{}/{}", it->second, s.name, vip->str(), s.port, to_string(s.protocol)));
+                r.error(n, path,
+                        fmt::format("services '{}' and '{}' both claim {}:{}/{}", it->second, s.name, vip->str(),
+                                    s.port, to_string(s.protocol)));
             }
         }
         c.services.push_back(std::move(s));
@@ -426,7 +456,8 @@ void parse_dataplane(YamlReader& r, const YAML::Node& root, Config& c) {
     if (!d.IsDefined()) return;
     if (!map_at(r, d, "dataplane", {"answer_vip_echo", "icmp_rate_limit"})) return;
     if (auto v = r.boolean(d, "dataplane", "answer_vip_echo", false)) c.dataplane.answer_vip_echo = *v;
-    if (auto v = r.uint(d, "dataplane", "icmp_rate_limit", 0, 1000000, false)) c.dataplane.icmp_rate_limit = static_cast<uint32_t>(*v);
+    if (auto v = r.uint(d, "dataplane", "icmp_rate_limit", 0, 1000000, false))
+        c.dataplane.icmp_rate_limit = static_cast<uint32_t>(*v);
 }
 
 void parse_http(YamlReader& r, const YAML::Node& root, Config& c) {
@@ -445,7 +476,8 @@ void parse_console(YamlReader& r, const YAML::Node& root, Config& c) {
     if (auto v = r.boolean(h, "console", "enabled", false)) c.console.enabled = *v;
     if (auto v = r.str(h, "console", "socket", false)) {
         if ((*v)[0] != '/' || v->size() > 100) {
-            r.error(h["socket"], "console.socket", fmt::format("'{}' must be an absolute path of at most 100 characters", *v));
+            r.error(h["socket"], "console.socket",
+                    fmt::format("'{}' must be an absolute path of at most 100 characters", *v));
         } else {
             c.console.socket = *v;
         }
@@ -465,16 +497,15 @@ void parse_flows(YamlReader& r, const YAML::Node& root, Config& c) {
     }
     const YAML::Node t = f["timeouts"];
     if (!t.IsDefined()) return;
-    if (!map_at(r, t, "flows.timeouts", {"established", "syn_sent", "syn_recv", "fin_wait", "time_wait",
-                                         "close", "close_wait", "last_ack", "udp"})) {
+    if (!map_at(r, t, "flows.timeouts",
+                {"established", "syn_sent", "syn_recv", "fin_wait", "time_wait", "close", "close_wait", "last_ack",
+                 "udp"})) {
         return;
     }
     const std::pair<const char*, uint32_t*> keys[] = {
-        {"established", &c.flows.established}, {"syn_sent", &c.flows.syn_sent},
-        {"syn_recv", &c.flows.syn_recv},       {"fin_wait", &c.flows.fin_wait},
-        {"time_wait", &c.flows.time_wait},     {"close", &c.flows.close},
-        {"close_wait", &c.flows.close_wait},   {"last_ack", &c.flows.last_ack},
-        {"udp", &c.flows.udp}};
+        {"established", &c.flows.established}, {"syn_sent", &c.flows.syn_sent},   {"syn_recv", &c.flows.syn_recv},
+        {"fin_wait", &c.flows.fin_wait},       {"time_wait", &c.flows.time_wait}, {"close", &c.flows.close},
+        {"close_wait", &c.flows.close_wait},   {"last_ack", &c.flows.last_ack},   {"udp", &c.flows.udp}};
     for (const auto& [key, dst] : keys) {
         if (auto v = r.uint(t, "flows.timeouts", key, 1, 86400 * 7, false)) *dst = static_cast<uint32_t>(*v);
     }
@@ -488,7 +519,8 @@ void check_reachability(YamlReader& r, const YAML::Node& root, const Config& c) 
     const YAML::Node services = root["services"];
     if (c.has_subnets()) {
         for (const auto& [gw, key] : {std::pair{c.gateway_v4, "gateway_v4"}, std::pair{c.gateway_v6, "gateway_v6"}}) {
-            if (gw && !c.attachment(*gw)) r.error(root[key], key, fmt::format("{} is on no connected subnet of any port", gw->str()));
+            if (gw && !c.attachment(*gw))
+                r.error(root[key], key, fmt::format("{} is on no connected subnet of any port", gw->str()));
         }
     }
     for (size_t i = 0; i < c.services.size(); ++i) {
@@ -496,7 +528,8 @@ void check_reachability(YamlReader& r, const YAML::Node& root, const Config& c) 
         if (s.forward == Forward::ipip) {
             const bool v4 = s.vip.is_v4();
             if (!v4 && !c.node.ipv6 && !c.node.ipip_source_v6) {
-                r.error(services[i]["forward"], index_path("services", i) + ".forward", "IPIP for an IPv6 VIP needs node.ipv6 or node.ipip_source_v6 as the outer source");
+                r.error(services[i]["forward"], index_path("services", i) + ".forward",
+                        "IPIP for an IPv6 VIP needs node.ipv6 or node.ipip_source_v6 as the outer source");
             }
         }
         if (!c.has_subnets()) continue;
@@ -506,14 +539,20 @@ void check_reachability(YamlReader& r, const YAML::Node& root, const Config& c) 
             const std::string p = index_path(index_path("services", i) + ".realservers", j) + ".ip";
             const YAML::Node at = services[i]["realservers"][j]["ip"];
             switch (s.forward) {
-            case Forward::dr:
-                r.error(at, p, fmt::format("{} is on no connected subnet: direct routing needs the server on our subnet (use forward: ipip)", rs.ip.str()));
-                break;
-            case Forward::ipip:
-                if (!(rs.ip.is_v4() ? c.gateway_v4 : c.gateway_v6)) {
-                    r.error(at, p, fmt::format("{} is on no connected subnet and there is no gateway_v{} to reach it", rs.ip.str(), rs.ip.is_v4() ? 4 : 6));
-                }
-                break;
+                case Forward::dr:
+                    r.error(
+                        at, p,
+                        fmt::format(
+                            "{} is on no connected subnet: direct routing needs the server on our subnet (use forward: ipip)",
+                            rs.ip.str()));
+                    break;
+                case Forward::ipip:
+                    if (!(rs.ip.is_v4() ? c.gateway_v4 : c.gateway_v6)) {
+                        r.error(at, p,
+                                fmt::format("{} is on no connected subnet and there is no gateway_v{} to reach it",
+                                            rs.ip.str(), rs.ip.is_v4() ? 4 : 6));
+                    }
+                    break;
             }
         }
     }
@@ -561,14 +600,14 @@ LoadResult load_string(const std::string& text, const std::string& name, const M
     try {
         const std::vector<YAML::Node> docs = YAML::LoadAll(text);
         if (docs.size() > 1) {
-            errors.push_back({name, 0, 0, "(file)",
-                              fmt::format("{} YAML documents ('---'); a config is exactly one", docs.size())});
+            errors.push_back(
+                {name, 0, 0, "(file)", fmt::format("{} YAML documents ('---'); a config is exactly one", docs.size())});
             return result;
         }
         if (!docs.empty()) root = docs[0];
     } catch (const YAML::Exception& e) {
-        errors.push_back({name, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1, "(file)",
-                          fmt::format("not valid YAML: {}", e.msg)});
+        errors.push_back({name, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
+                          "(file)", fmt::format("not valid YAML: {}", e.msg)});
         return result;
     }
     if (!root.IsDefined() || root.IsNull()) {
@@ -580,7 +619,9 @@ LoadResult load_string(const std::string& text, const std::string& name, const M
         return result;
     }
     r.duplicate_keys(root, "");
-    r.known_keys(root, "", {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows", "http", "console", "log"});
+    r.known_keys(root, "",
+                 {"node", "ports", "neighbors", "gateway_v4", "gateway_v6", "bgp", "services", "dataplane", "flows",
+                  "http", "console", "log"});
     Config c;
     c.path = name;
     parse_node(r, root, c);

@@ -100,7 +100,7 @@ struct RealServer {
 // health's registry of kinds (health/monitor_kind.h) when it loads a config
 // (control/config/monitor_spec.h), with the same file:line:column and key paths.
 struct Monitor {
-    std::string name;  // the key under `monitors:`, as written (ProxyFetch, ...)
+    std::string name;         // the key under `monitors:`, as written (ProxyFetch, ...)
     std::string parent_path;  // of the map of monitors: "services[0].monitors"
     std::string path;         // "services[0].monitors.ProxyFetch"
     // The key and its value (a map of options, or empty), in the document
@@ -141,9 +141,9 @@ struct BgpPeer {
     IpAddr address;
     uint32_t asn = 0;
     uint16_t port = 179;
-    bool passive = false;       // wait for the router to connect
-    std::string password;       // TCP MD5 (RFC 2385); empty = none
-    bool ttl_security = false;  // GTSM (RFC 5082)
+    bool passive = false;                   // wait for the router to connect
+    std::string password;                   // TCP MD5 (RFC 2385); empty = none
+    bool ttl_security = false;              // GTSM (RFC 5082)
     std::optional<uint16_t> hold_time;      // overrides bgp.hold_time
     std::optional<uint16_t> connect_retry;  // overrides bgp.connect_retry
 };
@@ -174,7 +174,7 @@ struct Bgp {
 
 // Behaviour switches of the dataplane.
 struct Dataplane {
-    bool answer_vip_echo = false;    // reply to ICMP/ICMPv6 echo requests sent to a VIP
+    bool answer_vip_echo = false;     // reply to ICMP/ICMPv6 echo requests sent to a VIP
     uint32_t icmp_rate_limit = 1000;  // generated ICMP (too-big, echo replies) per second per lcore
 };
 
@@ -203,8 +203,8 @@ struct Console {
 struct Flows {
     uint64_t size = 1u << 20;  // entries per lcore, a power of two (64 bytes each)
     // Timeouts in seconds, IPVS's states.
-    uint32_t established = 900, syn_sent = 120, syn_recv = 30, fin_wait = 120, time_wait = 120,
-             close = 10, close_wait = 60, last_ack = 30, udp = 300;
+    uint32_t established = 900, syn_sent = 120, syn_recv = 30, fin_wait = 120, time_wait = 120, close = 10,
+             close_wait = 60, last_ack = 30, udp = 300;
 };
 
 // Where a host is reached: untagged (vlan 0) or on a VLAN, when it is on a
@@ -238,8 +238,8 @@ struct Config {
 
 struct Error {
     std::string file;
-    int line = 0;    // 1-based; 0 when unknown
-    int column = 0;  // 1-based; 0 when unknown
+    int line = 0;      // 1-based; 0 when unknown
+    int column = 0;    // 1-based; 0 when unknown
     std::string path;  // key path, e.g. "services[0].realservers[2].weight"
     std::string message;
     // "file:line:column: path: message"

@@ -21,7 +21,7 @@ struct PoolEntry {
 };
 
 struct PoolParse {
-    std::vector<PoolEntry> entries;  // in file order
+    std::vector<PoolEntry> entries;   // in file order
     std::vector<std::string> errors;  // "line 3: ..." ; any error rejects the whole file
 };
 

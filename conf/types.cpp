@@ -92,7 +92,9 @@ bool Port::device_is_pci() const {
         return true;
     };
     const std::string& d = device;
-    if (d.size() == 12) return hex(d, 0, 4) && d[4] == ':' && hex(d, 5, 2) && d[7] == ':' && hex(d, 8, 2) && d[10] == '.' && hex(d, 11, 1);
+    if (d.size() == 12)
+        return hex(d, 0, 4) && d[4] == ':' && hex(d, 5, 2) && d[7] == ':' && hex(d, 8, 2) && d[10] == '.' &&
+               hex(d, 11, 1);
     if (d.size() == 7) return hex(d, 0, 2) && d[2] == ':' && hex(d, 3, 2) && d[5] == '.' && hex(d, 6, 1);
     return false;
 }
@@ -112,18 +114,18 @@ const char* to_string(Scheduler s) {
 
 const char* to_string(LogLevel l) {
     switch (l) {
-    case LogLevel::debug: return "debug";
-    case LogLevel::info: return "info";
-    case LogLevel::warning: return "warning";
-    case LogLevel::error: return "error";
+        case LogLevel::debug: return "debug";
+        case LogLevel::info: return "info";
+        case LogLevel::warning: return "warning";
+        case LogLevel::error: return "error";
     }
     return "?";
 }
 
 const char* to_string(Forward f) {
     switch (f) {
-    case Forward::dr: return "dr";
-    case Forward::ipip: return "ipip";
+        case Forward::dr: return "dr";
+        case Forward::ipip: return "ipip";
     }
     return "?";
 }

@@ -110,8 +110,8 @@ void YamlReader::unknown_key(const YAML::Node& k, const std::string& path,
     error(k, join_path(path, key), msg);
 }
 
-std::optional<YAML::Node> YamlReader::scalar(const YAML::Node& map, const std::string& path,
-                                             const char* key, bool required, const char* what) {
+std::optional<YAML::Node> YamlReader::scalar(const YAML::Node& map, const std::string& path, const char* key,
+                                             bool required, const char* what) {
     const YAML::Node v = map[key];
     if (!v.IsDefined()) {
         if (required) error(map, join_path(path, key), fmt::format("missing required key '{}'", key));
@@ -124,8 +124,8 @@ std::optional<YAML::Node> YamlReader::scalar(const YAML::Node& map, const std::s
     return v;
 }
 
-std::optional<std::string> YamlReader::str(const YAML::Node& map, const std::string& path,
-                                           const char* key, bool required) {
+std::optional<std::string> YamlReader::str(const YAML::Node& map, const std::string& path, const char* key,
+                                           bool required) {
     auto v = scalar(map, path, key, required, "a string");
     if (!v) return std::nullopt;
     if (v->Scalar().empty()) {
@@ -135,25 +135,24 @@ std::optional<std::string> YamlReader::str(const YAML::Node& map, const std::str
     return v->Scalar();
 }
 
-std::optional<uint64_t> YamlReader::uint(const YAML::Node& map, const std::string& path,
-                                         const char* key, uint64_t min, uint64_t max, bool required) {
+std::optional<uint64_t> YamlReader::uint(const YAML::Node& map, const std::string& path, const char* key, uint64_t min,
+                                         uint64_t max, bool required) {
     auto v = scalar(map, path, key, required, "an integer");
     if (!v) return std::nullopt;
     const std::string& s = v->Scalar();
-    const bool digits = !s.empty() && s.size() <= 20 &&
-                        std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool digits =
+        !s.empty() && s.size() <= 20 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
     errno = 0;
     const unsigned long long n = digits ? std::strtoull(s.c_str(), nullptr, 10) : 0;
     if (!digits || errno == ERANGE || n < min || n > max) {
-        error(*v, join_path(path, key),
-              fmt::format("'{}' is not an integer between {} and {}", s, min, max));
+        error(*v, join_path(path, key), fmt::format("'{}' is not an integer between {} and {}", s, min, max));
         return std::nullopt;
     }
     return n;
 }
 
-std::optional<double> YamlReader::real(const YAML::Node& map, const std::string& path,
-                                       const char* key, double min, double max, bool required) {
+std::optional<double> YamlReader::real(const YAML::Node& map, const std::string& path, const char* key, double min,
+                                       double max, bool required) {
     auto v = scalar(map, path, key, required, "a number");
     if (!v) return std::nullopt;
     const std::string& s = v->Scalar();
@@ -196,8 +195,7 @@ std::optional<std::vector<std::string>> YamlReader::str_list(const YAML::Node& m
 }
 
 std::optional<std::vector<uint64_t>> YamlReader::uint_list(const YAML::Node& map, const std::string& path,
-                                                           const char* key, uint64_t min, uint64_t max,
-                                                           bool required) {
+                                                           const char* key, uint64_t min, uint64_t max, bool required) {
     const YAML::Node v = map[key];
     if (!v.IsDefined() || v.IsNull()) {
         if (required) error(map, join_path(path, key), fmt::format("missing required key '{}'", key));
@@ -235,8 +233,8 @@ std::optional<std::vector<uint64_t>> YamlReader::uint_list(const YAML::Node& map
     return out;
 }
 
-std::optional<bool> YamlReader::boolean(const YAML::Node& map, const std::string& path,
-                                        const char* key, bool required) {
+std::optional<bool> YamlReader::boolean(const YAML::Node& map, const std::string& path, const char* key,
+                                        bool required) {
     auto v = scalar(map, path, key, required, "true or false");
     if (!v) return std::nullopt;
     const std::string& s = v->Scalar();
@@ -247,8 +245,8 @@ std::optional<bool> YamlReader::boolean(const YAML::Node& map, const std::string
     return std::nullopt;
 }
 
-std::optional<IpAddr> YamlReader::ip(const YAML::Node& map, const std::string& path,
-                                     const char* key, int family, bool required) {
+std::optional<IpAddr> YamlReader::ip(const YAML::Node& map, const std::string& path, const char* key, int family,
+                                     bool required) {
     auto v = scalar(map, path, key, required, "an IP address");
     if (!v) return std::nullopt;
     auto a = IpAddr::parse(v->Scalar());
@@ -263,8 +261,8 @@ std::optional<IpAddr> YamlReader::ip(const YAML::Node& map, const std::string& p
     return a;
 }
 
-std::optional<Prefix> YamlReader::prefix(const YAML::Node& map, const std::string& path,
-                                         const char* key, int family, bool required) {
+std::optional<Prefix> YamlReader::prefix(const YAML::Node& map, const std::string& path, const char* key, int family,
+                                         bool required) {
     auto v = scalar(map, path, key, required, "an address prefix");
     if (!v) return std::nullopt;
     auto p = Prefix::parse(v->Scalar());
@@ -280,23 +278,19 @@ std::optional<Prefix> YamlReader::prefix(const YAML::Node& map, const std::strin
     return p;
 }
 
-std::optional<MacAddr> YamlReader::mac(const YAML::Node& map, const std::string& path,
-                                       const char* key, bool required) {
+std::optional<MacAddr> YamlReader::mac(const YAML::Node& map, const std::string& path, const char* key, bool required) {
     auto v = scalar(map, path, key, required, "a MAC address");
     if (!v) return std::nullopt;
     auto m = parse_mac(v->Scalar());
     if (!m) {
         error(*v, join_path(path, key),
-              fmt::format("'{}' is not a MAC address like 02:00:00:00:00:01 (quote it in YAML)",
-                          v->Scalar()));
+              fmt::format("'{}' is not a MAC address like 02:00:00:00:00:01 (quote it in YAML)", v->Scalar()));
     }
     return m;
 }
 
-std::optional<size_t> YamlReader::choice(const YAML::Node& map, const std::string& path,
-                                         const char* key,
-                                         std::initializer_list<std::string_view> choices,
-                                         bool required) {
+std::optional<size_t> YamlReader::choice(const YAML::Node& map, const std::string& path, const char* key,
+                                         std::initializer_list<std::string_view> choices, bool required) {
     auto v = scalar(map, path, key, required, "a name");
     if (!v) return std::nullopt;
     size_t i = 0;
@@ -304,8 +298,7 @@ std::optional<size_t> YamlReader::choice(const YAML::Node& map, const std::strin
         if (v->Scalar() == c) return i;
         ++i;
     }
-    error(*v, join_path(path, key),
-          fmt::format("'{}' is not one of: {}", v->Scalar(), fmt::join(choices, ", ")));
+    error(*v, join_path(path, key), fmt::format("'{}' is not one of: {}", v->Scalar(), fmt::join(choices, ", ")));
     return std::nullopt;
 }
 

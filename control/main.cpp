@@ -13,10 +13,10 @@
 #include "conf/config.h"
 #include "control/config/config_load.h"
 #include "control/config/monitor_spec.h"
-#include "control/ops/console.h"
-#include "importer/import_pybal.h"
-#include "control/replay/replay.h"
 #include "control/daemon/appliance.h"
+#include "control/ops/console.h"
+#include "control/replay/replay.h"
+#include "importer/import_pybal.h"
 
 namespace po = boost::program_options;
 using namespace tern;
@@ -69,8 +69,8 @@ bool parse(const std::vector<std::string>& args, po::options_description& desc, 
 int cmd_check(const std::vector<std::string>& args) {
     std::string config;
     po::options_description desc("check options");
-    desc.add_options()("help,h", "this help")(
-        "config,c", po::value(&config)->required(), "the YAML config to validate");
+    desc.add_options()("help,h", "this help")("config,c", po::value(&config)->required(),
+                                              "the YAML config to validate");
     po::variables_map vm;
     if (!parse(args, desc, vm, "check")) return 2;
     conf::LoadResult r = ctl::load_config(config);
@@ -89,12 +89,12 @@ int cmd_check(const std::vector<std::string>& args) {
 int cmd_replay(const std::vector<std::string>& args, const std::vector<std::string>& eal) {
     ctl::ReplayOptions o;
     po::options_description desc("replay options");
-    desc.add_options()("help,h", "this help")(
-        "config,c", po::value(&o.config)->required(), "the YAML config (its port is replaced by the pcap PMD)")(
-        "in", po::value(&o.in)->required(), "input capture (Ethernet)")(
-        "out", po::value(&o.out)->required(), "where transmitted packets go")(
-        "punt", po::value(&o.punt), "where packets for the kernel go")(
-        "lcores", po::value(&o.lcores)->default_value(1), "worker lcores (one RX/TX queue each)")(
+    desc.add_options()("help,h", "this help")("config,c", po::value(&o.config)->required(),
+                                              "the YAML config (its port is replaced by the pcap PMD)")(
+        "in", po::value(&o.in)->required(), "input capture (Ethernet)")("out", po::value(&o.out)->required(),
+                                                                        "where transmitted packets go")(
+        "punt", po::value(&o.punt), "where packets for the kernel go")("lcores", po::value(&o.lcores)->default_value(1),
+                                                                       "worker lcores (one RX/TX queue each)")(
         "stats", po::value(&o.stats), "write the counters as JSON here")(
         "events", po::value(&o.events), "control events at capture times (YAML list, see docs)");
     po::variables_map vm;
@@ -106,8 +106,7 @@ int cmd_replay(const std::vector<std::string>& args, const std::vector<std::stri
 int cmd_run(const std::vector<std::string>& args, const std::vector<std::string>& eal) {
     ctl::RunOptions o;
     po::options_description desc("run options");
-    desc.add_options()("help,h", "this help")(
-        "config,c", po::value(&o.config)->required(), "the YAML config")(
+    desc.add_options()("help,h", "this help")("config,c", po::value(&o.config)->required(), "the YAML config")(
         "interactive,i", po::bool_switch(&o.interactive), "a console on this terminal");
     po::variables_map vm;
     if (!parse(args, desc, vm, "run")) return 2;
@@ -119,7 +118,8 @@ int cmd_console(const std::vector<std::string>& args) {
     std::string socket, config;
     po::options_description desc("console options");
     desc.add_options()("help,h", "this help")(
-        "socket,s", po::value(&socket), "the console socket (default: the config's console.socket, else /run/tern/tern.sock)")(
+        "socket,s", po::value(&socket),
+        "the console socket (default: the config's console.socket, else /run/tern/tern.sock)")(
         "config,c", po::value(&config), "take the socket path from this config");
     po::variables_map vm;
     if (!parse(args, desc, vm, "console")) return 2;
@@ -139,8 +139,7 @@ int cmd_import_pybal(const std::vector<std::string>& args) {
     std::string conf_path, out;
     importer::ImportOptions o;
     po::options_description desc("import-pybal options");
-    desc.add_options()("help,h", "this help")(
-        "conf,c", po::value(&conf_path)->required(), "PyBal's pybal.conf")(
+    desc.add_options()("help,h", "this help")("conf,c", po::value(&conf_path)->required(), "PyBal's pybal.conf")(
         "pools", po::value(&o.pools_dir), "read the services' file:// pool files from here, by base name")(
         "out,o", po::value(&out), "write the YAML here (default: standard output)")(
         "node-name", po::value(&o.node_name), "node.name (default: this host's name)")(

@@ -11,20 +11,20 @@ namespace tern::dp {
 
 // Why a packet was dropped. Every reason is counted and named in stats.
 enum class Drop : uint8_t {
-    truncated_ether,  // frame shorter than its Ethernet (+802.1Q) header
-    other_mac,        // unicast frame for another MAC than the port's
-    truncated_ip,     // frame ends inside the IPv4/IPv6 fixed header
-    bad_ip_version,   // version field disagrees with the EtherType
-    bad_ihl,          // IPv4 IHL < 5 or header longer than the frame
-    bad_ip_length,    // IP total/payload length shorter than the header or beyond the frame
-    truncated_l4,     // TCP/UDP header does not fit in the IP packet
-    bad_ipv6_ext,     // IPv6 extension header chain truncated or malformed
-    no_server,        // the service has no server that can take the flow
-    no_neighbor,      // the chosen server's MAC address is not known
-    tx_full,          // the port's TX queue did not take the packet
-    punt_full,        // the exception path did not take the packet
-    too_big_no_df,    // too big once encapsulated, and fragmenting is allowed: not done
-    icmp_rate_limited,  // an ICMP answer (too big, echo reply) over the per-lcore rate
+    truncated_ether,     // frame shorter than its Ethernet (+802.1Q) header
+    other_mac,           // unicast frame for another MAC than the port's
+    truncated_ip,        // frame ends inside the IPv4/IPv6 fixed header
+    bad_ip_version,      // version field disagrees with the EtherType
+    bad_ihl,             // IPv4 IHL < 5 or header longer than the frame
+    bad_ip_length,       // IP total/payload length shorter than the header or beyond the frame
+    truncated_l4,        // TCP/UDP header does not fit in the IP packet
+    bad_ipv6_ext,        // IPv6 extension header chain truncated or malformed
+    no_server,           // the service has no server that can take the flow
+    no_neighbor,         // the chosen server's MAC address is not known
+    tx_full,             // the port's TX queue did not take the packet
+    punt_full,           // the exception path did not take the packet
+    too_big_no_df,       // too big once encapsulated, and fragmenting is allowed: not done
+    icmp_rate_limited,   // an ICMP answer (too big, echo reply) over the per-lcore rate
     too_big_icmp_error,  // an ICMP error too big to encapsulate: never answered with ICMP
     kCount
 };
@@ -32,10 +32,9 @@ inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
 
 constexpr std::string_view drop_name(Drop d) {
     constexpr std::array<std::string_view, kDropCount> names = {
-        "truncated_ether", "other_mac",    "truncated_ip", "bad_ip_version",
-        "bad_ihl",         "bad_ip_length", "truncated_l4", "bad_ipv6_ext",
-        "no_server",       "no_neighbor",  "tx_full",      "punt_full",
-        "too_big_no_df",   "icmp_rate_limited", "too_big_icmp_error"};
+        "truncated_ether", "other_mac",    "truncated_ip",  "bad_ip_version",    "bad_ihl",
+        "bad_ip_length",   "truncated_l4", "bad_ipv6_ext",  "no_server",         "no_neighbor",
+        "tx_full",         "punt_full",    "too_big_no_df", "icmp_rate_limited", "too_big_icmp_error"};
     return names[static_cast<size_t>(d)];
 }
 
@@ -90,14 +89,14 @@ inline constexpr uint32_t kMaxServerSlots = 1u << 18;
 struct alignas(64) LcoreCounters {
     Counter rx;
     Counter rx_bytes;
-    Counter tx;            // forwarded to a real server
-    Counter punt;          // handed to the kernel
-    Counter from_kernel;   // received from the kernel and sent out of the port
-    Counter too_big_sent;  // ICMP fragmentation-needed / packet-too-big sent to clients
-    Counter echo_replies;  // echo requests to a VIP answered
+    Counter tx;                     // forwarded to a real server
+    Counter punt;                   // handed to the kernel
+    Counter from_kernel;            // received from the kernel and sent out of the port
+    Counter too_big_sent;           // ICMP fragmentation-needed / packet-too-big sent to clients
+    Counter echo_replies;           // echo requests to a VIP answered
     Counter icmp_errors_forwarded;  // ICMP errors about a flow sent to the flow's server
     std::array<Counter, kDropCount> drops;
-    Counter flows_evicted;  // live flows pushed out of a full flow-table bucket
+    Counter flows_evicted;      // live flows pushed out of a full flow-table bucket
     Counter flows_rescheduled;  // flows moved because their server went away
     alignas(64) std::array<PacketsBytes, kMaxServiceSlots> services;
     std::array<PacketsBytes, kMaxServerSlots> servers;

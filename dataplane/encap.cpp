@@ -41,8 +41,14 @@ void ipv4_header20_checksum(uint8_t* ip) {
 // ICMPv6 checksum over the pseudo-header (RFC 8200 section 8.1) and the message.
 uint16_t icmp6_checksum(const uint8_t* ip6, const uint8_t* msg, uint32_t len) {
     uint32_t sum = csum_add(0, ip6 + 8, 32);
-    uint8_t tail[8] = {static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
-                       static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len), 0, 0, 0, 58};
+    uint8_t tail[8] = {static_cast<uint8_t>(len >> 24),
+                       static_cast<uint8_t>(len >> 16),
+                       static_cast<uint8_t>(len >> 8),
+                       static_cast<uint8_t>(len),
+                       0,
+                       0,
+                       0,
+                       58};
     sum = csum_add(sum, tail, 8);
     return csum_fold(csum_add(sum, msg, len));
 }
@@ -66,14 +72,14 @@ uint16_t csum_fold(uint32_t sum) {
 void write_outer_ipv4(uint8_t* out, const uint8_t* inner, uint16_t inner_len, const uint8_t src[4],
                       const uint8_t dst[4]) {
     out[0] = 0x45;
-    out[1] = inner[1];                      // DSCP and ECN
+    out[1] = inner[1];  // DSCP and ECN
     store_be16(out + 2, static_cast<uint16_t>(inner_len + 20));
-    out[4] = inner[4];                      // the inner ID: unique where the inner one is
+    out[4] = inner[4];  // the inner ID: unique where the inner one is
     out[5] = inner[5];
-    out[6] = inner[6] & 0x40;               // DF copied, never MF, offset 0
+    out[6] = inner[6] & 0x40;  // DF copied, never MF, offset 0
     out[7] = 0;
     out[8] = 64;
-    out[9] = 4;                             // IP-in-IP
+    out[9] = 4;  // IP-in-IP
     std::memcpy(out + 12, src, 4);
     std::memcpy(out + 16, dst, 4);
     ipv4_header20_checksum(out);
@@ -88,7 +94,7 @@ void write_outer_ipv6(uint8_t* out, const uint8_t* inner, uint16_t inner_len, co
     out[2] = static_cast<uint8_t>(label >> 8);
     out[3] = static_cast<uint8_t>(label);
     store_be16(out + 4, inner_len);
-    out[6] = 41;                            // IPv6-in-IPv6
+    out[6] = 41;  // IPv6-in-IPv6
     out[7] = 64;
     std::memcpy(out + 8, src, 16);
     std::memcpy(out + 24, dst, 16);
@@ -108,8 +114,7 @@ void pick_in_prefix(const uint8_t* base, uint8_t len, uint8_t family, uint32_t h
     std::memcpy(out + bytes - 4, &last, 4);
 }
 
-size_t write_icmp4_frag_needed(uint8_t* out, const uint8_t* orig, size_t orig_len, uint16_t mtu,
-                               const uint8_t src[4]) {
+size_t write_icmp4_frag_needed(uint8_t* out, const uint8_t* orig, size_t orig_len, uint16_t mtu, const uint8_t src[4]) {
     constexpr size_t kMax = 576;
     const size_t quote = std::min(orig_len, kMax - 28);
     uint8_t* ip = out;
@@ -117,7 +122,7 @@ size_t write_icmp4_frag_needed(uint8_t* out, const uint8_t* orig, size_t orig_le
     std::memmove(icmp + 8, orig, quote);  // `orig` may overlap `out`
     const size_t total = 28 + quote;
     ip[0] = 0x45;
-    ip[1] = 0xC0;                          // network control, like routers' ICMP
+    ip[1] = 0xC0;  // network control, like routers' ICMP
     store_be16(ip + 2, static_cast<uint16_t>(total));
     ip[4] = ip[5] = 0;
     ip[6] = 0;

@@ -32,8 +32,7 @@ void pick_in_prefix(const uint8_t* base, uint8_t len, uint8_t family, uint32_t h
 // sender of the IPv4 packet `orig` (`orig_len` bytes available), quoting as
 // much of it as fits in a 576-byte datagram, with next-hop MTU `mtu`.
 // Writes the whole IPv4 packet to `out` (capacity >= 576) and returns its length.
-size_t write_icmp4_frag_needed(uint8_t* out, const uint8_t* orig, size_t orig_len, uint16_t mtu,
-                               const uint8_t src[4]);
+size_t write_icmp4_frag_needed(uint8_t* out, const uint8_t* orig, size_t orig_len, uint16_t mtu, const uint8_t src[4]);
 
 // ICMPv6 "packet too big" (type 2) from `src` to the sender of `orig`,
 // quoting as much as fits in 1280 bytes. `out` capacity >= 1280.

@@ -11,9 +11,9 @@ namespace tern::dp {
 namespace {
 
 using S = ConnState;
-constexpr S sNO = S::none, sES = S::established, sSS = S::syn_sent, sSR = S::syn_recv,
-            sFW = S::fin_wait, sTW = S::time_wait, sCL = S::close, sCW = S::close_wait,
-            sLA = S::last_ack, sLI = S::listen, sSA = S::synack;
+constexpr S sNO = S::none, sES = S::established, sSS = S::syn_sent, sSR = S::syn_recv, sFW = S::fin_wait,
+            sTW = S::time_wait, sCL = S::close, sCW = S::close_wait, sLA = S::last_ack, sLI = S::listen,
+            sSA = S::synack;
 
 // IPVS's INPUT-ONLY table: rows are events (syn, fin, ack, rst), columns the
 // current state in IPVS's order (none .. synack).
@@ -56,9 +56,8 @@ inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) 
 }  // namespace
 
 const char* conn_state_name(ConnState s) {
-    static const char* const names[] = {"NONE",     "ESTABLISHED", "SYN_SENT",   "SYN_RECV",
-                                        "FIN_WAIT", "TIME_WAIT",   "CLOSE",      "CLOSE_WAIT",
-                                        "LAST_ACK", "LISTEN",      "SYNACK",     "UDP"};
+    static const char* const names[] = {"NONE",  "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT",
+                                        "CLOSE", "CLOSE_WAIT",  "LAST_ACK", "LISTEN",   "SYNACK",   "UDP"};
     return names[static_cast<size_t>(s)];
 }
 
@@ -76,8 +75,7 @@ ConnState next_state(ConnState s, TcpEvent e) {
     return kInputOnly[static_cast<size_t>(e)][static_cast<size_t>(s)];
 }
 
-FlowTable::FlowTable(void* memory, size_t capacity, const FlowTimeouts& timeouts, Release release,
-                     void* ctx)
+FlowTable::FlowTable(void* memory, size_t capacity, const FlowTimeouts& timeouts, Release release, void* ctx)
     : buckets_(static_cast<FlowBucket*>(memory)),
       entries_(reinterpret_cast<FlowEntry*>(static_cast<FlowBucket*>(memory) + capacity / kWays)),
       mask_(capacity - 1),
@@ -163,8 +161,7 @@ unsigned FlowTable::reclaim(size_t bi, uint32_t now) {
     return ~buckets_[bi].used & 0xFFu;
 }
 
-inline FlowEntry* FlowTable::take(size_t bi, unsigned w, const FlowKey& key, uint16_t sig, uint32_t now,
-                                  bool moved) {
+inline FlowEntry* FlowTable::take(size_t bi, unsigned w, const FlowKey& key, uint16_t sig, uint32_t now, bool moved) {
     FlowBucket& b = buckets_[bi];
     const unsigned bit = 1u << w;
     b.sig[w] = sig;
@@ -295,20 +292,22 @@ void FlowTable::prefetch_full(size_t bi, uint16_t sig, uint32_t now) const {
 inline void FlowTable::scores(const FlowBucket& b, uint32_t now, __m128i& lo, __m128i& hi) const {
     const __m128i st = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.state));
     const auto* tb = reinterpret_cast<const __m128i*>(timeout_bytes_);
-    const __m128i t01 = _mm_unpacklo_epi8(_mm_shuffle_epi8(_mm_load_si128(tb + 0), st),
-                                          _mm_shuffle_epi8(_mm_load_si128(tb + 1), st));
-    const __m128i t23 = _mm_unpacklo_epi8(_mm_shuffle_epi8(_mm_load_si128(tb + 2), st),
-                                          _mm_shuffle_epi8(_mm_load_si128(tb + 3), st));
+    const __m128i t01 =
+        _mm_unpacklo_epi8(_mm_shuffle_epi8(_mm_load_si128(tb + 0), st), _mm_shuffle_epi8(_mm_load_si128(tb + 1), st));
+    const __m128i t23 =
+        _mm_unpacklo_epi8(_mm_shuffle_epi8(_mm_load_si128(tb + 2), st), _mm_shuffle_epi8(_mm_load_si128(tb + 3), st));
     const __m128i n = _mm_set1_epi32(static_cast<int>(now));
-    const __m128i age_lo = _mm_add_epi32(
-        _mm_sub_epi32(n, _mm_load_si128(reinterpret_cast<const __m128i*>(b.expires))), _mm_unpacklo_epi16(t01, t23));
-    const __m128i age_hi = _mm_add_epi32(
-        _mm_sub_epi32(n, _mm_load_si128(reinterpret_cast<const __m128i*>(b.expires + 4))), _mm_unpackhi_epi16(t01, t23));
+    const __m128i age_lo = _mm_add_epi32(_mm_sub_epi32(n, _mm_load_si128(reinterpret_cast<const __m128i*>(b.expires))),
+                                         _mm_unpacklo_epi16(t01, t23));
+    const __m128i age_hi =
+        _mm_add_epi32(_mm_sub_epi32(n, _mm_load_si128(reinterpret_cast<const __m128i*>(b.expires + 4))),
+                      _mm_unpackhi_epi16(t01, t23));
     const __m128i est = _mm_cmpeq_epi8(st, _mm_set1_epi8(static_cast<char>(ConnState::established)));
     const __m128i flag = _mm_set1_epi32(static_cast<int>(0x80000000u));
     const __m128i age_bits = _mm_set1_epi32(0x7FFFFFFF);
     lo = _mm_or_si128(_mm_and_si128(age_lo, age_bits), _mm_andnot_si128(_mm_cvtepi8_epi32(est), flag));
-    hi = _mm_or_si128(_mm_and_si128(age_hi, age_bits), _mm_andnot_si128(_mm_cvtepi8_epi32(_mm_srli_si128(est, 4)), flag));
+    hi = _mm_or_si128(_mm_and_si128(age_hi, age_bits),
+                      _mm_andnot_si128(_mm_cvtepi8_epi32(_mm_srli_si128(est, 4)), flag));
 }
 #endif
 
@@ -323,11 +322,11 @@ void FlowTable::sweep(uint32_t now, size_t buckets) {
 FlowMemory::FlowMemory(size_t capacity)
     : capacity_(capacity),
       bytes_(FlowTable::bytes_for(capacity)),
-      data_(::operator new(bytes_, std::align_val_t{64})) {
+      data_(::operator new (bytes_, std::align_val_t{64})) {
     std::memset(data_, 0, bytes_);
 }
 
-FlowMemory::~FlowMemory() { ::operator delete(data_, std::align_val_t{64}); }
+FlowMemory::~FlowMemory() { ::operator delete (data_, std::align_val_t{64}); }
 
 bool FlowTable::slot(size_t i, FlowEntry& out, ConnState& state) const {
     if (!(buckets_[i / kWays].used & (1u << (i % kWays)))) return false;

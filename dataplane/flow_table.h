@@ -48,8 +48,19 @@ namespace tern::dp {
 
 // IPVS's TCP states (ip_vs_proto_tcp.c), plus one for UDP.
 enum class ConnState : uint8_t {
-    none, established, syn_sent, syn_recv, fin_wait, time_wait, close, close_wait, last_ack,
-    listen, synack, udp, kCount
+    none,
+    established,
+    syn_sent,
+    syn_recv,
+    fin_wait,
+    time_wait,
+    close,
+    close_wait,
+    last_ack,
+    listen,
+    synack,
+    udp,
+    kCount
 };
 inline constexpr size_t kConnStateCount = static_cast<size_t>(ConnState::kCount);
 static_assert(kConnStateCount <= 16, "states index a 16-byte PSHUFB table");
@@ -108,12 +119,12 @@ struct FlowSample {
 
 // One bucket's metadata: one cache line for kWays flows.
 struct alignas(64) FlowBucket {
-    uint16_t sig[8];       // hash >> 16 of each way's flow
-    uint32_t expires[8];   // flow clock, seconds
-    ConnState state[8];    // the way's state (eviction order without the entry line)
-    uint8_t used;          // bit w: way w holds a flow
-    uint8_t moved;         // bit w: way w's flow lives here as its alternate bucket
-    uint8_t overflow;      // flows of this (primary) bucket living in their alternate; 255 sticks
+    uint16_t sig[8];      // hash >> 16 of each way's flow
+    uint32_t expires[8];  // flow clock, seconds
+    ConnState state[8];   // the way's state (eviction order without the entry line)
+    uint8_t used;         // bit w: way w holds a flow
+    uint8_t moved;        // bit w: way w's flow lives here as its alternate bucket
+    uint8_t overflow;     // flows of this (primary) bucket living in their alternate; 255 sticks
     uint8_t pad[5];
 };
 static_assert(sizeof(FlowBucket) == 64, "a bucket is one cache line");
@@ -265,8 +276,7 @@ private:
     // The cold paths of find(): a flow moved to its alternate bucket; an
     // expired match (released; returns nullptr).
     [[gnu::noinline]] FlowEntry* find_moved(const FlowKey& key, uint32_t hash, uint32_t now);
-    [[gnu::noinline]] FlowEntry* find_moved_v4(uint64_t src, uint64_t dst, uint64_t tail, uint32_t hash,
-                                               uint32_t now);
+    [[gnu::noinline]] FlowEntry* find_moved_v4(uint64_t src, uint64_t dst, uint64_t tail, uint32_t hash, uint32_t now);
     [[gnu::noinline]] FlowEntry* expire(size_t b, unsigned w);
     unsigned reclaim(size_t b, uint32_t now);  // releases the expired, returns the free ways
     FlowEntry* take(size_t b, unsigned w, const FlowKey& key, uint16_t sig, uint32_t now, bool moved);

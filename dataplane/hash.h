@@ -18,9 +18,7 @@ namespace tern::dp {
 // Any other implementation can reproduce Tern's choices with any XXH64 implementation.
 uint64_t stable_hash64(const void* data, size_t len, uint64_t seed);
 
-inline uint64_t stable_hash64(std::string_view s, uint64_t seed) {
-    return stable_hash64(s.data(), s.size(), seed);
-}
+inline uint64_t stable_hash64(std::string_view s, uint64_t seed) { return stable_hash64(s.data(), s.size(), seed); }
 
 // MurmurHash3's 32-bit finaliser (fmix32, Austin Appleby): a bijection on uint32_t with full
 // avalanche. Used to finalise the CRC32C flow hash before it picks a ring entry.

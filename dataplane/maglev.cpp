@@ -18,10 +18,10 @@ struct Permutation {
     uint32_t pos;
     uint32_t skip;
     uint32_t weight;
-    uint16_t index;   // into the caller's `backends`
-    uint64_t claims;  // entries taken so far (heap order)
-    uint64_t credit;  // weight accumulated and not yet spent (round order)
-    uint32_t inverse; // skip^-1 mod size once needed (Filler::nearest_free), else 0
+    uint16_t index;    // into the caller's `backends`
+    uint64_t claims;   // entries taken so far (heap order)
+    uint64_t credit;   // weight accumulated and not yet spent (round order)
+    uint32_t inverse;  // skip^-1 mod size once needed (Filler::nearest_free), else 0
 };
 
 // The round in which a backend of weight w (the largest weight being max_weight) takes its
@@ -166,11 +166,9 @@ std::vector<uint16_t> generate_ring(std::span<const MaglevBackend> backends, uin
     // Sort by id (bytewise) so that the result does not depend on the caller's order.
     std::vector<uint16_t> by_id(backends.size());
     std::iota(by_id.begin(), by_id.end(), uint16_t{0});
-    std::sort(by_id.begin(), by_id.end(),
-              [&](uint16_t a, uint16_t b) { return backends[a].id < backends[b].id; });
-    assert(std::adjacent_find(by_id.begin(), by_id.end(), [&](uint16_t a, uint16_t b) {
-               return backends[a].id == backends[b].id;
-           }) == by_id.end());
+    std::sort(by_id.begin(), by_id.end(), [&](uint16_t a, uint16_t b) { return backends[a].id < backends[b].id; });
+    assert(std::adjacent_find(by_id.begin(), by_id.end(),
+                              [&](uint16_t a, uint16_t b) { return backends[a].id == backends[b].id; }) == by_id.end());
 
     std::vector<Permutation> perms;
     perms.reserve(backends.size());
@@ -178,11 +176,9 @@ std::vector<uint16_t> generate_ring(std::span<const MaglevBackend> backends, uin
     for (uint16_t i : by_id) {
         const MaglevBackend& b = backends[i];
         if (b.weight == 0) continue;
-        const uint32_t offset =
-            static_cast<uint32_t>(stable_hash64(b.id, kMaglevOffsetSeed) % size);
+        const uint32_t offset = static_cast<uint32_t>(stable_hash64(b.id, kMaglevOffsetSeed) % size);
         const uint32_t skip =
-            size > 1 ? static_cast<uint32_t>(stable_hash64(b.id, kMaglevSkipSeed) % (size - 1) + 1)
-                     : 1;
+            size > 1 ? static_cast<uint32_t>(stable_hash64(b.id, kMaglevSkipSeed) % (size - 1) + 1) : 1;
         perms.push_back({offset, skip, b.weight, i, 0, 0, 0});
         max_weight = std::max(max_weight, b.weight);
     }
@@ -218,8 +214,7 @@ std::vector<uint16_t> generate_ring(std::span<const MaglevBackend> backends, uin
     for (uint32_t r = 0; r < perms.size(); ++r) {
         turns.emplace_back(claim_round(0, perms[r].weight, max_weight), r);
     }
-    std::priority_queue<Turn, std::vector<Turn>, std::greater<Turn>> queue(std::greater<Turn>{},
-                                                                           std::move(turns));
+    std::priority_queue<Turn, std::vector<Turn>, std::greater<Turn>> queue(std::greater<Turn>{}, std::move(turns));
     for (uint32_t filled = 0; filled < size; ++filled) {
         const uint32_t rank = queue.top().second;
         queue.pop();

@@ -28,7 +28,6 @@ inline void zero_key(FlowKey& k) {
     w[0] = w[1] = w[2] = w[3] = w[4] = 0;
 }
 
-
 // Reads the TCP/UDP ports at `l4`, bounded by `end` (the IP packet's end).
 // Returns false when the L4 header does not fit.
 inline bool read_ports(const uint8_t* l4, const uint8_t* end, uint8_t proto, FlowKey& key) {

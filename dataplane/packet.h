@@ -34,7 +34,7 @@ struct alignas(8) FlowKey {
     uint16_t sport;
     uint16_t dport;
     uint8_t proto;
-    uint8_t family;  // 4 or 6
+    uint8_t family;    // 4 or 6
     uint8_t fragment;  // 1 when the packet is an IP fragment (first or later)
     uint8_t pad;
 };
@@ -48,7 +48,7 @@ enum class Action : uint8_t {
 
 struct Parsed {
     Action action;
-    Drop drop;         // valid when action == drop
+    Drop drop;  // valid when action == drop
     uint16_t l3_offset;
     uint16_t l4_offset;  // valid when action == lookup and not a fragment
     uint16_t l3_len;     // the IP packet's length (header + payload), without Ethernet padding
@@ -146,8 +146,8 @@ inline void fast_v4_parsed(const uint8_t* d, Parsed& out) {
 
 // Flow hashes. Stable across machines (CRC32C, then a finaliser), so two
 // balancers pick the same server for the same flow.
-uint32_t flow_hash(const FlowKey& key);        // 5-tuple (3-tuple for fragments)
-uint32_t source_hash(const FlowKey& key);      // source address only (scheduler sh)
+uint32_t flow_hash(const FlowKey& key);    // 5-tuple (3-tuple for fragments)
+uint32_t source_hash(const FlowKey& key);  // source address only (scheduler sh)
 
 // flow_hash of an IPv4 key that is not a fragment, from the words as they
 // lie in the packet: `addrs` the source and destination addresses (8 bytes

@@ -25,10 +25,9 @@ std::optional<std::string> setup_port(const PortSetup& s) {
     int rc = rte_eth_dev_info_get(s.port_id, &info);
     if (rc != 0) return err(s.port_id, "rte_eth_dev_info_get", rc);
     if (s.rx_queues > info.max_rx_queues || s.tx_queues > info.max_tx_queues) {
-        return "port " + std::to_string(s.port_id) + " (" + info.driver_name + "): " +
-               std::to_string(s.rx_queues) + " RX / " + std::to_string(s.tx_queues) +
-               " TX queues wanted, the device has at most " + std::to_string(info.max_rx_queues) +
-               " / " + std::to_string(info.max_tx_queues);
+        return "port " + std::to_string(s.port_id) + " (" + info.driver_name + "): " + std::to_string(s.rx_queues) +
+               " RX / " + std::to_string(s.tx_queues) + " TX queues wanted, the device has at most " +
+               std::to_string(info.max_rx_queues) + " / " + std::to_string(info.max_tx_queues);
     }
     rte_eth_conf conf{};
     if (s.rx_queues > 1 && info.flow_type_rss_offloads != 0) {

@@ -12,7 +12,7 @@ namespace tern::dp {
 
 struct PortSetup {
     uint16_t port_id = 0;
-    uint16_t rx_queues = 1;       // one per worker lcore
+    uint16_t rx_queues = 1;  // one per worker lcore
     uint16_t tx_queues = 1;
     uint16_t rx_desc = 1024;
     uint16_t tx_desc = 1024;

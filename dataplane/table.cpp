@@ -58,8 +58,8 @@ inline const ServiceEntry* Table::find(const uint8_t* addr, uint8_t family, uint
     }
 }
 
-std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t generation,
-                                     std::string& error, const TableParams& params) {
+std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t generation, std::string& error,
+                                     const TableParams& params) {
     std::unique_ptr<Table> t(new Table());
     t->generation_ = generation;
     t->params_ = params;
@@ -83,7 +83,8 @@ std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t ge
         if (it == frag.end() || s.port < it->second.first) frag[fk] = {s.port, index};
         auto& e = s.entry;
         e.by_slot.clear();
-        for (size_t i = 0; i < e.servers.size(); ++i) e.by_slot.emplace_back(e.servers[i].counter, static_cast<uint16_t>(i));
+        for (size_t i = 0; i < e.servers.size(); ++i)
+            e.by_slot.emplace_back(e.servers[i].counter, static_cast<uint16_t>(i));
         std::sort(e.by_slot.begin(), e.by_slot.end());
         t->services_.push_back(std::move(s.entry));
     }

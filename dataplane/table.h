@@ -12,7 +12,6 @@
 #include "dataplane/maglev.h"
 #include "dataplane/packet.h"
 
-
 namespace tern::dp {
 
 enum class Sched : uint8_t {
@@ -45,7 +44,7 @@ struct ServiceEntry {
     Sched sched = Sched::maglev;
     Fwd fwd = Fwd::dr;
     uint32_t counter = 0;  // slot in LcoreCounters::services
-    SharedRing ring;  // Maglev lookup table: index into servers, or kNoBackend; shared between generations
+    SharedRing ring;       // Maglev lookup table: index into servers, or kNoBackend; shared between generations
     std::vector<ServerEntry> servers;
     // Servers that take new flows (weight > 0, enabled, up) and their
     // weights, for rr, wrr and wlc.
@@ -60,10 +59,10 @@ struct ServiceEntry {
 
 // One VIP:port:protocol and the service behind it, as control hands it over.
 struct ServiceSpec {
-    uint8_t family = 4;     // 4 or 6
-    uint8_t vip[16] = {};   // network order; IPv4 in the first 4 bytes
-    uint16_t port = 0;      // host order
-    uint8_t proto = 0;      // kProtoTcp / kProtoUdp
+    uint8_t family = 4;    // 4 or 6
+    uint8_t vip[16] = {};  // network order; IPv4 in the first 4 bytes
+    uint16_t port = 0;     // host order
+    uint8_t proto = 0;     // kProtoTcp / kProtoUdp
     ServiceEntry entry;
 };
 
@@ -86,8 +85,8 @@ public:
     // the lcores needs a generation of its own (control counts them up): a
     // flow entry keeps its server's index and next hop for the generation
     // they were resolved in.
-    static std::unique_ptr<Table> create(std::vector<ServiceSpec> services, uint64_t generation,
-                                         std::string& error, const TableParams& params = {});
+    static std::unique_ptr<Table> create(std::vector<ServiceSpec> services, uint64_t generation, std::string& error,
+                                         const TableParams& params = {});
     ~Table();
     Table(const Table&) = delete;
     Table& operator=(const Table&) = delete;

@@ -17,8 +17,7 @@ inline void store_be16(uint8_t* p, uint16_t v) {
 
 // Writes an Ethernet header (with an 802.1Q tag when vlan != 0) at `d`;
 // returns its length.
-inline uint16_t write_l2(uint8_t* d, const uint8_t dst[6], const uint8_t src[6], uint16_t vlan,
-                         uint16_t ethertype) {
+inline uint16_t write_l2(uint8_t* d, const uint8_t dst[6], const uint8_t src[6], uint16_t vlan, uint16_t ethertype) {
     std::memcpy(d, dst, 6);
     std::memcpy(d + 6, src, 6);
     if (vlan != 0) {
@@ -53,7 +52,7 @@ inline uint16_t ring_pick(const ServiceEntry& svc, uint32_t hash) {
 // The fast path's first look at a frame is_fast_v4 accepted: its service,
 // and when it has one, its flow hash into `hash`.
 __attribute__((always_inline)) inline const ServiceEntry* find_service_v4(const Table& t, const uint8_t* d,
-                                                                         uint32_t& hash) {
+                                                                          uint32_t& hash) {
     uint64_t addrs, dst_ports;  // source and destination; destination and ports
     std::memcpy(&addrs, d + 26, 8);
     std::memcpy(&dst_ports, d + 30, 8);
@@ -136,8 +135,7 @@ const Table* Worker::event_barrier(rte_mbuf* m, const Table* t) {
 uint16_t Worker::schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t hash) {
     switch (svc.sched) {
         case Sched::maglev:
-        case Sched::sh:
-            return ring_pick(svc, svc.sched == Sched::sh ? source_hash(key) : hash);
+        case Sched::sh: return ring_pick(svc, svc.sched == Sched::sh ? source_hash(key) : hash);
         case Sched::rr: {
             const uint16_t i = pick_rr(static_cast<uint32_t>(svc.pool.size()), rr_[svc.counter].cursor);
             return i == kNoPick ? kNoBackend : svc.pool[i];
@@ -159,16 +157,16 @@ uint16_t Worker::schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t 
                 wlc_active_[i] = a;
                 wlc_inactive_[i] = in;
             }
-            const uint16_t i = pick_wlc(svc.pool_weights, std::span(wlc_active_.data(), n),
-                                        std::span(wlc_inactive_.data(), n));
+            const uint16_t i =
+                pick_wlc(svc.pool_weights, std::span(wlc_active_.data(), n), std::span(wlc_inactive_.data(), n));
             return i == kNoPick ? kNoBackend : svc.pool[i];
         }
     }
     return kNoBackend;
 }
 
-uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
-                      const uint8_t* l4, bool create) {
+uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash, const uint8_t* l4,
+                      bool create) {
     FlowTable* ft = cfg_.flows;
     // Fragments bypass the flow table and always hash (3-tuple) into the
     // Maglev ring, whatever the scheduler, so a datagram stays together.
@@ -178,8 +176,8 @@ uint16_t Worker::pick(const Table& t, const ServiceEntry& svc, const FlowKey& ke
     return pick_entry(static_cast<uint32_t>(t.generation()), svc, key, hash, l4, create, e);
 }
 
-uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
-                            const uint8_t* l4, bool create, FlowEntry* e) {
+uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey& key, uint32_t hash, const uint8_t* l4,
+                            bool create, FlowEntry* e) {
     FlowTable* ft = cfg_.flows;
     uint16_t idx = kNoBackend;
     ConnState old;  // the flow's state before this packet
@@ -268,8 +266,8 @@ bool Worker::icmp_allowed() {
     return true;
 }
 
-bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc,
-                     const ServerEntry& srv, uint32_t hash, BurstOut& out) {
+bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc, const ServerEntry& srv,
+                     uint32_t hash, BurstOut& out) {
     if (unlikely(!srv.has_mac)) {
         drop(m, Drop::no_neighbor);
         return false;
@@ -350,9 +348,9 @@ Worker::Hot Worker::hot(const Table* t) const {
     return h;
 }
 
-__attribute__((always_inline)) inline void Worker::forward_v4_flow(const Hot& h, FlowTable* ft, rte_mbuf* m,
-                                                                   uint8_t* d, const ServiceEntry& svc,
-                                                                   uint32_t hash, BurstOut& out) {
+__attribute__((always_inline)) inline void Worker::forward_v4_flow(const Hot& h, FlowTable* ft, rte_mbuf* m, uint8_t* d,
+                                                                   const ServiceEntry& svc, uint32_t hash,
+                                                                   BurstOut& out) {
     // The key's words as the frame holds them (FlowKey's layout: find_v4).
     uint32_t src, dst, ports;
     std::memcpy(&src, d + 26, 4);
@@ -411,8 +409,7 @@ __attribute__((always_inline)) inline void Worker::forward_v4_flow(const Hot& h,
 
 __attribute__((always_inline)) inline void Worker::write_next_hop_inline(const Hot& h, rte_mbuf* m, uint8_t* d,
                                                                          const ServiceEntry& svc, uint64_t hop,
-                                                                         uint32_t slot, uint32_t hash,
-                                                                         BurstOut& out) {
+                                                                         uint32_t slot, uint32_t hash, BurstOut& out) {
     const uint32_t pkt_len = rte_pktmbuf_pkt_len(m);
     // The first 8 bytes of the Ethernet header: the server's MAC, then the
     // first two bytes of the port's.
@@ -497,8 +494,8 @@ __attribute__((noinline)) void Worker::forward_v4_uncommon(const Hot& h, rte_mbu
     const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
     Parsed p;
     fast_v4_parsed(d, p);
-    const uint16_t idx = h.flows == nullptr ? schedule(svc, p.key, hash)
-                                            : pick_entry(h.generation, svc, p.key, hash, d + 34, true, e);
+    const uint16_t idx =
+        h.flows == nullptr ? schedule(svc, p.key, hash) : pick_entry(h.generation, svc, p.key, hash, d + 34, true, e);
     if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
     forward(*h.t, m, p, svc, svc.servers[idx], hash, out);
 }
@@ -773,8 +770,7 @@ __attribute__((noinline)) uint16_t Worker::start_run(const Table*& t, rte_mbuf**
 
 // noipa: one function, never split into a tail-called clone, so that
 // callgrind (scripts/bench) counts the whole burst.
-__attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n,
-                                                   BurstOut& out) {
+__attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out) {
     if (n == 0) return;
     if (likely(cfg_.timestamp_offset < 0 && n <= kBurst)) {
         now_ = clock(pkts[0]);  // the TSC once per burst is enough

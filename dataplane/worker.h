@@ -5,8 +5,8 @@
 
 #include <array>
 #include <atomic>
-#include <vector>
 #include <cstdint>
+#include <vector>
 
 #include "dataplane/counters.h"
 #include "dataplane/flow_table.h"
@@ -25,17 +25,17 @@ struct EventBarrier;
 struct WorkerConfig {
     uint16_t port_id = 0;
     uint16_t queue_id = 0;
-    uint16_t exc_port_id = 0;   // the exception path (TAP to the kernel, or a pcap in replay)
+    uint16_t exc_port_id = 0;  // the exception path (TAP to the kernel, or a pcap in replay)
     uint16_t exc_queue_id = 0;
     uint8_t port_mac[6] = {};
-    uint16_t mtu = 1500;               // largest IP packet the port sends
-    uint32_t icmp_rate_limit = 1000;   // generated ICMP per second on this lcore
-    FlowTable* flows = nullptr;        // this lcore's flow table; nullptr: stateless (hash only)
+    uint16_t mtu = 1500;              // largest IP packet the port sends
+    uint32_t icmp_rate_limit = 1000;  // generated ICMP per second on this lcore
+    FlowTable* flows = nullptr;       // this lcore's flow table; nullptr: stateless (hash only)
     // The flow clock: the mbuf RX timestamp dynfield (microseconds; replay,
     // where time is the capture's), or -1 for the TSC.
     int timestamp_offset = -1;
     uint64_t timestamp_flag = 0;
-    EventBarrier* events = nullptr;    // replay only
+    EventBarrier* events = nullptr;  // replay only
     // Every lcore's counters (this one's included), for wlc's connection
     // counts; complete before the lcores start, read-only afterwards.
     const std::vector<const LcoreCounters*>* peers = nullptr;
@@ -54,8 +54,8 @@ struct BurstOut {
 // waits until control has applied event k and published its table. Shared
 // between control and the lcores; sized before the lcores start.
 struct EventBarrier {
-    std::vector<uint64_t> times_us;             // capture time of each event, ascending
-    std::atomic<uint32_t> applied{0};           // events applied and published (control writes)
+    std::vector<uint64_t> times_us;                    // capture time of each event, ascending
+    std::atomic<uint32_t> applied{0};                  // events applied and published (control writes)
     std::array<std::atomic<uint32_t>, 128> reached{};  // per lcore id: events reached (lcore writes)
 };
 
@@ -121,8 +121,8 @@ private:
     // inline for a hit resolved in this table generation to an inline next
     // hop and for a new flow of a Maglev service; the rest through
     // forward_v4_uncommon.
-    void forward_v4_flow(const Hot& h, FlowTable* ft, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc,
-                         uint32_t hash, BurstOut& out);
+    void forward_v4_flow(const Hot& h, FlowTable* ft, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc, uint32_t hash,
+                         BurstOut& out);
     // Rewrites a fast-shape packet for an untagged, resolved next hop (DR's
     // MACs, or IPv4 IPIP's outer header from words), counts it and queues it
     // on tx. `hop` is the flow's server_index and next-hop MAC (FlowEntry's
@@ -137,8 +137,8 @@ private:
                              BurstOut& out);
     // An IPv4 IPIP packet whose encapsulation would exceed the MTU: forward()'s
     // too-big answer (or drop).
-    void forward_v4_too_big(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, const ServerEntry& srv,
-                            uint32_t hash, BurstOut& out);
+    void forward_v4_too_big(const Hot& h, rte_mbuf* m, const ServiceEntry& svc, const ServerEntry& srv, uint32_t hash,
+                            BurstOut& out);
     // Any other packet: parse_frame, then handle_flow, punt or drop.
     void parse_and_handle(const Table* t, rte_mbuf* m, BurstOut& out);
     // What happens to one packet with a flow key; returns false when it was dropped.
@@ -149,16 +149,16 @@ private:
     void handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out);
     // Sends `m` to server `idx` of `svc`, DR or IPIP; `hash` is the flow's.
     // False when it was not forwarded (dropped, or answered with too-big).
-    bool forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc,
-                 const ServerEntry& srv, uint32_t hash, BurstOut& out);
+    bool forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc, const ServerEntry& srv,
+                 uint32_t hash, BurstOut& out);
     // Answers `m` with ICMP too-big (its encapsulation would exceed the MTU).
     void too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out);
     bool icmp_allowed();
     // Picks the server of a flow: its flow-table entry when it has one and
     // the server still keeps flows, else the service's ring. Updates TCP
     // state and connection counts. Returns kNoBackend when none can take it.
-    uint16_t pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
-                  const uint8_t* l4, bool create);
+    uint16_t pick(const Table& t, const ServiceEntry& svc, const FlowKey& key, uint32_t hash, const uint8_t* l4,
+                  bool create);
     // pick() once the flow table was searched: `e` is the flow's entry or nullptr.
     uint16_t pick_entry(uint32_t generation, const ServiceEntry& svc, const FlowKey& key, uint32_t hash,
                         const uint8_t* l4, bool create, FlowEntry* e);
@@ -174,13 +174,13 @@ private:
     void drop(rte_mbuf* m, Drop reason);
 
     WorkerConfig cfg_;
-    uint64_t mac48_;  // the port's MAC for is_fast_v4
-    bool fast_ok_;    // the port's MAC is unicast: is_fast_v4 may be used
-    uint64_t mac_lo16_;  // the port's MAC bytes 0-1 in bits 48-63 (write_next_hop_inline's first word)
-    uint32_t mac_hi32_;  // its bytes 2-5 as they lie in memory
-    uint64_t icmp_tokens_ = 0;   // token bucket, in units of 1/hz of a packet
+    uint64_t mac48_;            // the port's MAC for is_fast_v4
+    bool fast_ok_;              // the port's MAC is unicast: is_fast_v4 may be used
+    uint64_t mac_lo16_;         // the port's MAC bytes 0-1 in bits 48-63 (write_next_hop_inline's first word)
+    uint32_t mac_hi32_;         // its bytes 2-5 as they lie in memory
+    uint64_t icmp_tokens_ = 0;  // token bucket, in units of 1/hz of a packet
     uint64_t icmp_last_tsc_ = 0;
-    uint32_t now_ = 0;           // flow clock of the current burst, seconds
+    uint32_t now_ = 0;  // flow clock of the current burst, seconds
     const std::atomic<const Table*>& table_;
     rte_rcu_qsbr* qsbr_;
     LcoreCounters& counters_;
@@ -189,7 +189,7 @@ private:
         uint32_t cursor = 0xFFFFFFFFu;
         int32_t current = 0;
     };
-    std::vector<RoundRobin> rr_;          // per service counter slot
+    std::vector<RoundRobin> rr_;                       // per service counter slot
     std::vector<uint64_t> wlc_active_, wlc_inactive_;  // scratch for wlc
     std::vector<const LcoreCounters*> own_peers_;      // when the config gives none
 };

@@ -92,8 +92,8 @@ private:
         socket_.open(server.protocol(), ec);
         if (!ec) socket_.connect(server, ec);
         if (ec) {
-            finish(false, fmt::format("cannot query {}: {}{}", server.address().to_string(), ec.message(),
-                                      query_text()));
+            finish(false,
+                   fmt::format("cannot query {}: {}{}", server.address().to_string(), ec.message(), query_text()));
             return;
         }
         after(deadline_, spec_.timeout, [this, q = query_] {
@@ -111,42 +111,40 @@ private:
     }
 
     void receive() {
-        socket_.async_receive(asio::buffer(reply_), guard([this, q = query_](const boost::system::error_code& ec,
-                                                                               size_t n) {
-            if (q != query_) return;
-            if (ec) {
-                failed(ec);
-                return;
-            }
-            std::string error;
-            auto reply = dns::decode_reply(std::span<const uint8_t>(reply_.data(), n), error);
-            // Someone else's datagram, or garbage: keep waiting for ours.
-            if (!reply || reply->id != id_ || reply->opcode != 0 || reply->qtype != type_ ||
-                reply->qclass != dns::kClassIN || !dns::same_name(reply->qname, name_)) {
-                receive();
-                return;
-            }
-            answered(*reply);
-        }));
+        socket_.async_receive(asio::buffer(reply_),
+                              guard([this, q = query_](const boost::system::error_code& ec, size_t n) {
+                                  if (q != query_) return;
+                                  if (ec) {
+                                      failed(ec);
+                                      return;
+                                  }
+                                  std::string error;
+                                  auto reply = dns::decode_reply(std::span<const uint8_t>(reply_.data(), n), error);
+                                  // Someone else's datagram, or garbage: keep waiting for ours.
+                                  if (!reply || reply->id != id_ || reply->opcode != 0 || reply->qtype != type_ ||
+                                      reply->qclass != dns::kClassIN || !dns::same_name(reply->qname, name_)) {
+                                      receive();
+                                      return;
+                                  }
+                                  answered(*reply);
+                              }));
     }
 
     void answered(const dns::Reply& reply) {
         const std::string asked = fmt::format("{} {}", name_, dns::type_name(type_));
         switch (reply.rcode) {
-        case dns::kNoError: {
-            // A truncated reply (TC) would be retried over TCP by a resolver;
-            // for a health check it already shows the server answering.
-            const std::string found = addresses(reply.answers, type_);
-            finish(true, fmt::format("{} {}{}", asked, found.empty() ? "(no records)" : found,
-                                     reply.truncated ? " (truncated)" : ""));
-            return;
-        }
-        case dns::kNxDomain:
-            finish(!fail_on_nxdomain_, fmt::format("{} NXDOMAIN", name_));
-            return;
-        case dns::kServFail: finish(false, "DNS server error" + query_text()); return;
-        case dns::kRefused: finish(false, "DNS query refused" + query_text()); return;
-        default: finish(false, fmt::format("DNS error {}{}", dns::rcode_name(reply.rcode), query_text()));
+            case dns::kNoError: {
+                // A truncated reply (TC) would be retried over TCP by a resolver;
+                // for a health check it already shows the server answering.
+                const std::string found = addresses(reply.answers, type_);
+                finish(true, fmt::format("{} {}{}", asked, found.empty() ? "(no records)" : found,
+                                         reply.truncated ? " (truncated)" : ""));
+                return;
+            }
+            case dns::kNxDomain: finish(!fail_on_nxdomain_, fmt::format("{} NXDOMAIN", name_)); return;
+            case dns::kServFail: finish(false, "DNS server error" + query_text()); return;
+            case dns::kRefused: finish(false, "DNS query refused" + query_text()); return;
+            default: finish(false, fmt::format("DNS error {}{}", dns::rcode_name(reply.rcode), query_text()));
         }
     }
 

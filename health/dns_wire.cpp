@@ -7,7 +7,7 @@ namespace tern::health::dns {
 namespace {
 
 constexpr size_t kHeaderSize = 12;
-constexpr size_t kMaxName = 255;   // wire bytes, RFC 1035 2.3.4
+constexpr size_t kMaxName = 255;  // wire bytes, RFC 1035 2.3.4
 constexpr size_t kMaxLabel = 63;
 // A name has at most 127 labels, so a longer chain of pointers is a loop.
 constexpr int kMaxPointers = 127;
@@ -238,26 +238,26 @@ bool same_name(std::string_view a, std::string_view b) {
 
 std::string rcode_name(uint8_t rcode) {
     switch (rcode) {
-    case kNoError: return "NOERROR";
-    case kFormErr: return "FORMERR";
-    case kServFail: return "SERVFAIL";
-    case kNxDomain: return "NXDOMAIN";
-    case kNotImp: return "NOTIMP";
-    case kRefused: return "REFUSED";
-    case 6: return "YXDOMAIN";
-    case 7: return "YXRRSET";
-    case 8: return "NXRRSET";
-    case 9: return "NOTAUTH";
-    case 10: return "NOTZONE";
-    default: return fmt::format("RCODE {}", rcode);
+        case kNoError: return "NOERROR";
+        case kFormErr: return "FORMERR";
+        case kServFail: return "SERVFAIL";
+        case kNxDomain: return "NXDOMAIN";
+        case kNotImp: return "NOTIMP";
+        case kRefused: return "REFUSED";
+        case 6: return "YXDOMAIN";
+        case 7: return "YXRRSET";
+        case 8: return "NXRRSET";
+        case 9: return "NOTAUTH";
+        case 10: return "NOTZONE";
+        default: return fmt::format("RCODE {}", rcode);
     }
 }
 
 std::string type_name(uint16_t type) {
     switch (type) {
-    case kTypeA: return "A";
-    case kTypeAAAA: return "AAAA";
-    default: return fmt::format("TYPE {}", type);
+        case kTypeA: return "A";
+        case kTypeAAAA: return "AAAA";
+        default: return fmt::format("TYPE {}", type);
     }
 }
 

@@ -47,8 +47,7 @@ struct Reply {
 // trailing dot allowed) of `type`, class IN. nullopt, with `error` naming the
 // fault, when the name cannot be encoded (an empty label, a label over 63
 // bytes, over 255 bytes in all).
-std::optional<std::vector<uint8_t>> encode_query(uint16_t id, std::string_view name, uint16_t type,
-                                                 std::string& error);
+std::optional<std::vector<uint8_t>> encode_query(uint16_t id, std::string_view name, uint16_t type, std::string& error);
 
 // The reply in `msg`: header, its single question, its answer records
 // (names decompressed). nullopt, with `error` saying what is wrong, when `msg`

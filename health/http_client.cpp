@@ -149,9 +149,8 @@ public:
         deadline_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
             if (!ec) self->timed_out();
         });
-        socket().async_connect(to_, [self = this->shared_from_this()](const boost::system::error_code& ec) {
-            self->connected(ec);
-        });
+        socket().async_connect(
+            to_, [self = this->shared_from_this()](const boost::system::error_code& ec) { self->connected(ec); });
     }
 
     void cancel() override {
@@ -188,10 +187,9 @@ private:
                                         : SSL_set1_host(ssl, url_.host.c_str());
                 if (set != 1) return fail_text(fmt::format("TLS setup: cannot check the name '{}'", url_.host));
             }
-            stream_.async_handshake(ssl::stream_base::client,
-                                    [self = this->shared_from_this()](const boost::system::error_code& e) {
-                                        self->handshaken(e);
-                                    });
+            stream_.async_handshake(
+                ssl::stream_base::client,
+                [self = this->shared_from_this()](const boost::system::error_code& e) { self->handshaken(e); });
         }
     }
 
@@ -202,8 +200,8 @@ private:
                 SSL* ssl = stream_.native_handle();
                 const long v = SSL_get_verify_result(ssl);
                 if ((SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0 && v != X509_V_OK) {
-                    return fail_text(fmt::format("TLS handshake: certificate verify failed: {}",
-                                                 X509_verify_cert_error_string(v)));
+                    return fail_text(
+                        fmt::format("TLS handshake: certificate verify failed: {}", X509_verify_cert_error_string(v)));
                 }
             }
             return fail(ec);
@@ -218,20 +216,18 @@ private:
         request_.set(http::field::user_agent, "tern-health");
         request_.set(http::field::accept, "*/*");
         request_.set(http::field::connection, "close");
-        http::async_write(stream_, request_,
-                          [self = this->shared_from_this()](const boost::system::error_code& ec, size_t) {
-                              self->sent(ec);
-                          });
+        http::async_write(
+            stream_, request_,
+            [self = this->shared_from_this()](const boost::system::error_code& ec, size_t) { self->sent(ec); });
     }
 
     void sent(const boost::system::error_code& ec) {
         if (finished_) return;
         if (ec) return fail(ec);
         stage_ = Stage::header;
-        http::async_read_header(stream_, buffer_, parser_,
-                                [self = this->shared_from_this()](const boost::system::error_code& e, size_t) {
-                                    self->got_header(e);
-                                });
+        http::async_read_header(
+            stream_, buffer_, parser_,
+            [self = this->shared_from_this()](const boost::system::error_code& e, size_t) { self->got_header(e); });
     }
 
     void got_header(const boost::system::error_code& ec) {
@@ -263,10 +259,9 @@ private:
         auto& b = parser_.get().body();
         b.data = chunk_.data();
         b.size = std::min(chunk_.size(), opt_.read_body - body_read_);
-        http::async_read(stream_, buffer_, parser_,
-                         [self = this->shared_from_this()](const boost::system::error_code& ec, size_t) {
-                             self->got_body(ec);
-                         });
+        http::async_read(
+            stream_, buffer_, parser_,
+            [self = this->shared_from_this()](const boost::system::error_code& ec, size_t) { self->got_body(ec); });
     }
 
     void got_body(boost::system::error_code ec) {

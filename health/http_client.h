@@ -12,11 +12,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <map>
 #include <vector>
 
 namespace tern::health {
@@ -32,24 +32,24 @@ struct HttpUrl {
 std::optional<HttpUrl> parse_http_url(std::string_view text, std::string* error = nullptr);
 
 struct HttpOptions {
-    double timeout = 5;            // the whole exchange: connect, TLS, request, response
-    size_t read_body = 64 * 1024;  // body bytes read at most; the rest is not waited for
-    size_t keep_body = 0;          // of those, kept in HttpResponse::body
-    bool verify_host = false;      // the certificate must name the URL's host
+    double timeout = 5;                     // the whole exchange: connect, TLS, request, response
+    size_t read_body = 64 * 1024;           // body bytes read at most; the rest is not waited for
+    size_t keep_body = 0;                   // of those, kept in HttpResponse::body
+    bool verify_host = false;               // the certificate must name the URL's host
     std::vector<std::string> keep_headers;  // response headers to keep (e.g. X-Etcd-Index)
     // For https://; its verify mode decides whether the chain is checked.
     std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 struct HttpResponse {
-    bool ok = false;         // a response arrived: its header, and its body up to read_body
-    std::string error;       // when !ok: what failed ("connect: Connection refused", "timeout after 5 s ...")
-    unsigned status = 0;     // when ok
-    std::string reason;      // the reason phrase (printable, bounded), or the standard one if none came
-    std::string body;        // the first keep_body bytes of the body
+    bool ok = false;      // a response arrived: its header, and its body up to read_body
+    std::string error;    // when !ok: what failed ("connect: Connection refused", "timeout after 5 s ...")
+    unsigned status = 0;  // when ok
+    std::string reason;   // the reason phrase (printable, bounded), or the standard one if none came
+    std::string body;     // the first keep_body bytes of the body
     std::map<std::string, std::string> headers;  // those of keep_headers that came (bounded)
-    bool truncated = false;  // the body was longer than read_body
-    double duration_s = 0;   // from start to the outcome
+    bool truncated = false;                      // the body was longer than read_body
+    double duration_s = 0;                       // from start to the outcome
 };
 
 // One GET in flight. Dropping the handle does not stop it; cancel() does.

@@ -85,17 +85,17 @@ private:
         }
         connecting_ = true;
         socket_.async_connect(ep, guard([this, attempt, clean](const error_code& ec) {
-            if (attempt != attempt_ || !connecting_) return;
-            connecting_ = false;
-            connect_timer_.cancel();
-            if (ec) {
-                failed(clean, ec.message());
-            } else {
-                connected();
-            }
-        }));
-        const double timeout = clean ? timeout_clean_reconnect_
-                                     : std::clamp(delay_, kMinConnectTimeout, kMaxConnectTimeout);
+                                  if (attempt != attempt_ || !connecting_) return;
+                                  connecting_ = false;
+                                  connect_timer_.cancel();
+                                  if (ec) {
+                                      failed(clean, ec.message());
+                                  } else {
+                                      connected();
+                                  }
+                              }));
+        const double timeout =
+            clean ? timeout_clean_reconnect_ : std::clamp(delay_, kMinConnectTimeout, kMaxConnectTimeout);
         after(connect_timer_, timeout, [this, attempt, clean, timeout] {
             // The connect may have completed with this expiry already queued.
             if (attempt != attempt_ || !connecting_) return;
@@ -117,8 +117,7 @@ private:
         auto set = [fd](int level, int name, int value) {
             return ::setsockopt(fd, level, name, &value, sizeof value) == 0;
         };
-        if (!set(SOL_SOCKET, SO_KEEPALIVE, 1) ||
-            !set(IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(keepalive_idle_)) ||
+        if (!set(SOL_SOCKET, SO_KEEPALIVE, 1) || !set(IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(keepalive_idle_)) ||
             !set(IPPROTO_TCP, TCP_KEEPCNT, static_cast<int>(keepalive_retries_)) ||
             !set(IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(keepalive_interval_))) {
             log(fmt::format("cannot set TCP keepalive on the connection to {}: {}", peer(), std::strerror(errno)));
@@ -128,20 +127,21 @@ private:
     // Waits for the connection's end; whatever the server sends is dropped.
     void read() {
         const uint64_t attempt = attempt_;
-        socket_.async_read_some(asio::buffer(buf_), guard([this, attempt](const error_code& ec, size_t) {
-            if (attempt != attempt_) return;
-            if (!ec) {
-                read();
-            } else if (ec == asio::error::eof) {
-                log(fmt::format("connection to {} closed cleanly by the server; reconnecting at once", peer()));
-                connect(true);
-            } else {
-                close();
-                log(fmt::format("connection to {} lost: {}", peer(), ec.message()));
-                result(false, ec.message());
-                retry();
-            }
-        }));
+        socket_.async_read_some(
+            asio::buffer(buf_), guard([this, attempt](const error_code& ec, size_t) {
+                if (attempt != attempt_) return;
+                if (!ec) {
+                    read();
+                } else if (ec == asio::error::eof) {
+                    log(fmt::format("connection to {} closed cleanly by the server; reconnecting at once", peer()));
+                    connect(true);
+                } else {
+                    close();
+                    log(fmt::format("connection to {} lost: {}", peer(), ec.message()));
+                    result(false, ec.message());
+                    retry();
+                }
+            }));
     }
 
     void failed(bool clean, const std::string& error) {

@@ -70,8 +70,8 @@ void Monitor::log(const std::string& text) const {
 }
 
 void Monitor::after(boost::asio::steady_timer& timer, double seconds, std::function<void()> fn) {
-    timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(seconds)));
+    timer.expires_after(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds)));
     timer.async_wait(guard([fn = std::move(fn)](const boost::system::error_code& ec) {
         if (!ec) fn();
     }));

@@ -42,7 +42,7 @@ using Log = std::function<void(const std::string& line)>;
 // Check durations in Prometheus-style cumulative-friendly buckets.
 struct DurationHistogram {
     static constexpr std::array<double, 13> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                        0.25,  0.5,    1,     2.5,  5,     10};
+                                                       0.25,  0.5,    1,     2.5,  5,     10};
     std::array<uint64_t, kBounds.size() + 1> counts{};  // last: above every bound
     double sum = 0;
     uint64_t count = 0;

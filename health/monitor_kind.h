@@ -32,16 +32,16 @@ enum class OptionType {
 struct OptionSpec {
     const char* name;
     OptionType type;
-    double min = 0, max = 0;        // real, uint, uint_list
-    OptionValue default_value{};    // when absent; of `type`
+    double min = 0, max = 0;      // real, uint, uint_list
+    OptionValue default_value{};  // when absent; of `type`
     bool required = false;
     // A further check of a value read, or nullptr: one message per problem
     // (ProxyFetch's URLs).
     std::vector<std::string> (*check)(const OptionValue& value) = nullptr;
 };
 
-using MonitorFactory = std::unique_ptr<Monitor> (*)(boost::asio::io_context& io, const MonitorSpec& spec,
-                                                    Target target, Report report);
+using MonitorFactory = std::unique_ptr<Monitor> (*)(boost::asio::io_context& io, const MonitorSpec& spec, Target target,
+                                                    Report report);
 
 struct MonitorKind {
     const char* name;  // as in tern.yaml and pybal.conf: "ProxyFetch"

@@ -16,11 +16,7 @@ const std::vector<const MonitorKind*>& monitor_kinds() {
     // Built on first use (no static-initialisation order to mind); this order
     // is the order known kinds are listed in.
     static const std::vector<const MonitorKind*> kKinds = {
-        &proxy_fetch_kind(),
-        &idle_connection_kind(),
-        &run_command_kind(),
-        &dns_query_kind(),
-        &udp_kind(),
+        &proxy_fetch_kind(), &idle_connection_kind(), &run_command_kind(), &dns_query_kind(), &udp_kind(),
     };
     return kKinds;
 }

@@ -15,8 +15,7 @@
 namespace tern::health {
 
 // An option's value, of its type in the kind's table (OptionType's order).
-using OptionValue =
-    std::variant<double, uint64_t, bool, std::string, std::vector<std::string>, std::vector<uint64_t>>;
+using OptionValue = std::variant<double, uint64_t, bool, std::string, std::vector<std::string>, std::vector<uint64_t>>;
 
 struct MonitorSpec {
     std::string kind;      // the kind's name, as in tern.yaml and pybal.conf: "ProxyFetch"

@@ -6,9 +6,9 @@
 // check_all (up while failures <= max_failures).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <algorithm>
 #include <chrono>
 #include <exception>
 
@@ -27,9 +27,7 @@ constexpr size_t kBodyRead = 64 * 1024;
 class ProxyFetch final : public Monitor {
 public:
     ProxyFetch(boost::asio::io_context& io, const MonitorSpec& spec, Target target, Report report)
-        : Monitor(io, spec, std::move(target), std::move(report)),
-          to_(target_.ip, target_.port),
-          timer_(io) {
+        : Monitor(io, spec, std::move(target), std::move(report)), to_(target_.ip, target_.port), timer_(io) {
         bool tls = false;
         for (const auto& text : url_texts_) {
             Url u{text, {}, {}};
@@ -82,9 +80,7 @@ private:
 
     void fetch(size_t i) {
         const Url& u = urls_[i];
-        std::string refused = !u.url                ? u.error
-                              : u.url->tls && !tls_ ? tls_error_
-                                                    : std::string();
+        std::string refused = !u.url ? u.error : u.url->tls && !tls_ ? tls_error_ : std::string();
         if (refused.empty()) {
             HttpOptions opt;
             opt.timeout = spec_.timeout;
@@ -200,10 +196,10 @@ const MonitorKind& proxy_fetch_kind() {
             {"interval", T::real, 0.01, 86400, 10.0},
             {"timeout", T::real, 0.01, 3600, 5.0},
             {"http_status", T::uint_list, 100, 599, std::vector<uint64_t>{200}},
-            {"check_all", T::boolean, 0, 0, false},      // every URL each time (else one, in turn)
+            {"check_all", T::boolean, 0, 0, false},           // every URL each time (else one, in turn)
             {"max_failures", T::uint, 0, 1000, uint64_t{0}},  // with check_all: failures tolerated
-            {"verify-tls", T::boolean, 0, 0, false},     // verify the server's certificate and name
-            {"ca-file", T::str, 0, 0, std::string()},    // CA bundle for verify-tls; empty: the system's
+            {"verify-tls", T::boolean, 0, 0, false},          // verify the server's certificate and name
+            {"ca-file", T::str, 0, 0, std::string()},         // CA bundle for verify-tls; empty: the system's
         },
         check_spec,
         make,

@@ -166,43 +166,44 @@ private:
     }
 
     void wait_exit() {
-        pidfd_->async_wait(Descriptor::wait_read, guard([this, run = run_](const boost::system::error_code& ec) {
-            if (ec || run != run_ || pid_ < 0) return;
-            int status = 0;
-            const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-            if (r == 0) {  // not yet: cannot happen once the pidfd is readable, but harmless
-                wait_exit();
-                return;
-            }
-            const pid_t group = pid_;
-            pid_ = -1;
-            pidfd_.reset();
-            exited_ = true;
-            status_ = r == group ? status : -1;
-            // The group id stays taken while any member lives, so this cannot
-            // hit strangers. After a timeout the group was killed already.
-            const int err = kill_group(group);
-            if (err == 0) {
-                if (!timed_out_) log(fmt::format("command {} left processes behind; killed them", command_));
-            } else if (err == EPERM) {
-                log(fmt::format("command {} left processes behind; could not kill them all", command_));
-            }
-            maybe_finish();
-        }));
+        pidfd_->async_wait(
+            Descriptor::wait_read, guard([this, run = run_](const boost::system::error_code& ec) {
+                if (ec || run != run_ || pid_ < 0) return;
+                int status = 0;
+                const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+                if (r == 0) {  // not yet: cannot happen once the pidfd is readable, but harmless
+                    wait_exit();
+                    return;
+                }
+                const pid_t group = pid_;
+                pid_ = -1;
+                pidfd_.reset();
+                exited_ = true;
+                status_ = r == group ? status : -1;
+                // The group id stays taken while any member lives, so this cannot
+                // hit strangers. After a timeout the group was killed already.
+                const int err = kill_group(group);
+                if (err == 0) {
+                    if (!timed_out_) log(fmt::format("command {} left processes behind; killed them", command_));
+                } else if (err == EPERM) {
+                    log(fmt::format("command {} left processes behind; could not kill them all", command_));
+                }
+                maybe_finish();
+            }));
     }
 
     void read_output() {
-        out_->async_read_some(asio::buffer(buf_), guard([this, run = run_](const boost::system::error_code& ec,
-                                                                            size_t n) {
-            if (run != run_ || !out_) return;
-            consume(std::string_view(buf_.data(), n));
-            if (ec) {  // end of file: every writer gone; or a read error
-                close_output();
-                maybe_finish();
-                return;
-            }
-            read_output();
-        }));
+        out_->async_read_some(asio::buffer(buf_),
+                              guard([this, run = run_](const boost::system::error_code& ec, size_t n) {
+                                  if (run != run_ || !out_) return;
+                                  consume(std::string_view(buf_.data(), n));
+                                  if (ec) {  // end of file: every writer gone; or a read error
+                                      close_output();
+                                      maybe_finish();
+                                      return;
+                                  }
+                                  read_output();
+                              }));
     }
 
     void consume(std::string_view data) {
@@ -235,7 +236,8 @@ private:
             timed_out_ = true;
             kill_group(pid_);
         } else if (out_) {
-            log(fmt::format("command {} exited but its output is still open after {:g} s (a process left its group?); "
+            log(
+                fmt::format("command {} exited but its output is still open after {:g} s (a process left its group?); "
                             "no longer reading it",
                             command_, spec_.timeout));
         }

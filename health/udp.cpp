@@ -80,9 +80,8 @@ private:
         }
         if (!receiving_) receive();
         send();
-        const double since = last_unreachable_
-                                 ? std::chrono::duration<double>(Clock::now() - *last_unreachable_).count()
-                                 : 0;
+        const double since =
+            last_unreachable_ ? std::chrono::duration<double>(Clock::now() - *last_unreachable_).count() : 0;
         if (!last_unreachable_ || since > icmp_timeout_) {
             result(true, last_unreachable_ ? fmt::format("no ICMP unreachable for {:.1f} s", since)
                                            : std::string("no ICMP unreachable"));
@@ -94,28 +93,28 @@ private:
 
     void send() {
         socket_.async_send(asio::buffer(buf_.data(), 0), guard([this](const error_code& ec, size_t) {
-            if (ec && ec != asio::error::operation_aborted) unreachable(ec);
-        }));
+                               if (ec && ec != asio::error::operation_aborted) unreachable(ec);
+                           }));
     }
 
     // Kept posted: the kernel reports the ICMP error on the next receive.
     void receive() {
         receiving_ = true;
         socket_.async_receive(asio::buffer(buf_), guard([this](const error_code& ec, size_t) {
-            receiving_ = false;
-            if (ec == asio::error::operation_aborted) return;
-            if (!ec) {
-                receive();  // a reply: nothing to learn from it
-                return;
-            }
-            if (unreachable(ec)) {
-                receive();
-            } else {
-                // Left for the next check to post again, so a lasting error
-                // cannot spin this thread.
-                log(fmt::format("receiving from {}: {}", peer(), ec.message()));
-            }
-        }));
+                                  receiving_ = false;
+                                  if (ec == asio::error::operation_aborted) return;
+                                  if (!ec) {
+                                      receive();  // a reply: nothing to learn from it
+                                      return;
+                                  }
+                                  if (unreachable(ec)) {
+                                      receive();
+                                  } else {
+                                      // Left for the next check to post again, so a lasting error
+                                      // cannot spin this thread.
+                                      log(fmt::format("receiving from {}: {}", peer(), ec.message()));
+                                  }
+                              }));
     }
 
     // Connection refused is the ICMP port unreachable; network and host

@@ -43,7 +43,8 @@ std::string yq(const std::string& s) {
     static const std::set<std::string> kWords = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"};
     bool plain = !s.empty() && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '/' || s[0] == '_') &&
                  kWords.count(pybal_lower(s)) == 0;
-    for (char c : s) plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./-", c) != nullptr);
+    for (char c : s)
+        plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./-", c) != nullptr);
     if (plain) return s;
     std::string out = "\"";
     for (unsigned char c : s) {
@@ -159,9 +160,10 @@ void Importer::global(const IniSection* g) {
         http_yaml_ = "http:\n  enabled: false\n";
         return;
     }
-    static const std::set<std::string> kBgpKeys = {"bgp", "bgp-local-asn", "bgp-peer-address", "bgp-as-path",
-                                                    "bgp-med", "bgp-nexthop-ipv4", "bgp-nexthop-ipv6",
-                                                    "bgp-local-ips", "bgp-local-port"};
+    static const std::set<std::string> kBgpKeys = {
+        "bgp",           "bgp-local-asn",    "bgp-peer-address", "bgp-as-path",
+        "bgp-med",       "bgp-nexthop-ipv4", "bgp-nexthop-ipv6", "bgp-local-ips",
+        "bgp-local-port"};
     for (const auto& e : g->entries) {
         if (kBgpKeys.count(e.key) || e.key == "instrumentation" || e.key == "instrumentation_port" ||
             e.key == "instrumentation_ips") {
@@ -191,7 +193,9 @@ void Importer::global(const IniSection* g) {
     bool instrumentation = false;
     if (const IniEntry* e = g->find("instrumentation")) {
         auto on = py_bool(e->value);
-        if (!on) report(e->line, g->name, fmt::format("instrumentation = '{}' is not a boolean; HTTP API left off", e->value));
+        if (!on)
+            report(e->line, g->name,
+                   fmt::format("instrumentation = '{}' is not a boolean; HTTP API left off", e->value));
         instrumentation = on.value_or(false);
     }
     if (!instrumentation) {
@@ -214,11 +218,14 @@ void Importer::global(const IniSection* g) {
                 rest.push_back(a->str());
             }
         }
-        if (!ips) report(e->line, g->name, fmt::format("instrumentation_ips '{}' is not a Python list of addresses; used 127.0.0.1", e->value));
+        if (!ips)
+            report(e->line, g->name,
+                   fmt::format("instrumentation_ips '{}' is not a Python list of addresses; used 127.0.0.1", e->value));
         if (first) http_yaml_ += fmt::format("  address: {}\n", yq(first->str()));
         if (!rest.empty()) {
-            report(e->line, g->name, fmt::format("instrumentation_ips: Tern's HTTP API listens on one address: used {}, not {}",
-                                                 first->str(), fmt::join(rest, ", ")));
+            report(e->line, g->name,
+                   fmt::format("instrumentation_ips: Tern's HTTP API listens on one address: used {}, not {}",
+                               first->str(), fmt::join(rest, ", ")));
         }
     }
     if (const IniEntry* e = g->find("instrumentation_port")) {
@@ -264,12 +271,14 @@ void Importer::bgp(const IniSection& g) {
             ++copies;
         }
         if (!only_local || copies == 0) {
-            report(e->line, g.name, fmt::format("bgp-as-path '{}' is not copies of bgp-local-asn {}: Tern only prepends "
-                                                "its own AS (as_path_prepend); used as_path_prepend: 0",
-                                                e->value, local));
+            report(e->line, g.name,
+                   fmt::format("bgp-as-path '{}' is not copies of bgp-local-asn {}: Tern only prepends "
+                               "its own AS (as_path_prepend); used as_path_prepend: 0",
+                               e->value, local));
         } else if (copies - 1 > 16) {
-            report(e->line, g.name, fmt::format("bgp-as-path has {} copies of AS {}; Tern prepends at most 16 more; used 16",
-                                                copies, local));
+            report(e->line, g.name,
+                   fmt::format("bgp-as-path has {} copies of AS {}; Tern prepends at most 16 more; used 16", copies,
+                               local));
             out += "  as_path_prepend: 16\n";
         } else if (copies > 1) {
             out += fmt::format("  as_path_prepend: {}\n", copies - 1);
@@ -281,20 +290,26 @@ void Importer::bgp(const IniSection& g) {
         auto p = parse_python_literal(e->value);
         auto ips = p.value ? string_list(*p.value) : std::nullopt;
         if (!ips) {
-            report(e->line, g.name, fmt::format("bgp-local-ips '{}' is not a Python list; Tern listens on every address", e->value));
+            report(e->line, g.name,
+                   fmt::format("bgp-local-ips '{}' is not a Python list; Tern listens on every address", e->value));
         } else if (!(*ips)[0].empty()) {
             auto a = conf::IpAddr::parse((*ips)[0]);
             if (a) out += fmt::format("  listen_address: {}\n", yq(a->str()));
-            else report(e->line, g.name, fmt::format("bgp-local-ips: '{}' is not an IP address; Tern listens on every address", (*ips)[0]));
+            else
+                report(
+                    e->line, g.name,
+                    fmt::format("bgp-local-ips: '{}' is not an IP address; Tern listens on every address", (*ips)[0]));
             if (ips->size() > 1) {
-                report(e->line, g.name, fmt::format("bgp-local-ips: Tern listens on one address: used {}, not the other {}",
-                                                    (*ips)[0], ips->size() - 1));
+                report(e->line, g.name,
+                       fmt::format("bgp-local-ips: Tern listens on one address: used {}, not the other {}", (*ips)[0],
+                                   ips->size() - 1));
             }
         }
     }
     if (const IniEntry* e = g.find("bgp-local-port")) {
         auto p = py_number(e->value, true);
-        if (!p || *p < 1 || *p > 65535) report(e->line, g.name, fmt::format("bgp-local-port '{}' is not a port; used 179", e->value));
+        if (!p || *p < 1 || *p > 65535)
+            report(e->line, g.name, fmt::format("bgp-local-port '{}' is not a port; used 179", e->value));
         else out += fmt::format("  listen_port: {}\n", num(*p));
     }
     // PyBal: a bare address, or a Python list of them.
@@ -306,8 +321,10 @@ void Importer::bgp(const IniSection& g) {
         } else {
             auto p = parse_python_literal(pe->value);
             auto v = p.value ? string_list(*p.value) : std::nullopt;
-            if (!v) report(pe->line, g.name, fmt::format("bgp-peer-address '{}' is not a Python list of addresses{}",
-                                                         pe->value, p.error.empty() ? "" : ": " + p.error));
+            if (!v)
+                report(pe->line, g.name,
+                       fmt::format("bgp-peer-address '{}' is not a Python list of addresses{}", pe->value,
+                                   p.error.empty() ? "" : ": " + p.error));
             else peers = *v;
         }
     }
@@ -325,9 +342,10 @@ void Importer::bgp(const IniSection& g) {
         report(pe ? pe->line : g.line, g.name, "bgp = yes but no usable bgp-peer-address: bgp.peers is empty");
         out += "  peers: []\n";
     } else {
-        report(pe->line, g.name, fmt::format("bgp-peer-address: PyBal takes each router's AS from its OPEN, Tern needs it: "
-                                             "wrote asn: {} (bgp-local-asn, an internal peer); set bgp.peers[].asn",
-                                             local));
+        report(pe->line, g.name,
+               fmt::format("bgp-peer-address: PyBal takes each router's AS from its OPEN, Tern needs it: "
+                           "wrote asn: {} (bgp-local-asn, an internal peer); set bgp.peers[].asn",
+                           local));
         out += "  peers:\n" + list;
     }
     bgp_yaml_ = out;
@@ -341,49 +359,57 @@ std::optional<std::string> Importer::monitor_option(const IniSection& s, const M
         return std::nullopt;
     };
     switch (spec.type) {
-    case OptionType::real:
-    case OptionType::uint: {
-        auto n = py_number(e.value, spec.type == OptionType::uint);
-        if (!n) return bad(fmt::format("'{}' is not {}", e.value, spec.type == OptionType::uint ? "an integer" : "a number"));
-        if (*n < spec.min || *n > spec.max) return bad(fmt::format("{} is outside Tern's range {}..{}", e.value, num(spec.min), num(spec.max)));
-        *number = *n;
-        return num(*n);
-    }
-    case OptionType::boolean: {
-        auto b = py_bool(e.value);
-        if (!b) return bad(fmt::format("'{}' is not a boolean", e.value));
-        return *b ? "true" : "false";
-    }
-    case OptionType::str:
-        return yq(e.value);
-    case OptionType::uint_list: {
-        auto p = parse_python_literal(e.value);
-        std::vector<std::string> out;
-        bool ok = p.value.has_value();
-        if (ok && p.value->kind == PyValue::Kind::integer) {
-            p.value->items.push_back(*p.value);
-        } else if (ok && p.value->kind != PyValue::Kind::list) {
-            ok = false;
+        case OptionType::real:
+        case OptionType::uint: {
+            auto n = py_number(e.value, spec.type == OptionType::uint);
+            if (!n)
+                return bad(
+                    fmt::format("'{}' is not {}", e.value, spec.type == OptionType::uint ? "an integer" : "a number"));
+            if (*n < spec.min || *n > spec.max)
+                return bad(fmt::format("{} is outside Tern's range {}..{}", e.value, num(spec.min), num(spec.max)));
+            *number = *n;
+            return num(*n);
         }
-        for (const auto& x : ok ? p.value->items : std::vector<PyValue>{}) {
-            ok = ok && x.kind == PyValue::Kind::integer && x.i >= spec.min && x.i <= spec.max;
-            out.push_back(std::to_string(x.i));
+        case OptionType::boolean: {
+            auto b = py_bool(e.value);
+            if (!b) return bad(fmt::format("'{}' is not a boolean", e.value));
+            return *b ? "true" : "false";
         }
-        if (!ok || out.empty()) return bad(fmt::format("'{}' is not a status code or a list of them ({}..{})", e.value, num(spec.min), num(spec.max)));
-        return out.size() == 1 ? out[0] : "[" + fmt::format("{}", fmt::join(out, ", ")) + "]";
-    }
-    case OptionType::str_list: {
-        const bool refs = std::string(m.name) == "RunCommand";
-        auto p = parse_python_literal(e.value, refs);
-        if (!p.value) return bad(fmt::format("cannot read '{}' as PyBal would (a Python string or list): {}", e.value, p.error));
-        auto v = string_list(*p.value);
-        if (!v) return bad(fmt::format("'{}' is not a string or a non-empty list of strings", e.value));
-        if (p.placeholder_clash) {
-            report(e.line, s.name, fmt::format("{}: a literal string holds '{{host}}', '{{ip}}', '{{port}}' or '{{service}}', "
-                                               "which Tern replaces and PyBal did not", e.key));
+        case OptionType::str: return yq(e.value);
+        case OptionType::uint_list: {
+            auto p = parse_python_literal(e.value);
+            std::vector<std::string> out;
+            bool ok = p.value.has_value();
+            if (ok && p.value->kind == PyValue::Kind::integer) {
+                p.value->items.push_back(*p.value);
+            } else if (ok && p.value->kind != PyValue::Kind::list) {
+                ok = false;
+            }
+            for (const auto& x : ok ? p.value->items : std::vector<PyValue>{}) {
+                ok = ok && x.kind == PyValue::Kind::integer && x.i >= spec.min && x.i <= spec.max;
+                out.push_back(std::to_string(x.i));
+            }
+            if (!ok || out.empty())
+                return bad(fmt::format("'{}' is not a status code or a list of them ({}..{})", e.value, num(spec.min),
+                                       num(spec.max)));
+            return out.size() == 1 ? out[0] : "[" + fmt::format("{}", fmt::join(out, ", ")) + "]";
         }
-        return yq_list(*v);
-    }
+        case OptionType::str_list: {
+            const bool refs = std::string(m.name) == "RunCommand";
+            auto p = parse_python_literal(e.value, refs);
+            if (!p.value)
+                return bad(
+                    fmt::format("cannot read '{}' as PyBal would (a Python string or list): {}", e.value, p.error));
+            auto v = string_list(*p.value);
+            if (!v) return bad(fmt::format("'{}' is not a string or a non-empty list of strings", e.value));
+            if (p.placeholder_clash) {
+                report(e.line, s.name,
+                       fmt::format("{}: a literal string holds '{{host}}', '{{ip}}', '{{port}}' or '{{service}}', "
+                                   "which Tern replaces and PyBal did not",
+                                   e.key));
+            }
+            return yq_list(*v);
+        }
     }
     return std::nullopt;
 }
@@ -397,14 +423,16 @@ std::string Importer::monitors(const IniSection& s) {
         auto p = parse_python_literal(me->value);
         const bool is_list = p.value && p.value->kind == PyValue::Kind::list;
         if (!is_list) {
-            report(me->line, s.name, fmt::format("monitors '{}' is not a Python list{}; the service has no monitors",
-                                                 me->value, p.error.empty() ? "" : ": " + p.error));
+            report(me->line, s.name,
+                   fmt::format("monitors '{}' is not a Python list{}; the service has no monitors", me->value,
+                               p.error.empty() ? "" : ": " + p.error));
         }
         for (const auto& v : is_list ? p.value->items : std::vector<PyValue>{}) {
             const MonitorKind* m = v.kind == PyValue::Kind::string ? find_monitor(v.s) : nullptr;
             if (m == nullptr) {
-                report(me->line, s.name, fmt::format("monitor {} has no Tern equivalent; left out",
-                                                     v.kind == PyValue::Kind::string ? "'" + v.s + "'" : "(not a string)"));
+                report(me->line, s.name,
+                       fmt::format("monitor {} has no Tern equivalent; left out",
+                                   v.kind == PyValue::Kind::string ? "'" + v.s + "'" : "(not a string)"));
             } else if (std::find(list.begin(), list.end(), m) != list.end()) {
                 report(me->line, s.name, fmt::format("monitor '{}' is listed twice; used once", m->name));
             } else {
@@ -423,8 +451,10 @@ std::string Importer::monitors(const IniSection& s) {
             report(e.line, s.name, fmt::format("'{}' is for {}, which is not in 'monitors'; ignored", e.key, m->name));
         } else {
             const std::string opt = e.key.substr(dot + 1);
-            const bool known = std::any_of(m->options.begin(), m->options.end(), [&](const OptionSpec& o) { return o.name == opt; });
-            if (!known) report(e.line, s.name, fmt::format("'{}': Tern's {} has no option '{}'; dropped", e.key, m->name, opt));
+            const bool known =
+                std::any_of(m->options.begin(), m->options.end(), [&](const OptionSpec& o) { return o.name == opt; });
+            if (!known)
+                report(e.line, s.name, fmt::format("'{}': Tern's {} has no option '{}'; dropped", e.key, m->name, opt));
         }
     }
     std::string out;
@@ -459,20 +489,26 @@ std::string Importer::monitors(const IniSection& s) {
             body += fmt::format("        {}: {}\n", name, *v);
         }
         if (!has_required) {
-            report(me->line, s.name, fmt::format("monitor {} left out: it needs a usable '{}{}'", m->name, prefix, required->name));
+            report(me->line, s.name,
+                   fmt::format("monitor {} left out: it needs a usable '{}{}'", m->name, prefix, required->name));
             continue;
         }
         if (!unusable.empty()) {
-            report(me->line, s.name, fmt::format("monitor {} left out: without a usable '{}' it would check something else",
-                                                 m->name, unusable));
+            report(me->line, s.name,
+                   fmt::format("monitor {} left out: without a usable '{}' it would check something else", m->name,
+                               unusable));
             continue;
         }
         if (std::string(m->name) == "ProxyFetch") {  // Tern's timeout covers a whole check, within the interval
             const double iv = interval.value_or(10), to = timeout.value_or(5);
             if (to > iv) {
-                report(timeout_e ? timeout_e->line : interval_e ? interval_e->line : me->line, s.name,
-                       fmt::format("ProxyFetch timeout {} s exceeds its interval {} s, which Tern refuses; used timeout {}",
-                                   num(to), num(iv), num(iv)));
+                report(timeout_e    ? timeout_e->line
+                       : interval_e ? interval_e->line
+                                    : me->line,
+                       s.name,
+                       fmt::format(
+                           "ProxyFetch timeout {} s exceeds its interval {} s, which Tern refuses; used timeout {}",
+                           num(to), num(iv), num(iv)));
                 timeout = iv;
             }
         }
@@ -494,8 +530,9 @@ std::vector<Server> Importer::pool_file(const IniSection& s, const std::string& 
     std::optional<std::string> text = o_.read_file ? o_.read_file(file, error) : std::nullopt;
     const int cline = s.find("config")->line;
     if (!text) {
-        report(cline, s.name, fmt::format("cannot read the pool file {}: {}; the service has no servers", file,
-                                          error.empty() ? "no reader" : error));
+        report(cline, s.name,
+               fmt::format("cannot read the pool file {}: {}; the service has no servers", file,
+                           error.empty() ? "no reader" : error));
         return out;
     }
     auto add = [&](Server sv) {
@@ -504,8 +541,9 @@ std::vector<Server> Importer::pool_file(const IniSection& s, const std::string& 
             out.push_back(sv);
             return;
         }
-        report_at(file, sv.line, s.name, fmt::format("host '{}' is listed again (first at line {}); the last entry is used, as PyBal does",
-                                                     sv.host, it->line));
+        report_at(file, sv.line, s.name,
+                  fmt::format("host '{}' is listed again (first at line {}); the last entry is used, as PyBal does",
+                              sv.host, it->line));
         *it = sv;
     };
     if (url.size() >= 5 && url.compare(url.size() - 5, 5, ".json") == 0) {
@@ -514,30 +552,38 @@ std::vector<Server> Importer::pool_file(const IniSection& s, const std::string& 
             j = nlohmann::json::parse(*text);
         } catch (const nlohmann::json::parse_error& e) {
             const size_t upto = std::min<size_t>(e.byte, text->size());
-            const int line = 1 + static_cast<int>(std::count(text->begin(), text->begin() + static_cast<long>(upto), '\n'));
+            const int line =
+                1 + static_cast<int>(std::count(text->begin(), text->begin() + static_cast<long>(upto), '\n'));
             report_at(file, line, s.name, fmt::format("not JSON ({}); the service has no servers", e.what()));
             return out;
         }
         if (!j.is_object()) {
-            report_at(file, 1, s.name, "a JSON pool file must be an object of host: {enabled, weight}; the service has no servers");
+            report_at(file, 1, s.name,
+                      "a JSON pool file must be an object of host: {enabled, weight}; the service has no servers");
             return out;
         }
         for (const auto& [host, conf] : j.items()) {
             Server sv;
             sv.host = host;
             const size_t at = text->find("\"" + host + "\"");
-            sv.line = 1 + static_cast<int>(std::count(text->begin(), text->begin() + static_cast<long>(at == std::string::npos ? 0 : at), '\n'));
+            sv.line =
+                1 + static_cast<int>(std::count(
+                        text->begin(), text->begin() + static_cast<long>(at == std::string::npos ? 0 : at), '\n'));
             if (!conf.is_object()) {
                 report_at(file, sv.line, s.name, fmt::format("host '{}': not an object; server skipped", host));
                 continue;
             }
             if (conf.contains("weight")) {
                 if (conf["weight"].is_number_integer()) sv.weight = conf["weight"].get<long long>();
-                else report_at(file, sv.line, s.name, fmt::format("host '{}': weight is not an integer; used 10, as PyBal does", host));
+                else
+                    report_at(file, sv.line, s.name,
+                              fmt::format("host '{}': weight is not an integer; used 10, as PyBal does", host));
             }
             if (conf.contains("enabled")) {
                 if (conf["enabled"].is_boolean()) sv.enabled = conf["enabled"].get<bool>();
-                else report_at(file, sv.line, s.name, fmt::format("host '{}': enabled is not true/false; used true, as PyBal does", host));
+                else
+                    report_at(file, sv.line, s.name,
+                              fmt::format("host '{}': enabled is not true/false; used true, as PyBal does", host));
             }
             add(sv);
         }
@@ -551,7 +597,9 @@ std::vector<Server> Importer::pool_file(const IniSection& s, const std::string& 
         line = pybal_strip(line);
         if (line.empty() || line[0] == '#') continue;
         auto p = parse_python_literal(line);
-        auto skip = [&](const std::string& why) { report_at(file, n, s.name, fmt::format("{}; line skipped, as PyBal does", why)); };
+        auto skip = [&](const std::string& why) {
+            report_at(file, n, s.name, fmt::format("{}; line skipped, as PyBal does", why));
+        };
         if (!p.value) {
             skip("not a Python literal: " + p.error);
             continue;
@@ -579,17 +627,21 @@ std::vector<Server> Importer::pool_file(const IniSection& s, const std::string& 
         sv.host = host->s;
         sv.line = n;
         if (weight->kind == PyValue::Kind::integer) sv.weight = weight->i;
-        else report_at(file, n, s.name, fmt::format("host '{}': weight is not an integer; used 10, as PyBal does", sv.host));
+        else
+            report_at(file, n, s.name,
+                      fmt::format("host '{}': weight is not an integer; used 10, as PyBal does", sv.host));
         if (enabled->kind == PyValue::Kind::boolean) sv.enabled = enabled->b;
-        else report_at(file, n, s.name, fmt::format("host '{}': enabled is not True/False; used True, as PyBal does", sv.host));
+        else
+            report_at(file, n, s.name,
+                      fmt::format("host '{}': enabled is not True/False; used True, as PyBal does", sv.host));
         add(sv);
     }
     return out;
 }
 
 void Importer::service(const IniSection& s) {
-    static const std::set<std::string> kKeys = {"protocol", "ip", "port", "scheduler", "config", "bgp",
-                                                "bgp-med", "depool-threshold", "monitors", "ops"};
+    static const std::set<std::string> kKeys = {
+        "protocol", "ip", "port", "scheduler", "config", "bgp", "bgp-med", "depool-threshold", "monitors", "ops"};
     for (const auto& e : s.entries) {
         if (!kKeys.count(e.key) && e.key.find('.') == std::string::npos) {
             report(e.line, s.name, fmt::format("'{}' has no Tern equivalent; ignored", e.key));
@@ -607,7 +659,8 @@ void Importer::service(const IniSection& s) {
         auto p = parse_python_literal(ipe->value);
         auto v = p.value ? string_list(*p.value) : std::nullopt;
         if (!v) {
-            report(ipe->line, s.name, fmt::format("ip '{}' is not an address or a Python list of them; service skipped", ipe->value));
+            report(ipe->line, s.name,
+                   fmt::format("ip '{}' is not an address or a Python list of them; service skipped", ipe->value));
             return;
         }
         given = *v;
@@ -624,7 +677,8 @@ void Importer::service(const IniSection& s) {
     const IniEntry* pe = s.find("port");
     auto port = pe ? py_number(pe->value, true) : std::nullopt;
     if (!port || *port < 1 || *port > 65535) {
-        report(pe ? pe->line : s.line, s.name, pe ? fmt::format("port '{}' is not a port; service skipped", pe->value) : "no 'port'; service skipped");
+        report(pe ? pe->line : s.line, s.name,
+               pe ? fmt::format("port '{}' is not a port; service skipped", pe->value) : "no 'port'; service skipped");
         return;
     }
     std::string protocol = "tcp";
@@ -639,11 +693,16 @@ void Importer::service(const IniSection& s) {
     }
     if (const IniEntry* e = s.find("ops")) {
         auto ops = py_bool(e->value);
-        if (!ops || *ops) report(e->line, s.name, fmt::format("ops = {}: Tern has no one-packet scheduling; a UDP flow keeps its server until it idles out", e->value));
+        if (!ops || *ops)
+            report(e->line, s.name,
+                   fmt::format(
+                       "ops = {}: Tern has no one-packet scheduling; a UDP flow keeps its server until it idles out",
+                       e->value));
     }
     std::string scheduler = "maglev";
     if (const IniEntry* e = s.find("scheduler")) {
-        static const std::map<std::string, std::string> kMap = {{"sh", "sh"}, {"wrr", "wrr"}, {"rr", "rr"}, {"wlc", "wlc"}, {"mh", "maglev"}};
+        static const std::map<std::string, std::string> kMap = {
+            {"sh", "sh"}, {"wrr", "wrr"}, {"rr", "rr"}, {"wlc", "wlc"}, {"mh", "maglev"}};
         auto it = kMap.find(e->value);
         if (it != kMap.end()) scheduler = it->second;
         else report(e->line, s.name, fmt::format("scheduler '{}' has no Tern equivalent; used maglev", e->value));
@@ -656,19 +715,24 @@ void Importer::service(const IniSection& s) {
         if (!d) {
             report(e->line, s.name, fmt::format("depool-threshold '{}' is not a number; used 0.5", e->value));
         } else {
-            if (*d < 0 || *d > 1) report(e->line, s.name, fmt::format("depool-threshold {} is outside 0..1; used {}", e->value, *d < 0 ? 0 : 1));
+            if (*d < 0 || *d > 1)
+                report(e->line, s.name,
+                       fmt::format("depool-threshold {} is outside 0..1; used {}", e->value, *d < 0 ? 0 : 1));
             extra += fmt::format("    depool_threshold: {}\n", num(std::clamp(*d, 0.0, 1.0)));
         }
     }
     if (const IniEntry* e = s.find("bgp-med")) {
         auto med = py_number(e->value, true);
-        if (!med || *med < 0 || *med > 4294967295.0) report(e->line, s.name, fmt::format("bgp-med '{}' is not a MED; left out", e->value));
+        if (!med || *med < 0 || *med > 4294967295.0)
+            report(e->line, s.name, fmt::format("bgp-med '{}' is not a MED; left out", e->value));
         else extra += fmt::format("    bgp_med: {}\n", num(*med));
     }
     if (const IniEntry* e = s.find("bgp")) {
         auto on = py_bool(e->value);
         if (bgp_on_ && (!on || !*on)) {
-            report(e->line, s.name, fmt::format("bgp = {}: Tern announces every VIP; {} will be announced", e->value, fmt::join(vips, ", ")));
+            report(e->line, s.name,
+                   fmt::format("bgp = {}: Tern announces every VIP; {} will be announced", e->value,
+                               fmt::join(vips, ", ")));
         }
     }
     const std::string mon = monitors(s);
@@ -681,15 +745,19 @@ void Importer::service(const IniSection& s) {
         report(s.line, s.name, "no 'config' (the pool URL); the service has no servers");
     } else if (ce->value.rfind("file://", 0) == 0) {
         servers = pool_file(s, ce->value, pool_file_name);
-    } else if (ce->value.rfind("http://", 0) == 0 || ce->value.rfind("https://", 0) == 0 || ce->value.rfind("etcd://", 0) == 0) {
+    } else if (ce->value.rfind("http://", 0) == 0 || ce->value.rfind("https://", 0) == 0 ||
+               ce->value.rfind("etcd://", 0) == 0) {
         // PyBal's etcd:// speaks HTTPS (port 2379 by default): Tern's etcds://.
         const bool etcd = ce->value.rfind("etcd://", 0) == 0;
         const std::string url = etcd ? "etcds://" + ce->value.substr(7) : ce->value;
         pool_line = fmt::format("    pool: {}\n", yq(url));
-        report(ce->line, s.name, fmt::format("pool comes from {} at run time{}; realservers left empty (hosts must resolve in DNS)",
-                                             url, etcd ? " (PyBal's etcd:// is HTTPS: Tern's etcds://)" : ""));
+        report(ce->line, s.name,
+               fmt::format("pool comes from {} at run time{}; realservers left empty (hosts must resolve in DNS)", url,
+                           etcd ? " (PyBal's etcd:// is HTTPS: Tern's etcds://)" : ""));
     } else {
-        report(ce->line, s.name, fmt::format("config '{}' is not a file://, http:// or etcd:// URL; the service has no servers", ce->value));
+        report(
+            ce->line, s.name,
+            fmt::format("config '{}' is not a file://, http:// or etcd:// URL; the service has no servers", ce->value));
     }
 
     for (size_t vi = 0; vi < vips.size(); ++vi) {
@@ -697,9 +765,12 @@ void Importer::service(const IniSection& s) {
         const auto vip = *conf::IpAddr::parse(vips[vi]);
         const int family = vip.is_v4() ? AF_INET : AF_INET6;
         has_v6_vip_ = has_v6_vip_ || vip.is_v6();
-        if (vips.size() > 1) report(ipe->line, s.name, fmt::format("ip lists {} addresses: service '{}' is {}", vips.size(), name, vips[vi]));
-        std::string out = fmt::format("  - name: {}\n    vip: {}\n    port: {}\n    protocol: {}\n    scheduler: {}\n    forward: dr\n",
-                                      yq(name), yq(vips[vi]), num(*port), protocol, scheduler);
+        if (vips.size() > 1)
+            report(ipe->line, s.name,
+                   fmt::format("ip lists {} addresses: service '{}' is {}", vips.size(), name, vips[vi]));
+        std::string out = fmt::format(
+            "  - name: {}\n    vip: {}\n    port: {}\n    protocol: {}\n    scheduler: {}\n    forward: dr\n", yq(name),
+            yq(vips[vi]), num(*port), protocol, scheduler);
         out += extra + pool_line + mon;
         std::string rs;
         std::map<std::string, std::string> used;  // ip -> host
@@ -708,28 +779,35 @@ void Importer::service(const IniSection& s) {
             std::optional<std::string> ip;
             if (auto literal = conf::IpAddr::parse(sv.host)) {
                 if (literal->family == vip.family) ip = literal->str();
-                else report_at(pool_file_name, sv.line, name, fmt::format("host {} is not {} like VIP {}; server skipped", sv.host, fam, vips[vi]));
+                else
+                    report_at(pool_file_name, sv.line, name,
+                              fmt::format("host {} is not {} like VIP {}; server skipped", sv.host, fam, vips[vi]));
                 if (!ip) continue;
             } else {
                 ip = o_.resolve ? o_.resolve(sv.host, family) : std::nullopt;
                 auto parsed = ip ? conf::IpAddr::parse(*ip) : std::nullopt;
                 if (!parsed || parsed->family != vip.family) {
-                    report_at(pool_file_name, sv.line, name, fmt::format("host '{}' does not resolve to an {} address; server skipped", sv.host, fam));
+                    report_at(pool_file_name, sv.line, name,
+                              fmt::format("host '{}' does not resolve to an {} address; server skipped", sv.host, fam));
                     continue;
                 }
                 ip = parsed->str();
             }
             auto [it, fresh] = used.emplace(*ip, sv.host);
             if (!fresh) {
-                report_at(pool_file_name, sv.line, name, fmt::format("host '{}' has the address {} of '{}'; server skipped", sv.host, *ip, it->second));
+                report_at(
+                    pool_file_name, sv.line, name,
+                    fmt::format("host '{}' has the address {} of '{}'; server skipped", sv.host, *ip, it->second));
                 continue;
             }
             long long w = sv.weight;
             if (w < 0 || w > 65535) {
                 w = std::clamp<long long>(w, 0, 65535);
-                report_at(pool_file_name, sv.line, name, fmt::format("host '{}': weight {} is outside 0..65535; used {}", sv.host, sv.weight, w));
+                report_at(pool_file_name, sv.line, name,
+                          fmt::format("host '{}': weight {} is outside 0..65535; used {}", sv.host, sv.weight, w));
             }
-            rs += fmt::format("      - {{host: {}, ip: {}, weight: {}, enabled: {}}}\n", yq(sv.host), yq(*ip), w, sv.enabled ? "true" : "false");
+            rs += fmt::format("      - {{host: {}, ip: {}, weight: {}, enabled: {}}}\n", yq(sv.host), yq(*ip), w,
+                              sv.enabled ? "true" : "false");
         }
         out += rs.empty() ? "    realservers: []\n" : "    realservers:\n" + rs;
         services_yaml_ += out;
@@ -753,29 +831,38 @@ ImportResult Importer::run(const std::string& text) {
         if (&s != g) service(s);
     }
     if (bgp_on_ && has_v6_vip_ && nexthop_v6_.empty()) {
-        report(g->line, g->name, fmt::format("IPv6 VIPs without bgp-nexthop-ipv6 (PyBal refuses that): wrote next_hop_v6: {}; set bgp.next_hop_v6",
-                                             kPlaceholderIpv6));
+        report(
+            g->line, g->name,
+            fmt::format(
+                "IPv6 VIPs without bgp-nexthop-ipv6 (PyBal refuses that): wrote next_hop_v6: {}; set bgp.next_hop_v6",
+                kPlaceholderIpv6));
         bgp_yaml_.insert(bgp_yaml_.find("\n") + 1, fmt::format("  next_hop_v6: {}\n", yq(kPlaceholderIpv6)));
     }
 
     std::string ipv4 = o_.node_ipv4;
     if (!ipv4.empty() && !conf::IpAddr::parse(ipv4).value_or(conf::IpAddr{}).is_v4()) {
-        report(0, "", fmt::format("node.ipv4: '{}' is not an IPv4 address; wrote {}; set node.ipv4", ipv4, kPlaceholderIpv4));
+        report(0, "",
+               fmt::format("node.ipv4: '{}' is not an IPv4 address; wrote {}; set node.ipv4", ipv4, kPlaceholderIpv4));
         ipv4 = kPlaceholderIpv4;
     }
     if (ipv4.empty()) ipv4 = nexthop_v4_;
     if (ipv4.empty()) {
-        report(0, "", fmt::format("node.ipv4: no --node-ipv4 and no bgp-nexthop-ipv4: wrote {}; set node.ipv4", kPlaceholderIpv4));
+        report(0, "",
+               fmt::format("node.ipv4: no --node-ipv4 and no bgp-nexthop-ipv4: wrote {}; set node.ipv4",
+                           kPlaceholderIpv4));
         ipv4 = kPlaceholderIpv4;
     }
     std::string device = o_.device;
     if (device.empty()) {
-        report(0, "", fmt::format("ports[0].device: no --device: wrote the placeholder {}; set ports[0].device", kPlaceholderDevice));
+        report(0, "",
+               fmt::format("ports[0].device: no --device: wrote the placeholder {}; set ports[0].device",
+                           kPlaceholderDevice));
         device = kPlaceholderDevice;
     }
-    std::string y = fmt::format("# Generated by `tern import-pybal` from {} at {}.\n"
-                                "# Check every line it reported before use.\n",
-                                name_, o_.generated_at.empty() ? "an unknown time" : o_.generated_at);
+    std::string y = fmt::format(
+        "# Generated by `tern import-pybal` from {} at {}.\n"
+        "# Check every line it reported before use.\n",
+        name_, o_.generated_at.empty() ? "an unknown time" : o_.generated_at);
     y += fmt::format("node:\n  name: {}\n  ipv4: {}\n", yq(o_.node_name.empty() ? "tern" : o_.node_name), yq(ipv4));
     y += fmt::format("ports:\n  - name: uplink\n    device: {}\n", yq(device));
     y += bgp_yaml_ + http_yaml_;
@@ -823,8 +910,9 @@ ImportResult import_pybal_file(const std::string& path, ImportOptions options) {
             addrinfo* res = nullptr;
             if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) return std::nullopt;
             char buf[INET6_ADDRSTRLEN] = {};
-            const void* a = family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr)
-                                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr);
+            const void* a = family == AF_INET
+                                ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr)
+                                : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr);
             const bool ok = inet_ntop(family, a, buf, sizeof buf) != nullptr;
             freeaddrinfo(res);
             return ok ? std::optional<std::string>(buf) : std::nullopt;

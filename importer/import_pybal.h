@@ -35,8 +35,7 @@ struct ImportResult {
 };
 
 // The whole import, on text in memory.
-ImportResult import_pybal(const std::string& conf_text, const std::string& conf_name,
-                          const ImportOptions& options);
+ImportResult import_pybal(const std::string& conf_text, const std::string& conf_name, const ImportOptions& options);
 // The same from a file; options left empty get the defaults: pool files and
 // DNS (getaddrinfo) of this machine, its host name, the time now.
 ImportResult import_pybal_file(const std::string& path, ImportOptions options);

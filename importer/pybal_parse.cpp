@@ -35,8 +35,6 @@ std::string pybal_lower(std::string s) {
 
 namespace {
 
-
-
 void put_utf8(std::string& out, uint32_t cp) {
     if (cp < 0x80) {
         out += static_cast<char>(cp);
@@ -228,7 +226,8 @@ private:
             skip();
         } while (peek() == '\'' || peek() == '"' || string_prefix());
         if (refs_) {
-            for (const char* p : {"{host}", "{ip}", "{port}", "{service}"}) clash = clash || v.s.find(p) != std::string::npos;
+            for (const char* p : {"{host}", "{ip}", "{port}", "{service}"})
+                clash = clash || v.s.find(p) != std::string::npos;
         }
         return v;
     }
@@ -266,29 +265,30 @@ private:
             }
             pos_ += 2;
             switch (e) {
-            case '\n': break;
-            case '\\': out += '\\'; break;
-            case '\'': out += '\''; break;
-            case '"': out += '"'; break;
-            case 'n': out += '\n'; break;
-            case 't': out += '\t'; break;
-            case 'r': out += '\r'; break;
-            case 'a': out += '\a'; break;
-            case 'b': out += '\b'; break;
-            case 'f': out += '\f'; break;
-            case 'v': out += '\v'; break;
-            case 'x': out += static_cast<char>(hex_digits(2)); break;
-            case 'u': put_utf8(out, hex_digits(4)); break;
-            case 'U': put_utf8(out, hex_digits(8)); break;
-            default:
-                if (e >= '0' && e <= '7') {
-                    unsigned n = static_cast<unsigned>(e - '0');
-                    for (int k = 0; k < 2 && peek() >= '0' && peek() <= '7'; ++k) n = n * 8 + static_cast<unsigned>(t_[pos_++] - '0');
-                    out += static_cast<char>(n & 0xff);
-                } else {  // Python keeps unknown escapes as written
-                    out += '\\';
-                    out += e;
-                }
+                case '\n': break;
+                case '\\': out += '\\'; break;
+                case '\'': out += '\''; break;
+                case '"': out += '"'; break;
+                case 'n': out += '\n'; break;
+                case 't': out += '\t'; break;
+                case 'r': out += '\r'; break;
+                case 'a': out += '\a'; break;
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case 'v': out += '\v'; break;
+                case 'x': out += static_cast<char>(hex_digits(2)); break;
+                case 'u': put_utf8(out, hex_digits(4)); break;
+                case 'U': put_utf8(out, hex_digits(8)); break;
+                default:
+                    if (e >= '0' && e <= '7') {
+                        unsigned n = static_cast<unsigned>(e - '0');
+                        for (int k = 0; k < 2 && peek() >= '0' && peek() <= '7'; ++k)
+                            n = n * 8 + static_cast<unsigned>(t_[pos_++] - '0');
+                        out += static_cast<char>(n & 0xff);
+                    } else {  // Python keeps unknown escapes as written
+                        out += '\\';
+                        out += e;
+                    }
             }
         }
     }
@@ -299,7 +299,8 @@ private:
         for (int k = 0; k < n; ++k) {
             const char c = t_[pos_++];
             if (!std::isxdigit(static_cast<unsigned char>(c))) fail("a bad escape");
-            v = v * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10);
+            v = v * 16 + static_cast<uint32_t>(
+                             std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10);
         }
         return v;
     }
@@ -329,7 +330,8 @@ private:
             if (peek() != ')') fail("')' expected");
             ++pos_;
             if (v.kind == PyValue::Kind::integer) v.s = std::to_string(v.i);
-            if (v.kind != PyValue::Kind::string && v.kind != PyValue::Kind::integer) fail("str() of something not a string");
+            if (v.kind != PyValue::Kind::string && v.kind != PyValue::Kind::integer)
+                fail("str() of something not a string");
             v.kind = PyValue::Kind::string;
             return v;
         }
@@ -339,9 +341,10 @@ private:
                 skip();
                 id += "." + identifier();
             }
-            static const std::pair<const char*, const char*> kRefs[] = {
-                {"server.host", "{host}"}, {"server.ip", "{ip}"}, {"server.port", "{port}"},
-                {"server.lvsservice.name", "{service}"}};
+            static const std::pair<const char*, const char*> kRefs[] = {{"server.host", "{host}"},
+                                                                        {"server.ip", "{ip}"},
+                                                                        {"server.port", "{port}"},
+                                                                        {"server.lvsservice.name", "{service}"}};
             for (const auto& [ref, placeholder] : kRefs) {
                 if (id == ref) {
                     v.kind = PyValue::Kind::string;
@@ -480,11 +483,13 @@ IniParse parse_ini(const std::string& text, const std::string& name) {
         }
         value = pybal_strip(value);
         if (value == "\"\"") value.clear();
-        auto it = std::find_if(cur->entries.begin(), cur->entries.end(), [&](const IniEntry& e) { return e.key == key; });
+        auto it =
+            std::find_if(cur->entries.begin(), cur->entries.end(), [&](const IniEntry& e) { return e.key == key; });
         if (it != cur->entries.end()) {
-            r.reports.push_back({name, n, cur->name,
-                                 fmt::format("'{}' is set again (first at line {}); the last value is used, as PyBal does",
-                                             key, it->line)});
+            r.reports.push_back(
+                {name, n, cur->name,
+                 fmt::format("'{}' is set again (first at line {}); the last value is used, as PyBal does", key,
+                             it->line)});
             it->value = value;
             it->line = n;
         } else {
@@ -501,7 +506,9 @@ IniParse parse_ini(const std::string& text, const std::string& name) {
         for (const auto& e : sec.entries) {
             std::string why;
             auto v = interpolate(sec, e.value, 0, why);
-            if (!v) r.reports.push_back({name, e.line, sec.name, fmt::format("'{}': {}; the value is kept as written", e.key, why)});
+            if (!v)
+                r.reports.push_back(
+                    {name, e.line, sec.name, fmt::format("'{}': {}; the value is kept as written", e.key, why)});
             values.push_back(v ? *v : e.value);
         }
         for (size_t i = 0; i < values.size(); ++i) sec.entries[i].value = values[i];

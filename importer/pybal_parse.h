@@ -32,7 +32,7 @@ struct PyValue {
     long long i = 0;
     double d = 0;
     std::string s;
-    std::vector<PyValue> items;                       // list / tuple
+    std::vector<PyValue> items;                        // list / tuple
     std::vector<std::pair<PyValue, PyValue>> entries;  // dict, in order
 };
 
@@ -60,8 +60,8 @@ struct IniSection {
     const IniEntry* find(const std::string& key) const;
 };
 struct IniParse {
-    std::vector<IniSection> sections;  // without DEFAULT
-    std::string error;                 // "file:line: why" when it cannot be read
+    std::vector<IniSection> sections;   // without DEFAULT
+    std::string error;                  // "file:line: why" when it cannot be read
     std::vector<ImportReport> reports;  // interpolation problems (raw value kept)
 };
 IniParse parse_ini(const std::string& text, const std::string& name);

@@ -20,24 +20,24 @@ std::optional<OptionValue> read_option(conf::YamlReader& r, const YAML::Node& o,
                                        const OptionSpec& opt) {
     const auto min = static_cast<uint64_t>(opt.min), max = static_cast<uint64_t>(opt.max);
     switch (opt.type) {
-    case OptionType::real:
-        if (auto v = r.real(o, p, opt.name, opt.min, opt.max, opt.required)) return *v;
-        break;
-    case OptionType::uint:
-        if (auto v = r.uint(o, p, opt.name, min, max, opt.required)) return *v;
-        break;
-    case OptionType::boolean:
-        if (auto v = r.boolean(o, p, opt.name, opt.required)) return *v;
-        break;
-    case OptionType::str:
-        if (auto v = r.str(o, p, opt.name, opt.required)) return *v;
-        break;
-    case OptionType::str_list:
-        if (auto v = r.str_list(o, p, opt.name, opt.required)) return *v;
-        break;
-    case OptionType::uint_list:
-        if (auto v = r.uint_list(o, p, opt.name, min, max, opt.required)) return *v;
-        break;
+        case OptionType::real:
+            if (auto v = r.real(o, p, opt.name, opt.min, opt.max, opt.required)) return *v;
+            break;
+        case OptionType::uint:
+            if (auto v = r.uint(o, p, opt.name, min, max, opt.required)) return *v;
+            break;
+        case OptionType::boolean:
+            if (auto v = r.boolean(o, p, opt.name, opt.required)) return *v;
+            break;
+        case OptionType::str:
+            if (auto v = r.str(o, p, opt.name, opt.required)) return *v;
+            break;
+        case OptionType::str_list:
+            if (auto v = r.str_list(o, p, opt.name, opt.required)) return *v;
+            break;
+        case OptionType::uint_list:
+            if (auto v = r.uint_list(o, p, opt.name, min, max, opt.required)) return *v;
+            break;
     }
     return std::nullopt;
 }

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <sys/resource.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,22 +15,22 @@
 
 #include "bgp/asio_io.h"
 #include "bgp/speaker.h"
-#include "control/ops/api.h"
 #include "control/config/bgp_settings.h"
-#include "control/ops/capture.h"
 #include "control/config/config_load.h"
-#include "control/ops/console.h"
-#include "control/state/control_state.h"
 #include "control/daemon/eal.h"
-#include "control/ops/http_server.h"
 #include "control/daemon/lcores.h"
 #include "control/daemon/log.h"
+#include "control/daemon/ports.h"
+#include "control/daemon/stats.h"
+#include "control/ops/api.h"
+#include "control/ops/capture.h"
+#include "control/ops/console.h"
+#include "control/ops/http_server.h"
 #include "control/ops/metrics.h"
 #include "control/ops/operable.h"
 #include "control/ops/show_text.h"
-#include "control/daemon/ports.h"
-#include "control/daemon/stats.h"
 #include "control/ops/telemetry.h"
+#include "control/state/control_state.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/rte.h"
 #include "dataplane/table_publisher.h"
@@ -47,9 +47,8 @@ void on_signal(int) { g_quit.store(true); }
 void on_hup(int) { g_reload.store(true); }
 
 uint64_t now_s() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
 // What a reload cannot change in a running process.
@@ -110,8 +109,7 @@ struct Appliance::Parts {
     // The control thread's event loop: monitors, pool sources, BGP sessions,
     // timers; signal handlers only set flags, checked every 100 ms.
     boost::asio::io_context io;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
-        boost::asio::make_work_guard(io);
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work = boost::asio::make_work_guard(io);
     bgp::AsioClock bgp_clock{io};
     bgp::AsioTransport bgp_transport{io};
     std::unique_ptr<bgp::Speaker> speaker;
@@ -137,8 +135,8 @@ struct Appliance::Parts {
         return collect(state->effective(), state->slots(), lcores.refs(), std::move(ps));
     }
     void publish_telemetry() {
-        Telemetry::publish(telemetry_snapshot(state->effective(), state->pools(), stats(false),
-                                              lcores.flow_capacity()));
+        Telemetry::publish(
+            telemetry_snapshot(state->effective(), state->pools(), stats(false), lcores.flow_capacity()));
         last_telemetry = std::chrono::steady_clock::now();
     }
 };
@@ -242,7 +240,8 @@ int Appliance::start_control() {
         p.io.run_for(std::chrono::milliseconds(20));
     }
     for (const auto& [name, err] : p.state->pools().source_errors()) {
-        log_error(fmt::format("[{}] pool source failing at start: {}; starting with the YAML's realservers", name, err));
+        log_error(
+            fmt::format("[{}] pool source failing at start: {}; starting with the YAML's realservers", name, err));
     }
     if (auto err = p.state->publish(now_s())) {
         fmt::print(stderr, "cannot build the forwarding table: {}\n", *err);

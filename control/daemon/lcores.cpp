@@ -29,8 +29,8 @@ int LcoreSet::main(void* arg) {
     return 0;
 }
 
-std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp::WorkerConfig& base,
-                                           unsigned queues, dp::TablePublisher& publisher) {
+std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp::WorkerConfig& base, unsigned queues,
+                                           dp::TablePublisher& publisher) {
     const dp::FlowTimeouts timeouts = flow_timeouts(config.flows);
     unsigned q = 0;
     unsigned id;
@@ -46,11 +46,11 @@ std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp:
         const size_t bytes = dp::FlowTable::bytes_for(config.flows.size);
         l->flow_mem = rte_zmalloc_socket("tern_flows", bytes, RTE_CACHE_LINE_SIZE, socket);
         if (l->flow_mem == nullptr) {
-            return fmt::format("lcore {}: cannot allocate its flow table ({} entries, {} MiB; see flows.size)",
-                               id, config.flows.size, bytes >> 20);
+            return fmt::format("lcore {}: cannot allocate its flow table ({} entries, {} MiB; see flows.size)", id,
+                               config.flows.size, bytes >> 20);
         }
-        l->flows = std::make_unique<dp::FlowTable>(l->flow_mem, config.flows.size, timeouts,
-                                                   &dp::release_flow_counts, l->counters);
+        l->flows = std::make_unique<dp::FlowTable>(l->flow_mem, config.flows.size, timeouts, &dp::release_flow_counts,
+                                                   l->counters);
         dp::WorkerConfig wc = base;
         wc.queue_id = wc.exc_queue_id = static_cast<uint16_t>(q);
         wc.flows = l->flows.get();

@@ -27,8 +27,8 @@ public:
     ~LcoreSet();
 
     // Starts `queues` workers, worker i on queue i of the ports in `base`.
-    std::optional<std::string> start(const conf::Config& config, const dp::WorkerConfig& base,
-                                     unsigned queues, dp::TablePublisher& publisher);
+    std::optional<std::string> start(const conf::Config& config, const dp::WorkerConfig& base, unsigned queues,
+                                     dp::TablePublisher& publisher);
     // Stops every worker and waits for them (each finishes its burst).
     void stop();
 

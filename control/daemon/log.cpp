@@ -23,9 +23,9 @@ void log(conf::LogLevel level, const std::string& line) {
         return;
     }
     switch (level) {
-    case conf::LogLevel::warning: fmt::print(stderr, "tern: warning: {}\n", line); break;
-    case conf::LogLevel::error: fmt::print(stderr, "tern: error: {}\n", line); break;
-    default: fmt::print(stderr, "tern: {}\n", line); break;
+        case conf::LogLevel::warning: fmt::print(stderr, "tern: warning: {}\n", line); break;
+        case conf::LogLevel::error: fmt::print(stderr, "tern: error: {}\n", line); break;
+        default: fmt::print(stderr, "tern: {}\n", line); break;
     }
 }
 

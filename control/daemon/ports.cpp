@@ -34,8 +34,7 @@ std::optional<std::string> Ports::open(const PortsSpec& spec) {
     if (!spec.tap_iface.empty()) {
         const std::string tap = fmt::format("{},iface={},mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", spec.exception,
                                             spec.tap_iface, mac_[0], mac_[1], mac_[2], mac_[3], mac_[4], mac_[5]);
-        if (rte_dev_probe(tap.c_str()) != 0 ||
-            rte_eth_dev_get_port_by_name(spec.exception.c_str(), &exception_) != 0) {
+        if (rte_dev_probe(tap.c_str()) != 0 || rte_eth_dev_get_port_by_name(spec.exception.c_str(), &exception_) != 0) {
             return fmt::format("cannot create the exception path {}: {}", tap, rte_strerror(rte_errno));
         }
     }

@@ -16,8 +16,8 @@ struct rte_mempool;
 namespace tern::ctl {
 
 struct PortsSpec {
-    std::string data;          // DPDK device name of the data port: a PCI address or a vdev's name
-    std::string data_label;    // how errors name it ("ports[0] uplink")
+    std::string data;        // DPDK device name of the data port: a PCI address or a vdev's name
+    std::string data_label;  // how errors name it ("ports[0] uplink")
     // The exception path: an existing port of this device name, or, when
     // `tap_iface` is set, a TAP interface of that name created with the data
     // port's MAC (the kernel answers ARP/ND for it and speaks BGP through it).

@@ -135,8 +135,8 @@ std::string to_json(const Stats& st) {
             "{}\n    {{\"name\": {}, \"device\": {}, \"rx_packets\": {}, \"rx_bytes\": {}, "
             "\"tx_packets\": {}, \"tx_bytes\": {}, \"rx_missed\": {}, \"rx_errors\": {}, "
             "\"tx_errors\": {}}}",
-            i ? "," : "", json_str(p.name), json_str(p.device), p.rx_packets, p.rx_bytes,
-            p.tx_packets, p.tx_bytes, p.rx_missed, p.rx_errors, p.tx_errors);
+            i ? "," : "", json_str(p.name), json_str(p.device), p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes,
+            p.rx_missed, p.rx_errors, p.tx_errors);
     }
     o += "\n  ],\n  \"lcores\": [";
     for (size_t i = 0; i < st.lcores.size(); ++i) {
@@ -146,9 +146,8 @@ std::string to_json(const Stats& st) {
             "\"from_kernel\": {}, \"too_big_sent\": {}, \"echo_replies\": {}, "
             "\"icmp_errors_forwarded\": {}, \"flows_evicted\": {}, \"flows_rescheduled\": {}, "
             "\"dropped\": {}, \"drops\": {}}}",
-            i ? "," : "", l.lcore, l.queue, l.rx, l.tx, l.punt, l.from_kernel, l.too_big_sent,
-            l.echo_replies, l.icmp_errors_forwarded, l.flows_evicted, l.flows_rescheduled,
-            l.dropped(), drops_json(l.drops));
+            i ? "," : "", l.lcore, l.queue, l.rx, l.tx, l.punt, l.from_kernel, l.too_big_sent, l.echo_replies,
+            l.icmp_errors_forwarded, l.flows_evicted, l.flows_rescheduled, l.dropped(), drops_json(l.drops));
     }
     const auto& t = st.totals;
     o += fmt::format(
@@ -156,22 +155,22 @@ std::string to_json(const Stats& st) {
         "\"too_big_sent\": {}, \"echo_replies\": {}, \"icmp_errors_forwarded\": {}, "
         "\"flows_evicted\": {}, \"flows_rescheduled\": {}, "
         "\"dropped\": {}}},\n  \"drops\": {},\n  \"services\": [",
-        t.rx, t.tx, t.punt, t.from_kernel, t.too_big_sent, t.echo_replies, t.icmp_errors_forwarded,
-        t.flows_evicted, t.flows_rescheduled, t.dropped(), drops_json(t.drops));
+        t.rx, t.tx, t.punt, t.from_kernel, t.too_big_sent, t.echo_replies, t.icmp_errors_forwarded, t.flows_evicted,
+        t.flows_rescheduled, t.dropped(), drops_json(t.drops));
     for (size_t i = 0; i < st.services.size(); ++i) {
         const auto& s = st.services[i];
         o += fmt::format(
             "{}\n    {{\"name\": {}, \"vip\": {}, \"port\": {}, \"protocol\": {}, \"scheduler\": {}, "
             "\"forward\": {}, \"packets\": {}, \"bytes\": {}, \"servers\": [",
-            i ? "," : "", json_str(s.name), json_str(s.vip), s.port, json_str(s.protocol),
-            json_str(s.scheduler), json_str(s.forward), s.packets, s.bytes);
+            i ? "," : "", json_str(s.name), json_str(s.vip), s.port, json_str(s.protocol), json_str(s.scheduler),
+            json_str(s.forward), s.packets, s.bytes);
         for (size_t j = 0; j < s.servers.size(); ++j) {
             const auto& v = s.servers[j];
             o += fmt::format(
                 "{}\n      {{\"host\": {}, \"ip\": {}, \"weight\": {}, \"enabled\": {}, "
                 "\"packets\": {}, \"bytes\": {}, \"active_conns\": {}, \"inactive_conns\": {}}}",
-                j ? "," : "", json_str(v.host), json_str(v.ip), v.weight, v.enabled, v.packets,
-                v.bytes, v.active_conns, v.inactive_conns);
+                j ? "," : "", json_str(v.host), json_str(v.ip), v.weight, v.enabled, v.packets, v.bytes, v.active_conns,
+                v.inactive_conns);
         }
         o += s.servers.empty() ? "]}" : "\n    ]}";
     }
@@ -182,37 +181,35 @@ std::string to_json(const Stats& st) {
 std::string to_text(const Stats& st) {
     std::string o;
     const auto& t = st.totals;
-    o += fmt::format("packets: rx {}  sent {}  to kernel {}  from kernel {}  dropped {}\n", t.rx,
-                     t.tx, t.punt, t.from_kernel, t.dropped());
+    o += fmt::format("packets: rx {}  sent {}  to kernel {}  from kernel {}  dropped {}\n", t.rx, t.tx, t.punt,
+                     t.from_kernel, t.dropped());
     if (t.too_big_sent || t.echo_replies || t.icmp_errors_forwarded) {
-        o += fmt::format("  icmp: too-big sent {}  echo replies {}  errors forwarded to servers {}\n",
-                         t.too_big_sent, t.echo_replies, t.icmp_errors_forwarded);
+        o += fmt::format("  icmp: too-big sent {}  echo replies {}  errors forwarded to servers {}\n", t.too_big_sent,
+                         t.echo_replies, t.icmp_errors_forwarded);
     }
     for (size_t d = 0; d < dp::kDropCount; ++d) {
         if (t.drops[d]) {
-            o += fmt::format("  dropped {:<16} {}\n", dp::drop_name(static_cast<dp::Drop>(d)),
-                             t.drops[d]);
+            o += fmt::format("  dropped {:<16} {}\n", dp::drop_name(static_cast<dp::Drop>(d)), t.drops[d]);
         }
     }
     if (st.lcores.size() > 1) {
         for (const auto& l : st.lcores) {
-            o += fmt::format("lcore {} (queue {}): rx {} forwarded {} to kernel {} dropped {}\n",
-                             l.lcore, l.queue, l.rx, l.tx, l.punt, l.dropped());
+            o += fmt::format("lcore {} (queue {}): rx {} forwarded {} to kernel {} dropped {}\n", l.lcore, l.queue,
+                             l.rx, l.tx, l.punt, l.dropped());
         }
     }
     o += "forwarded where:\n";
     for (const auto& s : st.services) {
-        const std::string addr = s.vip.find(':') != std::string::npos
-                                     ? fmt::format("[{}]:{}", s.vip, s.port)
-                                     : fmt::format("{}:{}", s.vip, s.port);
-        o += fmt::format("  {} {} {} ({}, {}): {} packets, {} bytes\n", s.name, s.protocol, addr,
-                         s.scheduler, s.forward, s.packets, s.bytes);
+        const std::string addr = s.vip.find(':') != std::string::npos ? fmt::format("[{}]:{}", s.vip, s.port)
+                                                                      : fmt::format("{}:{}", s.vip, s.port);
+        o += fmt::format("  {} {} {} ({}, {}): {} packets, {} bytes\n", s.name, s.protocol, addr, s.scheduler,
+                         s.forward, s.packets, s.bytes);
         for (const auto& v : s.servers) {
             std::string flags = v.enabled ? "" : " disabled";
-            o += fmt::format("    -> {:<16} {:<24} weight {:<5}{} {} packets, {} bytes, "
-                             "ActiveConn {} InActConn {}\n",
-                             v.host, v.ip, v.weight, flags, v.packets, v.bytes, v.active_conns,
-                             v.inactive_conns);
+            o += fmt::format(
+                "    -> {:<16} {:<24} weight {:<5}{} {} packets, {} bytes, "
+                "ActiveConn {} InActConn {}\n",
+                v.host, v.ip, v.weight, flags, v.packets, v.bytes, v.active_conns, v.inactive_conns);
         }
     }
     return o;

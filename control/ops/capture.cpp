@@ -142,7 +142,8 @@ std::string Capture::start(const std::string& port, const std::string& path, uin
         rte_bpf_prm* prm = rte_bpf_convert(&prog);
         pcap_freecode(&prog);
         pcap_close(dead);
-        if (prm == nullptr) return fmt::format("filter '{}': cannot convert to DPDK BPF: {}", filter, rte_strerror(rte_errno));
+        if (prm == nullptr)
+            return fmt::format("filter '{}': cannot convert to DPDK BPF: {}", filter, rte_strerror(rte_errno));
         bpf = rte_bpf_load(prm);
         rte_free(prm);
         if (bpf == nullptr) return fmt::format("filter '{}': cannot load: {}", filter, rte_strerror(rte_errno));
@@ -245,7 +246,8 @@ std::string Capture::stop() {
     for (;;) {
         const unsigned n = rte_ring_sc_dequeue_burst(sh.ring, reinterpret_cast<void**>(pkts), 256, nullptr);
         if (n == 0) break;
-        unsigned keep = st.count ? static_cast<unsigned>(std::min<uint64_t>(n, st.count - std::min(st.count, st.written))) : n;
+        unsigned keep =
+            st.count ? static_cast<unsigned>(std::min<uint64_t>(n, st.count - std::min(st.count, st.written))) : n;
         if (keep) {
             rte_pcapng_write_packets(st.file, pkts, static_cast<uint16_t>(keep));
             st.written += keep;

@@ -25,7 +25,8 @@ void add_pool_commands(CommandRegistry& r) {
                if (!weight || *weight > 65535) {
                    return fail(fmt::format("set weight: '{}' is not a weight between 0 and 65535", a[4]));
                }
-               if (auto err = t.state().set_weight(a[2], a[3], *weight)) return fail(fmt::format("set weight: {}", *err));
+               if (auto err = t.state().set_weight(a[2], a[3], *weight))
+                   return fail(fmt::format("set weight: {}", *err));
                return done(fmt::format("weight of {} in {}: {} (until the next reload)", a[3], a[2], *weight));
            }});
     r.add({"add realserver SERVICE HOST IP [W]", "add a server (an override until the next reload)",

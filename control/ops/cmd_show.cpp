@@ -19,11 +19,11 @@ void add_show_commands(CommandRegistry& r) {
     r.add({"show service SERVICE", "one service, its servers and their health", [](Operable& t, const Args& a) {
                const Pools& pools = t.state().pools();
                if (!pools.services().count(a[2])) return fail(fmt::format("show service: no service named '{}'", a[2]));
-               return CommandResult{ipvsadm_text(t.effective_config(), t.stats(), pools, a[2]) + pools_text(pools, a[2])};
+               return CommandResult{ipvsadm_text(t.effective_config(), t.stats(), pools, a[2]) +
+                                    pools_text(pools, a[2])};
            }});
-    r.add({"show pools", "every server's enabled/up/pooled state and monitors", [](Operable& t, const Args&) {
-               return CommandResult{pools_text(t.state().pools(), "")};
-           }});
+    r.add({"show pools", "every server's enabled/up/pooled state and monitors",
+           [](Operable& t, const Args&) { return CommandResult{pools_text(t.state().pools(), "")}; }});
     r.add({"show stats [port|lcore|service]", "counters",
            [](Operable& t, const Args& a) { return CommandResult{stats_text(t.stats(), a.get(2))}; }});
     r.add({"show flows", "a sample of the lcores' flow tables",

@@ -37,8 +37,8 @@ struct TableToken {
     cmdline_parse_token_string_t tk;
     const CmdlineTable::Names* names;  // SERVICE, HOST: the daemon's names
     Token::Names kind;
-    const char* text;                  // what '?' shows for a placeholder
-    cmdline** checker;                 // the catch-all's
+    const char* text;   // what '?' shows for a placeholder
+    cmdline** checker;  // the catch-all's
 };
 static_assert(std::is_standard_layout_v<TableToken> && offsetof(TableToken, tk) == 0);
 
@@ -60,9 +60,7 @@ int text_help(cmdline_parse_token_hdr_t* hdr, char* dst, unsigned size) {
 int none_nb(cmdline_parse_token_hdr_t*) { return 0; }
 
 // SERVICE and HOST: any one word, completed from the running names.
-int name_nb(cmdline_parse_token_hdr_t* hdr) {
-    return static_cast<int>((*ours(hdr)->names)(ours(hdr)->kind).size());
-}
+int name_nb(cmdline_parse_token_hdr_t* hdr) { return static_cast<int>((*ours(hdr)->names)(ours(hdr)->kind).size()); }
 int name_elt(cmdline_parse_token_hdr_t* hdr, int idx, char* dst, unsigned size) {
     const auto names = (*ours(hdr)->names)(ours(hdr)->kind);
     if (idx < 0 || static_cast<size_t>(idx) >= names.size() || size == 0) return -1;

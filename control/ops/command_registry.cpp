@@ -35,7 +35,8 @@ std::string choices(const std::vector<const CommandRegistry::Entry*>& candidates
 // The words of the line that the command's leading fixed words take: "set weight".
 std::string prefix(const CommandRegistry::Entry& e, const std::vector<std::string>& w) {
     size_t k = 0;
-    while (k < w.size() && k < e.tokens.size() && e.tokens[k].kind == Token::Kind::word && e.tokens[k].accepts(w[k])) ++k;
+    while (k < w.size() && k < e.tokens.size() && e.tokens[k].kind == Token::Kind::word && e.tokens[k].accepts(w[k]))
+        ++k;
     return join(w, 0, k);
 }
 
@@ -43,7 +44,8 @@ CommandResult run_entry(const CommandRegistry& registry, const CommandRegistry::
                         const std::vector<std::string>& w) {
     const char* usage = e.command.tokens;
     for (size_t j = 0; j < w.size() && j < e.tokens.size(); ++j) {
-        if (!e.tokens[j].accepts(w[j])) return fail(fmt::format("{}: unknown '{}'; usage: {}", prefix(e, w), w[j], usage));
+        if (!e.tokens[j].accepts(w[j]))
+            return fail(fmt::format("{}: unknown '{}'; usage: {}", prefix(e, w), w[j], usage));
     }
     if (w.size() < e.min) return fail(fmt::format("{}: missing arguments; usage: {}", prefix(e, w), usage));
     if (w.size() > e.max) return fail(fmt::format("{}: unexpected '{}'; usage: {}", prefix(e, w), w[e.max], usage));
@@ -155,7 +157,8 @@ CommandResult CommandRegistry::run(Operable& target, const std::vector<std::stri
         for (const auto* e : candidates) {
             if (w.size() >= e->min) whole.push_back(e);
         }
-        if (whole.size() != 1) return fail(fmt::format("{}: what? {}", join(w, 0, w.size()), choices(candidates, w.size())));
+        if (whole.size() != 1)
+            return fail(fmt::format("{}: what? {}", join(w, 0, w.size()), choices(candidates, w.size())));
         candidates = whole;
     }
     if (candidates.empty()) return fail(fmt::format("unknown command '{}'; 'help' lists them", w[0]));

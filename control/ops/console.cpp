@@ -137,21 +137,22 @@ void Console::Impl::close(const std::shared_ptr<Session>& s) {
 
 void Console::Impl::read(std::shared_ptr<local::socket> sock, std::shared_ptr<Session> s,
                          std::shared_ptr<std::vector<char>> buf) {
-    sock->async_read_some(asio::buffer(*buf), [this, sock, s, buf, alive = alive](boost::system::error_code ec, size_t n) {
-        if (!*alive || s->cl == nullptr) return;
-        if (!ec && n > 0) {
-            // Feed byte by byte so that nothing after a `quit` runs.
-            for (size_t i = 0; i < n && !s->quit; ++i) cmdline_in(s->cl, buf->data() + i, 1);
-        }
-        if (ec || s->quit) {
-            close(s);
-            boost::system::error_code ignored;
-            sock->shutdown(local::socket::shutdown_both, ignored);
-            sock->close(ignored);
-            return;
-        }
-        read(sock, s, buf);
-    });
+    sock->async_read_some(asio::buffer(*buf),
+                          [this, sock, s, buf, alive = alive](boost::system::error_code ec, size_t n) {
+                              if (!*alive || s->cl == nullptr) return;
+                              if (!ec && n > 0) {
+                                  // Feed byte by byte so that nothing after a `quit` runs.
+                                  for (size_t i = 0; i < n && !s->quit; ++i) cmdline_in(s->cl, buf->data() + i, 1);
+                              }
+                              if (ec || s->quit) {
+                                  close(s);
+                                  boost::system::error_code ignored;
+                                  sock->shutdown(local::socket::shutdown_both, ignored);
+                                  sock->close(ignored);
+                                  return;
+                              }
+                              read(sock, s, buf);
+                          });
 }
 
 void Console::Impl::accept() {

@@ -59,8 +59,8 @@ private:
                 r = {500, "text/plain", fmt::format("internal error: {}\n", e.what())};
             }
         }
-        auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status),
-                                                                        req.version());
+        auto res =
+            std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), req.version());
         res->set(http::field::server, "tern");
         res->set(http::field::content_type, r.content_type);
         res->keep_alive(req.keep_alive());

@@ -124,7 +124,8 @@ std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Spea
                   st.state == bgp::State::established ? 1 : 0);
             w.add("tern_bgp_messages_received_total", "counter", "BGP messages received", l,
                   static_cast<double>(st.messages_in));
-            w.add("tern_bgp_messages_sent_total", "counter", "BGP messages sent", l, static_cast<double>(st.messages_out));
+            w.add("tern_bgp_messages_sent_total", "counter", "BGP messages sent", l,
+                  static_cast<double>(st.messages_out));
             w.add("tern_bgp_established_total", "counter", "Times the session came up", l,
                   static_cast<double>(st.established_count));
         }
@@ -132,9 +133,11 @@ std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Spea
     // The dataplane.
     for (const auto& p : stats.ports) {
         const std::string l = label({{"port", p.name}});
-        w.add("tern_port_rx_packets_total", "counter", "Packets received by the port", l, static_cast<double>(p.rx_packets));
+        w.add("tern_port_rx_packets_total", "counter", "Packets received by the port", l,
+              static_cast<double>(p.rx_packets));
         w.add("tern_port_rx_bytes_total", "counter", "Bytes received by the port", l, static_cast<double>(p.rx_bytes));
-        w.add("tern_port_tx_packets_total", "counter", "Packets sent by the port", l, static_cast<double>(p.tx_packets));
+        w.add("tern_port_tx_packets_total", "counter", "Packets sent by the port", l,
+              static_cast<double>(p.tx_packets));
         w.add("tern_port_tx_bytes_total", "counter", "Bytes sent by the port", l, static_cast<double>(p.tx_bytes));
         w.add("tern_port_rx_missed_total", "counter", "Packets the NIC dropped for lack of RX descriptors", l,
               static_cast<double>(p.rx_missed));
@@ -158,12 +161,16 @@ std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Spea
     uint64_t flows = 0;
     for (const auto& s : stats.services) {
         const std::string l = label({{"service", s.name}});
-        w.add("tern_service_packets_total", "counter", "Packets forwarded for the service", l, static_cast<double>(s.packets));
-        w.add("tern_service_bytes_total", "counter", "Bytes forwarded for the service", l, static_cast<double>(s.bytes));
+        w.add("tern_service_packets_total", "counter", "Packets forwarded for the service", l,
+              static_cast<double>(s.packets));
+        w.add("tern_service_bytes_total", "counter", "Bytes forwarded for the service", l,
+              static_cast<double>(s.bytes));
         for (const auto& r : s.servers) {
             const std::string sl = label({{"service", s.name}, {"host", r.host}});
-            w.add("tern_server_packets_total", "counter", "Packets forwarded to the server", sl, static_cast<double>(r.packets));
-            w.add("tern_server_bytes_total", "counter", "Bytes forwarded to the server", sl, static_cast<double>(r.bytes));
+            w.add("tern_server_packets_total", "counter", "Packets forwarded to the server", sl,
+                  static_cast<double>(r.packets));
+            w.add("tern_server_bytes_total", "counter", "Bytes forwarded to the server", sl,
+                  static_cast<double>(r.bytes));
             w.add("tern_server_active_connections", "gauge", "ESTABLISHED flows to the server (IPVS ActiveConn)", sl,
                   static_cast<double>(r.active_conns));
             w.add("tern_server_inactive_connections", "gauge", "Other flows to the server (IPVS InActConn)", sl,

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "bgp/speaker.h"
-#include "control/state/pools.h"
 #include "control/daemon/stats.h"
+#include "control/state/pools.h"
 
 namespace tern::ctl {
 

@@ -9,9 +9,9 @@
 
 #include "bgp/speaker.h"
 #include "conf/config.h"
+#include "control/daemon/stats.h"
 #include "control/ops/capture.h"
 #include "control/state/control_state.h"
-#include "control/daemon/stats.h"
 
 namespace tern::ctl {
 

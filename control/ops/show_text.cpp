@@ -13,11 +13,11 @@ namespace {
 
 const char* ipvs_scheduler(conf::Scheduler s) {
     switch (s) {
-    case conf::Scheduler::maglev: return "mh";  // IPVS's name for Maglev hashing
-    case conf::Scheduler::sh: return "sh";
-    case conf::Scheduler::rr: return "rr";
-    case conf::Scheduler::wrr: return "wrr";
-    case conf::Scheduler::wlc: return "wlc";
+        case conf::Scheduler::maglev: return "mh";  // IPVS's name for Maglev hashing
+        case conf::Scheduler::sh: return "sh";
+        case conf::Scheduler::rr: return "rr";
+        case conf::Scheduler::wrr: return "wrr";
+        case conf::Scheduler::wlc: return "wlc";
     }
     return "?";
 }
@@ -39,9 +39,9 @@ std::string bgp_text(const bgp::Speaker* speaker) {
         const auto& st = s->status();
         const auto& ps = s->settings();
         const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - st.since).count();
-        const std::string updown = st.since == bgp::TimePoint{} ? "never"
-                                                                : fmt::format("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60,
-                                                                              secs % 60);
+        const std::string updown = st.since == bgp::TimePoint{}
+                                       ? "never"
+                                       : fmt::format("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
         o += fmt::format("{:<40} {:<12} {:>10} {:>5} {:>10} {:>10}  {}\n",
                          fmt::format("{} AS{}", ps.address.str(), ps.remote_asn), bgp::to_string(st.state), updown,
                          st.established_count, st.messages_in, st.messages_out, st.last_error);
@@ -72,8 +72,8 @@ std::string stats_text(const Stats& st, const std::string& what) {
     std::string o;
     if (what.empty()) return to_text(st);
     if (what == "port") {
-        o += fmt::format("{:<10} {:>14} {:>14} {:>14} {:>14} {:>10}\n", "port", "rx-packets", "rx-bytes",
-                         "tx-packets", "tx-bytes", "rx-missed");
+        o += fmt::format("{:<10} {:>14} {:>14} {:>14} {:>14} {:>10}\n", "port", "rx-packets", "rx-bytes", "tx-packets",
+                         "tx-bytes", "rx-missed");
         for (const auto& p : st.ports) {
             o += fmt::format("{:<10} {:>14} {:>14} {:>14} {:>14} {:>10}\n", p.name, p.rx_packets, p.rx_bytes,
                              p.tx_packets, p.tx_bytes, p.rx_missed);
@@ -99,8 +99,9 @@ std::string stats_text(const Stats& st, const std::string& what) {
 }
 
 std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const Pools& pools, const std::string& only) {
-    std::string o = "Prot LocalAddress:Port Scheduler Flags\n"
-                    "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+    std::string o =
+        "Prot LocalAddress:Port Scheduler Flags\n"
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
     for (const auto& s : config.services) {
         if (!only.empty() && s.name != only) continue;
         o += fmt::format("{}  {} {}\n", s.protocol == conf::Protocol::tcp ? "TCP" : "UDP", endpoint(s.vip, s.port),
@@ -133,9 +134,10 @@ std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const P
     return o;
 }
 
-std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
-                       size_t live, size_t capacity) {
-    std::string o = fmt::format("{} of {} live flows ({} entries in all lcores' tables):\n", flows.size(), live, capacity);
+std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots, size_t live,
+                       size_t capacity) {
+    std::string o =
+        fmt::format("{} of {} live flows ({} entries in all lcores' tables):\n", flows.size(), live, capacity);
     o += fmt::format("{:<5} {:<5} {:<46} {:<46} {:<12} {}\n", "lcore", "proto", "client", "vip", "state", "server");
     for (const auto& [lcore, e, state] : flows) {
         conf::IpAddr src, dst;
@@ -144,9 +146,11 @@ std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSl
         std::memcpy(dst.bytes.data(), e.key.dst, 16);
         const auto who = slots.server_of(e.server_slot);
         o += fmt::format("{:<5} {:<5} {:<46} {:<46} {:<12} {}\n", lcore,
-                         e.key.proto == 6 ? "tcp" : e.key.proto == 17 ? "udp" : std::to_string(e.key.proto),
-                         endpoint(src, ntohs(e.key.sport)), endpoint(dst, ntohs(e.key.dport)), dp::conn_state_name(state),
-                         who ? fmt::format("{}/{}", who->first, who->second) : "?");
+                         e.key.proto == 6    ? "tcp"
+                         : e.key.proto == 17 ? "udp"
+                                             : std::to_string(e.key.proto),
+                         endpoint(src, ntohs(e.key.sport)), endpoint(dst, ntohs(e.key.dport)),
+                         dp::conn_state_name(state), who ? fmt::format("{}/{}", who->first, who->second) : "?");
     }
     return o;
 }

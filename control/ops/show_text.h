@@ -9,8 +9,8 @@
 
 #include "bgp/speaker.h"
 #include "conf/config.h"
-#include "control/state/pools.h"
 #include "control/daemon/stats.h"
+#include "control/state/pools.h"
 #include "control/state/table_builder.h"
 #include "dataplane/flow_table.h"
 
@@ -30,7 +30,7 @@ std::string stats_text(const Stats& stats, const std::string& what);
 std::string bgp_text(const bgp::Speaker* speaker);
 
 // Sampled flows as `show flows` prints them (lcore, 5-tuple, state, server).
-std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
-                       size_t live, size_t capacity);
+std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots, size_t live,
+                       size_t capacity);
 
 }  // namespace tern::ctl

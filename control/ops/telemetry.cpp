@@ -181,7 +181,8 @@ std::string Telemetry::register_endpoints() {
     };
     const Cmd cmds[] = {
         {"/tern/services", on_services, "Tern's service names. Takes no parameters"},
-        {"/tern/service", on_service, "One service: address, scheduler, server counts and status. Parameter: service name"},
+        {"/tern/service", on_service,
+         "One service: address, scheduler, server counts and status. Parameter: service name"},
         {"/tern/servers", on_servers, "One service's servers with their state and counters. Parameter: service name"},
         {"/tern/flows", on_flows, "Flow-table entries and capacity over all lcores. Takes no parameters"},
         {"/tern/alerts", on_alerts, "PyBal's alert status and message. Takes no parameters"},

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "control/state/pools.h"
 #include "control/daemon/stats.h"
+#include "control/state/pools.h"
 
 namespace tern::ctl {
 

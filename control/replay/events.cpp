@@ -27,7 +27,8 @@ EventsResult load_events(const std::string& path) {
     try {
         root = YAML::Load(ss.str());
     } catch (const YAML::Exception& e) {
-        res.errors.push_back({path, e.mark.line + 1, e.mark.column + 1, "(file)", fmt::format("not valid YAML: {}", e.msg)});
+        res.errors.push_back(
+            {path, e.mark.line + 1, e.mark.column + 1, "(file)", fmt::format("not valid YAML: {}", e.msg)});
         return res;
     }
     if (root.IsNull()) return res;

@@ -12,13 +12,13 @@
 namespace tern::ctl {
 
 struct Event {
-    uint64_t at_us = 0;     // capture time: applied before the first packet at or after it
-    std::string action;     // weight | pool | depool | down | up | reload
-    std::string service;    // empty: every service with `host`
+    uint64_t at_us = 0;   // capture time: applied before the first packet at or after it
+    std::string action;   // weight | pool | depool | down | up | reload
+    std::string service;  // empty: every service with `host`
     std::string host;
     uint32_t weight = 0;
-    std::string config;     // reload: the new config file
-    std::string where;      // "file:line" for messages
+    std::string config;  // reload: the new config file
+    std::string where;   // "file:line" for messages
 };
 
 struct EventsResult {

@@ -2,8 +2,8 @@
 
 #include <pcap/pcap.h>
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 #include <memory>
 
 #include "dataplane/packet.h"
@@ -83,8 +83,7 @@ SplitResult split_capture(const std::string& in, const std::vector<std::string>&
 }
 
 std::optional<std::string> merge_captures(const std::vector<std::string>& ins,
-                                          const std::vector<std::vector<uint64_t>>& stamps,
-                                          const std::string& out) {
+                                          const std::vector<std::vector<uint64_t>>& stamps, const std::string& out) {
     struct Rec {
         uint64_t ts;
         size_t queue;

@@ -24,7 +24,6 @@ SplitResult split_capture(const std::string& in, const std::vector<std::string>&
 // stamps[q][j] (microseconds; the input packet's time); records are ordered
 // by (timestamp, queue, j). Returns an error message or nullopt.
 std::optional<std::string> merge_captures(const std::vector<std::string>& ins,
-                                          const std::vector<std::vector<uint64_t>>& stamps,
-                                          const std::string& out);
+                                          const std::vector<std::vector<uint64_t>>& stamps, const std::string& out);
 
 }  // namespace tern::ctl

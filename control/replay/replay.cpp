@@ -6,21 +6,21 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "conf/config.h"
 #include "control/config/config_load.h"
-#include "control/state/control_state.h"
 #include "control/daemon/eal.h"
-#include "control/replay/events.h"
 #include "control/daemon/lcores.h"
-#include "control/replay/pcap_io.h"
 #include "control/daemon/ports.h"
 #include "control/daemon/stats.h"
+#include "control/replay/events.h"
+#include "control/replay/pcap_io.h"
+#include "control/state/control_state.h"
 #include "control/state/table_builder.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/rte.h"
@@ -44,9 +44,7 @@ struct TxStamps {
 uint16_t record_stamps(uint16_t, uint16_t, rte_mbuf** pkts, uint16_t n, void* arg) {
     auto* rec = static_cast<TxStamps*>(arg);
     for (uint16_t i = 0; i < n; ++i) {
-        rec->stamps.push_back(rec->offset >= 0
-                                  ? *RTE_MBUF_DYNFIELD(pkts[i], rec->offset, rte_mbuf_timestamp_t*)
-                                  : 0);
+        rec->stamps.push_back(rec->offset >= 0 ? *RTE_MBUF_DYNFIELD(pkts[i], rec->offset, rte_mbuf_timestamp_t*) : 0);
     }
     return n;
 }
@@ -67,7 +65,6 @@ public:
 private:
     std::string path_;
 };
-
 
 // The steps replay stops at: every event, and the end of every grace
 // period (found by applying the events to a copy of the control state that
@@ -314,9 +311,9 @@ int run_replay(const ReplayOptions& opt) {
     uint64_t total_in = 0;
     for (auto n : split.per_queue) total_in += n;
 
-    std::vector<std::string> eal = {"--lcores", lcores_arg(nq), "--no-pci", "--no-telemetry",
-                                    "--log-level", "*:warning",
-                                    "--file-prefix", fmt::format("tern-replay-{}", getpid())};
+    std::vector<std::string> eal = {
+        "--lcores",    lcores_arg(nq), "--no-pci",      "--no-telemetry",
+        "--log-level", "*:warning",    "--file-prefix", fmt::format("tern-replay-{}", getpid())};
     if (opt.eal_args.empty()) {
         // Memory: mbufs and tables, plus each lcore's flow table.
         const uint64_t mb = 256 + nq * ((dp::FlowTable::bytes_for(config.flows.size) >> 20) + 8);

@@ -11,9 +11,9 @@ struct ReplayOptions {
     std::string config;
     std::string in;
     std::string out;
-    std::string punt;   // optional
-    std::string stats;  // optional: JSON counters
-    std::string events; // optional: control events at capture times (control/replay/events.h)
+    std::string punt;    // optional
+    std::string stats;   // optional: JSON counters
+    std::string events;  // optional: control events at capture times (control/replay/events.h)
     unsigned lcores = 1;
     std::vector<std::string> eal_args;  // replaces the default memory options when given
 };

@@ -42,7 +42,7 @@ class Request : public std::enable_shared_from_this<Request> {
 public:
     struct Handlers {
         std::function<void(unsigned status, const http::fields& headers)> headers;
-        std::function<bool(std::string_view data)> data;  // false: stop reading
+        std::function<bool(std::string_view data)> data;     // false: stop reading
         std::function<void(const std::string& error)> done;  // "" when the response ended well
     };
 
@@ -70,12 +70,12 @@ public:
                 if (!ec) self->finish(fmt::format("no complete answer within {} s", self->timeout_));
             });
         }
-        resolver_.async_resolve(target_.host, std::to_string(target_.port),
-                                [self = shared_from_this()](const boost::system::error_code& ec,
-                                                            tcp::resolver::results_type r) {
-                                    if (ec) return self->finish(fmt::format("resolve {}: {}", self->target_.host, ec.message()));
-                                    self->connect(r);
-                                });
+        resolver_.async_resolve(
+            target_.host, std::to_string(target_.port),
+            [self = shared_from_this()](const boost::system::error_code& ec, tcp::resolver::results_type r) {
+                if (ec) return self->finish(fmt::format("resolve {}: {}", self->target_.host, ec.message()));
+                self->connect(r);
+            });
     }
 
     void cancel() {
@@ -92,22 +92,30 @@ private:
             ctx_->set_verify_mode(asio::ssl::verify_none);
             tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(io_, *ctx_);
             SSL_set_tlsext_host_name(tls_->native_handle(), target_.host.c_str());
-            beast::get_lowest_layer(*tls_).async_connect(r, [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                                        const tcp::endpoint&) {
-                if (ec) return self->finish(fmt::format("connect {}:{}: {}", self->target_.host, self->target_.port, ec.message()));
-                self->keepalive(beast::get_lowest_layer(*self->tls_).socket());
-                self->tls_->async_handshake(asio::ssl::stream_base::client, [self](const boost::system::error_code& hec) {
-                    if (hec) return self->finish(fmt::format("TLS handshake with {}: {}", self->target_.host, hec.message()));
-                    self->write(*self->tls_);
+            beast::get_lowest_layer(*tls_).async_connect(
+                r, [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
+                    if (ec)
+                        return self->finish(
+                            fmt::format("connect {}:{}: {}", self->target_.host, self->target_.port, ec.message()));
+                    self->keepalive(beast::get_lowest_layer(*self->tls_).socket());
+                    self->tls_->async_handshake(
+                        asio::ssl::stream_base::client, [self](const boost::system::error_code& hec) {
+                            if (hec)
+                                return self->finish(
+                                    fmt::format("TLS handshake with {}: {}", self->target_.host, hec.message()));
+                            self->write(*self->tls_);
+                        });
                 });
-            });
         } else {
             plain_ = std::make_unique<beast::tcp_stream>(io_);
-            plain_->async_connect(r, [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
-                if (ec) return self->finish(fmt::format("connect {}:{}: {}", self->target_.host, self->target_.port, ec.message()));
-                self->keepalive(self->plain_->socket());
-                self->write(*self->plain_);
-            });
+            plain_->async_connect(
+                r, [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
+                    if (ec)
+                        return self->finish(
+                            fmt::format("connect {}:{}: {}", self->target_.host, self->target_.port, ec.message()));
+                    self->keepalive(self->plain_->socket());
+                    self->write(*self->plain_);
+                });
         }
     }
 
@@ -126,12 +134,13 @@ private:
         http::async_write(s, req_, [self = shared_from_this(), &s](const boost::system::error_code& ec, size_t) {
             if (ec) return self->finish(fmt::format("send to {}: {}", self->target_.host, ec.message()));
             self->parser_.body_limit(kMaxBody);
-            http::async_read_header(s, self->buffer_, self->parser_,
-                                    [self, &s](const boost::system::error_code& rec, size_t) {
-                                        if (rec) return self->finish(fmt::format("read from {}: {}", self->target_.host, rec.message()));
-                                        if (self->h_.headers) self->h_.headers(self->parser_.get().result_int(), self->parser_.get().base());
-                                        self->read_body(s);
-                                    });
+            http::async_read_header(
+                s, self->buffer_, self->parser_, [self, &s](const boost::system::error_code& rec, size_t) {
+                    if (rec) return self->finish(fmt::format("read from {}: {}", self->target_.host, rec.message()));
+                    if (self->h_.headers)
+                        self->h_.headers(self->parser_.get().result_int(), self->parser_.get().base());
+                    self->read_body(s);
+                });
         });
     }
 
@@ -141,18 +150,19 @@ private:
         if (parser_.is_done()) return finish("");
         parser_.get().body().data = chunk_.data();
         parser_.get().body().size = chunk_.size();
-        http::async_read_some(s, buffer_, parser_, [self = shared_from_this(), &s](boost::system::error_code ec, size_t) {
-            if (ec == http::error::need_buffer) ec = {};
-            const size_t got = self->chunk_.size() - self->parser_.get().body().size;
-            if (got > 0 && self->h_.data && !self->finished_) {
-                if (!self->h_.data(std::string_view(self->chunk_.data(), got))) return self->finish("");
-            }
-            if (ec == http::error::end_of_stream || (ec == asio::error::eof && self->parser_.is_done())) {
-                return self->finish("");
-            }
-            if (ec) return self->finish(fmt::format("read from {}: {}", self->target_.host, ec.message()));
-            self->read_body(s);
-        });
+        http::async_read_some(
+            s, buffer_, parser_, [self = shared_from_this(), &s](boost::system::error_code ec, size_t) {
+                if (ec == http::error::need_buffer) ec = {};
+                const size_t got = self->chunk_.size() - self->parser_.get().body().size;
+                if (got > 0 && self->h_.data && !self->finished_) {
+                    if (!self->h_.data(std::string_view(self->chunk_.data(), got))) return self->finish("");
+                }
+                if (ec == http::error::end_of_stream || (ec == asio::error::eof && self->parser_.is_done())) {
+                    return self->finish("");
+                }
+                if (ec) return self->finish(fmt::format("read from {}: {}", self->target_.host, ec.message()));
+                self->read_body(s);
+            });
     }
 
     void finish(const std::string& error) {
@@ -215,7 +225,8 @@ protected:
         return [alive = alive_, f = std::move(f)](std::string_view d) mutable { return *alive && f(d); };
     }
     void after(double s, std::function<void()> fn) {
-        timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s)));
+        timer_.expires_after(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s)));
         timer_.async_wait(guard([fn = std::move(fn)](const boost::system::error_code& ec) {
             if (!ec) fn();
         }));
@@ -375,7 +386,8 @@ bool split_url(const std::string& url, size_t scheme_len, bool tls, uint16_t def
 // http(s):// ---------------------------------------------------------------
 class HttpSource final : public Base {
 public:
-    HttpSource(asio::io_context& io, const conf::PoolSource& spec, OnPool p, OnError e, Log l, Target t, std::string path)
+    HttpSource(asio::io_context& io, const conf::PoolSource& spec, OnPool p, OnError e, Log l, Target t,
+               std::string path)
         : Base(io, spec, std::move(p), std::move(e), std::move(l)), target_(std::move(t)), path_(std::move(path)) {}
     void start() override { fetch(); }
 
@@ -383,15 +395,15 @@ private:
     void fetch() {
         status_ = 0;
         request(target_, http::verb::get, path_, "", 30,
-                {guard([this](unsigned s, const http::fields&) { status_ = s; }),
-                 collect_body(),
+                {guard([this](unsigned s, const http::fields&) { status_ = s; }), collect_body(),
                  guard([this](const std::string& err) {
                      if (!err.empty()) {
                          fail(err);
                      } else if (status_ != 200) {
                          fail(fmt::format("HTTP status {}", status_));
                      } else {
-                         const conf::PoolParse r = conf::parse_pool_file(body_, ends_with(path_.substr(0, path_.find('?')), ".json"));
+                         const conf::PoolParse r =
+                             conf::parse_pool_file(body_, ends_with(path_.substr(0, path_.find('?')), ".json"));
                          if (!r.errors.empty()) {
                              fail(r.errors.front());
                          } else {
@@ -410,7 +422,8 @@ private:
 // etcd v2 --------------------------------------------------------------------
 class Etcd2Source final : public Base {
 public:
-    Etcd2Source(asio::io_context& io, const conf::PoolSource& spec, OnPool p, OnError e, Log l, Target t, std::string dir)
+    Etcd2Source(asio::io_context& io, const conf::PoolSource& spec, OnPool p, OnError e, Log l, Target t,
+                std::string dir)
         : Base(io, spec, std::move(p), std::move(e), std::move(l)), target_(std::move(t)), dir_(std::move(dir)) {
         while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
     }
@@ -429,8 +442,7 @@ private:
                          index_ = static_cast<uint64_t>(std::strtoull(std::string(it->value()).c_str(), nullptr, 10));
                      }
                  }),
-                 collect_body(),
-                 guard([this](const std::string& err) {
+                 collect_body(), guard([this](const std::string& err) {
                      if (!err.empty()) return retry(err);
                      json j = json::parse(body_, nullptr, false);
                      if (status_ != 200) {
@@ -460,8 +472,7 @@ private:
     // One long-poll; etcd answers when something under the directory changes.
     void wait(uint64_t index) {
         request(target_, http::verb::get, fmt::format("{}?recursive=true&wait=true&waitIndex={}", keys(), index), "", 0,
-                {guard([this](unsigned s, const http::fields&) { status_ = s; }),
-                 collect_body(),
+                {guard([this](unsigned s, const http::fields&) { status_ = s; }), collect_body(),
                  guard([this, index](const std::string& err) {
                      if (!err.empty()) return retry(err);
                      json j = json::parse(body_, nullptr, false);
@@ -475,14 +486,16 @@ private:
                          say(conf::LogLevel::info, "etcd index outdated; reading the pool again");
                          return read();
                      }
-                     if (status_ != 200 || !j.contains("node")) return retry(fmt::format("etcd watch: HTTP status {}", status_));
+                     if (status_ != 200 || !j.contains("node"))
+                         return retry(fmt::format("etcd watch: HTTP status {}", status_));
                      const std::string action = j.value("action", "");
                      const json& node = j["node"];
                      const uint64_t next = node.value("modifiedIndex", index) + 1;
                      if (node.value("dir", false)) return read();  // a directory changed: simplest to re-read
                      const std::string key = node.value("key", "");
                      const std::string host = conf::conftool_host(key);
-                     if (action == "delete" || action == "expire" || action == "compareAndDelete" || !node.contains("value")) {
+                     if (action == "delete" || action == "expire" || action == "compareAndDelete" ||
+                         !node.contains("value")) {
                          pool_.erase(host);
                      } else {
                          const auto v = conf::parse_conftool(key, node["value"].get<std::string>());
@@ -501,7 +514,9 @@ private:
                  })});
     }
 
-    void retry(const std::string& why) { retry_later(why, [this] { read(); }); }
+    void retry(const std::string& why) {
+        retry_later(why, [this] { read(); });
+    }
 
     Target target_;
     std::string dir_;
@@ -537,7 +552,8 @@ std::string prefix_end(std::string p) {
 
 class Etcd3Source final : public Base {
 public:
-    Etcd3Source(asio::io_context& io, const conf::PoolSource& spec, OnPool p, OnError e, Log l, Target t, std::string dir)
+    Etcd3Source(asio::io_context& io, const conf::PoolSource& spec, OnPool p, OnError e, Log l, Target t,
+                std::string dir)
         : Base(io, spec, std::move(p), std::move(e), std::move(l)), target_(std::move(t)), prefix_(std::move(dir)) {
         while (prefix_.size() > 1 && prefix_.back() == '/') prefix_.pop_back();
         prefix_ += '/';
@@ -548,12 +564,12 @@ private:
     void read() {
         const json q = {{"key", b64(prefix_)}, {"range_end", b64(prefix_end(prefix_))}};
         request(target_, http::verb::post, "/v3/kv/range", q.dump(), 30,
-                {guard([this](unsigned s, const http::fields&) { status_ = s; }),
-                 collect_body(),
+                {guard([this](unsigned s, const http::fields&) { status_ = s; }), collect_body(),
                  guard([this](const std::string& err) {
                      if (!err.empty()) return retry(err);
                      json j = json::parse(body_, nullptr, false);
-                     if (status_ != 200 || j.is_discarded()) return retry(fmt::format("etcd range: HTTP status {}", status_));
+                     if (status_ != 200 || j.is_discarded())
+                         return retry(fmt::format("etcd range: HTTP status {}", status_));
                      std::map<std::string, conf::PoolEntry> pool;
                      for (const auto& kv : j.value("kvs", json::array())) {
                          const std::string key = unb64(kv.value("key", ""));
@@ -574,7 +590,8 @@ private:
     void watch() {
         line_.clear();
         const json q = {{"create_request",
-                         {{"key", b64(prefix_)}, {"range_end", b64(prefix_end(prefix_))},
+                         {{"key", b64(prefix_)},
+                          {"range_end", b64(prefix_end(prefix_))},
                           {"start_revision", std::to_string(revision_ + 1)}}}};
         request(target_, http::verb::post, "/v3/watch", q.dump(), 0,
                 {guard([this](unsigned s, const http::fields&) {
@@ -634,7 +651,8 @@ private:
             const json& kv = ev.value("kv", json::object());
             const std::string key = unb64(kv.value("key", ""));
             const std::string host = conf::conftool_host(key);
-            const uint64_t rev = static_cast<uint64_t>(std::strtoull(kv.value("mod_revision", "0").c_str(), nullptr, 10));
+            const uint64_t rev =
+                static_cast<uint64_t>(std::strtoull(kv.value("mod_revision", "0").c_str(), nullptr, 10));
             revision_ = std::max(revision_, rev);
             if (ev.value("type", "PUT") == "DELETE") {
                 changed |= pool_.erase(host) > 0;
@@ -659,7 +677,9 @@ private:
     }
 
     // Resume from the last revision seen: nothing in between is lost.
-    void retry(const std::string& why) { retry_later(why, [this] { watch_or_read(); }); }
+    void retry(const std::string& why) {
+        retry_later(why, [this] { watch_or_read(); });
+    }
     void watch_or_read() {
         if (revision_ > 0) {
             watch();
@@ -685,22 +705,30 @@ std::unique_ptr<PoolSource> PoolSource::make(asio::io_context& io, const conf::P
     auto starts = [&](const char* s) { return u.rfind(s, 0) == 0; };
     std::string err, path;
     Target t;
-    if (starts("file://")) return std::make_unique<FileSource>(io, spec, std::move(on_pool), std::move(on_error), std::move(log));
+    if (starts("file://"))
+        return std::make_unique<FileSource>(io, spec, std::move(on_pool), std::move(on_error), std::move(log));
     struct Scheme {
         const char* prefix;
         bool tls;
         uint16_t port;
         int kind;  // 0 http, 2 etcd v2, 3 etcd v3
     };
-    static const Scheme schemes[] = {{"http://", false, 80, 0},    {"https://", true, 443, 0},  {"etcd://", false, 2379, 2},
-                                     {"etcds://", true, 2379, 2}, {"etcd3://", false, 2379, 3}, {"etcd3s://", true, 2379, 3}};
+    static const Scheme schemes[] = {{"http://", false, 80, 0},    {"https://", true, 443, 0},
+                                     {"etcd://", false, 2379, 2},  {"etcds://", true, 2379, 2},
+                                     {"etcd3://", false, 2379, 3}, {"etcd3s://", true, 2379, 3}};
     for (const auto& s : schemes) {
         if (!starts(s.prefix)) continue;
         if (!split_url(u, std::strlen(s.prefix), s.tls, s.port, t, path, err)) break;
         switch (s.kind) {
-        case 0: return std::make_unique<HttpSource>(io, spec, std::move(on_pool), std::move(on_error), std::move(log), t, path);
-        case 2: return std::make_unique<Etcd2Source>(io, spec, std::move(on_pool), std::move(on_error), std::move(log), t, path);
-        default: return std::make_unique<Etcd3Source>(io, spec, std::move(on_pool), std::move(on_error), std::move(log), t, path);
+            case 0:
+                return std::make_unique<HttpSource>(io, spec, std::move(on_pool), std::move(on_error), std::move(log),
+                                                    t, path);
+            case 2:
+                return std::make_unique<Etcd2Source>(io, spec, std::move(on_pool), std::move(on_error), std::move(log),
+                                                     t, path);
+            default:
+                return std::make_unique<Etcd3Source>(io, spec, std::move(on_pool), std::move(on_error), std::move(log),
+                                                     t, path);
         }
     }
     if (error) *error = err.empty() ? fmt::format("'{}': not a pool source URL", u) : err;

@@ -2,8 +2,7 @@
 
 namespace tern::ctl {
 
-ControlState::ControlState(boost::asio::io_context& io, Pools::Log log, dp::TablePublisher* publisher,
-                           Options options)
+ControlState::ControlState(boost::asio::io_context& io, Pools::Log log, dp::TablePublisher* publisher, Options options)
     : pools_(io, std::move(log), options.pool_sources),
       state_(conf::Config{}),
       publisher_(publisher),

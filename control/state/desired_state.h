@@ -31,8 +31,8 @@ public:
     // depooled for failing health (`down`: they lose their flows). Servers
     // that leave get the service's removed_server_grace. Returns false when
     // nothing changed.
-    bool set_pool(const std::string& service, std::vector<conf::RealServer> servers,
-                  const std::set<std::string>& down, uint64_t now_s);
+    bool set_pool(const std::string& service, std::vector<conf::RealServer> servers, const std::set<std::string>& down,
+                  uint64_t now_s);
     // Ends the grace of removed servers whose time has come; true when any did.
     bool expire(uint64_t now_s);
     // When the next grace ends (seconds), if any.

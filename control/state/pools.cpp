@@ -77,7 +77,8 @@ std::vector<conf::RealServer> Pools::addressed(const std::string& service, const
         }
         if (known) {
             if (rs.ip.family != cs.vip.family) {
-                say(fmt::format("[{}] server {} ({}) is not of the VIP's family; left out", service, e.host, rs.ip.str()),
+                say(fmt::format("[{}] server {} ({}) is not of the VIP's family; left out", service, e.host,
+                                rs.ip.str()),
                     conf::LogLevel::error);
                 continue;
             }
@@ -88,24 +89,26 @@ std::vector<conf::RealServer> Pools::addressed(const std::string& service, const
             // The system resolver, off the control thread (Asio's resolver thread).
             auto resolver = std::make_shared<boost::asio::ip::tcp::resolver>(io_);
             const auto proto = cs.vip.is_v4() ? boost::asio::ip::tcp::v4() : boost::asio::ip::tcp::v6();
-            resolver->async_resolve(proto, e.host, "", [this, alive = alive_, resolver, key, service](
-                                                             const boost::system::error_code& ec,
-                                                             boost::asio::ip::tcp::resolver::results_type r) {
-                if (!*alive) return;
-                resolving_.erase(key);
-                if (ec || r.empty()) {
-                    say(fmt::format("[{}] cannot resolve server {}: {}; left out of the pool", service, key.first,
-                                    ec ? ec.message() : "no address"),
-                        conf::LogLevel::error);
-                    return;
-                }
-                if (auto ip = conf::IpAddr::parse(r.begin()->endpoint().address().to_string())) resolved_[key] = *ip;
-                auto s = sources_.find(service);
-                if (s != sources_.end() && s->second.last && services_.count(service)) {
-                    base_[service] = addressed(service, *s->second.last);
-                    push(service);
-                }
-            });
+            resolver->async_resolve(
+                proto, e.host, "",
+                [this, alive = alive_, resolver, key, service](const boost::system::error_code& ec,
+                                                               boost::asio::ip::tcp::resolver::results_type r) {
+                    if (!*alive) return;
+                    resolving_.erase(key);
+                    if (ec || r.empty()) {
+                        say(fmt::format("[{}] cannot resolve server {}: {}; left out of the pool", service, key.first,
+                                        ec ? ec.message() : "no address"),
+                            conf::LogLevel::error);
+                        return;
+                    }
+                    if (auto ip = conf::IpAddr::parse(r.begin()->endpoint().address().to_string()))
+                        resolved_[key] = *ip;
+                    auto s = sources_.find(service);
+                    if (s != sources_.end() && s->second.last && services_.count(service)) {
+                        base_[service] = addressed(service, *s->second.last);
+                        push(service);
+                    }
+                });
         }
     }
     return out;
@@ -202,8 +205,7 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
             if (started_) sync_monitors(s.name);
             continue;
         }
-        const bool monitors_changed = !same_monitors(old->second.monitors, s.monitors) ||
-                                      old->second.port != s.port;
+        const bool monitors_changed = !same_monitors(old->second.monitors, s.monitors) || old->second.port != s.port;
         if (monitors_changed) {
             // Every server's checks start over with the new monitors.
             for (const auto& [host, st] : services_.at(s.name).servers()) stop_monitors(s.name, host);
@@ -214,7 +216,8 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
         start_source(s);
         auto src = sources_.find(s.name);
         // A source's pool stays the pool across reloads; the YAML is only its address book.
-        base_[s.name] = src != sources_.end() && src->second.last ? addressed(s.name, *src->second.last) : s.realservers;
+        base_[s.name] =
+            src != sources_.end() && src->second.last ? addressed(s.name, *src->second.last) : s.realservers;
         push(s.name);
         ++version_base_;
         if (started_) sync_monitors(s.name);
@@ -288,7 +291,8 @@ std::optional<std::string> Pools::each_with(const std::string& service, const st
 std::optional<std::string> Pools::set_enabled(const std::string& service, const std::string& host, bool enabled) {
     return each_with(service, host, [&](const std::string& name) {
         overrides_[{name, host}].enabled = enabled;
-        say(fmt::format("[{}] operator: {} server {} (until the next reload)", name, enabled ? "pool" : "depool", host));
+        say(fmt::format("[{}] operator: {} server {} (until the next reload)", name, enabled ? "pool" : "depool",
+                        host));
     });
 }
 
@@ -311,7 +315,8 @@ std::optional<std::string> Pools::add_server(const std::string& service, const c
         return fmt::format("{} is not of the VIP's family ({})", server.ip.str(), cs.vip.str());
     }
     for (const auto& [h, s] : it->second.servers()) {
-        if (s.ip == server.ip) return fmt::format("{} is already server '{}' of service '{}'", server.ip.str(), h, service);
+        if (s.ip == server.ip)
+            return fmt::format("{} is already server '{}' of service '{}'", server.ip.str(), h, service);
     }
     if (it->second.servers().size() + 1 >= cs.table_size) {
         return fmt::format("service '{}' is full: its table_size {} must exceed its servers", service, cs.table_size);
@@ -320,7 +325,7 @@ std::optional<std::string> Pools::add_server(const std::string& service, const c
     o.added = server;
     o.deleted = false;
     say(fmt::format("[{}] operator: added server {} {} weight {} (until the next reload)", service, server.host,
-                     server.ip.str(), server.weight));
+                    server.ip.str(), server.weight));
     push(service);
     return std::nullopt;
 }
@@ -360,7 +365,8 @@ void Pools::sync_monitors(const std::string& service) {
     const ServicePool& pool = services_.at(service);
     for (auto it = monitors_.lower_bound({service, ""}); it != monitors_.end() && it->first.first == service;) {
         const ServerState* s = pool.server(it->first.second);
-        const bool stale = s == nullptr || (!it->second.empty() && !(it->second.front()->target().ip == to_asio(s->ip)));
+        const bool stale =
+            s == nullptr || (!it->second.empty() && !(it->second.front()->target().ip == to_asio(s->ip)));
         if (stale) {
             for (auto& m : it->second) m->stop();
             it = monitors_.erase(it);

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "conf/config.h"
-#include "control/state/desired_state.h"
 #include "control/sources/pool_source.h"
+#include "control/state/desired_state.h"
 #include "control/state/service_pool.h"
 #include "health/monitor.h"
 
@@ -105,7 +105,7 @@ private:
     bool pool_sources_;
     bool started_ = false;
     std::map<std::string, ServicePool> services_;
-    std::map<std::string, conf::Service> config_;  // each service as configured
+    std::map<std::string, conf::Service> config_;                // each service as configured
     std::map<std::string, std::vector<conf::RealServer>> base_;  // the pool before overrides
     std::map<std::pair<std::string, std::string>, Override> overrides_;
     std::map<std::pair<std::string, std::string>, std::vector<std::unique_ptr<health::Monitor>>> monitors_;

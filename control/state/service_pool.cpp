@@ -149,7 +149,8 @@ void ServicePool::set_servers(const std::vector<conf::RealServer>& servers) {
                 ++version_;
             }
             if (changed) {
-                say(fmt::format("Merged {} server {}, weight {}", s.enabled ? "enabled" : "disabled", s.host, s.weight));
+                say(fmt::format("Merged {} server {}, weight {}", s.enabled ? "enabled" : "disabled", s.host,
+                                s.weight));
                 ++version_;
             }
             next.emplace(rs.host, std::move(s));
@@ -163,7 +164,8 @@ void ServicePool::set_servers(const std::vector<conf::RealServer>& servers) {
             s.pooled = rs.enabled;
             s.monitor_up.assign(monitors_.size(), std::nullopt);
             s.monitor_reason.assign(monitors_.size(), "");
-            if (!first) say(fmt::format("New {} server {}, weight {}", s.enabled ? "enabled" : "disabled", s.host, s.weight));
+            if (!first)
+                say(fmt::format("New {} server {}, weight {}", s.enabled ? "enabled" : "disabled", s.host, s.weight));
             next.emplace(rs.host, std::move(s));
             ++version_;
         }

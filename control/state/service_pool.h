@@ -21,8 +21,8 @@ struct ServerState {
     conf::IpAddr ip;
     uint32_t weight = 10;
     bool enabled = true;
-    bool up = true;      // all monitors up; assumed at first, as PyBal does
-    bool pooled = true;  // in the forwarding table
+    bool up = true;            // all monitors up; assumed at first, as PyBal does
+    bool pooled = true;        // in the forwarding table
     bool forced_down = false;  // marked down by hand (`tern replay --events` down/up), as a failing monitor
     std::vector<std::optional<bool>> monitor_up;  // per monitor; nullopt before its first verdict
     std::vector<std::string> monitor_reason;

@@ -4,10 +4,10 @@
 
 #include <cstring>
 
+#include "control/state/ring_cache.h"
 #include "dataplane/counters.h"
 #include "dataplane/maglev.h"
 #include "dataplane/packet.h"
-#include "control/state/ring_cache.h"
 
 namespace tern::ctl {
 
@@ -62,8 +62,7 @@ std::vector<conf::Error> unsupported(const conf::Config& config) {
     std::vector<conf::Error> errors;
     if (config.ports.size() > 1) {
         errors.push_back({config.path, 0, 0, "ports",
-                          fmt::format("{} ports configured; this build drives exactly one",
-                                      config.ports.size())});
+                          fmt::format("{} ports configured; this build drives exactly one", config.ports.size())});
     }
     return errors;
 }
@@ -142,10 +141,10 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
                 std::memcpy(se.mac, mac->second.data(), 6);
                 se.has_mac = 1;
             } else if (rs.enabled && rs.weight > 0) {
-                r.warnings.push_back(fmt::format(
-                    "service {}: server {} ({}) has no neighbors entry for its next hop {}; its "
-                    "packets will be dropped as no_neighbor",
-                    s.name, rs.host, rs.ip.str(), hop.str()));
+                r.warnings.push_back(
+                    fmt::format("service {}: server {} ({}) has no neighbors entry for its next hop {}; its "
+                                "packets will be dropped as no_neighbor",
+                                s.name, rs.host, rs.ip.str(), hop.str()));
             }
             // Drained (disabled or weight 0) servers stay in the list for
             // counters but take no slot in the ring.

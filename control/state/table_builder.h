@@ -61,8 +61,7 @@ struct BuildResult {
 // did not change (and updated to this build's); without it every ring is
 // generated, on as many threads as this thread's CPUs.
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
-                        const std::set<std::pair<std::string, std::string>>& down = {},
-                        RingCache* rings = nullptr);
+                        const std::set<std::pair<std::string, std::string>>& down = {}, RingCache* rings = nullptr);
 
 // Builds the table for `config` (with the `down` servers) and publishes it:
 // the one path every change takes, at start and after each event. Prints

@@ -11,14 +11,14 @@
 // logic.
 #include <fmt/format.h>
 
+#include <sys/resource.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <sys/resource.h>
 
 #include <chrono>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
         } else if (a == "--quiet") {
             quiet = true;
         } else {
-            fmt::print(stderr, "usage: tern-health-probe --config FILE [--service NAME] [--host HOST] [--duration S] [--stats-every S] [--quiet]\n");
+            fmt::print(
+                stderr,
+                "usage: tern-health-probe --config FILE [--service NAME] [--host HOST] [--duration S] [--stats-every S] [--quiet]\n");
             return 2;
         }
     }
@@ -78,7 +80,8 @@ int main(int argc, char** argv) {
                 auto spec = ctl::monitor_spec(m);
                 auto mon = spec ? health::make_monitor(io, *spec, t, report) : nullptr;
                 if (!mon) {
-                    fmt::print(stderr, "{}: {}: the {} monitor is not part of this build\n", config_path, s.name, m.name);
+                    fmt::print(stderr, "{}: {}: the {} monitor is not part of this build\n", config_path, s.name,
+                               m.name);
                     return 2;
                 }
                 if (!quiet) mon->set_log([](const std::string& line) { fmt::print(stderr, "{}\n", line); });
@@ -121,10 +124,11 @@ int main(int argc, char** argv) {
                                static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
             const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             const double dt = t - last_t;
-            fmt::print("stats {:.3f} monitors={} up={} down={} checks={} rate={:.0f}/s failures={} p50={} p90={} "
-                       "p99={} cpu={:.1f}%\n",
-                       t, monitors.size(), up, down, checks, static_cast<double>(checks - last_checks) / dt, failures,
-                       h.quantile(0.5), h.quantile(0.9), h.quantile(0.99), 100.0 * (cpu - last_cpu) / dt);
+            fmt::print(
+                "stats {:.3f} monitors={} up={} down={} checks={} rate={:.0f}/s failures={} p50={} p90={} "
+                "p99={} cpu={:.1f}%\n",
+                t, monitors.size(), up, down, checks, static_cast<double>(checks - last_checks) / dt, failures,
+                h.quantile(0.5), h.quantile(0.9), h.quantile(0.99), 100.0 * (cpu - last_cpu) / dt);
             std::fflush(stdout);
             last_checks = checks;
             last_cpu = cpu;
@@ -139,8 +143,8 @@ int main(int argc, char** argv) {
     });
     boost::asio::steady_timer deadline(io);
     if (duration > 0) {
-        deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::duration<double>(duration)));
+        deadline.expires_after(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(duration)));
         deadline.async_wait([&](const boost::system::error_code& ec) {
             if (!ec) io.stop();
         });

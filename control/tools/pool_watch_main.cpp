@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
             io, *s.pool,
             [&t, name = s.name](const ctl::Pool& pool) {
                 std::string list;
-                for (const auto& e : pool) list += fmt::format("{}{}:{}:{}", list.empty() ? "" : ",", e.host, e.weight, e.enabled ? 1 : 0);
+                for (const auto& e : pool)
+                    list += fmt::format("{}{}:{}:{}", list.empty() ? "" : ",", e.host, e.weight, e.enabled ? 1 : 0);
                 fmt::print("{:.3f} {} pool {}\n", t(), name, list.empty() ? "-" : list);
                 std::fflush(stdout);
             },

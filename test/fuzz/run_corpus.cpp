@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
         if (e.is_regular_file()) files.push_back(e.path());
     }
     if (ec || files.empty()) {
-        std::fprintf(stderr, "run_corpus: no files in %s%s%s\n", dir.c_str(), ec ? ": " : "", ec ? ec.message().c_str() : "");
+        std::fprintf(stderr, "run_corpus: no files in %s%s%s\n", dir.c_str(), ec ? ": " : "",
+                     ec ? ec.message().c_str() : "");
         return 2;
     }
     std::sort(files.begin(), files.end());

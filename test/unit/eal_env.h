@@ -16,9 +16,9 @@ namespace tern::test {
 inline bool ensure_eal() {
     static const bool ok = [] {
         std::string prefix = "tern-unit-" + std::to_string(getpid());
-        std::vector<std::string> args = {"tern_unit", "--no-huge", "-m", "256", "--no-pci",
-                                         "--no-shconf", "--no-telemetry", "--log-level", "*:error",
-                                         "--lcores", "(0-1)@(0)", "--file-prefix", prefix};
+        std::vector<std::string> args = {"tern_unit",   "--no-huge",      "-m",          "256",     "--no-pci",
+                                         "--no-shconf", "--no-telemetry", "--log-level", "*:error", "--lcores",
+                                         "(0-1)@(0)",   "--file-prefix",  prefix};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) return false;

@@ -54,16 +54,16 @@ TEST_CASE("bgp codec: OPEN with capabilities, RFC 4271 4.2 + RFC 5492 + RFC 6793
     o.caps.multiprotocol = {{kAfiIpv4, kSafiUnicast}, {kAfiIpv6, kSafiUnicast}};
     o.caps.route_refresh = true;
     o.caps.as4 = 4200000001u;
-    const Bytes want = cat(marker_header(19 + 10 + 2 + 6 + 6 + 2 + 6, 1),
-                           {4, 0x5b, 0xa0,          // version, My AS = 23456
-                            0, 90,                  // hold time
-                            10, 64, 0, 10,          // BGP identifier
-                            22,                     // optional parameters length
-                            2, 20,                  // parameter: capabilities, 20 bytes
-                            1, 4, 0, 1, 0, 1,       // MP: IPv4 unicast
-                            1, 4, 0, 2, 0, 1,       // MP: IPv6 unicast
-                            2, 0,                   // route refresh
-                            65, 4, 0xfa, 0x56, 0xea, 0x01});  // AS4: 4200000001
+    const Bytes want =
+        cat(marker_header(19 + 10 + 2 + 6 + 6 + 2 + 6, 1), {4,  0x5b, 0xa0,      // version, My AS = 23456
+                                                            0,  90,              // hold time
+                                                            10, 64,   0,    10,  // BGP identifier
+                                                            22,                  // optional parameters length
+                                                            2,  20,              // parameter: capabilities, 20 bytes
+                                                            1,  4,    0,    1,    0,    1,       // MP: IPv4 unicast
+                                                            1,  4,    0,    2,    0,    1,       // MP: IPv6 unicast
+                                                            2,  0,                               // route refresh
+                                                            65, 4,    0xfa, 0x56, 0xea, 0x01});  // AS4: 4200000001
     CHECK(encode(o) == want);
     Open d = must_decode<Open>(want);
     CHECK(d.asn == 4200000001u);
@@ -137,7 +137,9 @@ TEST_CASE("bgp codec: header errors, RFC 4271 6.1", "[bgp]") {
         CHECK(n.subcode == 3);
         CHECK(n.data == Bytes{7});
     }
-    SECTION("buffer shorter than its length field") { CHECK(must_fail(cat(marker_header(25, 3), {6, 2})).subcode == 2); }
+    SECTION("buffer shorter than its length field") {
+        CHECK(must_fail(cat(marker_header(25, 3), {6, 2})).subcode == 2);
+    }
 }
 
 TEST_CASE("bgp codec: NOTIFICATION and ROUTE-REFRESH", "[bgp]") {
@@ -161,12 +163,12 @@ TEST_CASE("bgp codec: IPv4 UPDATE laid out per RFC 4271 4.3", "[bgp]") {
     u.attrs.communities = {(14907u << 16) | 1};
     u.attrs.large_communities = {{64600, 1, 2}};
     u.nlri = {pfx("198.35.26.96", 32)};
-    const Bytes attrs = {0x40, 1, 1, 0,                                     // ORIGIN IGP
-                         0x40, 2, 10, 2, 2, 0, 0, 0xfc, 0x58, 0, 0, 0xfc, 0x58,  // AS_PATH seq 64600 64600
-                         0x40, 3, 4, 10, 64, 0, 10,                         // NEXT_HOP
-                         0x80, 4, 4, 0, 0, 0, 100,                          // MED
-                         0xc0, 8, 4, 0x3a, 0x3b, 0, 1,                      // COMMUNITIES 14907:1
-                         0xc0, 32, 12, 0, 0, 0xfc, 0x58, 0, 0, 0, 1, 0, 0, 0, 2};  // LARGE 64600:1:2
+    const Bytes attrs = {0x40, 1,  1,  0,                                                     // ORIGIN IGP
+                         0x40, 2,  10, 2,    2,    0,    0,    0xfc, 0x58, 0, 0, 0xfc, 0x58,  // AS_PATH seq 64600 64600
+                         0x40, 3,  4,  10,   64,   0,    10,                                  // NEXT_HOP
+                         0x80, 4,  4,  0,    0,    0,    100,                                 // MED
+                         0xc0, 8,  4,  0x3a, 0x3b, 0,    1,                                   // COMMUNITIES 14907:1
+                         0xc0, 32, 12, 0,    0,    0xfc, 0x58, 0,    0,    0, 1, 0,    0,    0, 2};  // LARGE 64600:1:2
     Bytes body = {0, 0, 0, static_cast<uint8_t>(attrs.size())};
     body = cat(body, attrs);
     body = cat(body, {32, 198, 35, 26, 96});
@@ -203,8 +205,8 @@ TEST_CASE("bgp codec: IPv6 through MP_REACH_NLRI and MP_UNREACH_NLRI, RFC 4760",
     const auto nh = *Address::parse("2620:0:860:101::10");
     u.mp_reach->next_hop.assign(nh.bytes.begin(), nh.bytes.end());
     const Bytes b = encode(u, {});
-    const Bytes mp = {0x80, 14, 38, 0, 2, 1, 16, 0x26, 0x20, 0, 0, 8, 0x60, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0x10, 0,
-                      128, 0x26, 0x20, 0, 0, 8, 0x62, 0xed, 0x1a, 0, 0, 0, 0, 0, 0, 0, 1};
+    const Bytes mp = {0x80, 14,   38, 0,   2,    1,    16, 0x26, 0x20, 0,    0,    8,    0x60, 1, 1, 0, 0, 0, 0, 0, 0,
+                      0,    0x10, 0,  128, 0x26, 0x20, 0,  0,    8,    0x62, 0xed, 0x1a, 0,    0, 0, 0, 0, 0, 0, 1};
     CHECK(std::search(b.begin(), b.end(), mp.begin(), mp.end()) != b.end());
     Update d = must_decode<Update>(b);
     REQUIRE(d.mp_reach);

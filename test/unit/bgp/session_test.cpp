@@ -161,8 +161,7 @@ TEST_CASE("bgp session: OPEN checks", "[bgp]") {
     }
 }
 
-TEST_CASE("bgp session: UPDATEs are ignored, ROUTE-REFRESH is reported, OPEN in Established is an error",
-          "[bgp]") {
+TEST_CASE("bgp session: UPDATEs are ignored, ROUTE-REFRESH is reported, OPEN in Established is an error", "[bgp]") {
     Rig r;
     auto l = establish(r);
     Update u;

@@ -69,13 +69,16 @@ Error one_error(const std::string& text, const std::string& path, const std::str
 }  // namespace
 
 TEST_CASE("monitors of every type, with PyBal's option names and defaults", "[conf]") {
-    LoadResult r = load(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}",
-        "ProxyFetch: {url: \"http://en.wikipedia.org/\", http_status: [200, 301], check_all: true, max_failures: 1, verify-tls: true}\n"
-        "      IdleConnection: {timeout-clean-reconnect: 2, max-delay: 60}\n"
-        "      RunCommand: {command: /bin/true, arguments: [\"{host}\", \"--ip={ip}\"], timeout: 1.5}\n"
-        "      DNSQuery: {hostnames: [en.wikipedia.org, example.org], fail-on-nxdomain: true}\n"
-        "      UDP: {icmp-timeout: 5, rise: 2, fall: 3}\n"
-        "    pool: {url: \"etcd3://127.0.0.1:2379/conftool/v1/pools/eqiad/text/nginx\"}"), "t.yaml");
+    LoadResult r = load(
+        with(
+            "ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}",
+            "ProxyFetch: {url: \"http://en.wikipedia.org/\", http_status: [200, 301], check_all: true, max_failures: 1, verify-tls: true}\n"
+            "      IdleConnection: {timeout-clean-reconnect: 2, max-delay: 60}\n"
+            "      RunCommand: {command: /bin/true, arguments: [\"{host}\", \"--ip={ip}\"], timeout: 1.5}\n"
+            "      DNSQuery: {hostnames: [en.wikipedia.org, example.org], fail-on-nxdomain: true}\n"
+            "      UDP: {icmp-timeout: 5, rise: 2, fall: 3}\n"
+            "    pool: {url: \"etcd3://127.0.0.1:2379/conftool/v1/pools/eqiad/text/nginx\"}"),
+        "t.yaml");
     for (const auto& e : r.errors) INFO(e.str());
     REQUIRE(r.config);
     const auto& written = r.config->services[0].monitors;
@@ -157,8 +160,10 @@ TEST_CASE("config: a full config loads with every value", "[conf]") {
 }
 
 TEST_CASE("config: defaults", "[conf]") {
-    LoadResult r = load("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
-                               "services: [{name: s, vip: 192.0.2.1, port: 53, realservers: []}]\n", "t.yaml");
+    LoadResult r = load(
+        "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+        "services: [{name: s, vip: 192.0.2.1, port: 53, realservers: []}]\n",
+        "t.yaml");
     REQUIRE(r.config);
     const Service& s = r.config->services[0];
     CHECK(s.protocol == Protocol::tcp);
@@ -172,20 +177,41 @@ TEST_CASE("config: defaults", "[conf]") {
 
 TEST_CASE("config: each error names file, line, column and key path", "[conf]") {
     SECTION("unknown key, with a suggestion") {
-        Error e = one_error(with("weight: 10,", "wieght: 10,"), "services[0].realservers[0].wieght", "did you mean 'weight'");
+        Error e =
+            one_error(with("weight: 10,", "wieght: 10,"), "services[0].realservers[0].wieght", "did you mean 'weight'");
         CHECK(e.line == 26);
         CHECK(e.column > 1);
         CHECK(e.str().rfind("t.yaml:26:", 0) == 0);
     }
-    SECTION("unknown top-level key") { one_error(with("gateway_v4:", "gateway_v5:"), "gateway_v5", "unknown key 'gateway_v5'"); }
-    SECTION("missing key") { one_error(with("    vip: 198.35.26.96\n", ""), "services[0].vip", "missing required key 'vip'"); }
-    SECTION("missing node") { one_error(with("node:\n  name: lb1001\n  ipv4: 10.64.0.10\n  ipv6: \"2620:0:860:101::10\"\n  ipip_source_v4: 10.64.1.0/24\n", ""), "node", "missing required key 'node'"); }
-    SECTION("bad IPv4 address") { one_error(with("ipv4: 10.64.0.10", "ipv4: 10.64.0.256"), "node.ipv4", "'10.64.0.256' is not an IP address"); }
-    SECTION("IPv6 where IPv4 is needed") { one_error(with("gateway_v4: 10.64.0.1", "gateway_v4: \"2001:db8::1\""), "gateway_v4", "must be an IPv4 address"); }
-    SECTION("bad prefix") { one_error(with("10.64.1.0/24", "10.64.1.1/24"), "node.ipip_source_v4", "host bits must be zero"); }
-    SECTION("bad MAC") { one_error(with("\"02:00:00:00:00:21\"", "\"02:00:00:00:21\""), "neighbors[0].mac", "not a MAC address"); }
+    SECTION("unknown top-level key") {
+        one_error(with("gateway_v4:", "gateway_v5:"), "gateway_v5", "unknown key 'gateway_v5'");
+    }
+    SECTION("missing key") {
+        one_error(with("    vip: 198.35.26.96\n", ""), "services[0].vip", "missing required key 'vip'");
+    }
+    SECTION("missing node") {
+        one_error(
+            with(
+                "node:\n  name: lb1001\n  ipv4: 10.64.0.10\n  ipv6: \"2620:0:860:101::10\"\n  ipip_source_v4: 10.64.1.0/24\n",
+                ""),
+            "node", "missing required key 'node'");
+    }
+    SECTION("bad IPv4 address") {
+        one_error(with("ipv4: 10.64.0.10", "ipv4: 10.64.0.256"), "node.ipv4", "'10.64.0.256' is not an IP address");
+    }
+    SECTION("IPv6 where IPv4 is needed") {
+        one_error(with("gateway_v4: 10.64.0.1", "gateway_v4: \"2001:db8::1\""), "gateway_v4",
+                  "must be an IPv4 address");
+    }
+    SECTION("bad prefix") {
+        one_error(with("10.64.1.0/24", "10.64.1.1/24"), "node.ipip_source_v4", "host bits must be zero");
+    }
+    SECTION("bad MAC") {
+        one_error(with("\"02:00:00:00:00:21\"", "\"02:00:00:00:21\""), "neighbors[0].mac", "not a MAC address");
+    }
     SECTION("IPv6 server under an IPv4 VIP in DR") {
-        one_error(with("ip: 10.64.0.23", "ip: \"2620:0:860:101::23\""), "services[0].realservers[2].ip", "direct routing");
+        one_error(with("ip: 10.64.0.23", "ip: \"2620:0:860:101::23\""), "services[0].realservers[2].ip",
+                  "direct routing");
     }
     SECTION("IPv6 server under an IPv4 VIP in IPIP") {
         std::string t = with("ip: 10.64.0.23", "ip: \"2620:0:860:101::23\"");
@@ -193,44 +219,127 @@ TEST_CASE("config: each error names file, line, column and key path", "[conf]") 
         one_error(t, "services[0].realservers[2].ip", "IPv4 in IPv4");
     }
     SECTION("two services on one VIP:port:protocol") {
-        std::string t = std::string(kGood) + "  - {name: other, vip: 198.35.26.96, port: 443, protocol: tcp, realservers: []}\n";
+        std::string t =
+            std::string(kGood) + "  - {name: other, vip: 198.35.26.96, port: 443, protocol: tcp, realservers: []}\n";
         Error e = one_error(t, "services[1]", "'text-https' and 'other' both claim 198.35.26.96:443/tcp");
         CHECK(e.line == 29);
     }
     SECTION("same VIP:port, other protocol, is fine") {
-        std::string t = std::string(kGood) + "  - {name: other, vip: 198.35.26.96, port: 443, protocol: udp, realservers: []}\n";
+        std::string t =
+            std::string(kGood) + "  - {name: other, vip: 198.35.26.96, port: 443, protocol: udp, realservers: []}\n";
         CHECK(load(t, "t.yaml").errors.empty());
     }
-    SECTION("duplicate hosts") { one_error(with("host: cp1003", "host: cp1001"), "services[0].realservers[2].host", "already listed as services[0].realservers[0]"); }
-    SECTION("duplicate service names") {
-        one_error(std::string(kGood) + "  - {name: text-https, vip: 198.35.26.97, port: 443, realservers: []}\n", "services[1].name", "already used");
+    SECTION("duplicate hosts") {
+        one_error(with("host: cp1003", "host: cp1001"), "services[0].realservers[2].host",
+                  "already listed as services[0].realservers[0]");
     }
-    SECTION("weight above 65535") { one_error(with("weight: 10,", "weight: 65536,"), "services[0].realservers[0].weight", "between 0 and 65535"); }
-    SECTION("negative weight") { one_error(with("weight: 10,", "weight: -1,"), "services[0].realservers[0].weight", "between 0 and 65535"); }
-    SECTION("fractional weight") { one_error(with("weight: 10,", "weight: 2.5,"), "services[0].realservers[0].weight", "'2.5' is not an integer"); }
-    SECTION("port out of range") { one_error(with("port: 443", "port: 70000"), "services[0].port", "between 1 and 65535"); }
-    SECTION("not a prime table size") { one_error(with("table_size: 1021", "table_size: 1024"), "services[0].table_size", "not a prime"); }
-    SECTION("threshold out of range") { one_error(with("depool_threshold: 0.7", "depool_threshold: 1.5"), "services[0].depool_threshold", "between 0 and 1"); }
-    SECTION("yes is not a boolean") { one_error(with("enabled: true", "enabled: yes"), "services[0].realservers[0].enabled", "write true or false"); }
-    SECTION("unknown scheduler") { one_error(with("scheduler: sh", "scheduler: lc"), "services[0].scheduler", "not one of: maglev, sh, wrr, rr, wlc"); }
-    SECTION("unknown ProxyFetch option") { one_error(with("ProxyFetch: {url:", "ProxyFetch: {interva: 3, url:"), "services[0].monitors.ProxyFetch.interva", "did you mean 'interval'"); }
-    SECTION("ProxyFetch without url") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "ProxyFetch: {interval: 30}"), "services[0].monitors.ProxyFetch.url", "missing required key 'url'"); }
-    SECTION("ProxyFetch with no options") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "ProxyFetch:"), "services[0].monitors.ProxyFetch", "missing required key 'url'"); }
-    SECTION("ProxyFetch url scheme") { one_error(with("https://en.wikipedia", "ftp://en.wikipedia"), "services[0].monitors.ProxyFetch.url", "not an http:// or https:// URL"); }
-    SECTION("ProxyFetch http_status range") { one_error(with("ProxyFetch: {url:", "ProxyFetch: {http_status: [200, 999], url:"), "services[0].monitors.ProxyFetch.http_status[1]", "between 100 and 599"); }
-    SECTION("ProxyFetch timeout above interval") { one_error(with("ProxyFetch: {url:", "ProxyFetch: {interval: 2, timeout: 3, url:"), "services[0].monitors.ProxyFetch", "longer than interval"); }
-    SECTION("IdleConnection option of another monitor") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "IdleConnection: {max_delay: 3}"), "services[0].monitors.IdleConnection.max_delay", "did you mean 'max-delay'"); }
-    SECTION("RunCommand needs a command") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "RunCommand: {arguments: [x]}"), "services[0].monitors.RunCommand.command", "missing required key 'command'"); }
-    SECTION("DNSQuery hostnames must be strings") { one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "DNSQuery: {hostnames: []}"), "services[0].monitors.DNSQuery.hostnames", "non-empty list"); }
-    SECTION("rise must be positive") { one_error(with("ProxyFetch: {url:", "ProxyFetch: {rise: 0, url:"), "services[0].monitors.ProxyFetch.rise", "between 1 and 100"); }
-    SECTION("pool source scheme") { one_error(with("    realservers:\n", "    pool: ftp://x/y\n    realservers:\n"), "services[0].pool", "file://, http://"); }
-    SECTION("pool file path relative") { one_error(with("    realservers:\n", "    pool: file://pools/x\n    realservers:\n"), "services[0].pool", "absolute path"); }
-    SECTION("pool map unknown key") { one_error(with("    realservers:\n", "    pool: {url: \"etcd://127.0.0.1:2379/conftool/v1/pools/eqiad/text/nginx\", intervall: 3}\n    realservers:\n"), "services[0].pool.intervall", "did you mean 'interval'"); }
-    SECTION("unknown monitor") { one_error(with("ProxyFetch:", "ProxyFetc:"), "services[0].monitors.ProxyFetc", "did you mean 'ProxyFetch'"); }
-    SECTION("a list where a map is expected") { one_error(with("bgp:\n  local_asn: 64600\n  peers: [{address: 10.64.0.1, asn: 14907}]", "bgp: [1, 2]"), "bgp", "must be a map"); }
-    SECTION("a string where an integer is expected") { one_error(with("port: 443", "port: https"), "services[0].port", "'https' is not an integer"); }
-    SECTION("duplicate key") { one_error(with("    port: 443\n", "    port: 443\n    port: 444\n"), "services[0].port", "given twice"); }
-    SECTION("no ports") { one_error(with("ports:\n  - {name: uplink, device: \"0000:3b:00.0\", mac: \"02:00:00:00:00:01\", mtu: 9000}", "ports: []"), "ports", "at least one port"); }
+    SECTION("duplicate service names") {
+        one_error(std::string(kGood) + "  - {name: text-https, vip: 198.35.26.97, port: 443, realservers: []}\n",
+                  "services[1].name", "already used");
+    }
+    SECTION("weight above 65535") {
+        one_error(with("weight: 10,", "weight: 65536,"), "services[0].realservers[0].weight", "between 0 and 65535");
+    }
+    SECTION("negative weight") {
+        one_error(with("weight: 10,", "weight: -1,"), "services[0].realservers[0].weight", "between 0 and 65535");
+    }
+    SECTION("fractional weight") {
+        one_error(with("weight: 10,", "weight: 2.5,"), "services[0].realservers[0].weight", "'2.5' is not an integer");
+    }
+    SECTION("port out of range") {
+        one_error(with("port: 443", "port: 70000"), "services[0].port", "between 1 and 65535");
+    }
+    SECTION("not a prime table size") {
+        one_error(with("table_size: 1021", "table_size: 1024"), "services[0].table_size", "not a prime");
+    }
+    SECTION("threshold out of range") {
+        one_error(with("depool_threshold: 0.7", "depool_threshold: 1.5"), "services[0].depool_threshold",
+                  "between 0 and 1");
+    }
+    SECTION("yes is not a boolean") {
+        one_error(with("enabled: true", "enabled: yes"), "services[0].realservers[0].enabled", "write true or false");
+    }
+    SECTION("unknown scheduler") {
+        one_error(with("scheduler: sh", "scheduler: lc"), "services[0].scheduler",
+                  "not one of: maglev, sh, wrr, rr, wlc");
+    }
+    SECTION("unknown ProxyFetch option") {
+        one_error(with("ProxyFetch: {url:", "ProxyFetch: {interva: 3, url:"), "services[0].monitors.ProxyFetch.interva",
+                  "did you mean 'interval'");
+    }
+    SECTION("ProxyFetch without url") {
+        one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}",
+                       "ProxyFetch: {interval: 30}"),
+                  "services[0].monitors.ProxyFetch.url", "missing required key 'url'");
+    }
+    SECTION("ProxyFetch with no options") {
+        one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}", "ProxyFetch:"),
+                  "services[0].monitors.ProxyFetch", "missing required key 'url'");
+    }
+    SECTION("ProxyFetch url scheme") {
+        one_error(with("https://en.wikipedia", "ftp://en.wikipedia"), "services[0].monitors.ProxyFetch.url",
+                  "not an http:// or https:// URL");
+    }
+    SECTION("ProxyFetch http_status range") {
+        one_error(with("ProxyFetch: {url:", "ProxyFetch: {http_status: [200, 999], url:"),
+                  "services[0].monitors.ProxyFetch.http_status[1]", "between 100 and 599");
+    }
+    SECTION("ProxyFetch timeout above interval") {
+        one_error(with("ProxyFetch: {url:", "ProxyFetch: {interval: 2, timeout: 3, url:"),
+                  "services[0].monitors.ProxyFetch", "longer than interval");
+    }
+    SECTION("IdleConnection option of another monitor") {
+        one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}",
+                       "IdleConnection: {max_delay: 3}"),
+                  "services[0].monitors.IdleConnection.max_delay", "did you mean 'max-delay'");
+    }
+    SECTION("RunCommand needs a command") {
+        one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}",
+                       "RunCommand: {arguments: [x]}"),
+                  "services[0].monitors.RunCommand.command", "missing required key 'command'");
+    }
+    SECTION("DNSQuery hostnames must be strings") {
+        one_error(with("ProxyFetch: {url: [\"https://en.wikipedia.org/wiki/Special:BlankPage\"]}",
+                       "DNSQuery: {hostnames: []}"),
+                  "services[0].monitors.DNSQuery.hostnames", "non-empty list");
+    }
+    SECTION("rise must be positive") {
+        one_error(with("ProxyFetch: {url:", "ProxyFetch: {rise: 0, url:"), "services[0].monitors.ProxyFetch.rise",
+                  "between 1 and 100");
+    }
+    SECTION("pool source scheme") {
+        one_error(with("    realservers:\n", "    pool: ftp://x/y\n    realservers:\n"), "services[0].pool",
+                  "file://, http://");
+    }
+    SECTION("pool file path relative") {
+        one_error(with("    realservers:\n", "    pool: file://pools/x\n    realservers:\n"), "services[0].pool",
+                  "absolute path");
+    }
+    SECTION("pool map unknown key") {
+        one_error(
+            with(
+                "    realservers:\n",
+                "    pool: {url: \"etcd://127.0.0.1:2379/conftool/v1/pools/eqiad/text/nginx\", intervall: 3}\n    realservers:\n"),
+            "services[0].pool.intervall", "did you mean 'interval'");
+    }
+    SECTION("unknown monitor") {
+        one_error(with("ProxyFetch:", "ProxyFetc:"), "services[0].monitors.ProxyFetc", "did you mean 'ProxyFetch'");
+    }
+    SECTION("a list where a map is expected") {
+        one_error(with("bgp:\n  local_asn: 64600\n  peers: [{address: 10.64.0.1, asn: 14907}]", "bgp: [1, 2]"), "bgp",
+                  "must be a map");
+    }
+    SECTION("a string where an integer is expected") {
+        one_error(with("port: 443", "port: https"), "services[0].port", "'https' is not an integer");
+    }
+    SECTION("duplicate key") {
+        one_error(with("    port: 443\n", "    port: 443\n    port: 444\n"), "services[0].port", "given twice");
+    }
+    SECTION("no ports") {
+        one_error(with("ports:\n  - {name: uplink, device: \"0000:3b:00.0\", mac: \"02:00:00:00:00:01\", mtu: 9000}",
+                       "ports: []"),
+                  "ports", "at least one port");
+    }
 }
 
 TEST_CASE("config: every error of a file is reported in one pass", "[conf]") {
@@ -344,13 +453,17 @@ services:
 }
 
 TEST_CASE("config: dataplane switches", "[conf]") {
-    auto r = load("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
-                         "dataplane: {answer_vip_echo: true, icmp_rate_limit: 50}\n", "t.yaml");
+    auto r = load(
+        "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+        "dataplane: {answer_vip_echo: true, icmp_rate_limit: 50}\n",
+        "t.yaml");
     REQUIRE(r.config);
     CHECK(r.config->dataplane.answer_vip_echo);
     CHECK(r.config->dataplane.icmp_rate_limit == 50);
-    auto bad = load("node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
-                           "dataplane: {answer_vip_ecko: true}\n", "t.yaml");
+    auto bad = load(
+        "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+        "dataplane: {answer_vip_ecko: true}\n",
+        "t.yaml");
     REQUIRE(bad.errors.size() == 1);
     CHECK(bad.errors[0].message.find("did you mean 'answer_vip_echo'") != std::string::npos);
 }

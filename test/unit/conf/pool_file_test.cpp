@@ -39,7 +39,8 @@ TEST_CASE("pool files: every bad line is named and rejects the file", "[conf][po
 }
 
 TEST_CASE("pool files: PyBal's JSON form", "[conf][pool]") {
-    auto r = parse_pool_file(R"({"a.wmnet": {"enabled": false, "weight": 10}, "b.wmnet": {"enabled": true, "weight": 5}})", true);
+    auto r = parse_pool_file(
+        R"({"a.wmnet": {"enabled": false, "weight": 10}, "b.wmnet": {"enabled": true, "weight": 5}})", true);
     REQUIRE(r.errors.empty());
     REQUIRE(r.entries.size() == 2);
     CHECK(r.entries[0] == PoolEntry{"a.wmnet", 10, false});
@@ -50,7 +51,8 @@ TEST_CASE("pool files: PyBal's JSON form", "[conf][pool]") {
 }
 
 TEST_CASE("conftool values", "[conf][pool]") {
-    auto v = parse_conftool("/conftool/v1/pools/eqiad/text/nginx/cp1001.eqiad.wmnet", R"({"pooled": "yes", "weight": 10})");
+    auto v =
+        parse_conftool("/conftool/v1/pools/eqiad/text/nginx/cp1001.eqiad.wmnet", R"({"pooled": "yes", "weight": 10})");
     REQUIRE(v.error.empty());
     REQUIRE(v.entry);
     CHECK(*v.entry == PoolEntry{"cp1001.eqiad.wmnet", 10, true});
@@ -62,6 +64,7 @@ TEST_CASE("conftool values", "[conf][pool]") {
     CHECK_FALSE(v.entry);
     CHECK(parse_conftool("/p/x", R"({"pooled": "maybe"})").error == "/p/x: pooled 'maybe' is not yes, no or inactive");
     CHECK(parse_conftool("/p/x", "garbage").error == "/p/x: the value is not a JSON object");
-    CHECK(parse_conftool("/p/x", R"({"pooled": "yes", "weight": -1})").error.find("between 0 and 65535") != std::string::npos);
+    CHECK(parse_conftool("/p/x", R"({"pooled": "yes", "weight": -1})").error.find("between 0 and 65535") !=
+          std::string::npos);
     CHECK(conftool_host("/a/b/c/") == "c");
 }

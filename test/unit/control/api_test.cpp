@@ -18,13 +18,15 @@ services:
   - name: text-https
     vip: 192.0.2.1
     port: 443
-    depool_threshold: )" + std::to_string(threshold) + R"(
+    depool_threshold: )" +
+                       std::to_string(threshold) + R"(
     monitors:
       ProxyFetch: {url: "http://en.wikipedia.org/"}
     realservers:
 )";
     for (int i = 1; i <= servers; ++i) {
-        text += "      - {host: cp100" + std::to_string(i) + ", ip: 10.0.0." + std::to_string(10 + i) + ", weight: 10}\n";
+        text +=
+            "      - {host: cp100" + std::to_string(i) + ", ip: 10.0.0." + std::to_string(10 + i) + ", weight: 10}\n";
     }
     text += R"(  - name: dns
     vip: 192.0.2.2
@@ -59,8 +61,9 @@ TEST_CASE("api: PyBal's /pools, /pools/<p>, /pools/<p>/<host> in text and JSON",
     CHECK(r.content_type == "application/json");
     CHECK(nlohmann::json::parse(r.body) == nlohmann::json::array({"dns", "text-https"}));
     r = get(pools, "/pools/text-https");
-    CHECK(r.body == "cp1001:\tenabled/up/pooled\ncp1002:\tenabled/up/pooled\ncp1003:\tenabled/up/pooled\n"
-                    "cp1004:\tenabled/up/pooled\n");
+    CHECK(r.body ==
+          "cp1001:\tenabled/up/pooled\ncp1002:\tenabled/up/pooled\ncp1003:\tenabled/up/pooled\n"
+          "cp1004:\tenabled/up/pooled\n");
     r = get(pools, "/pools/text-https/cp1002", "text/html, application/json");
     auto j = nlohmann::json::parse(r.body);
     CHECK(j == nlohmann::json{{"pooled", true}, {"weight", 10}, {"up", true}, {"enabled", true}});
@@ -68,7 +71,8 @@ TEST_CASE("api: PyBal's /pools, /pools/<p>, /pools/<p>/<host> in text and JSON",
     r = get(pools, "/pools/nope");
     CHECK(r.status == 404);
     CHECK(r.body == "The desired url was not found");
-    CHECK(get(pools, "/pools/text-https/nope", "application/json").body == R"({"error":"The desired url was not found"})");
+    CHECK(get(pools, "/pools/text-https/nope", "application/json").body ==
+          R"({"error":"The desired url was not found"})");
     CHECK(get(pools, "/elsewhere").status == 404);
     CHECK(get(pools, "/metrics").body == "m 1\n");
 }
@@ -106,7 +110,8 @@ TEST_CASE("metrics: PyBal's service gauges under tern_, escaped labels", "[contr
     CHECK(ctl::prom_escape("a\"b\\c\nd") == "a\\\"b\\\\c\\nd");
 }
 
-TEST_CASE("pools: serving VIPs (bgp.withdraw_unpooled) need a pooled, enabled server of some weight", "[control][api]") {
+TEST_CASE("pools: serving VIPs (bgp.withdraw_unpooled) need a pooled, enabled server of some weight",
+          "[control][api]") {
     boost::asio::io_context io;
     ctl::Pools pools(io, nullptr);
     auto c = config(2);

@@ -88,8 +88,12 @@ TEST_CASE("bgp settings: errors name the key", "[bgp][conf]") {
         one_error(with("port: 80, bgp_med: 100", "port: 80"), "services[1].bgp_med", "gives 10");
     }
     SECTION("hold time 2") { one_error(with("hold_time: 30", "hold_time: 2"), "bgp.hold_time", "at least 3"); }
-    SECTION("bad community") { one_error(with("\"14907:7\"", "\"14907:70000\""), "bgp.communities[0]", "not a community"); }
-    SECTION("bad large community") { one_error(with("\"64600:1:2\"", "\"64600:1\""), "bgp.large_communities[0]", "large community"); }
+    SECTION("bad community") {
+        one_error(with("\"14907:7\"", "\"14907:70000\""), "bgp.communities[0]", "not a community");
+    }
+    SECTION("bad large community") {
+        one_error(with("\"64600:1:2\"", "\"64600:1\""), "bgp.large_communities[0]", "large community");
+    }
     SECTION("long password") {
         one_error(with("password: s3cret", "password: " + std::string(81, 'x')), "bgp.peers[0].password", "1 to 80");
     }
@@ -99,5 +103,7 @@ TEST_CASE("bgp settings: errors name the key", "[bgp][conf]") {
     SECTION("IPv6 VIP without an IPv6 next hop") {
         one_error(with(", ipv6: \"2620:0:860:101::10\"", ""), "bgp.next_hop_v6", "IPv6 next hop");
     }
-    SECTION("unknown peer key") { one_error(with("ttl_security: true", "ttl_securty: true"), "bgp.peers[0].ttl_securty", "ttl_security"); }
+    SECTION("unknown peer key") {
+        one_error(with("ttl_security: true", "ttl_securty: true"), "bgp.peers[0].ttl_securty", "ttl_security");
+    }
 }

@@ -3,15 +3,15 @@
 // the catch-all for what no instance takes whole, TAB completion of names.
 #include "control/ops/cmdline_table.h"
 
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <string>
 #include <vector>
 
-#include "control/ops/console_commands.h"
 #include <cmdline.h>
+#include "control/ops/console_commands.h"
 
 using namespace tern;
 

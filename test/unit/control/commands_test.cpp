@@ -104,7 +104,8 @@ TEST_CASE("commands: help is written from the descriptors", "[control]") {
     CHECK(help.find("exit") == std::string::npos);  // an alias, not listed
 
     ctl::CommandRegistry r;
-    r.add({"frob SERVICE [N]", "frob a service", [](ctl::Operable&, const ctl::Args& a) { return ctl::done(a.get(2)); }});
+    r.add(
+        {"frob SERVICE [N]", "frob a service", [](ctl::Operable&, const ctl::Args& a) { return ctl::done(a.get(2)); }});
     r.add({"hidden", "", [](ctl::Operable&, const ctl::Args&) { return ctl::done("x"); }});
     CHECK(r.help() == "frob SERVICE [N]                    frob a service\n");
     CHECK(r.run(t, {"frob", "web", "5"}).out == "5\n");
@@ -124,12 +125,11 @@ TEST_CASE("commands: errors name the bad word", "[control]") {
     CHECK(err({"set", "wait"}) == "set: unknown 'wait'; usage: set weight SERVICE HOST N\n");
     CHECK(err({"set", "weight", "web"}) == "set weight: missing arguments; usage: set weight SERVICE HOST N\n");
     CHECK(err({"show", "pools", "now"}) == "show pools: unexpected 'now'; usage: show pools\n");
-    CHECK(err({"show", "stats", "disk"}) ==
-          "show stats: unknown 'disk'; usage: show stats [port|lcore|service]\n");
-    CHECK(err({"set", "weight", "web", "rs1", "70000"}) ==
-          "set weight: '70000' is not a weight between 0 and 65535\n");
+    CHECK(err({"show", "stats", "disk"}) == "show stats: unknown 'disk'; usage: show stats [port|lcore|service]\n");
+    CHECK(err({"set", "weight", "web", "rs1", "70000"}) == "set weight: '70000' is not a weight between 0 and 65535\n");
     CHECK(err({"set", "weight", "web", "zz", "3"}) == "set weight: service 'web' has no server 'zz'\n");
-    CHECK(err({"add", "realserver", "web", "rs3", "10.0.0.300"}) == "add realserver: '10.0.0.300' is not an IP address\n");
+    CHECK(err({"add", "realserver", "web", "rs3", "10.0.0.300"}) ==
+          "add realserver: '10.0.0.300' is not an IP address\n");
     CHECK(err({"capture", "stop"}) == "capture: no ports to capture in this process\n");
 }
 

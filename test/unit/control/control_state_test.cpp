@@ -17,9 +17,11 @@ conf::Config four_servers(const std::string& grace = "0") {
         "neighbors: [{ip: 10.0.0.21, mac: '02:00:00:00:00:21'}, {ip: 10.0.0.22, mac: '02:00:00:00:00:22'},"
         " {ip: 10.0.0.23, mac: '02:00:00:00:00:23'}, {ip: 10.0.0.24, mac: '02:00:00:00:00:24'}]\n"
         "services:\n  - name: web\n    vip: 192.0.2.1\n    port: 80\n    depool_threshold: 0.5\n"
-        "    removed_server_grace: " + grace + "\n    realservers:\n"
-        "      - {host: rs1, ip: 10.0.0.21}\n      - {host: rs2, ip: 10.0.0.22}\n"
-        "      - {host: rs3, ip: 10.0.0.23}\n      - {host: rs4, ip: 10.0.0.24}\n",
+        "    removed_server_grace: " +
+            grace +
+            "\n    realservers:\n"
+            "      - {host: rs1, ip: 10.0.0.21}\n      - {host: rs2, ip: 10.0.0.22}\n"
+            "      - {host: rs3, ip: 10.0.0.23}\n      - {host: rs4, ip: 10.0.0.24}\n",
         "t.yaml");
     REQUIRE(r.config);
     return *r.config;

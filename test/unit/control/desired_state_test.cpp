@@ -53,7 +53,8 @@ services:
     realservers:
       - {host: a, ip: 10.0.0.11}
       - {host: b, ip: 10.0.0.12}
-)", "t.yaml");
+)",
+                                          "t.yaml");
     REQUIRE(loaded.config);
     tern::ctl::DesiredState st(*loaded.config);
     auto servers = loaded.config->services[0].realservers;

@@ -36,7 +36,8 @@ struct Logged {
 
 TEST_CASE("service pool: N=10, T=0.5: the sixth failing server stays pooled", "[control][pool]") {
     Logged log;
-    ServicePool p("text", 0.5, {"ProxyFetch"}, [&](tern::conf::LogLevel, const std::string& l) { log.lines.push_back(l); });
+    ServicePool p("text", 0.5, {"ProxyFetch"},
+                  [&](tern::conf::LogLevel, const std::string& l) { log.lines.push_back(l); });
     p.set_servers(servers(10));
     for (const auto& [h, s] : p.servers()) {
         CHECK(s.pooled);
@@ -46,7 +47,8 @@ TEST_CASE("service pool: N=10, T=0.5: the sixth failing server stays pooled", "[
         p.monitor_result(fmt::format("cp{}", 1001 + i), 0, false, "500 Internal Server Error");
         CHECK_FALSE(p.server(fmt::format("cp{}", 1001 + i))->pooled);
     }
-    CHECK(log.has("Monitoring instance ProxyFetch reports server cp1001 (enabled/up/pooled) down: 500 Internal Server Error"));
+    CHECK(log.has(
+        "Monitoring instance ProxyFetch reports server cp1001 (enabled/up/pooled) down: 500 Internal Server Error"));
     CHECK(p.can_depool());  // 5 up of 10
     p.monitor_result("cp1006", 0, false, "timeout");
     const auto* s6 = p.server("cp1006");
@@ -121,7 +123,8 @@ TEST_CASE("service pool: a server is up only when all its monitors are", "[contr
 
 TEST_CASE("service pool: pool changes keep the health of servers that stay", "[control][pool]") {
     Logged log;
-    ServicePool p("text", 0.5, {"ProxyFetch"}, [&](tern::conf::LogLevel, const std::string& l) { log.lines.push_back(l); });
+    ServicePool p("text", 0.5, {"ProxyFetch"},
+                  [&](tern::conf::LogLevel, const std::string& l) { log.lines.push_back(l); });
     p.set_servers(servers(4));
     p.monitor_result("cp1001", 0, false, "x");
     REQUIRE_FALSE(p.server("cp1001")->pooled);

@@ -2,8 +2,8 @@
 // builds equal serial ones, and the per-server counter slot limit.
 #include "control/state/table_builder.h"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <map>

@@ -11,13 +11,21 @@ namespace {
 // A 60-byte IPv4/TCP packet with TOS 0xB8 (EF), DF, ID 0x1234.
 std::vector<uint8_t> inner_v4() {
     std::vector<uint8_t> p(60, 0);
-    p[0] = 0x45; p[1] = 0xB8; p[2] = 0; p[3] = 60; p[4] = 0x12; p[5] = 0x34; p[6] = 0x40;
-    p[8] = 57; p[9] = 6;
+    p[0] = 0x45;
+    p[1] = 0xB8;
+    p[2] = 0;
+    p[3] = 60;
+    p[4] = 0x12;
+    p[5] = 0x34;
+    p[6] = 0x40;
+    p[8] = 57;
+    p[9] = 6;
     uint8_t src[4] = {198, 51, 100, 7}, dst[4] = {192, 0, 2, 10};
     std::memcpy(&p[12], src, 4);
     std::memcpy(&p[16], dst, 4);
     const uint16_t c = csum_fold(csum_add(0, p.data(), 20));
-    p[10] = c >> 8; p[11] = c & 0xff;
+    p[10] = c >> 8;
+    p[11] = c & 0xff;
     return p;
 }
 
@@ -89,7 +97,8 @@ TEST_CASE("encap: ICMP fragmentation needed quotes the packet and names the MTU"
     std::vector<uint8_t> big(1500, 0xAA);
     auto hdr = inner_v4();
     std::memcpy(big.data(), hdr.data(), 20);
-    big[2] = 1500 >> 8; big[3] = 1500 & 0xff;
+    big[2] = 1500 >> 8;
+    big[3] = 1500 & 0xff;
     std::vector<uint8_t> buf(big);
     const uint8_t vip[4] = {192, 0, 2, 10};
     const size_t len = write_icmp4_frag_needed(buf.data(), buf.data(), buf.size(), 1480, vip);
@@ -106,7 +115,11 @@ TEST_CASE("encap: ICMP fragmentation needed quotes the packet and names the MTU"
 
 TEST_CASE("encap: ICMPv6 packet too big has a valid checksum over the pseudo-header", "[encap]") {
     std::vector<uint8_t> pkt(1500, 0x55);
-    pkt[0] = 0x60; pkt[4] = (1460 >> 8); pkt[5] = 1460 & 0xff; pkt[6] = 6; pkt[7] = 64;
+    pkt[0] = 0x60;
+    pkt[4] = (1460 >> 8);
+    pkt[5] = 1460 & 0xff;
+    pkt[6] = 6;
+    pkt[7] = 64;
     std::vector<uint8_t> buf(pkt);
     uint8_t vip[16] = {0x26, 0x20, 0, 0, 0x08, 0x63, 0xed, 0x1a};
     vip[15] = 1;
@@ -125,13 +138,23 @@ TEST_CASE("encap: ICMPv6 packet too big has a valid checksum over the pseudo-hea
 
 TEST_CASE("encap: echo request becomes a reply", "[encap]") {
     std::vector<uint8_t> p(28 + 8, 0);
-    p[0] = 0x45; p[3] = 36; p[8] = 5; p[9] = 1;
-    p[12] = 198; p[13] = 51; p[14] = 100; p[15] = 7;
-    p[16] = 192; p[17] = 0; p[18] = 2; p[19] = 10;
+    p[0] = 0x45;
+    p[3] = 36;
+    p[8] = 5;
+    p[9] = 1;
+    p[12] = 198;
+    p[13] = 51;
+    p[14] = 100;
+    p[15] = 7;
+    p[16] = 192;
+    p[17] = 0;
+    p[18] = 2;
+    p[19] = 10;
     p[20] = 8;
     for (int i = 28; i < 36; ++i) p[i] = static_cast<uint8_t>(i);
     const uint16_t c = csum_fold(csum_add(0, p.data() + 20, 16));
-    p[22] = c >> 8; p[23] = c & 0xff;
+    p[22] = c >> 8;
+    p[23] = c & 0xff;
     icmp4_echo_to_reply(p.data(), p.size());
     CHECK(p[12] == 192);
     CHECK(p[16] == 198);

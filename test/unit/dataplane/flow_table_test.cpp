@@ -29,8 +29,10 @@ FlowKey key(uint16_t sport) {
     FlowKey k{};
     k.family = 4;
     k.proto = kProtoTcp;
-    k.src[0] = 198; k.src[3] = 7;
-    k.dst[0] = 192; k.dst[3] = 10;
+    k.src[0] = 198;
+    k.src[3] = 7;
+    k.dst[0] = 192;
+    k.dst[3] = 10;
     k.sport = sport;
     k.dport = 443;
     return k;
@@ -138,7 +140,7 @@ TEST_CASE("flow table: keys with the same hash (same signature) stay apart", "[f
 }
 
 TEST_CASE("flow table: a full bucket overflows into its alternate, then evicts", "[flow]") {
-    Fixture f(1024);  // 128 buckets
+    Fixture f(1024);                // 128 buckets
     const uint32_t h = 0x77770042;  // every key in the same two buckets
     std::vector<FlowEntry*> es;
     for (uint16_t i = 0; i < 16; ++i) {
@@ -182,14 +184,16 @@ TEST_CASE("flow table: eviction takes the least recently used, whatever the stat
     // SYN_RECV (expires 45); keys 2..7 ESTABLISHED later.
     f.table.set_state(*f.table.insert(key(0), h, 10), ConnState::fin_wait, 10);
     f.table.set_state(*f.table.insert(key(1), h, 15), ConnState::syn_recv, 15);
-    for (uint16_t i = 2; i < 8; ++i) f.table.set_state(*f.table.insert(key(i), h, 1 + i), ConnState::established, 1 + i);
+    for (uint16_t i = 2; i < 8; ++i)
+        f.table.set_state(*f.table.insert(key(i), h, 1 + i), ConnState::established, 1 + i);
     f.table.insert(key(50), h, 20);  // evicts key 0 (oldest non-established), not key 1 (expires first)
     CHECK(f.table.find(key(0), h, 20) == nullptr);
     CHECK(f.table.find(key(1), h, 20) != nullptr);
     CHECK(f.table.evictions() == 1);
     // All ESTABLISHED: the oldest of them goes.
     Fixture g(8);
-    for (uint16_t i = 0; i < 8; ++i) g.table.set_state(*g.table.insert(key(i), h, 50 - i), ConnState::established, 50 - i);
+    for (uint16_t i = 0; i < 8; ++i)
+        g.table.set_state(*g.table.insert(key(i), h, 50 - i), ConnState::established, 50 - i);
     g.table.insert(key(50), h, 60);
     CHECK(g.table.find(key(7), h, 60) == nullptr);  // last packet at 43
     for (uint16_t i = 0; i < 7; ++i) CHECK(g.table.find(key(i), h, 60) != nullptr);
@@ -225,7 +229,8 @@ TEST_CASE("flow table: fills to 85% of its capacity before the first eviction", 
     while (f.table.evictions() == 0) {
         FlowKey k = key(static_cast<uint16_t>(n));
         k.src[1] = static_cast<uint8_t>(n >> 16);
-        f.table.set_state(*f.table.insert(k, static_cast<uint32_t>(std::rand()) * 2654435761u, 1), ConnState::established, 1);
+        f.table.set_state(*f.table.insert(k, static_cast<uint32_t>(std::rand()) * 2654435761u, 1),
+                          ConnState::established, 1);
         ++n;
     }
     CHECK(n > f.table.capacity() * 85 / 100);
@@ -246,8 +251,7 @@ TEST_CASE("flow table: slot() samples the used entries", "[flow]") {
     CHECK(used == 1);
 }
 
-TEST_CASE("flow table: find_v4 answers as find does, moved and expired flows and IPv6 look-alikes included",
-          "[flow]") {
+TEST_CASE("flow table: find_v4 answers as find does, moved and expired flows and IPv6 look-alikes included", "[flow]") {
     // A small table whose flows crowd four primary buckets, so that many
     // live in their alternate bucket (and some are evicted); IPv6 keys whose
     // first address bytes equal an IPv4 key's must never be taken for it.
@@ -322,8 +326,8 @@ TEST_CASE("flow table: find_v4 answers as find does, moved and expired flows and
     };
     size_t found = 0;
     check_all(now, found);
-    CHECK(found > 100);                    // most of those inserted are there (some were evicted)
-    CHECK(f.table.evictions() > 0);        // the four buckets and their alternates overflowed
+    CHECK(found > 100);              // most of those inserted are there (some were evicted)
+    CHECK(f.table.evictions() > 0);  // the four buckets and their alternates overflowed
     // SYN_RECV flows (30 s) expire before ESTABLISHED ones (900 s): both
     // lookups release them alike.
     size_t later = 0;

@@ -79,8 +79,7 @@ TEST_CASE("stable_hash64 is XXH64: published and reference-library answers", "[h
         CHECK(stable_hash64(buf.data(), k.len, seed) == k.hash);
     }
     CHECK(stable_hash64(std::string_view("cp1001.eqiad.wmnet"), 0) == 0x75C0B04FCF2DEDDBull);
-    CHECK(stable_hash64(std::string_view("cp1001.eqiad.wmnet"), 0x5465726E4D676C31ull) ==
-          0x5CA13115D82A2374ull);
+    CHECK(stable_hash64(std::string_view("cp1001.eqiad.wmnet"), 0x5465726E4D676C31ull) == 0x5CA13115D82A2374ull);
 }
 
 TEST_CASE("stable_hash64 does not depend on alignment; seed and length matter", "[hash]") {
@@ -103,10 +102,9 @@ TEST_CASE("stable_hash64 does not depend on alignment; seed and length matter", 
 
 TEST_CASE("stable_hash64 avalanches", "[hash]") {
     for (size_t len : {4, 12, 18, 40}) {
-        const auto [worst, mean] =
-            avalanche(len, 64, 2000, [](const std::vector<unsigned char>& b) {
-                return stable_hash64(b.data(), b.size(), 0x5465726E536B6970ull);
-            });
+        const auto [worst, mean] = avalanche(len, 64, 2000, [](const std::vector<unsigned char>& b) {
+            return stable_hash64(b.data(), b.size(), 0x5465726E536B6970ull);
+        });
         INFO("len " << len << ": worst bias " << worst << ", mean flip " << mean);
         CHECK(mean == Approx(0.5).margin(0.005));
         CHECK(worst < 0.05);  // 2000 samples: sigma ~0.011
@@ -145,8 +143,7 @@ TEST_CASE("mix32 is murmur3 fmix32", "[hash]") {
     CHECK(worst < 0.05);
 
     // Sequential inputs (what a weak CRC might give) spread evenly over the low bits.
-    const double chi =
-        chi_square(100000, 1024, [](int i) { return int(mix32(uint32_t(i)) & 1023); });
+    const double chi = chi_square(100000, 1024, [](int i) { return int(mix32(uint32_t(i)) & 1023); });
     INFO("chi-square " << chi);
     CHECK(chi < 1300);
 }

@@ -76,8 +76,8 @@ struct Moves {
     uint32_t between_survivors = 0;  // ... from one backend present in both rings to another
 };
 
-Moves diff(const std::vector<std::string>& before, const std::vector<std::string>& after,
-           const std::string& gone, const std::string& added) {
+Moves diff(const std::vector<std::string>& before, const std::vector<std::string>& after, const std::string& gone,
+           const std::string& added) {
     Moves m;
     for (size_t s = 0; s < before.size(); ++s) {
         if (before[s] == after[s]) continue;
@@ -92,8 +92,7 @@ Moves diff(const std::vector<std::string>& before, const std::vector<std::string
 std::vector<uint16_t> reference_ring(const std::vector<MaglevBackend>& in, uint32_t m) {
     std::vector<uint16_t> order(in.size());
     for (size_t i = 0; i < in.size(); ++i) order[i] = static_cast<uint16_t>(i);
-    std::sort(order.begin(), order.end(),
-              [&](uint16_t a, uint16_t b) { return in[a].id < in[b].id; });
+    std::sort(order.begin(), order.end(), [&](uint16_t a, uint16_t b) { return in[a].id < in[b].id; });
     std::vector<uint16_t> idx;
     std::vector<std::vector<uint32_t>> perm;
     uint64_t max_w = 0;
@@ -135,8 +134,7 @@ std::vector<uint16_t> plain_maglev(const std::vector<MaglevBackend>& in, uint32_
     for (size_t i = 0; i < in.size(); ++i) {
         if (in[i].weight > 0) rank.push_back(static_cast<uint16_t>(i));
     }
-    std::sort(rank.begin(), rank.end(),
-              [&](uint16_t a, uint16_t b) { return in[a].id < in[b].id; });
+    std::sort(rank.begin(), rank.end(), [&](uint16_t a, uint16_t b) { return in[a].id < in[b].id; });
     std::vector<uint16_t> ring(m, kNoBackend);
     if (rank.empty()) return ring;
     std::vector<uint64_t> offset, skip, next(rank.size(), 0), credit(rank.size(), 0);
@@ -168,8 +166,7 @@ std::vector<uint16_t> plain_maglev(const std::vector<MaglevBackend>& in, uint32_
 
 // Random inputs for generate_ring vs plain_maglev: every shape of weights the fill has a
 // separate path for (equal: round by round; skewed: heap; the last free entries: by inverse).
-std::vector<std::pair<std::string, uint32_t>> random_backends(std::mt19937& rng, uint32_t m,
-                                                              int shape) {
+std::vector<std::pair<std::string, uint32_t>> random_backends(std::mt19937& rng, uint32_t m, int shape) {
     const uint32_t n = 1 + rng() % std::min<uint32_t>(m - 1, 300);
     std::vector<std::pair<std::string, uint32_t>> out;
     for (uint32_t i = 0; i < n; ++i) {
@@ -187,8 +184,7 @@ std::vector<std::pair<std::string, uint32_t>> random_backends(std::mt19937& rng,
     }
     // Unique ids (a precondition): drop repeats.
     std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end(),
-                          [](const auto& a, const auto& b) { return a.first == b.first; }),
+    out.erase(std::unique(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
               out.end());
     std::shuffle(out.begin(), out.end(), rng);
     return out;
@@ -197,8 +193,8 @@ std::vector<std::pair<std::string, uint32_t>> random_backends(std::mt19937& rng,
 }  // namespace
 
 TEST_CASE("is_prime", "[maglev]") {
-    for (uint32_t n : {0u, 1u, 4u, 6u, 9u, 15u, 25u, 49u, 65535u, 65536u, 1000001u,
-                       4292870399u /* 65519 * 65521 */, 4294967295u}) {
+    for (uint32_t n :
+         {0u, 1u, 4u, 6u, 9u, 15u, 25u, 49u, 65535u, 65536u, 1000001u, 4292870399u /* 65519 * 65521 */, 4294967295u}) {
         INFO(n);
         CHECK_FALSE(is_prime(n));
     }
@@ -284,8 +280,8 @@ TEST_CASE("balance: equal weights", "[maglev]") {
     const auto c = counts(generate_ring(p.backends(), kM), 100);
     const auto [lo, hi] = std::minmax_element(c.begin(), c.end());
     const double ideal = kM / 100.0;
-    std::printf("balance M=%u N=100 equal: min %u max %u ideal %.2f (max deviation %.3f%%)\n", kM,
-                *lo, *hi, ideal, 100 * std::max(ideal - *lo, *hi - ideal) / ideal);
+    std::printf("balance M=%u N=100 equal: min %u max %u ideal %.2f (max deviation %.3f%%)\n", kM, *lo, *hi, ideal,
+                100 * std::max(ideal - *lo, *hi - ideal) / ideal);
     for (uint32_t x : c) CHECK(std::abs(x - ideal) / ideal <= 0.01);
 }
 
@@ -305,8 +301,7 @@ TEST_CASE("balance: weights 1..10, and drained backends get nothing", "[maglev]"
         INFO(p.names[i] << " weight " << p.weights[i] << ": " << c[i] << " vs " << ideal);
         CHECK(dev <= 0.01);
     }
-    std::printf("balance M=%u N=100 weights 1..10: max relative deviation %.3f%%\n", kM,
-                100 * worst);
+    std::printf("balance M=%u N=100 weights 1..10: max relative deviation %.3f%%\n", kM, 100 * worst);
     CHECK(c[100] == 0);
     CHECK(c[101] == 0);
 }
@@ -369,8 +364,8 @@ TEST_CASE("disruption: halving one weight among 100", "[maglev]") {
     const auto after = p.owners(kM);
     const Moves m = diff(before, after, "", "");
     const auto now = static_cast<uint32_t>(std::count(after.begin(), after.end(), p.names[42]));
-    std::printf("disruption M=%u N=100 weight 10->5 on one: moved %u (%.3f%%), it now owns %u\n",
-                kM, m.total, 100.0 * m.total / kM, now);
+    std::printf("disruption M=%u N=100 weight 10->5 on one: moved %u (%.3f%%), it now owns %u\n", kM, m.total,
+                100.0 * m.total / kM, now);
     // It gives up about half its share; the moves stay within a small multiple of that.
     CHECK(m.total <= 3 * kM / 100);
 }
@@ -452,9 +447,8 @@ TEST_CASE("fingerprints: large rings stay bit-identical across rewrites", "[magl
         for (int i = 0; i < 1000; ++i) p.add("cp" + std::to_string(3000 + i), 1 + i % 100);
         cases.emplace_back("1000 weights 1..100", std::move(p));
     }
-    const std::vector<uint64_t> expected = {0x266cbab14660aea1ull, 0x8890eca2bd906df6ull,
-                                           0xf8e5c2c992031715ull, 0x3249a8211757b42full,
-                                           0x009a8f9b962ae5aaull};
+    const std::vector<uint64_t> expected = {0x266cbab14660aea1ull, 0x8890eca2bd906df6ull, 0xf8e5c2c992031715ull,
+                                            0x3249a8211757b42full, 0x009a8f9b962ae5aaull};
     for (size_t i = 0; i < cases.size(); ++i) {
         const auto b = cases[i].second.backends();
         const uint64_t h = fnv(generate_ring(b, kM));

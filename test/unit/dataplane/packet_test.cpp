@@ -15,10 +15,23 @@ const uint8_t kMac[6] = {0x02, 0, 0, 0, 0, 0x01};
 
 struct Frame {
     std::vector<uint8_t> b;
-    Frame& u8(uint8_t v) { b.push_back(v); return *this; }
-    Frame& u16(uint16_t v) { b.push_back(v >> 8); b.push_back(v & 0xff); return *this; }
-    Frame& bytes(std::initializer_list<uint8_t> v) { b.insert(b.end(), v); return *this; }
-    Frame& zeros(size_t n) { b.insert(b.end(), n, 0); return *this; }
+    Frame& u8(uint8_t v) {
+        b.push_back(v);
+        return *this;
+    }
+    Frame& u16(uint16_t v) {
+        b.push_back(v >> 8);
+        b.push_back(v & 0xff);
+        return *this;
+    }
+    Frame& bytes(std::initializer_list<uint8_t> v) {
+        b.insert(b.end(), v);
+        return *this;
+    }
+    Frame& zeros(size_t n) {
+        b.insert(b.end(), n, 0);
+        return *this;
+    }
 };
 
 Frame eth(uint16_t type, const uint8_t* dst = kMac) {
@@ -97,9 +110,7 @@ TEST_CASE("parser: malformed frames are dropped by reason", "[packet]") {
         f.b[14] = 0x65;
         CHECK(parse(f).drop == Drop::bad_ip_version);
     }
-    SECTION("total length beyond the frame") {
-        CHECK(parse(ipv4(6, tcp(1, 80), 5, 200)).drop == Drop::bad_ip_length);
-    }
+    SECTION("total length beyond the frame") { CHECK(parse(ipv4(6, tcp(1, 80), 5, 200)).drop == Drop::bad_ip_length); }
     SECTION("total length shorter than the header") {
         CHECK(parse(ipv4(6, tcp(1, 80), 5, 16)).drop == Drop::bad_ip_length);
     }
@@ -203,9 +214,7 @@ TEST_CASE("parser: IPv6 with extension headers", "[packet]") {
         Parsed p = parse(ipv6(0, {6, 3, 0, 0, 0, 0, 0, 0}));
         CHECK(p.drop == Drop::bad_ipv6_ext);
     }
-    SECTION("payload length beyond the frame") {
-        CHECK(parse(ipv6(6, tcp(1, 2), 100)).drop == Drop::bad_ip_length);
-    }
+    SECTION("payload length beyond the frame") { CHECK(parse(ipv6(6, tcp(1, 2), 100)).drop == Drop::bad_ip_length); }
     SECTION("truncated header") {
         Frame f = ipv6(6, tcp(1, 2));
         f.b.resize(14 + 39);
@@ -326,9 +335,9 @@ TEST_CASE("parser: the IPv4 fast path agrees with parse_frame wherever it answer
         uint32_t len = static_cast<uint32_t>(f.size());
         uint32_t pkt_len = len;
         switch (next() % 8) {
-            case 0: len = static_cast<uint32_t>(next() % (f.size() + 1)); break;   // a shorter first segment
+            case 0: len = static_cast<uint32_t>(next() % (f.size() + 1)); break;      // a shorter first segment
             case 1: pkt_len = static_cast<uint32_t>(next() % (f.size() + 1)); break;  // frame shorter than the buffer
-            case 2: pkt_len = len + static_cast<uint32_t>(next() % 100); break;    // more segments
+            case 2: pkt_len = len + static_cast<uint32_t>(next() % 100); break;       // more segments
             default: break;
         }
         f.resize(std::max<size_t>(f.size(), 64), 0);  // the loads never pass the buffer
@@ -356,8 +365,8 @@ TEST_CASE("parser: the IPv4 fast path agrees with parse_frame wherever it answer
 TEST_CASE("parser: the IPv4 fast path declines what is not its shape", "[packet]") {
     const auto fast = [](const Frame& f) { return is_fast_v4(f.b.data(), f.b.size(), f.b.size(), mac48(kMac)); };
     CHECK(fast(ipv4(6, tcp(40000, 443))));
-    CHECK(fast(ipv4(17, {0, 1, 0, 2, 0, 8, 0, 0})) == false);  // 42 bytes: shorter than the fast path reads
-    CHECK_FALSE(fast(ipv4(6, tcp(40000, 443), 6)));            // IPv4 options
+    CHECK(fast(ipv4(17, {0, 1, 0, 2, 0, 8, 0, 0})) == false);    // 42 bytes: shorter than the fast path reads
+    CHECK_FALSE(fast(ipv4(6, tcp(40000, 443), 6)));              // IPv4 options
     CHECK_FALSE(fast(ipv4(6, tcp(40000, 443), 5, -1, 0x2000)));  // MF
     CHECK_FALSE(fast(ipv4(6, tcp(40000, 443), 5, -1, 0x0001)));  // an offset
     CHECK(fast(ipv4(6, tcp(40000, 443), 5, -1, 0x4000)));        // DF alone is whole

@@ -30,13 +30,16 @@ const std::vector<std::string> kHosts = {"a", "b", "c", "d"};
 std::unique_ptr<Table> make_table(uint64_t gen) {
     ServiceSpec s;
     s.family = 4;
-    s.vip[0] = 192; s.vip[2] = 2; s.vip[3] = 10;
+    s.vip[0] = 192;
+    s.vip[2] = 2;
+    s.vip[3] = 10;
     s.port = 80;
     s.proto = kProtoTcp;
     std::vector<MaglevBackend> b;
     for (size_t i = 0; i < kHosts.size(); ++i) {
         ServerEntry e{};
-        e.mac[0] = 0x02; e.mac[5] = static_cast<uint8_t>(0x20 + i);
+        e.mac[0] = 0x02;
+        e.mac[5] = static_cast<uint8_t>(0x20 + i);
         e.has_mac = 1;
         e.keeps_flows = 1;
         e.counter = static_cast<uint32_t>(i);
@@ -60,10 +63,19 @@ rte_mbuf* packet(rte_mempool* pool, uint16_t sport, bool syn) {
     std::memcpy(d, kMac, 6);
     d[12] = 0x08;
     uint8_t* ip = d + 14;
-    ip[0] = 0x45; ip[3] = 40; ip[8] = 64; ip[9] = 6;
-    ip[12] = 198; ip[13] = 51; ip[14] = 100; ip[15] = 7;
-    ip[16] = 192; ip[18] = 2; ip[19] = 10;
-    ip[20] = static_cast<uint8_t>(sport >> 8); ip[21] = static_cast<uint8_t>(sport);
+    ip[0] = 0x45;
+    ip[3] = 40;
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12] = 198;
+    ip[13] = 51;
+    ip[14] = 100;
+    ip[15] = 7;
+    ip[16] = 192;
+    ip[18] = 2;
+    ip[19] = 10;
+    ip[20] = static_cast<uint8_t>(sport >> 8);
+    ip[21] = static_cast<uint8_t>(sport);
     ip[23] = 80;
     ip[32] = 0x50;
     ip[33] = syn ? 0x02 : 0x10;  // a SYN opens each flow, ACKs keep it ESTABLISHED
@@ -133,7 +145,8 @@ TEST_CASE("stress: thousands of table swaps while an lcore forwards lose and mis
     while (received < kPackets) {
         if (sent < kPackets) {
             int n = 0;
-            for (; n < 32 && sent + n < kPackets; ++n) burst[n] = packet(pool, static_cast<uint16_t>(1000 + (sent + n) % kFlows), sent + n < kFlows);
+            for (; n < 32 && sent + n < kPackets; ++n)
+                burst[n] = packet(pool, static_cast<uint16_t>(1000 + (sent + n) % kFlows), sent + n < kFlows);
             const unsigned q = rte_ring_enqueue_burst(rx, reinterpret_cast<void**>(burst), n, nullptr);
             for (unsigned i = q; i < static_cast<unsigned>(n); ++i) rte_pktmbuf_free(burst[i]);
             sent += static_cast<int>(q);
@@ -163,11 +176,13 @@ TEST_CASE("stress: thousands of table swaps while an lcore forwards lose and mis
     CHECK(swaps >= 1000);
     CHECK(received == kPackets);
     for (size_t d = 0; d < kDropCount; ++d) {
-        if (counters->drops[d].get() != 0) UNSCOPED_INFO("dropped " << counters->drops[d].get() << " " << drop_name(static_cast<Drop>(d)));
+        if (counters->drops[d].get() != 0)
+            UNSCOPED_INFO("dropped " << counters->drops[d].get() << " " << drop_name(static_cast<Drop>(d)));
     }
     CHECK(counters->dropped() == 0);
     CHECK(misrouted == 0);
-    INFO("evicted " << counters->flows_evicted.get() << " rescheduled " << counters->flows_rescheduled.get() << " flows in table " << flows.size());
+    INFO("evicted " << counters->flows_evicted.get() << " rescheduled " << counters->flows_rescheduled.get()
+                    << " flows in table " << flows.size());
     CHECK(moved == 0);  // every server stays configured: flows keep theirs
     CHECK(server_of.size() == kFlows);
     CHECK(pub.retired() == 0);

@@ -1,6 +1,6 @@
 // The per-burst path and RCU publication, on real mbufs (EAL without hugepages).
-#include <catch2/catch.hpp>
 #include <arpa/inet.h>
+#include <catch2/catch.hpp>
 
 #include <cstring>
 #include <thread>
@@ -22,7 +22,10 @@ ServiceSpec service(uint8_t last_octet, uint16_t port, uint32_t counter, std::ve
                     bool with_macs = true) {
     ServiceSpec s;
     s.family = 4;
-    s.vip[0] = 192; s.vip[1] = 0; s.vip[2] = 2; s.vip[3] = last_octet;
+    s.vip[0] = 192;
+    s.vip[1] = 0;
+    s.vip[2] = 2;
+    s.vip[3] = last_octet;
     s.port = port;
     s.proto = kProtoTcp;
     s.entry.counter = counter;
@@ -31,7 +34,8 @@ ServiceSpec service(uint8_t last_octet, uint16_t port, uint32_t counter, std::ve
     std::vector<MaglevBackend> b;
     for (size_t i = 0; i < weights.size(); ++i) {
         ServerEntry e{};
-        e.mac[0] = 0x02; e.mac[5] = static_cast<uint8_t>(0x20 + i);
+        e.mac[0] = 0x02;
+        e.mac[5] = static_cast<uint8_t>(0x20 + i);
         e.has_mac = with_macs;
         e.counter = counter * 100 + static_cast<uint32_t>(i);
         s.entry.servers.push_back(e);
@@ -49,14 +53,30 @@ rte_mbuf* tcp_packet(rte_mempool* pool, uint8_t vip_last, uint16_t sport, uint16
     uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
     std::memset(d, 0, 54);
     std::memcpy(d, kPortMac, 6);
-    d[6] = 0x00; d[7] = 0x00; d[8] = 0x5e; d[11] = 0x01;
-    d[12] = 0x08; d[13] = 0x00;
+    d[6] = 0x00;
+    d[7] = 0x00;
+    d[8] = 0x5e;
+    d[11] = 0x01;
+    d[12] = 0x08;
+    d[13] = 0x00;
     uint8_t* ip = d + 14;
-    ip[0] = 0x45; ip[3] = 40; ip[8] = 64; ip[9] = 6;
-    ip[12] = 198; ip[13] = 51; ip[14] = 100; ip[15] = 7;
-    ip[16] = 192; ip[17] = 0; ip[18] = 2; ip[19] = vip_last;
+    ip[0] = 0x45;
+    ip[3] = 40;
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12] = 198;
+    ip[13] = 51;
+    ip[14] = 100;
+    ip[15] = 7;
+    ip[16] = 192;
+    ip[17] = 0;
+    ip[18] = 2;
+    ip[19] = vip_last;
     uint8_t* tcp = ip + 20;
-    tcp[0] = sport >> 8; tcp[1] = sport & 0xff; tcp[2] = dport >> 8; tcp[3] = dport & 0xff;
+    tcp[0] = sport >> 8;
+    tcp[1] = sport & 0xff;
+    tcp[2] = dport >> 8;
+    tcp[3] = dport & 0xff;
     tcp[12] = 0x50;
     return m;
 }
@@ -140,7 +160,10 @@ TEST_CASE("table: lookup by VIP, port and protocol; fragments by VIP", "[table]"
     FlowKey k{};
     k.family = 4;
     k.proto = kProtoTcp;
-    k.dst[0] = 192; k.dst[1] = 0; k.dst[2] = 2; k.dst[3] = 10;
+    k.dst[0] = 192;
+    k.dst[1] = 0;
+    k.dst[2] = 2;
+    k.dst[3] = 10;
     k.dport = htons(443);
     CHECK(table->lookup(k) == &table->service(0));
     k.dport = htons(80);
@@ -161,7 +184,10 @@ TEST_CASE("table: lookup by VIP, port and protocol; fragments by VIP", "[table]"
                 FlowKey q{};
                 q.family = 4;
                 q.proto = proto;
-                q.dst[0] = 192; q.dst[1] = 0; q.dst[2] = 2; q.dst[3] = last;
+                q.dst[0] = 192;
+                q.dst[1] = 0;
+                q.dst[2] = 2;
+                q.dst[3] = last;
                 q.dport = htons(port);
                 uint32_t dst;
                 std::memcpy(&dst, q.dst, 4);
@@ -212,7 +238,10 @@ TEST_CASE("publisher: readers never see a freed table while control swaps thousa
         FlowKey k{};
         k.family = 4;
         k.proto = kProtoTcp;
-        k.dst[0] = 192; k.dst[1] = 0; k.dst[2] = 2; k.dst[3] = 10;
+        k.dst[0] = 192;
+        k.dst[1] = 0;
+        k.dst[2] = 2;
+        k.dst[3] = 10;
         k.dport = htons(80);
         while (!stop.load(std::memory_order_relaxed)) {
             const Table* t = pub.current().load(std::memory_order_acquire);
@@ -271,7 +300,7 @@ TEST_CASE("worker: fragments of a round-robin service stay together", "[worker]"
     for (uint16_t i = 0; i < 12; ++i) {
         pkts[i] = tcp_packet(pool(), 13, static_cast<uint16_t>(2000 + i), 80);
         uint8_t* ip = rte_pktmbuf_mtod(pkts[i], uint8_t*) + 14;
-        ip[6] = i % 3 == 2 ? 0x00 : 0x20;  // MF on the first two, a last fragment after
+        ip[6] = i % 3 == 2 ? 0x00 : 0x20;     // MF on the first two, a last fragment after
         ip[7] = static_cast<uint8_t>(i % 3);  // offsets 0, 8, 16 bytes
     }
     BurstOut out;
@@ -316,10 +345,11 @@ TEST_CASE("worker: IPv4 IPIP builds encap.h's outer header, source picked in the
         for (uint16_t i = 0; i < kBurst; ++i) {
             pkts[i] = tcp_packet(pool(), 14, static_cast<uint16_t>(3000 + i * 7), 80);
             uint8_t* ip = rte_pktmbuf_mtod(pkts[i], uint8_t*) + 14;
-            ip[1] = static_cast<uint8_t>(i * 9);           // DSCP and ECN
-            ip[4] = static_cast<uint8_t>(i); ip[5] = 0x5a;  // ID
-            ip[6] = i % 2 ? 0x40 : 0x00;                    // DF on every other
-            if (i % 3 == 0) {                               // Ethernet padding: trimmed
+            ip[1] = static_cast<uint8_t>(i * 9);  // DSCP and ECN
+            ip[4] = static_cast<uint8_t>(i);
+            ip[5] = 0x5a;                 // ID
+            ip[6] = i % 2 ? 0x40 : 0x00;  // DF on every other
+            if (i % 3 == 0) {             // Ethernet padding: trimmed
                 rte_pktmbuf_append(pkts[i], 6);
                 std::memset(rte_pktmbuf_mtod(pkts[i], uint8_t*) + 54, 0xEE, 6);
             }
@@ -474,12 +504,13 @@ TEST_CASE("worker: a capture-clock burst is cut into runs at clock seconds and a
     FlowMemory mem(1024);
     FlowTimeouts timeouts;
     timeouts.seconds.fill(2);  // whatever state the flow is in
-    FlowTable flows(mem.data(), mem.size(), timeouts,
-                    [](void* ctx, const FlowEntry& e, ConnState st) {
-                        ++releases;
-                        release_flow_counts(ctx, e, st);
-                    },
-                    counters);
+    FlowTable flows(
+        mem.data(), mem.size(), timeouts,
+        [](void* ctx, const FlowEntry& e, ConnState st) {
+            ++releases;
+            release_flow_counts(ctx, e, st);
+        },
+        counters);
     auto t1 = make(1, 0x11);
     auto t2 = make(2, 0x22);
     // Control has applied the event at 101 s and published t2 already, so

@@ -23,10 +23,12 @@ Bytes hex(const std::string& h) {
 
 // dnsmasq's replies to id 0x1234, RD, "up.test" A and AAAA (answers named by
 // a pointer to offset 12), "nope.test" A (NXDOMAIN, AA), "www.example.com" A (REFUSED).
-const Bytes kReplyA = hex("123485800001000100000000027570047465737400000100"
-                          "01c00c00010001000000000004c000020a");
-const Bytes kReplyAAAA = hex("123485800001000100000000027570047465737400001c0001"
-                             "c00c001c000100000000001020010db8000000000000000000000010");
+const Bytes kReplyA =
+    hex("123485800001000100000000027570047465737400000100"
+        "01c00c00010001000000000004c000020a");
+const Bytes kReplyAAAA =
+    hex("123485800001000100000000027570047465737400001c0001"
+        "c00c001c000100000000001020010db8000000000000000000000010");
 const Bytes kReplyNx = hex("123481830001000000000000046e6f706504746573740000010001");
 const Bytes kReplyRefused = hex("12348185000100000000000003777777076578616d706c6503636f6d0000010001");
 
@@ -47,8 +49,18 @@ std::string must_fail(const Bytes& b) {
 
 // A header with QR set, one question, `an` answers, then `rest`.
 Bytes reply_with(uint16_t flags, uint16_t qd, uint16_t an, const Bytes& rest) {
-    Bytes b = {0xab, 0xcd, static_cast<uint8_t>(flags >> 8), static_cast<uint8_t>(flags), 0, static_cast<uint8_t>(qd),
-               0, static_cast<uint8_t>(an), 0, 0, 0, 0};
+    Bytes b = {0xab,
+               0xcd,
+               static_cast<uint8_t>(flags >> 8),
+               static_cast<uint8_t>(flags),
+               0,
+               static_cast<uint8_t>(qd),
+               0,
+               static_cast<uint8_t>(an),
+               0,
+               0,
+               0,
+               0};
     b.insert(b.end(), rest.begin(), rest.end());
     return b;
 }
@@ -59,13 +71,17 @@ TEST_CASE("dns query encoding", "[health][dns]") {
     std::string error;
     auto q = encode_query(0x1234, "up.test", kTypeA, error);
     REQUIRE(q);
-    CHECK(*q == hex("123401000001000000000000027570047465737400" "00010001"));
+    CHECK(*q == hex("123401000001000000000000027570047465737400"
+                    "00010001"));
     auto q6 = encode_query(0xbeef, "Up.Test.", kTypeAAAA, error);
     REQUIRE(q6);
-    CHECK(*q6 == hex("beef01000001000000000000025570045465737400" "001c0001"));
+    CHECK(*q6 == hex("beef01000001000000000000025570045465737400"
+                     "001c0001"));
     auto root = encode_query(1, ".", kTypeA, error);
     REQUIRE(root);
-    CHECK(*root == hex("000101000001000000000000" "00" "00010001"));
+    CHECK(*root == hex("000101000001000000000000"
+                       "00"
+                       "00010001"));
 }
 
 TEST_CASE("dns query encoding refuses bad names", "[health][dns]") {
@@ -117,9 +133,17 @@ TEST_CASE("dns replies from dnsmasq, compressed names", "[health][dns]") {
 TEST_CASE("dns reply names: pointers into names, escapes", "[health][dns]") {
     // Question "www.example.com"; the answer is "mail" then a pointer to
     // "example.com" inside the question (offset 16).
-    const Bytes question = hex("03777777076578616d706c6503636f6d00" "00010001");
+    const Bytes question =
+        hex("03777777076578616d706c6503636f6d00"
+            "00010001");
     Bytes rest = question;
-    const Bytes answer = hex("046d61696cc010" "0001" "0001" "0000003c" "0004" "c0000201");
+    const Bytes answer =
+        hex("046d61696cc010"
+            "0001"
+            "0001"
+            "0000003c"
+            "0004"
+            "c0000201");
     rest.insert(rest.end(), answer.begin(), answer.end());
     Reply r = must_decode(reply_with(0x8180, 1, 1, rest));
     REQUIRE(r.answers.size() == 1);
@@ -127,7 +151,13 @@ TEST_CASE("dns reply names: pointers into names, escapes", "[health][dns]") {
     CHECK(r.answers[0].ttl == 60);
 
     // A label holding a dot, a backslash and a control byte.
-    Reply e = must_decode(reply_with(0x8180, 1, 0, hex("0461" "2e" "5c" "01" "00" "00010001")));
+    Reply e = must_decode(reply_with(0x8180, 1, 0,
+                                     hex("0461"
+                                         "2e"
+                                         "5c"
+                                         "01"
+                                         "00"
+                                         "00010001")));
     CHECK(e.qname == "a\\.\\\\\\001");
 }
 
@@ -138,20 +168,49 @@ TEST_CASE("dns malformed replies are refused", "[health][dns]") {
         must_fail(Bytes(kReplyA.begin(), kReplyA.begin() + static_cast<std::ptrdiff_t>(n)));
     }
     CHECK(must_fail(Bytes(5, 0)).find("shorter than a DNS header") != std::string::npos);
-    CHECK(must_fail(reply_with(0x0100, 1, 0, hex("0161000001" "0001"))).find("not a response") != std::string::npos);
+    CHECK(must_fail(reply_with(0x0100, 1, 0,
+                               hex("0161000001"
+                                   "0001")))
+              .find("not a response") != std::string::npos);
     CHECK(must_fail(reply_with(0x8180, 0, 0, {})).find("0 questions") != std::string::npos);
-    CHECK(must_fail(reply_with(0x8180, 2, 0, hex("016100" "00010001" "016200" "00010001"))).find("2 questions") !=
-          std::string::npos);
+    CHECK(must_fail(reply_with(0x8180, 2, 0,
+                               hex("016100"
+                                   "00010001"
+                                   "016200"
+                                   "00010001")))
+              .find("2 questions") != std::string::npos);
     // A pointer to itself, and a pair pointing at each other.
-    CHECK(must_fail(reply_with(0x8180, 1, 0, hex("c00c" "00010001"))).find("loop") != std::string::npos);
-    must_fail(reply_with(0x8180, 1, 1, hex("016100" "00010001" "c015" "c013" "00010001000000000000")));
+    CHECK(must_fail(reply_with(0x8180, 1, 0,
+                               hex("c00c"
+                                   "00010001")))
+              .find("loop") != std::string::npos);
+    must_fail(reply_with(0x8180, 1, 1,
+                         hex("016100"
+                             "00010001"
+                             "c015"
+                             "c013"
+                             "00010001000000000000")));
     // A pointer past the end, a pointer cut in half, an extended label type.
-    CHECK(must_fail(reply_with(0x8180, 1, 0, hex("c0ff" "00010001"))).find("past the end") != std::string::npos);
+    CHECK(must_fail(reply_with(0x8180, 1, 0,
+                               hex("c0ff"
+                                   "00010001")))
+              .find("past the end") != std::string::npos);
     must_fail(reply_with(0x8180, 1, 0, hex("c0")));
-    CHECK(must_fail(reply_with(0x8180, 1, 0, hex("4100" "00010001"))).find("label type") != std::string::npos);
+    CHECK(must_fail(reply_with(0x8180, 1, 0,
+                               hex("4100"
+                                   "00010001")))
+              .find("label type") != std::string::npos);
     // A label longer than what is left; RDATA longer than what is left.
     must_fail(reply_with(0x8180, 1, 0, hex("0a6162")));
-    must_fail(reply_with(0x8180, 1, 1, hex("016100" "00010001" "c00c" "0001" "0001" "00000000" "0010" "c0000201")));
+    must_fail(reply_with(0x8180, 1, 1,
+                         hex("016100"
+                             "00010001"
+                             "c00c"
+                             "0001"
+                             "0001"
+                             "00000000"
+                             "0010"
+                             "c0000201")));
     // A name over 255 bytes made by pointers to a long label run.
     Bytes longname;
     for (int i = 0; i < 5; ++i) {

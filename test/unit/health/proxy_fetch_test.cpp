@@ -18,7 +18,8 @@ TEST_CASE("parse_http_url: host, port, target", "[health]") {
         const char* target;
     };
     const Case cases[] = {
-        {"http://en.wikipedia.org/wiki/Main_Page", false, "en.wikipedia.org", "en.wikipedia.org", 80, "/wiki/Main_Page"},
+        {"http://en.wikipedia.org/wiki/Main_Page", false, "en.wikipedia.org", "en.wikipedia.org", 80,
+         "/wiki/Main_Page"},
         {"https://test.example", true, "test.example", "test.example", 443, "/"},
         {"http://test.example:8080", false, "test.example", "test.example:8080", 8080, "/"},
         {"http://test.example?x=1", false, "test.example", "test.example", 80, "/?x=1"},

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "conf/config.h"
-#include "importer/import_pybal.h"
 #include "control/config/monitor_spec.h"
+#include "importer/import_pybal.h"
 
 using namespace tern;
 using importer::PyValue;
@@ -41,7 +41,9 @@ struct Fixture {
         };
         return o;
     }
-    importer::ImportResult run(const std::string& conf, importer::ImportOptions o) const { return importer::import_pybal(conf, "pybal.conf", o); }
+    importer::ImportResult run(const std::string& conf, importer::ImportOptions o) const {
+        return importer::import_pybal(conf, "pybal.conf", o);
+    }
     importer::ImportResult run(const std::string& conf) const { return run(conf, options()); }
 };
 
@@ -142,7 +144,8 @@ TEST_CASE("python literals: lists, quotes, booleans, numbers, dicts", "[import]"
     REQUIRE(r.value);
     CHECK(r.value->s == "A\n'q'");
 
-    r = importer::parse_python_literal("{ 'host': 'cp1001', 'weight':10, 'enabled': True, 'x': None, 'f': -1.5, 'l': 7L }");
+    r = importer::parse_python_literal(
+        "{ 'host': 'cp1001', 'weight':10, 'enabled': True, 'x': None, 'f': -1.5, 'l': 7L }");
     REQUIRE(r.value);
     REQUIRE(r.value->kind == PyValue::Kind::dict);
     REQUIRE(r.value->entries.size() == 6);
@@ -178,7 +181,8 @@ TEST_CASE("python literals: errors and RunCommand's server references", "[import
     CHECK(r.error.find("server") != std::string::npos);
     CHECK_FALSE(importer::parse_python_literal("os.system('x')", true).value);
 
-    r = importer::parse_python_literal("[ '-H', server.host, '--ip=' + server.ip, str(server.port), server.lvsservice.name ]", true);
+    r = importer::parse_python_literal(
+        "[ '-H', server.host, '--ip=' + server.ip, str(server.port), server.lvsservice.name ]", true);
     REQUIRE(r.value);
     REQUIRE(r.value->items.size() == 5);
     CHECK(r.value->items[1].s == "{host}");
@@ -274,7 +278,8 @@ TEST_CASE("import: a service with its pool file and monitors", "[import]") {
     CHECK_FALSE(s.realservers[1].enabled);
     REQUIRE(s.monitors.size() == 2);
     CHECK(s.monitors[0].name == "ProxyFetch");
-    CHECK(monitor(s, "ProxyFetch").get<Strings>("url") == Strings{"http://en.wikipedia.org/wiki/Special:BlankPage", "https://x.org/"});
+    CHECK(monitor(s, "ProxyFetch").get<Strings>("url") ==
+          Strings{"http://en.wikipedia.org/wiki/Special:BlankPage", "https://x.org/"});
     CHECK(s.monitors[1].name == "IdleConnection");
     CHECK(monitor(s, "IdleConnection").get<double>("timeout-clean-reconnect") == 3);
     CHECK(monitor(s, "IdleConnection").get<double>("max-delay") == 300);
@@ -295,8 +300,8 @@ TEST_CASE("import: --pools reads pool files by base name", "[import]") {
 
 TEST_CASE("import: schedulers", "[import]") {
     const std::pair<const char*, conf::Scheduler> cases[] = {
-        {"sh", conf::Scheduler::sh}, {"wrr", conf::Scheduler::wrr}, {"rr", conf::Scheduler::rr},
-        {"wlc", conf::Scheduler::wlc}, {"mh", conf::Scheduler::maglev}, {"lblc", conf::Scheduler::maglev},
+        {"sh", conf::Scheduler::sh},    {"wrr", conf::Scheduler::wrr},   {"rr", conf::Scheduler::rr},
+        {"wlc", conf::Scheduler::wlc},  {"mh", conf::Scheduler::maglev}, {"lblc", conf::Scheduler::maglev},
         {"dh", conf::Scheduler::maglev}};
     for (const auto& [pybal, tern] : cases) {
         Fixture f = text_pool();
@@ -305,7 +310,8 @@ TEST_CASE("import: schedulers", "[import]") {
         auto r = f.run(text);
         CHECK(service(load(r), "text_80").scheduler == tern);
         const bool mapped = std::string(pybal) == "lblc" || std::string(pybal) == "dh";
-        CHECK(reported(r, fmt::format("pybal.conf:5: text_80: scheduler '{}' has no Tern equivalent; used maglev", pybal)) == mapped);
+        CHECK(reported(r, fmt::format("pybal.conf:5: text_80: scheduler '{}' has no Tern equivalent; used maglev",
+                                      pybal)) == mapped);
     }
 }
 
@@ -323,7 +329,9 @@ TEST_CASE("import: a list of VIPs becomes one service per address", "[import]") 
     REQUIRE(v6.realservers.size() == 1);  // cp1002 has no AAAA
     CHECK(v6.realservers[0].ip.str() == "2620:0:860:101::21");
     CHECK(reported(r, "pybal.conf:3: text_80: ip lists 2 addresses: service 'text_80-2' is 2620:0:862:ed1a::1"));
-    CHECK(reported(r, "/etc/pybal/pools/text:4: text_80-2: host 'cp1002.eqiad.wmnet' does not resolve to an IPv6 address; server skipped"));
+    CHECK(reported(
+        r,
+        "/etc/pybal/pools/text:4: text_80-2: host 'cp1002.eqiad.wmnet' does not resolve to an IPv6 address; server skipped"));
 }
 
 TEST_CASE("import: pool file lines PyBal skips, unresolvable hosts, duplicates", "[import]") {
@@ -349,10 +357,15 @@ TEST_CASE("import: pool file lines PyBal skips, unresolvable hosts, duplicates",
     CHECK(s.realservers[2].weight == 65535);
     CHECK(reported(r, "/etc/pybal/pools/text:2: text_80: no 'enabled'; line skipped"));
     CHECK(reported(r, "/etc/pybal/pools/text:3: text_80: not a Python literal"));
-    CHECK(reported(r, "/etc/pybal/pools/text:4: text_80: host 'gone.eqiad.wmnet' does not resolve to an IPv4 address; server skipped"));
-    CHECK(reported(r, "/etc/pybal/pools/text:5: text_80: host 'cp1002.eqiad.wmnet': weight is not an integer; used 10"));
+    CHECK(reported(
+        r,
+        "/etc/pybal/pools/text:4: text_80: host 'gone.eqiad.wmnet' does not resolve to an IPv4 address; server skipped"));
+    CHECK(
+        reported(r, "/etc/pybal/pools/text:5: text_80: host 'cp1002.eqiad.wmnet': weight is not an integer; used 10"));
     CHECK(reported(r, "/etc/pybal/pools/text:5: text_80: host 'cp1002.eqiad.wmnet': enabled is not True/False"));
-    CHECK(reported(r, "/etc/pybal/pools/text:6: text_80: host 'alias.eqiad.wmnet' has the address 10.64.0.21 of 'cp1001.eqiad.wmnet'; server skipped"));
+    CHECK(reported(
+        r,
+        "/etc/pybal/pools/text:6: text_80: host 'alias.eqiad.wmnet' has the address 10.64.0.21 of 'cp1001.eqiad.wmnet'; server skipped"));
     CHECK(reported(r, "/etc/pybal/pools/text:7: text_80: host 2620::1 is not IPv4"));
     CHECK(reported(r, "/etc/pybal/pools/text:8: text_80: host 'big': weight 70000 is outside 0..65535; used 65535"));
 }
@@ -382,7 +395,9 @@ TEST_CASE("import: JSON pool files and missing ones", "[import]") {
     f.files.clear();
     r = f.run(kService);
     CHECK(service(load(r), "text_80").realservers.empty());
-    CHECK(reported(r, "pybal.conf:6: text_80: cannot read the pool file /etc/pybal/pools/text: No such file or directory; the service has no servers"));
+    CHECK(reported(
+        r,
+        "pybal.conf:6: text_80: cannot read the pool file /etc/pybal/pools/text: No such file or directory; the service has no servers"));
 }
 
 TEST_CASE("import: http and etcd pools come at run time", "[import]") {
@@ -393,9 +408,12 @@ TEST_CASE("import: http and etcd pools come at run time", "[import]") {
     const conf::Config c_s = load(r);
     const auto& s = service(c_s, "text_80");
     REQUIRE(s.pool);
-    CHECK(s.pool->url == "etcds://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/text/nginx");  // PyBal's etcd is HTTPS
+    CHECK(s.pool->url ==
+          "etcds://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/text/nginx");  // PyBal's etcd is HTTPS
     CHECK(s.realservers.empty());
-    CHECK(reported(r, "pybal.conf:6: text_80: pool comes from etcds://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/text/nginx at run time"));
+    CHECK(reported(
+        r,
+        "pybal.conf:6: text_80: pool comes from etcds://conf1001.eqiad.wmnet:2379/conftool/v1/pools/eqiad/text/nginx at run time"));
 
     text = kService;
     sub(text, "file:///etc/pybal/pools/text", "http://config-master/pybal/eqiad/text");
@@ -431,10 +449,16 @@ TEST_CASE("import: monitor options, PyBal's names kept, unknown ones reported", 
     CHECK(pf.get<uint64_t>("max_failures") == 1);
     CHECK(pf.interval == 2);
     CHECK(pf.timeout == 2);  // PyBal's default 5 s would exceed the interval
-    CHECK(reported(r, "pybal.conf:15: text_80: ProxyFetch timeout 5 s exceeds its interval 2 s, which Tern refuses; used timeout 2"));
-    CHECK(reported(r, "pybal.conf:16: text_80: 'proxyfetch.frobnicate': Tern's ProxyFetch has no option 'frobnicate'; dropped"));
-    CHECK(reported(r, "pybal.conf:17: text_80: 'idleconnection.interval': Tern's IdleConnection has no option 'interval'; dropped"));
-    CHECK(reported(r, "pybal.conf:18: text_80: 'dnsquery.hostnames' is for DNSQuery, which is not in 'monitors'; ignored"));
+    CHECK(reported(
+        r,
+        "pybal.conf:15: text_80: ProxyFetch timeout 5 s exceeds its interval 2 s, which Tern refuses; used timeout 2"));
+    CHECK(reported(
+        r, "pybal.conf:16: text_80: 'proxyfetch.frobnicate': Tern's ProxyFetch has no option 'frobnicate'; dropped"));
+    CHECK(reported(
+        r,
+        "pybal.conf:17: text_80: 'idleconnection.interval': Tern's IdleConnection has no option 'interval'; dropped"));
+    CHECK(reported(
+        r, "pybal.conf:18: text_80: 'dnsquery.hostnames' is for DNSQuery, which is not in 'monitors'; ignored"));
     CHECK(reported(r, "pybal.conf:19: text_80: 'vipping.x' has no Tern equivalent"));
     CHECK(reported(r, "pybal.conf:20: text_80: 'weird' has no Tern equivalent; ignored"));
 }
@@ -550,13 +574,17 @@ TEST_CASE("import: IPv6 VIPs need an IPv6 next hop", "[import]") {
 
 TEST_CASE("import: instrumentation becomes the HTTP API", "[import]") {
     Fixture f = text_pool();
-    auto r = f.run("[global]\ninstrumentation = yes\ninstrumentation_ips = [ '10.64.0.10', '::1' ]\ninstrumentation_port = 9091\n"
-                   "dryrun = no\n" + std::string(kService));
+    auto r = f.run(
+        "[global]\ninstrumentation = yes\ninstrumentation_ips = [ '10.64.0.10', '::1' ]\ninstrumentation_port = 9091\n"
+        "dryrun = no\n" +
+        std::string(kService));
     conf::Config c = load(r);
     CHECK(c.http.enabled);
     CHECK(c.http.address.str() == "10.64.0.10");
     CHECK(c.http.port == 9091);
-    CHECK(reported(r, "pybal.conf:3: global: instrumentation_ips: Tern's HTTP API listens on one address: used 10.64.0.10, not ::1"));
+    CHECK(reported(
+        r,
+        "pybal.conf:3: global: instrumentation_ips: Tern's HTTP API listens on one address: used 10.64.0.10, not ::1"));
     CHECK(reported(r, "pybal.conf:5: global: 'dryrun' has no Tern equivalent; ignored"));
 
     r = f.run("[global]\ninstrumentation = true\n" + std::string(kService));
@@ -576,7 +604,8 @@ TEST_CASE("import: node and port placeholders are reported", "[import]") {
     CHECK(c.node.ipv4.str() == "192.0.2.1");
     CHECK(c.ports[0].device == "0000:00:00.0");
     CHECK(reported(r, "pybal.conf: node.ipv4: no --node-ipv4 and no bgp-nexthop-ipv4: wrote 192.0.2.1; set node.ipv4"));
-    CHECK(reported(r, "pybal.conf: ports[0].device: no --device: wrote the placeholder 0000:00:00.0; set ports[0].device"));
+    CHECK(reported(
+        r, "pybal.conf: ports[0].device: no --device: wrote the placeholder 0000:00:00.0; set ports[0].device"));
 }
 
 TEST_CASE("import: services PyBal cannot start are skipped and said so", "[import]") {
@@ -601,9 +630,10 @@ TEST_CASE("import: services PyBal cannot start are skipped and said so", "[impor
 
 TEST_CASE("import: YAML quoting survives odd strings", "[import]") {
     Fixture f = text_pool();
-    auto r = f.run(std::string(kService) + "[yes]\nprotocol = tcp\nip = 10.2.2.2\nport = 443\nscheduler = sh\n"
-                                           "config = file:///etc/pybal/pools/text\nmonitors = ['RunCommand']\n"
-                                           "runcommand.command = /bin/echo \"a\\b\": #c\n");
+    auto r = f.run(std::string(kService) +
+                   "[yes]\nprotocol = tcp\nip = 10.2.2.2\nport = 443\nscheduler = sh\n"
+                   "config = file:///etc/pybal/pools/text\nmonitors = ['RunCommand']\n"
+                   "runcommand.command = /bin/echo \"a\\b\": #c\n");
     conf::Config c = load(r);
     CHECK(monitor(service(c, "yes"), "RunCommand").get<std::string>("command") == "/bin/echo \"a\\b\": #c");
 }
