@@ -62,9 +62,10 @@ std::string prom_escape(const std::string& value) {
     return out;
 }
 
-std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Speaker* speaker, uint64_t flow_capacity) {
-    Writer w;
-    // PyBal's service gauges.
+namespace {
+
+// PyBal's service gauges, per server and per monitor.
+void pool_metrics(Writer& w, const Pools& pools) {
     for (const auto& [name, pool] : pools.services()) {
         const std::string l = label({{"service", name}});
         size_t enabled = 0, up = 0, pooled = 0;
@@ -113,7 +114,10 @@ std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Spea
             }
         }
     }
-    // BGP, as PyBal names it.
+}
+
+// BGP, as PyBal names it.
+void bgp_metrics(Writer& w, const bgp::Speaker* speaker) {
     w.add("tern_bgp_enabled", "gauge", "BGP Enabled", "", speaker ? 1 : 0);
     if (speaker) {
         for (const auto& s : speaker->sessions()) {
@@ -130,7 +134,10 @@ std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Spea
                   static_cast<double>(st.established_count));
         }
     }
-    // The dataplane.
+}
+
+// The dataplane: ports, lcores, services, servers, flows.
+void dataplane_metrics(Writer& w, const Stats& stats, uint64_t flow_capacity) {
     for (const auto& p : stats.ports) {
         const std::string l = label({{"port", p.name}});
         w.add("tern_port_rx_packets_total", "counter", "Packets received by the port", l,
@@ -183,6 +190,15 @@ std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Spea
         w.add("tern_flow_table_capacity", "gauge", "Entries the flow tables of all lcores hold", "",
               static_cast<double>(flow_capacity));
     }
+}
+
+}  // namespace
+
+std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Speaker* speaker, uint64_t flow_capacity) {
+    Writer w;
+    pool_metrics(w, pools);
+    bgp_metrics(w, speaker);
+    dataplane_metrics(w, stats, flow_capacity);
     return w.str();
 }
 
