@@ -149,6 +149,12 @@ Appliance::~Appliance() {
 }
 
 int Appliance::start() {
+    // Signals are flags from the first moment: a SIGHUP during start-up is
+    // a reload once serving, a SIGTERM a stop right after start-up, never
+    // the default action (which would kill the process mid-way).
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGHUP, on_hup);
     conf::LoadResult loaded = load_config(options_.config);
     if (!loaded.config) {
         fmt::print(stderr, "{}", error_lines(loaded.errors));
@@ -161,8 +167,6 @@ int Appliance::start() {
     }
     eal_started_ = true;
     raise_nofile_limit();
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
     parts_ = std::make_unique<Parts>();
     if (int status = start_dataplane()) return status;
     if (int status = start_control()) return status;
@@ -320,7 +324,6 @@ void Appliance::start_operators() {
             log_info(fmt::format("http api on {}:{}", config_.http.address.str(), p.http->port()));
         }
     }
-    std::signal(SIGHUP, on_hup);
     p.operations = std::make_unique<Parts::Operations>(*this, p);
     // Whole frames: the MTU, Ethernet header, a VLAN tag.
     const auto q = static_cast<uint16_t>(p.queues);
