@@ -17,6 +17,7 @@
 #include "control/ops/console.h"
 #include "control/replay/replay.h"
 #include "importer/import_pybal.h"
+#include "version.h"
 
 namespace po = boost::program_options;
 using namespace tern;
@@ -35,7 +36,7 @@ constexpr const char* kUsage =
     "  console [--socket PATH | --config FILE]                attach to a running tern's console\n"
     "  import-pybal --conf pybal.conf [--pools DIR] [--out FILE] [...]  a PyBal config to tern.yaml\n"
     "\n"
-    "`tern <command> --help` describes a command's options.\n";
+    "`tern <command> --help` describes a command's options; `tern --version` the build.\n";
 
 // Splits "a b -- c d" into ({a, b}, {c, d}).
 void split_eal(int argc, char** argv, std::vector<std::string>& mine, std::vector<std::string>& eal) {
@@ -186,6 +187,10 @@ int main(int argc, char** argv) {
     if (command == "run") return cmd_run(args, eal);
     if (command == "console") return cmd_console(args);
     if (command == "import-pybal") return cmd_import_pybal(args);
+    if (command == "--version" || command == "version") {
+        fmt::print("tern {}\n", kVersion);
+        return 0;
+    }
     if (command == "-h" || command == "--help" || command == "help") {
         fmt::print("{}", kUsage);
         return 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """check_cli: `tern check` on the example (exit 0, "OK") and on a file with several
 errors (exit non-zero, every error on its own line as file:line:column: path: message),
-and `tern replay` refusing a bad config without touching its outputs."""
+`tern replay` refusing a bad config without touching its outputs, and `tern --version`
+(the build's git description)."""
 
 import re
 import subprocess
@@ -45,7 +46,10 @@ def check(case, work):
     rep = run("replay", "--config", str(bad_path), "--in", str(tp.REPO / "conf" / "example.pcap"),
               "--out", str(out))
     tp.expect(rep.returncode != 0 and not out.exists(), "tern replay ran with a bad config")
-    return [f"{len(lines)} errors reported, replay refused"]
+    ver = run("--version")
+    tp.expect(ver.returncode == 0 and re.fullmatch(r"tern [0-9A-Za-z][\w.+-]*\n", ver.stdout) is not None
+              and "VCS_TAG" not in ver.stdout, f"tern --version: {ver.returncode} {ver.stdout!r} {ver.stderr!r}")
+    return [f"{len(lines)} errors reported, replay refused", ver.stdout.strip()]
 
 
 if __name__ == "__main__":
