@@ -10,12 +10,8 @@ ControlState::ControlState(boost::asio::io_context& io, Pools::Log log, dp::Tabl
 
 std::optional<std::string> ControlState::apply(const conf::Config& config, uint64_t now_s) {
     if (auto err = pools_.apply(config)) return err;
-    if (!applied_) {
-        state_ = DesiredState(config);
-        applied_ = true;
-    } else {
-        state_.reload(config, now_s);
-    }
+    // The first config, too: a reload of the empty one has nothing to drain.
+    state_.reload(config, now_s);
     return std::nullopt;
 }
 

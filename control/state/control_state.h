@@ -78,7 +78,6 @@ private:
     dp::TablePublisher* publisher_;
     CounterSlots slots_;
     RingCache rings_;
-    bool applied_ = false;
     uint64_t generation_ = 0;             // of the last table published
     std::optional<uint64_t> pools_seen_;  // Pools::version() last put into state_
     std::optional<uint64_t> state_seen_;  // DesiredState::changes() of the last table

@@ -90,22 +90,12 @@ void ServicePool::monitor_result(const std::string& host, size_t monitor, bool u
     ServerState& s = it->second;
     s.monitor_up[monitor] = up;
     s.monitor_reason[monitor] = reason;
-    const std::string& mon = monitors_[monitor];
     if (!up) {
-        say(fmt::format("Monitoring instance {} reports server {} ({}) down: {}", mon, host, s.text_status(),
-                        reason.empty() ? "(reason unknown)" : reason),
+        say(fmt::format("Monitoring instance {} reports server {} ({}) down: {}", monitors_[monitor], host,
+                        s.text_status(), reason.empty() ? "(reason unknown)" : reason),
             conf::LogLevel::error);
-        if (s.up) {
-            s.up = false;
-            if (s.pooled) depool(s);
-        }
-        return;
     }
-    if (!s.up && calc_up(s)) {
-        s.up = true;
-        say(fmt::format("Server {} ({}) is up", host, s.text_status()));
-        if (s.enabled) repool(s);
-    }
+    follow_health(s);
 }
 
 bool ServicePool::set_forced_down(const std::string& host, bool down) {
@@ -116,19 +106,23 @@ bool ServicePool::set_forced_down(const std::string& host, bool down) {
     s.forced_down = down;
     if (down) {
         say(fmt::format("Server {} ({}) marked down", host, s.text_status()), conf::LogLevel::error);
-        if (s.up) {
-            s.up = false;
-            if (s.pooled) depool(s);
-        }
-        return true;
+    } else {
+        say(fmt::format("Server {} ({}) no longer marked down", host, s.text_status()));
     }
-    say(fmt::format("Server {} ({}) no longer marked down", host, s.text_status()));
-    if (!s.up && calc_up(s)) {
+    follow_health(s);
+    return true;
+}
+
+void ServicePool::follow_health(ServerState& s) {
+    const bool up = calc_up(s);
+    if (s.up && !up) {
+        s.up = false;
+        if (s.pooled) depool(s);
+    } else if (!s.up && up) {
         s.up = true;
-        say(fmt::format("Server {} ({}) is up", host, s.text_status()));
+        say(fmt::format("Server {} ({}) is up", s.host, s.text_status()));
         if (s.enabled) repool(s);
     }
-    return true;
 }
 
 void ServicePool::set_servers(const std::vector<conf::RealServer>& servers) {

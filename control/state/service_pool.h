@@ -72,6 +72,9 @@ private:
     // Depools pooled-but-down servers while the threshold allows.
     void drain_pooled_down();
     bool calc_up(const ServerState& s) const;
+    // A verdict changed: `up` follows calc_up; down depools (within the
+    // threshold), up repools an enabled server.
+    void follow_health(ServerState& s);
     void forget_pooled_down(const std::string& host);
     void say(const std::string& text, conf::LogLevel level = conf::LogLevel::info) const;
 
