@@ -123,6 +123,7 @@ struct Appliance::Parts {
     std::unique_ptr<Capture> capture;
     std::unique_ptr<Console> console;
     std::chrono::steady_clock::time_point last_telemetry;
+    uint64_t telemetry_pools = 0, telemetry_generation = 0;  // what the last snapshot showed
 
     std::string port_name, port_device;
     // Counters of the lcores for the effective config, with the ports' when asked.
@@ -138,6 +139,14 @@ struct Appliance::Parts {
         Telemetry::publish(
             telemetry_snapshot(state->effective(), state->pools(), stats(false), lcores.flow_capacity()));
         last_telemetry = std::chrono::steady_clock::now();
+        telemetry_pools = state->pools().version();
+        telemetry_generation = state->generation();
+    }
+    // Each second, and as soon as pools or the table changed (a reload or a
+    // console command shows in dpdk-telemetry.py on the next loop).
+    bool telemetry_due() const {
+        return std::chrono::steady_clock::now() - last_telemetry > std::chrono::seconds(1) ||
+               state->pools().version() != telemetry_pools || state->generation() != telemetry_generation;
     }
 };
 
@@ -362,7 +371,7 @@ void Appliance::serve() {
         p.state->expire(now_s());
         sync();
         announce();
-        if (std::chrono::steady_clock::now() - p.last_telemetry > std::chrono::seconds(1)) p.publish_telemetry();
+        if (p.telemetry_due()) p.publish_telemetry();
     }
 }
 

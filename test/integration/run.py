@@ -17,7 +17,9 @@ p.add_argument("only", nargs="*", help="test files to run (default: all of the s
 a = p.parse_intermixed_args()
 env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
 passed = failed = 0
-files = a.only or sorted(glob.glob(os.path.join(HERE, a.suite, "test_*.py")))
+# A file is a path, or a name in the suite's folder (test_run_ops.py).
+files = [f if os.path.exists(f) else os.path.join(HERE, a.suite, f) for f in a.only] or \
+    sorted(glob.glob(os.path.join(HERE, a.suite, "test_*.py")))
 for f in files:
     try:
         r = subprocess.run([sys.executable, f, "--build", os.path.abspath(a.build)],

@@ -178,18 +178,27 @@ try:
     lib.check("/metrics has the dataplane's counters", "tern_lcore_dropped_packets_total{" in body
               and 'tern_port_rx_packets_total{port="p0"}' in body, body[-2000:])
 
-    # DPDK telemetry: Tern's endpoints beside the EAL's.
-    r = sh("dpdk-telemetry.py", "-f", PREFIX, input="/tern/services\n/tern/service,web\n/tern/servers,web\n/ethdev/list\n",
-           timeout=20)
-    docs = []
-    for line in r.stdout.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                docs.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-    merged = {k: v for d in docs for k, v in d.items()}
+    # DPDK telemetry: Tern's endpoints beside the EAL's. The snapshot follows
+    # changes on the control loop's next turn (and each second): read until
+    # it shows the reload above, for at most 3 s.
+    def telemetry():
+        r = sh("dpdk-telemetry.py", "-f", PREFIX,
+               input="/tern/services\n/tern/service,web\n/tern/servers,web\n/ethdev/list\n", timeout=20)
+        docs = []
+        for line in r.stdout.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    docs.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass
+        return r, {k: v for d in docs for k, v in d.items()}
+
+    deadline = time.time() + 3
+    r, merged = telemetry()
+    while merged.get("/tern/service", {}).get("servers") != 3 and time.time() < deadline:
+        time.sleep(0.2)
+        r, merged = telemetry()
     lib.check("dpdk-telemetry.py: /tern/services", sorted(merged.get("/tern/services", [])) == ["dns", "web"],
               r.stdout + r.stderr)
     svc = merged.get("/tern/service", {})
