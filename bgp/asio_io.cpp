@@ -379,4 +379,13 @@ std::string AsioTransport::listen(const Address& local, uint16_t port,
     return {};
 }
 
+void AsioTransport::unlisten() {
+    // Each pending accept ends with operation_aborted and its loop with it.
+    for (auto& acc : shared_->acceptors) {
+        boost::system::error_code ec;
+        acc->close(ec);
+    }
+    shared_->acceptors.clear();
+}
+
 }  // namespace tern::bgp

@@ -28,6 +28,7 @@ public:
                                             Connected done) override;
     std::string listen(const Address& local, uint16_t port, const std::vector<std::pair<Address, SocketOptions>>& peers,
                        Accepted accepted) override;
+    void unlisten() override;
     // Connections not yet fully closed (closing ones flush what was sent first):
     // run the io_context until this is 0 to be sure a CEASE went out.
     size_t open_connections() const;

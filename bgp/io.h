@@ -75,6 +75,8 @@ public:
     // Returns an error message, or empty.
     virtual std::string listen(const Address& local, uint16_t port,
                                const std::vector<std::pair<Address, SocketOptions>>& peers, Accepted accepted) = 0;
+    // Stops accepting (every listen() so far); connections already accepted stay.
+    virtual void unlisten() = 0;
 };
 
 }  // namespace tern::bgp

@@ -359,6 +359,8 @@ std::string Notification::str() const {
     const char* name = code < 7 ? codes[code] : "?";
     std::string extra;
     if (code == err::kCease && subcode == err::kAdminShutdown) extra = ", administrative shutdown";
+    if (code == err::kCease && subcode == err::kPeerDeconfigured) extra = ", peer de-configured";
+    if (code == err::kCease && subcode == err::kConfigChange) extra = ", other configuration change";
     if (code == err::kCease && subcode == err::kCollision) extra = ", connection collision resolution";
     if (code == err::kOpen && subcode == err::kBadPeerAs) extra = ", bad peer AS";
     if (code == err::kOpen && subcode == err::kBadHoldTime) extra = ", unacceptable hold time";

@@ -37,7 +37,7 @@ constexpr uint8_t kMalformedAttrList = 1, kAttrFlags = 4, kAttrLength = 5, kInva
 // FSM (RFC 6608)
 constexpr uint8_t kUnexpectedInOpenSent = 1, kUnexpectedInOpenConfirm = 2, kUnexpectedInEstablished = 3;
 // CEASE (RFC 4486)
-constexpr uint8_t kAdminShutdown = 2, kPeerDeconfigured = 3, kCollision = 7;
+constexpr uint8_t kAdminShutdown = 2, kPeerDeconfigured = 3, kConfigChange = 6, kCollision = 7;
 }  // namespace err
 
 // An IPv4 or IPv6 address (network order; IPv4 uses the first 4 bytes).

@@ -83,6 +83,11 @@ void Session::stop(const Notification& cease) {
     settle("stopped");
 }
 
+void Session::set_timers(uint16_t hold_time, uint16_t connect_retry) {
+    settings_.hold_time = hold_time;
+    settings_.connect_retry = connect_retry;
+}
+
 void Session::connect_now() {
     base_ = State::connect;
     attempt_.reset();

@@ -65,6 +65,10 @@ public:
     bool send(const Update& update);
     // Whether the Established session carries this address family.
     bool carries(AfiSafi family) const;
+    // New timers (a reload): the hold time is proposed by the next OPEN (an
+    // established session keeps the one it negotiated), the connect-retry
+    // time is used from the next attempt.
+    void set_timers(uint16_t hold_time, uint16_t connect_retry);
 
     State state() const { return status_.state; }
     const PeerStatus& status() const { return status_; }

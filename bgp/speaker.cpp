@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <utility>
+
 namespace tern::bgp {
 namespace {
 
@@ -72,22 +75,24 @@ std::vector<Update> build_updates(const SpeakerSettings& s, PeerView peer, const
 
 Speaker::Speaker(SpeakerSettings settings, Transport& transport, Clock& clock, Log log)
     : settings_(std::move(settings)), transport_(transport), clock_(clock), log_(std::move(log)) {
-    for (auto p : settings_.peers) {
-        p.local_asn = settings_.local_asn;
-        p.router_id = settings_.router_id;
-        Session::Events ev;
-        ev.established = [this](Session& s) { send_all(s, std::nullopt); };
-        ev.route_refresh = [this](Session& s, AfiSafi f) {
-            log_(fmt::format("bgp peer {}: route refresh for AFI {} SAFI {}: sending our routes again",
-                             s.settings().address.str(), f.afi, f.safi));
-            send_all(s, f);
-        };
-        ev.state_changed = [this](Session& s, State from, State to, const std::string& why) {
-            log_(fmt::format("bgp peer {} AS {}: {} -> {} ({})", s.settings().address.str(), s.settings().remote_asn,
-                             to_string(from), to_string(to), why));
-        };
-        sessions_.push_back(std::make_unique<Session>(p, transport_, clock_, std::move(ev)));
-    }
+    for (const auto& p : settings_.peers) sessions_.push_back(make_session(p));
+}
+
+std::unique_ptr<Session> Speaker::make_session(PeerSettings p) {
+    p.local_asn = settings_.local_asn;
+    p.router_id = settings_.router_id;
+    Session::Events ev;
+    ev.established = [this](Session& s) { send_all(s, std::nullopt); };
+    ev.route_refresh = [this](Session& s, AfiSafi f) {
+        log_(fmt::format("bgp peer {}: route refresh for AFI {} SAFI {}: sending our routes again",
+                         s.settings().address.str(), f.afi, f.safi));
+        send_all(s, f);
+    };
+    ev.state_changed = [this](Session& s, State from, State to, const std::string& why) {
+        log_(fmt::format("bgp peer {} AS {}: {} -> {} ({})", s.settings().address.str(), s.settings().remote_asn,
+                         to_string(from), to_string(to), why));
+    };
+    return std::make_unique<Session>(p, transport_, clock_, std::move(ev));
 }
 
 std::string Speaker::listen() {
@@ -152,6 +157,78 @@ void Speaker::stop() {
         send_routes(*s, {}, all);
         s->stop(Notification{err::kCease, err::kAdminShutdown, {}});
     }
+}
+
+namespace {
+
+// What a session cannot change without a new connection.
+bool same_identity(const PeerSettings& a, const PeerSettings& b) {
+    return a.address == b.address && a.port == b.port && a.remote_asn == b.remote_asn && a.local_asn == b.local_asn &&
+           a.router_id == b.router_id && a.passive == b.passive && a.socket.md5_password == b.socket.md5_password &&
+           a.socket.ttl_security == b.socket.ttl_security;
+}
+
+bool same_attributes(const SpeakerSettings& a, const SpeakerSettings& b) {
+    return a.local_asn == b.local_asn && a.next_hop_v4 == b.next_hop_v4 && a.next_hop_v6 == b.next_hop_v6 &&
+           a.communities == b.communities && a.large_communities == b.large_communities &&
+           a.as_path_prepend == b.as_path_prepend;
+}
+
+}  // namespace
+
+std::vector<std::string> Speaker::reconfigure(SpeakerSettings next) {
+    std::vector<std::string> done;
+    const bool attributes = !same_attributes(settings_, next);
+    bool listener = next.listen != settings_.listen || next.listen_address != settings_.listen_address ||
+                    next.listen_port != settings_.listen_port;
+    settings_ = std::move(next);
+    std::vector<std::unique_ptr<Session>> kept;
+    for (auto& p : settings_.peers) {
+        p.local_asn = settings_.local_asn;
+        p.router_id = settings_.router_id;
+        auto it = std::find_if(sessions_.begin(), sessions_.end(),
+                               [&](const auto& s) { return s && s->settings().address == p.address; });
+        if (it != sessions_.end() && same_identity((*it)->settings(), p)) {
+            Session& s = **it;
+            if (s.settings().hold_time != p.hold_time || s.settings().connect_retry != p.connect_retry) {
+                done.push_back(fmt::format("bgp peer {}: hold time {} s, connect retry {} s from its next connection",
+                                           p.address.str(), p.hold_time, p.connect_retry));
+                s.set_timers(p.hold_time, p.connect_retry);
+            }
+            kept.push_back(std::move(*it));
+            continue;
+        }
+        listener = true;
+        if (it != sessions_.end()) {
+            done.push_back(fmt::format("bgp peer {}: settings changed, session re-established", p.address.str()));
+            (*it)->stop(Notification{err::kCease, err::kConfigChange, {}});
+            it->reset();
+        } else {
+            done.push_back(fmt::format("bgp peer {}: added", p.address.str()));
+        }
+        kept.push_back(make_session(p));
+        if (started_) kept.back()->start();
+    }
+    for (auto& s : sessions_) {
+        if (!s) continue;
+        listener = true;
+        done.push_back(fmt::format("bgp peer {}: removed, session closed", s->settings().address.str()));
+        std::vector<Prefix> all;
+        for (const auto& [p, med] : routes_) all.push_back(p);
+        send_routes(*s, {}, all);
+        s->stop(Notification{err::kCease, err::kPeerDeconfigured, {}});
+    }
+    sessions_ = std::move(kept);
+    if (attributes) {
+        done.push_back("bgp: route attributes changed, announcing every route again");
+        for (auto& s : sessions_) send_all(*s, std::nullopt);
+    }
+    if (listener && listening_) {
+        transport_.unlisten();
+        listening_ = false;
+        if (auto err = listen(); !err.empty()) done.push_back("bgp: " + err);
+    }
+    return done;
 }
 
 void Speaker::send_all(Session& s, std::optional<AfiSafi> only) {

@@ -52,11 +52,23 @@ public:
     // Graceful stop: withdraws every route, sends CEASE (administrative shutdown)
     // and closes every session; they stay down.
     void stop();
+    // A reload's settings, while running: only the sessions whose peer
+    // changed are touched. A peer gone is closed (CEASE, peer de-configured);
+    // a new one is started; one whose address, port, AS, passive, password
+    // or TTL security changed, or every one when local_asn or router_id did,
+    // is re-established (CEASE, other configuration change). A kept session
+    // takes a new hold time and connect-retry time from its next connection
+    // (Session::set_timers). Changed route attributes (next hops, communities,
+    // AS_PATH prepending) are announced again to every established session.
+    // The listener is opened again when its peers or address changed.
+    // Returns one line per thing done (empty: nothing changed).
+    std::vector<std::string> reconfigure(SpeakerSettings next);
 
     const std::vector<std::unique_ptr<Session>>& sessions() const { return sessions_; }
     const std::map<Prefix, uint32_t>& routes() const { return routes_; }
 
 private:
+    std::unique_ptr<Session> make_session(PeerSettings p);
     void send_all(Session& s, std::optional<AfiSafi> only);
     void send_routes(Session& s, const std::vector<Route>& reach, const std::vector<Prefix>& unreach);
 

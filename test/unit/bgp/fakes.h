@@ -145,6 +145,10 @@ public:
         on_accept = std::move(accepted);
         return listen_error;
     }
+    void unlisten() override {
+        ++unlisten_calls;
+        on_accept = nullptr;
+    }
     // Completes the oldest live connection attempt; returns the link, or null on failure.
     std::shared_ptr<Link> complete(bool ok) {
         std::erase_if(pending, [](const auto& p) { return p->cancelled; });
@@ -173,6 +177,7 @@ public:
     std::vector<std::shared_ptr<Pending>> pending;
     uint16_t listen_port = 0;
     int listen_calls = 0;
+    int unlisten_calls = 0;
     std::string listen_error;  // what listen() returns
     std::vector<std::pair<Address, SocketOptions>> listen_peers;
     Accepted on_accept;

@@ -127,6 +127,80 @@ TEST_CASE("bgp speaker: announces VIPs with the configured attributes, per peer"
         CHECK(ebgp->closed);
         CHECK(sp.sessions()[0]->state() == State::idle);
     }
+    SECTION("reconfigure: a peer added and the MED changed; the other sessions are untouched") {
+        SpeakerSettings next = settings();
+        PeerSettings c;
+        c.address = *Address::parse("10.64.0.3");
+        c.remote_asn = 64700;
+        next.peers.push_back(c);
+        const auto done = sp.reconfigure(next);
+        REQUIRE(done.size() == 1);
+        CHECK(done[0] == "bgp peer 10.64.0.3: added");
+        REQUIRE(sp.sessions().size() == 3);
+        CHECK(sp.sessions()[0]->state() == State::established);
+        CHECK(sp.sessions()[0]->status().established_count == 1);
+        CHECK(sp.sessions()[1]->state() == State::established);
+        CHECK_FALSE(ebgp->closed);
+        CHECK(ebgp->sent.empty());             // nothing sent: the attributes did not change
+        CHECK(transport.unlisten_calls == 1);  // the listener knows the new peer
+        CHECK(transport.listen_peers.size() == 3);
+        auto third = transport.complete(true);
+        REQUIRE(third);
+        third->take();  // our OPEN
+        bring_up(*third, 64700, false);
+        CHECK(sp.sessions()[2]->state() == State::established);
+        CHECK(updates(*third).size() == 2);  // the IPv4 routes
+        // The MED is the routes' business: announce() sends the changed one.
+        sp.announce({{host("198.35.26.96"), 50}, {host("198.35.26.97"), 100}, {host("2620:0:862:ed1a::1"), 0}});
+        auto d = updates(*ebgp);
+        REQUIRE(d.size() == 1);
+        CHECK(d[0].nlri == std::vector<Prefix>{host("198.35.26.96")});
+        CHECK(d[0].attrs.med == 50u);
+    }
+    SECTION("reconfigure: a peer removed gets its withdrawals and CEASE; the other stays") {
+        SpeakerSettings next = settings();
+        next.peers.erase(next.peers.begin());
+        const auto done = sp.reconfigure(next);
+        REQUIRE(done.size() == 1);
+        CHECK(done[0] == "bgp peer 10.64.0.1: removed, session closed");
+        REQUIRE(sp.sessions().size() == 1);
+        CHECK(sp.sessions()[0]->settings().address.str() == "10.64.0.2");
+        CHECK(sp.sessions()[0]->state() == State::established);
+        CHECK(std::holds_alternative<Update>(*ebgp->take()));
+        CHECK(std::holds_alternative<Update>(*ebgp->take()));
+        auto n = ebgp->take();
+        REQUIRE(std::holds_alternative<Notification>(*n));
+        CHECK(std::get<Notification>(*n).subcode == err::kPeerDeconfigured);
+        CHECK(ebgp->closed);
+        CHECK_FALSE(ibgp->closed);
+    }
+    SECTION("reconfigure: new communities are announced again; timers wait for the next connection") {
+        SpeakerSettings next = settings();
+        next.communities = {(14907u << 16) | 8};
+        next.peers[0].hold_time = 30;
+        const auto done = sp.reconfigure(next);
+        REQUIRE(done.size() == 2);
+        CHECK(done[0] == "bgp peer 10.64.0.1: hold time 30 s, connect retry 5 s from its next connection");
+        CHECK(sp.sessions()[0]->state() == State::established);
+        CHECK(sp.sessions()[0]->status().hold_time == 90);  // negotiated, kept
+        CHECK(sp.sessions()[0]->settings().hold_time == 30);
+        auto d = updates(*ebgp);
+        REQUIRE(d.size() == 3);
+        CHECK(d[0].attrs.communities == std::vector<uint32_t>{(14907u << 16) | 8});
+        CHECK(transport.unlisten_calls == 0);
+    }
+    SECTION("reconfigure: a peer's AS changed re-establishes that session only") {
+        SpeakerSettings next = settings();
+        next.peers[0].remote_asn = 14908;
+        const auto done = sp.reconfigure(next);
+        REQUIRE(done.size() == 1);
+        CHECK(done[0] == "bgp peer 10.64.0.1: settings changed, session re-established");
+        CHECK(ebgp->closed);
+        CHECK_FALSE(ibgp->closed);
+        CHECK(sp.sessions()[0]->settings().remote_asn == 14908);
+        CHECK(sp.sessions()[0]->state() == State::connect);
+        CHECK(sp.sessions()[1]->state() == State::established);
+    }
     SECTION("connections from strangers are refused") {
         auto [c3, l3] = FakeTransport::incoming(*Address::parse("10.64.0.99"));
         transport.on_accept(std::move(c3));
