@@ -80,9 +80,13 @@ FlowTable::FlowTable(void* memory, size_t capacity, const FlowTimeouts& timeouts
       entries_(reinterpret_cast<FlowEntry*>(static_cast<FlowBucket*>(memory) + capacity / kWays)),
       mask_(capacity - 1),
       bucket_mask_(capacity / kWays - 1),
-      timeouts_(timeouts),
       release_(release),
       ctx_(ctx) {
+    set_timeouts(timeouts);
+}
+
+void FlowTable::set_timeouts(const FlowTimeouts& timeouts) {
+    timeouts_ = timeouts;
     for (size_t s = 0; s < kConnStateCount; ++s) {
         for (unsigned k = 0; k < 4; ++k) timeout_bytes_[k][s] = static_cast<uint8_t>(timeouts_.seconds[s] >> (8 * k));
     }

@@ -249,6 +249,10 @@ public:
     size_t size() const { return size_; }
     uint64_t evictions() const { return evictions_; }
     const FlowTimeouts& timeouts() const { return timeouts_; }
+    // New timeouts (a reload), by the table's lcore: a flow's expiry is
+    // computed with them from its next state change or packet on; until
+    // then it keeps the expiry it has.
+    void set_timeouts(const FlowTimeouts& timeouts);
 
 private:
     static uint16_t signature(uint32_t hash) { return static_cast<uint16_t>(hash >> 16); }

@@ -756,12 +756,16 @@ __attribute__((noinline)) uint64_t Worker::classify_stateless(const Table* t, rt
 }
 
 // Replay's flow clock and events cut a burst into runs. Waits at the event
-// barrier when an event is due by pkts[0] (`t` becomes the event's table),
+// barrier when an event is due by pkts[0] (`t` becomes the event's table,
+// and the tunables its reload published are taken),
 // sets the flow clock from pkts[0] and returns the length of the run that
 // starts there: the packets while the clock's second stays the same and no
 // event is due, at most kBurst.
 __attribute__((noinline)) uint16_t Worker::start_run(const Table*& t, rte_mbuf** pkts, uint16_t n) {
-    if (event_due(pkts[0])) t = event_barrier(pkts[0], t);
+    if (event_due(pkts[0])) {
+        t = event_barrier(pkts[0], t);
+        take_tunables();  // a reload event's, from its first packet on
+    }
     now_ = clock(pkts[0]);
     uint16_t end = 1;
     while (end < n && end < kBurst && clock(pkts[end]) == now_ && !event_due(pkts[end])) ++end;
@@ -809,12 +813,23 @@ void Worker::transmit(BurstOut& out) {
     out.n_punt = 0;
 }
 
+void Worker::take_tunables() {
+    if (cfg_.tunables == nullptr) return;
+    const WorkerTunables* now = cfg_.tunables->load(std::memory_order_acquire);
+    if (likely(now == tunables_)) return;
+    tunables_ = now;
+    if (now == nullptr) return;
+    if (cfg_.flows != nullptr) cfg_.flows->set_timeouts(now->timeouts);
+    cfg_.icmp_rate_limit = now->icmp_rate_limit;
+}
+
 void Worker::run(const std::atomic<bool>& stop) {
     const unsigned tid = rte_lcore_id();
     rte_rcu_qsbr_thread_register(qsbr_, tid);
     rte_rcu_qsbr_thread_online(qsbr_, tid);
     rte_mbuf* pkts[kBurst];
     BurstOut out;
+    take_tunables();
     while (!stop.load(std::memory_order_relaxed)) {
         // One table per iteration; it stays valid until the quiescent report below.
         const Table* t = table_.load(std::memory_order_acquire);
@@ -835,6 +850,7 @@ void Worker::run(const std::atomic<bool>& stop) {
         }
         // Age flows a few buckets at a time (clock of the last burst).
         if (cfg_.flows != nullptr) cfg_.flows->sweep(now_, 8);
+        take_tunables();
         rte_rcu_qsbr_quiescent(qsbr_, tid);
     }
     // Leave the connection counts as of the last packet: every flow that

@@ -22,6 +22,15 @@ inline constexpr uint16_t kBurst = 32;
 
 struct EventBarrier;
 
+// What control may change while the lcores run (a reload): published whole
+// with one pointer store (release) and never written again; each lcore
+// takes it at its next loop (and, in replay, right after an event barrier).
+// Control keeps every published one alive until the lcores stop.
+struct WorkerTunables {
+    FlowTimeouts timeouts;
+    uint32_t icmp_rate_limit = 1000;  // generated ICMP per second on each lcore
+};
+
 struct WorkerConfig {
     uint16_t port_id = 0;
     uint16_t queue_id = 0;
@@ -39,6 +48,9 @@ struct WorkerConfig {
     // Every lcore's counters (this one's included), for wlc's connection
     // counts; complete before the lcores start, read-only afterwards.
     const std::vector<const LcoreCounters*>* peers = nullptr;
+    // Reloadable settings (nullptr: those above, for good); the lcore
+    // compares the pointer once per loop, never per packet.
+    const std::atomic<const WorkerTunables*>* tunables = nullptr;
 };
 
 // Where each packet of a burst went; filled by Worker::classify_burst.
@@ -172,6 +184,8 @@ private:
     // A new flow's server by the service's scheduler, or kNoBackend.
     uint16_t schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t hash);
     void drop(rte_mbuf* m, Drop reason);
+    // Takes the tunables control published last, if they are new.
+    void take_tunables();
 
     WorkerConfig cfg_;
     uint64_t mac48_;            // the port's MAC for is_fast_v4
@@ -185,6 +199,7 @@ private:
     rte_rcu_qsbr* qsbr_;
     LcoreCounters& counters_;
     uint32_t next_event_ = 0;
+    const WorkerTunables* tunables_ = nullptr;  // the ones taken last
     struct RoundRobin {
         uint32_t cursor = 0xFFFFFFFFu;
         int32_t current = 0;

@@ -23,6 +23,25 @@ dp::FlowTimeouts flow_timeouts(const conf::Flows& f) {
     return t;
 }
 
+dp::WorkerTunables worker_tunables(const conf::Config& config) {
+    dp::WorkerTunables t;
+    t.timeouts = flow_timeouts(config.flows);
+    t.icmp_rate_limit = config.dataplane.icmp_rate_limit;
+    return t;
+}
+
+void LcoreSet::set_tunables(const conf::Config& config) {
+    const dp::WorkerTunables next = worker_tunables(config);
+    const dp::WorkerTunables* now = tunables_.load(std::memory_order_relaxed);
+    if (now != nullptr && now->timeouts.seconds == next.timeouts.seconds &&
+        now->icmp_rate_limit == next.icmp_rate_limit) {
+        return;
+    }
+    tunables_kept_.push_back(std::make_unique<const dp::WorkerTunables>(next));
+    // Release: an lcore that sees the pointer sees the values.
+    tunables_.store(tunables_kept_.back().get(), std::memory_order_release);
+}
+
 int LcoreSet::main(void* arg) {
     auto* l = static_cast<Lcore*>(arg);
     l->worker->run(*l->stop);
@@ -32,6 +51,7 @@ int LcoreSet::main(void* arg) {
 std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp::WorkerConfig& base, unsigned queues,
                                            dp::TablePublisher& publisher) {
     const dp::FlowTimeouts timeouts = flow_timeouts(config.flows);
+    set_tunables(config);
     unsigned q = 0;
     unsigned id;
     RTE_LCORE_FOREACH_WORKER(id) {
@@ -55,6 +75,7 @@ std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp:
         wc.queue_id = wc.exc_queue_id = static_cast<uint16_t>(q);
         wc.flows = l->flows.get();
         wc.peers = &peers_;
+        wc.tunables = &tunables_;
         l->worker = std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(), *l->counters);
         l->stop = &stop_;
         refs_.push_back({id, q, l->counters});

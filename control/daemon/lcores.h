@@ -18,6 +18,8 @@
 namespace tern::ctl {
 
 dp::FlowTimeouts flow_timeouts(const conf::Flows& flows);
+// What a reload may change on running lcores: flow timeouts, the ICMP rate.
+dp::WorkerTunables worker_tunables(const conf::Config& config);
 
 class LcoreSet {
 public:
@@ -31,6 +33,10 @@ public:
                                      dp::TablePublisher& publisher);
     // Stops every worker and waits for them (each finishes its burst).
     void stop();
+    // A reload's flow timeouts and ICMP rate: each lcore takes them at its
+    // next loop (replay: at the event's barrier). Published only when they
+    // differ from the running ones.
+    void set_tunables(const conf::Config& config);
 
     const std::vector<LcoreRef>& refs() const { return refs_; }
     uint64_t rx() const;
@@ -55,6 +61,10 @@ private:
     std::vector<LcoreRef> refs_;
     std::vector<const dp::LcoreCounters*> peers_;  // every lcore's counters, for wlc
     std::atomic<bool> stop_{false};
+    // The published tunables; every one stays until the lcores are gone
+    // (a reload that changes them costs 52 bytes, and no lcore waits).
+    std::vector<std::unique_ptr<const dp::WorkerTunables>> tunables_kept_;
+    std::atomic<const dp::WorkerTunables*> tunables_{nullptr};
     bool running_ = false;
     mutable size_t sample_from_ = 0;
 };

@@ -137,6 +137,9 @@ int drive(const ReplayOptions& opt, const std::vector<Event>& events, const std:
             std::optional<std::string> err;
             if (step.event >= 0) {
                 err = apply_event(e, state);
+                // A reload's flow timeouts and ICMP rate, as tern run's (the
+                // lcores take them at this event's barrier).
+                if (!err) lcores.set_tunables(state.effective());
             } else {
                 state.expire(step.at_us / 1000000);
             }
