@@ -16,6 +16,7 @@
 #include "bgp/asio_io.h"
 #include "bgp/speaker.h"
 #include "control/config/bgp_settings.h"
+#include "control/config/config_diff.h"
 #include "control/config/config_load.h"
 #include "control/daemon/eal.h"
 #include "control/daemon/lcores.h"
@@ -49,20 +50,6 @@ void on_hup(int) { g_reload.store(true); }
 uint64_t now_s() {
     return static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-}
-
-// What a reload cannot change in a running process.
-std::vector<std::string> needs_restart(const conf::Config& a, const conf::Config& b) {
-    std::vector<std::string> out;
-    if (a.ports.size() != b.ports.size() || a.ports.at(0).device != b.ports.at(0).device ||
-        a.ports.at(0).mtu != b.ports.at(0).mtu || a.ports.at(0).mac != b.ports.at(0).mac) {
-        out.push_back("ports");
-    }
-    if (a.flows.size != b.flows.size) out.push_back("flows.size");
-    if (a.dataplane.icmp_rate_limit != b.dataplane.icmp_rate_limit) out.push_back("dataplane.icmp_rate_limit");
-    if (a.node.name != b.node.name) out.push_back("node.name");
-    if (a.bgp.has_value() != b.bgp.has_value()) out.push_back("bgp");
-    return out;
 }
 
 std::string vdev_name(const std::string& device) { return device.substr(0, device.find(',')); }
@@ -170,6 +157,7 @@ int Appliance::start() {
         return 2;
     }
     config_ = *loaded.config;
+    started_ = config_;
     if (auto err = eal_init(eal_args(options_, config_))) {
         fmt::print(stderr, "{}\n", *err);
         return 1;
@@ -321,18 +309,7 @@ private:
 // UNIX socket (and this terminal with --interactive), DPDK telemetry.
 void Appliance::start_operators() {
     Parts& p = *parts_;
-    p.http = std::make_unique<HttpServer>(p.io, [&p, this](const HttpRequest& req) {
-        return api_answer(p.state->pools(), req, [&p, this] {
-            return metrics_text(p.state->pools(), p.stats(true), p.speaker.get(), config_.flows.size * p.queues);
-        });
-    });
-    if (config_.http.enabled) {
-        if (auto herr = p.http->listen(config_.http.address, config_.http.port); !herr.empty()) {
-            log_error(fmt::format("http api: {}; running without it", herr));
-        } else {
-            log_info(fmt::format("http api on {}:{}", config_.http.address.str(), p.http->port()));
-        }
-    }
+    listen_http();
     p.operations = std::make_unique<Parts::Operations>(*this, p);
     // Whole frames: the MTU, Ethernet header, a VLAN tag.
     const auto q = static_cast<uint16_t>(p.queues);
@@ -340,20 +317,44 @@ void Appliance::start_operators() {
         std::vector<CapturePort>{{p.port_name, p.ports.data(), q}, {"kernel", p.ports.exception(), q}},
         config_.ports.at(0).mtu + 18 + 4);
     p.console = std::make_unique<Console>(p.io, *p.operations, [] { g_quit.store(true); });
-    if (config_.console.enabled) {
-        if (auto cerr = p.console->listen(config_.console.socket); !cerr.empty()) {
-            log_error(fmt::format("{}; running without the console socket", cerr));
-        } else {
-            log_info(fmt::format("console on {} (tern console --socket {})", config_.console.socket,
-                                 config_.console.socket));
-        }
-    }
+    listen_console();
     if (options_.interactive) {
         if (auto ierr = p.console->interactive(); !ierr.empty()) log_info(ierr);
     }
     // DPDK telemetry (dpdk-telemetry.py): Tern's endpoints beside the EAL's.
     if (auto terr = Telemetry::register_endpoints(); !terr.empty()) log_info(terr);
     p.publish_telemetry();
+}
+
+// A new server each time (a reload closes the old one: its connections
+// finish the request they are in).
+void Appliance::listen_http() {
+    Parts& p = *parts_;
+    if (p.http) p.http->stop();
+    p.http = std::make_unique<HttpServer>(p.io, [&p](const HttpRequest& req) {
+        return api_answer(p.state->pools(), req, [&p] {
+            return metrics_text(p.state->pools(), p.stats(true), p.speaker.get(), p.lcores.flow_capacity());
+        });
+    });
+    if (!config_.http.enabled) return;
+    if (auto herr = p.http->listen(config_.http.address, config_.http.port); !herr.empty()) {
+        log_error(fmt::format("http api: {}; running without it", herr));
+    } else {
+        log_info(fmt::format("http api on {}:{}", config_.http.address.str(), p.http->port()));
+    }
+}
+
+// Sessions attached to the old socket stay.
+void Appliance::listen_console() {
+    Parts& p = *parts_;
+    p.console->unlisten();
+    if (!config_.console.enabled) return;
+    if (auto cerr = p.console->listen(config_.console.socket); !cerr.empty()) {
+        log_error(fmt::format("{}; running without the console socket", cerr));
+    } else {
+        log_info(
+            fmt::format("console on {} (tern console --socket {})", config_.console.socket, config_.console.socket));
+    }
 }
 
 void Appliance::serve() {
@@ -434,6 +435,8 @@ void Appliance::announce() {
     p.speaker->announce(std::move(now));
 }
 
+// Keys that need a restart are compared with the config tern run started
+// with (they still hold its values), the others with the last one loaded.
 std::string Appliance::reload() {
     conf::LoadResult next = load_config(options_.config);
     std::optional<std::string> aerr;
@@ -444,13 +447,33 @@ std::string Appliance::reload() {
         if (aerr) msg += "\n  " + *aerr;
         return msg;
     }
-    std::string msg;
-    for (const auto& what : needs_restart(config_, *next.config)) {
-        msg += fmt::format("reload: {} changed; that takes effect at the next restart\n", what);
+    ConfigDiff diff;
+    diff.changes = diff_config(config_, *next.config).live();
+    for (auto& c : diff_config(started_, *next.config).restart()) diff.changes.push_back(std::move(c));
+    const std::vector<std::string> done = apply_live(diff, *next.config);
+    std::string msg =
+        fmt::format("reloaded {}: {} services; {}", options_.config, next.config->services.size(), diff.text());
+    for (const auto& line : done) msg += "\n  " + line;
+    return msg;
+}
+
+// config_ becomes `next`; then each part whose keys changed takes them.
+// Services went through ControlState::apply already (the next table).
+std::vector<std::string> Appliance::apply_live(const ConfigDiff& diff, const conf::Config& next) {
+    Parts& p = *parts_;
+    config_ = next;
+    std::vector<std::string> done;
+    if (diff.touches("log")) set_log_level(config_.log.level);
+    if (diff.touches("flows.timeouts") || diff.touches("dataplane.icmp_rate_limit")) p.lcores.set_tunables(config_);
+    // Whatever changed under bgp (node.ipv4/ipv6 are the default router id
+    // and next hops); a speaker exists when tern run started with bgp.
+    if (p.speaker && config_.bgp) {
+        for (auto& line : p.speaker->reconfigure(speaker_settings(config_))) done.push_back(std::move(line));
     }
-    config_ = *next.config;
-    announce();
-    return msg + fmt::format("reloaded {}: {} services", options_.config, config_.services.size());
+    announce();  // MEDs, VIPs, withdraw_unpooled
+    if (diff.touches("http")) listen_http();
+    if (diff.touches("console")) listen_console();
+    return done;
 }
 
 int run_appliance(const RunOptions& options) {

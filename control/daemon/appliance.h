@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "control/config/config_diff.h"
 
 namespace tern::ctl {
 
@@ -50,9 +51,16 @@ private:
     // SIGHUP and the console's `reload`: a config with any error is
     // rejected whole and the running one stays. Says what happened.
     std::string reload();
+    // What a reload changes while running (config_diff.h's live keys);
+    // returns what the parts said they did.
+    std::vector<std::string> apply_live(const ConfigDiff& diff, const conf::Config& next);
+    // The HTTP API and the console socket on config_'s addresses (again).
+    void listen_http();
+    void listen_console();
 
     RunOptions options_;
-    conf::Config config_;  // the running config (the last one loaded whole)
+    conf::Config config_;   // the running config (the last one loaded whole)
+    conf::Config started_;  // the one at start: what the keys that need a restart still hold
     bool eal_started_ = false;
     std::unique_ptr<Parts> parts_;  // everything that needs the EAL; gone before it is
 };

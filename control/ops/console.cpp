@@ -156,30 +156,32 @@ void Console::Impl::read(std::shared_ptr<local::socket> sock, std::shared_ptr<Se
 }
 
 void Console::Impl::accept() {
-    acceptor->async_accept([this, alive = alive](boost::system::error_code ec, local::socket sock) {
-        if (!*alive) return;
-        if (!ec) {
-            // Root only (or this daemon's own user), whatever the file mode.
-            ucred cred{};
-            socklen_t len = sizeof(cred);
-            if (getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-                (cred.uid != 0 && cred.uid != geteuid())) {
-                const std::string msg = "tern console: root only\r\n";
-                write_all(sock.native_handle(), msg);
-            } else {
-                auto s = std::make_shared<Session>();
-                auto shared = std::make_shared<local::socket>(std::move(sock));
-                const int fd = shared->native_handle();
-                s->out_fd = fd;
-                s->cl = cmdline_new(table.context(), "tern> ", fd, fd);
-                if (s->cl != nullptr) {
-                    sessions[s->cl] = s;
-                    read(shared, s, std::make_shared<std::vector<char>>(4096));
+    acceptor->async_accept(
+        [this, alive = alive, from = acceptor.get()](boost::system::error_code ec, local::socket sock) {
+            // Stopped, or this acceptor closed (unlisten) and maybe replaced.
+            if (!*alive || acceptor.get() != from || ec == asio::error::operation_aborted) return;
+            if (!ec) {
+                // Root only (or this daemon's own user), whatever the file mode.
+                ucred cred{};
+                socklen_t len = sizeof(cred);
+                if (getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+                    (cred.uid != 0 && cred.uid != geteuid())) {
+                    const std::string msg = "tern console: root only\r\n";
+                    write_all(sock.native_handle(), msg);
+                } else {
+                    auto s = std::make_shared<Session>();
+                    auto shared = std::make_shared<local::socket>(std::move(sock));
+                    const int fd = shared->native_handle();
+                    s->out_fd = fd;
+                    s->cl = cmdline_new(table.context(), "tern> ", fd, fd);
+                    if (s->cl != nullptr) {
+                        sessions[s->cl] = s;
+                        read(shared, s, std::make_shared<std::vector<char>>(4096));
+                    }
                 }
             }
-        }
-        accept();
-    });
+            accept();
+        });
 }
 
 void Console::Impl::read_tty(std::shared_ptr<std::vector<char>> buf) {
@@ -246,6 +248,16 @@ std::string Console::interactive() {
     im.tty_in = std::make_unique<asio::posix::stream_descriptor>(im.io, ::dup(STDIN_FILENO));
     im.read_tty(std::make_shared<std::vector<char>>(1024));
     return "";
+}
+
+void Console::unlisten() {
+    auto& im = *impl_;
+    if (!im.acceptor) return;
+    boost::system::error_code ec;
+    im.acceptor->close(ec);
+    im.acceptor.reset();
+    ::unlink(im.path.c_str());
+    im.path.clear();
 }
 
 void Console::stop() {

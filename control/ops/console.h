@@ -28,6 +28,9 @@ public:
     std::string listen(const std::string& path);
     // The console on this process's terminal (stdin/stdout).
     std::string interactive();
+    // Closes the socket (a reload moves or disables it); attached sessions
+    // and the terminal stay.
+    void unlisten();
     void stop();
 
     struct Impl;

@@ -140,10 +140,12 @@ class Speaker:
 class Bird:
     name = "bird"
 
-    def __init__(self, work, peers, md5=None, passive_peer=False, ttl_security=False, v6=False):
+    def __init__(self, work, peers, md5=None, passive_peer=False, ttl_security=False, v6=False, in_ns=NS_R,
+                 local=("10.99.0.1", "fd99::1"), tag="bird"):
         self.work = work
-        self.sock = work / "bird.ctl"
-        lines = ['router id 10.99.0.1;', 'log stderr all;', 'protocol device { scan time 1; }']
+        self.sock = work / f"{tag}.ctl"
+        lines = [f'router id {local[0]};', 'log stderr all;', 'timeformat protocol iso long ms;',
+                 'protocol device { scan time 1; }']
         for ns in peers:
             v4, v6addr = ADDR[ns]
             extra = f'password "{md5}";' if md5 else ""
@@ -152,16 +154,16 @@ class Bird:
             if ttl_security:
                 extra += " ttl security yes;"
             lines.append(f"""protocol bgp p_{ns} {{
-  local {"fd99::1" if v6 else "10.99.0.1"} as 65000;
+  local {local[1] if v6 else local[0]} as 65000;
   neighbor {v6addr if v6 else v4} as 64600;
   {extra}
   connect delay time 1; connect retry time 1; error wait time 1, 2;
   ipv4 {{ import all; export none; }};
   ipv6 {{ import all; export none; }};
 }}""")
-        (work / "bird.conf").write_text("\n".join(lines) + "\n")
-        self.log = open(work / "bird.log", "a")
-        self.p = subprocess.Popen(["ip", "netns", "exec", NS_R, "bird", "-f", "-c", str(work / "bird.conf"),
+        (work / f"{tag}.conf").write_text("\n".join(lines) + "\n")
+        self.log = open(work / f"{tag}.log", "a")
+        self.p = subprocess.Popen(["ip", "netns", "exec", in_ns, "bird", "-f", "-c", str(work / f"{tag}.conf"),
                                    "-s", str(self.sock)], stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.sock.exists(), 10, "bird's control socket")
 
@@ -177,6 +179,12 @@ class Bird:
     def established(self):
         """Whether any BGP session of the router is Established."""
         return "Established" in sh("birdc", "-s", str(self.sock), "show", "protocols", check=False)
+
+    def since(self, ns):
+        """When the session with the speaker in `ns` last changed state ("" when unknown)."""
+        out = sh("birdc", "-s", str(self.sock), "show", "protocols", f"p_{ns}", check=False)
+        line = next((x for x in out.splitlines() if x.startswith(f"p_{ns}")), "")
+        return " ".join(line.split()[4:6])
 
     def routes(self, prefix):
         """[{best, next_hop, med, as_path, communities, large, from}] for prefix."""
@@ -538,6 +546,63 @@ def case_unpooled_stays(work):
         router.stop()
 
 
+def case_reload(work):
+    """SIGHUP to a running tern run: a second peer (a second BIRD) added, bgp.med
+    0 -> 50, a flow timeout and flows.size changed. The first router gets the new
+    MED over its session, which is never reset; the second one's session comes up
+    with it; the log names what applied and that flows.size waits for a restart,
+    and says so again at the next reload."""
+    r1 = Bird(work, [NS_A])
+    r2 = Bird(work, [NS_A], in_ns=NS_B, local=ADDR[NS_B], tag="bird2")
+    conf = speaker_conf(work, NS_A, med=0, hold=30)
+    c = json.loads(conf.read_text())
+    c["console"] = {"enabled": False}
+    c["http"] = {"enabled": False}
+    c["flows"] = {"size": 4096}
+    conf.write_text(json.dumps(c))
+    p = tern_run(work, NS_A, conf)
+    log = work / "tern-run.log"
+    try:
+        wait_for(lambda: best(r1, V4) and best(r1, V6), 30, "tern run's VIP routes at the first router")
+        expect(best(r1, V4).get("med") == 0, f"MED before the reload: {best(r1, V4)}")
+        since = r1.since(NS_A)
+        expect(since != "", "no session time from bird")
+        time.sleep(1.1)  # a reset would show as a later time
+        c["bgp"]["med"] = 50
+        c["bgp"]["peers"].append({"address": "10.99.0.3", "asn": 65000})
+        c["flows"] = {"size": 8192, "timeouts": {"udp": 5}}
+        conf.write_text(json.dumps(c))
+        p.send_signal(signal.SIGHUP)
+        t1 = wait_for(lambda: (best(r1, V4) or {}).get("med") == 50 and (best(r1, V6) or {}).get("med") == 50, 10,
+                      "the new MED at the first router")
+        t2 = wait_for(lambda: (best(r2, V4) or {}).get("med") == 50 and (best(r2, V6) or {}).get("med") == 50, 30,
+                      "the second router's session and routes")
+        expect(r1.since(NS_A) == since, f"the first session changed state: {since} -> {r1.since(NS_A)}")
+        out = log.read_text()
+        expect(out.count("bgp peer 10.99.0.1 AS 65000: OpenConfirm -> Established") == 1,
+               f"the first session was established more than once:\n{out}")
+        line = next((x for x in out.splitlines() if "reloaded" in x), "")
+        for want in ("bgp.med 0 -> 50 applied", "bgp.peers[1] (10.99.0.3) added",
+                     "flows.timeouts.udp 300 -> 5 applied",
+                     "flows.size 4096 -> 8192: takes effect at the next restart"):
+            expect(want in line, f"the reload's line lacks {want!r}: {line}")
+        expect("bgp peer 10.99.0.3: added" in out, f"the speaker did not say it added the peer:\n{out}")
+        # Nothing changed since: the restart key is still named, nothing else.
+        p.send_signal(signal.SIGHUP)
+        wait_for(lambda: log.read_text().count("reloaded") == 2, 5, "the second reload's line")
+        line2 = [x for x in log.read_text().splitlines() if "reloaded" in x][1]
+        expect(line2.endswith("flows.size 4096 -> 8192: takes effect at the next restart"), f"second reload: {line2}")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=30)
+        expect(rc == 0, f"tern run exited {rc}:\n{log.read_text()}")
+        return [f"new MED at the first router in {t1:.1f} s, its session kept ({since}); second session and "
+                f"routes with MED 50 in {t2:.1f} s", line.split(": ", 1)[-1][:160]]
+    finally:
+        stop_tern(p)
+        r2.stop()
+        r1.stop()
+
+
 def case_passive_listener_taken(work):
     """A passive peer and a listener that cannot bind: tern run refuses to start,
     naming the address and port, before the dataplane forwards."""
@@ -602,6 +667,7 @@ def main(argv):
             cases += [("bird passive", case_passive), ("tern run with bird", case_tern_run),
                       ("tern run withdraw_unpooled", case_withdraw_unpooled),
                       ("tern run unpooled VIP stays", case_unpooled_stays),
+                      ("tern run reload", case_reload),
                       ("tern run passive listener taken", case_passive_listener_taken)]
     cases = [(t, f) for t, f in cases if only is None or only in t]
     for title, fn in cases:
