@@ -80,6 +80,23 @@ TEST_CASE("flow table: insert, find, age out on the timeouts", "[flow]") {
     CHECK(f.released.size() == 2);
 }
 
+TEST_CASE("flow table: new timeouts apply from a flow's next state change", "[flow]") {
+    Fixture f(1024);
+    FlowEntry* a = f.table.insert(key(1000), 77, 100);
+    f.table.set_state(*a, ConnState::established, 100);  // expires at 1000
+    FlowEntry* b = f.table.insert(key(1001), 78, 100);
+    f.table.set_state(*b, ConnState::established, 100);
+    FlowTimeouts t;
+    t.seconds[static_cast<size_t>(ConnState::established)] = 300;
+    f.table.set_timeouts(t);
+    CHECK(f.table.timeouts().seconds[static_cast<size_t>(ConnState::established)] == 300);
+    f.table.set_state(*a, ConnState::established, 150);  // its next packet: 150 + 300
+    CHECK(f.table.expires(*a) == 450);
+    CHECK(f.table.expires(*b) == 1000);  // untouched: keeps the expiry it had
+    CHECK(f.table.find(key(1000), 77, 451) == nullptr);
+    CHECK(f.table.find(key(1001), 78, 451) == b);
+}
+
 TEST_CASE("flow table: full buckets evict half-open flows before established ones", "[flow]") {
     Fixture f(8);  // 2 buckets of 4: both choices of every hash cover the whole table
     const uint32_t h = 3;
