@@ -328,7 +328,7 @@ void Appliance::start_operators() {
 
 // A new server each time (a reload closes the old one: its connections
 // finish the request they are in).
-void Appliance::listen_http() {
+std::string Appliance::listen_http() {
     Parts& p = *parts_;
     if (p.http) p.http->stop();
     p.http = std::make_unique<HttpServer>(p.io, [&p](const HttpRequest& req) {
@@ -336,25 +336,28 @@ void Appliance::listen_http() {
             return metrics_text(p.state->pools(), p.stats(true), p.speaker.get(), p.lcores.flow_capacity());
         });
     });
-    if (!config_.http.enabled) return;
+    if (!config_.http.enabled) return {};
     if (auto herr = p.http->listen(config_.http.address, config_.http.port); !herr.empty()) {
-        log_error(fmt::format("http api: {}; running without it", herr));
-    } else {
-        log_info(fmt::format("http api on {}:{}", config_.http.address.str(), p.http->port()));
+        const std::string e = fmt::format("http api: {}; running without it", herr);
+        log_error(e);
+        return e;
     }
+    log_info(fmt::format("http api on {}:{}", config_.http.address.str(), p.http->port()));
+    return {};
 }
 
 // Sessions attached to the old socket stay.
-void Appliance::listen_console() {
+std::string Appliance::listen_console() {
     Parts& p = *parts_;
     p.console->unlisten();
-    if (!config_.console.enabled) return;
+    if (!config_.console.enabled) return {};
     if (auto cerr = p.console->listen(config_.console.socket); !cerr.empty()) {
-        log_error(fmt::format("{}; running without the console socket", cerr));
-    } else {
-        log_info(
-            fmt::format("console on {} (tern console --socket {})", config_.console.socket, config_.console.socket));
+        const std::string e = fmt::format("{}; running without the console socket", cerr);
+        log_error(e);
+        return e;
     }
+    log_info(fmt::format("console on {} (tern console --socket {})", config_.console.socket, config_.console.socket));
+    return {};
 }
 
 void Appliance::serve() {
@@ -471,8 +474,12 @@ std::vector<std::string> Appliance::apply_live(const ConfigDiff& diff, const con
         for (auto& line : p.speaker->reconfigure(speaker_settings(config_))) done.push_back(std::move(line));
     }
     announce();  // MEDs, VIPs, withdraw_unpooled
-    if (diff.touches("http")) listen_http();
-    if (diff.touches("console")) listen_console();
+    if (diff.touches("http")) {
+        if (auto e = listen_http(); !e.empty()) done.push_back(e);
+    }
+    if (diff.touches("console")) {
+        if (auto e = listen_console(); !e.empty()) done.push_back(e);
+    }
     return done;
 }
 

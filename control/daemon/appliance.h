@@ -54,9 +54,10 @@ private:
     // What a reload changes while running (config_diff.h's live keys);
     // returns what the parts said they did.
     std::vector<std::string> apply_live(const ConfigDiff& diff, const conf::Config& next);
-    // The HTTP API and the console socket on config_'s addresses (again).
-    void listen_http();
-    void listen_console();
+    // The HTTP API and the console socket on config_'s addresses (again);
+    // what went wrong (logged too), or empty.
+    std::string listen_http();
+    std::string listen_console();
 
     RunOptions options_;
     conf::Config config_;   // the running config (the last one loaded whole)

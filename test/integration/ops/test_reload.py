@@ -119,6 +119,22 @@ try:
     time.sleep(0.3)
     lib.check("log.level error applies at once: the reload's own info line is not logged",
               not any("log.level debug -> error" in l for l in log), "\n".join(log[-5:]))
+    # A port that cannot be bound: the answer says so, it does not claim success alone.
+    holder = subprocess.Popen(["ip", "netns", "exec", NS, sys.executable, "-c",
+                               "import socket, time\n"
+                               "s = socket.socket(); s.bind(('127.0.0.1', 9292)); s.listen()\n"
+                               "print('bound', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        lib.check("a holder binds 127.0.0.1:9292", holder.stdout.readline().strip() == "bound", "")
+        with open(CFG, "w") as f:
+            f.write(config(SOCK2, 9292, "error", 300, 4096, 1500))
+        out = console(SOCK2, "reload\nquit\n")
+        lib.check("a reload onto a taken port names the failure",
+                  "http.port 9191 -> 9292 applied" in out and "cannot listen on 127.0.0.1:9292" in out
+                  and "running without it" in out, out)
+    finally:
+        holder.kill()
+        holder.wait()
     lib.check("tern run still runs", tern.poll() is None, "\n".join(log))
     tern.send_signal(signal.SIGTERM)
     lib.check("tern run exits 0 on SIGTERM", tern.wait(timeout=30) == 0, "\n".join(log))
