@@ -201,6 +201,17 @@ TEST_CASE("bgp speaker: announces VIPs with the configured attributes, per peer"
         CHECK(sp.sessions()[0]->state() == State::connect);
         CHECK(sp.sessions()[1]->state() == State::established);
     }
+    SECTION("reconfigure: a new local AS re-establishes every session") {
+        SpeakerSettings next = settings();
+        next.local_asn = 64700;
+        const auto done = sp.reconfigure(next);
+        REQUIRE(done.size() == 3);  // both peers, and the attributes (the AS_PATH) for sessions to come
+        CHECK(ebgp->closed);
+        CHECK(ibgp->closed);
+        for (const auto& s : sp.sessions()) CHECK(s->settings().local_asn == 64700);
+        CHECK(sp.sessions()[0]->state() == State::connect);
+        CHECK(sp.sessions()[1]->state() == State::active);  // passive: waits for the router
+    }
     SECTION("connections from strangers are refused") {
         auto [c3, l3] = FakeTransport::incoming(*Address::parse("10.64.0.99"));
         transport.on_accept(std::move(c3));
