@@ -49,7 +49,7 @@ std::string bgp_text(const bgp::Speaker* speaker) {
     return o;
 }
 
-std::string pools_text(const Pools& pools, const std::string& only) {
+std::string pools_text(const Pools& pools, const std::string& only, const std::vector<Unresolved>& unresolved) {
     std::string o;
     for (const auto& [name, pool] : pools.services()) {
         if (!only.empty() && name != only) continue;
@@ -57,6 +57,9 @@ std::string pools_text(const Pools& pools, const std::string& only) {
                          pool.can_depool() ? "can depool" : "cannot depool more");
         for (const auto& [host, s] : pool.servers()) {
             o += fmt::format("  {}:\t{}{}", host, s.text_status(), pools.overridden(name, host) ? "  [override]" : "");
+            for (const auto& u : unresolved) {
+                if (u.service == name && u.host == host) o += fmt::format("  [no MAC for {}]", u.hop.str());
+            }
             for (size_t i = 0; i < s.monitor_up.size() && i < pool.monitors().size(); ++i) {
                 const auto& u = s.monitor_up[i];
                 o += fmt::format("  {}={}", pool.monitors()[i], !u ? "pending" : (*u ? "up" : "down"));
