@@ -67,13 +67,15 @@ def nsx(ns, *cmd, check=True):
     return sh("ip", "netns", "exec", NS[ns], *cmd, check=check)
 
 
-def config():
+def config(neighbors=None):
     rs = "".join(f"      - {{host: {h}, ip: {ip}}}\n" for h, ip in SERVERS.items())
+    neigh = "".join(f"  - {{ip: {ip}, mac: \"{mac}\"}}\n" for ip, mac in (neighbors or {}).items())
     return (f"node: {{name: kern{PID}, ipv4: {NODE}}}\n"
             f"ports: [{{name: p0, device: \"net_af_packet0,iface={T}lb\", mac: \"{PORT_MAC}\","
             f" subnets: [10.98.0.0/24]}}]\n"
             f"console: {{socket: {SOCK}}}\n"
             f"http: {{address: 127.0.0.1, port: {HTTP_PORT}}}\n"
+            + (f"neighbors:\n{neigh}" if neigh else "") +
             f"services:\n"
             f"  - name: web\n    vip: {VIP}\n    port: 80\n"
             f"    monitors:\n      ProxyFetch: {{url: \"http://web.test/\", interval: 0.5, timeout: 0.4}}\n"
@@ -85,7 +87,7 @@ def config():
 class Lab:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="tern-kern-")
-        self.procs = []
+        self.procs = {}
         self.tern = None
         self.log = []
 
@@ -117,18 +119,21 @@ class Lab:
             os.makedirs(root)
             with open(os.path.join(root, "index.html"), "w") as f:
                 f.write(h + "\n")
-            self.procs.append(subprocess.Popen(
+            self.procs[h] = subprocess.Popen(
                 ["ip", "netns", "exec", NS[h], sys.executable, "-m", "http.server", "80", "--directory", root],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(os.path.join(self.dir, "client.py"), "w") as f:
             f.write(CLIENT_PY)
         with open(os.path.join(self.dir, "garp.py"), "w") as f:
             f.write(GARP_PY)
 
+    def write_config(self, text):
+        with open(os.path.join(self.dir, "tern.yaml"), "w") as f:
+            f.write(text)
+
     def start_tern(self):
         cfg = os.path.join(self.dir, "tern.yaml")
-        with open(cfg, "w") as f:
-            f.write(config())
+        self.write_config(config())
         cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
         self.tern = subprocess.Popen(
             ["ip", "netns", "exec", NS["lb"], os.path.join(A.build, "tern"), "run", "--config", cfg, "--",
@@ -172,7 +177,7 @@ class Lab:
             except subprocess.TimeoutExpired:
                 self.tern.kill()
                 self.tern.wait()
-        for p in self.procs:
+        for p in self.procs.values():
             p.kill()
             p.wait()
         for ns in NS.values():
@@ -226,6 +231,28 @@ try:
     got = lab.requests(60)
     lib.check("after b's NIC changed, requests still reach every server, none fails",
               got.get("failed") == 0 and all(got.get(h, 0) > 0 for h in SERVERS), got)
+
+    # A server killed is depooled; then no request fails and none reaches it.
+    lab.procs["c"].kill()
+    end = time.monotonic() + 10
+    while time.monotonic() < end and "c:\tenabled/down/not pooled" not in lab.console("show pools\nquit\n"):
+        time.sleep(0.2)
+    got = lab.requests(60)
+    lib.check("c killed and depooled: no request fails, none reaches c",
+              got.get("failed") == 0 and "c" not in got and got.get("a", 0) > 0 and got.get("b", 0) > 0, got)
+
+    # With static neighbors (the servers' real MACs), reloaded: the same.
+    macs = {}
+    for h, ip in SERVERS.items():
+        macs[ip] = nsx(h, "cat", f"/sys/class/net/{T}{h}/address").stdout.strip()
+    lab.write_config(config(macs))
+    mark = len(lab.log)
+    lab.tern.send_signal(signal.SIGHUP)
+    lib.check("SIGHUP: the config with neighbors is reloaded", lab.wait_log("reloaded", 10, mark),
+              "\n".join(lab.log[mark:]))
+    got = lab.requests(60)
+    lib.check("with neighbors in the config, requests reach the pooled servers, none fails",
+              got.get("failed") == 0 and got.get("a", 0) > 0 and got.get("b", 0) > 0 and "c" not in got, got)
 finally:
     lab.down()
     lib.done()
