@@ -67,8 +67,8 @@ def nsx(ns, *cmd, check=True):
     return sh("ip", "netns", "exec", NS[ns], *cmd, check=check)
 
 
-def config(neighbors=None):
-    rs = "".join(f"      - {{host: {h}, ip: {ip}}}\n" for h, ip in SERVERS.items())
+def config(neighbors=None, hosts=tuple(SERVERS)):
+    rs = "".join(f"      - {{host: {h}, ip: {SERVERS[h]}}}\n" for h in hosts)
     neigh = "".join(f"  - {{ip: {ip}, mac: \"{mac}\"}}\n" for ip, mac in (neighbors or {}).items())
     return (f"node: {{name: kern{PID}, ipv4: {NODE}}}\n"
             f"ports: [{{name: p0, device: \"net_af_packet0,iface={T}lb\", mac: \"{PORT_MAC}\","
@@ -133,7 +133,8 @@ class Lab:
 
     def start_tern(self):
         cfg = os.path.join(self.dir, "tern.yaml")
-        self.write_config(config())
+        # c arrives later, through the console.
+        self.write_config(config(hosts=("a", "b")))
         cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
         self.tern = subprocess.Popen(
             ["ip", "netns", "exec", NS["lb"], os.path.join(A.build, "tern"), "run", "--config", cfg, "--",
@@ -199,8 +200,25 @@ try:
     time.sleep(1.5)
     neigh = nsx("lb", "ip", "neigh", "show", "dev", "tern-p0").stdout
     lib.check("the kernel holds managed entries for the servers",
-              all(re.search(rf"^{re.escape(ip)} .*lladdr .*managed", neigh, re.M) for ip in SERVERS.values()), neigh)
+              all(re.search(rf"^{re.escape(SERVERS[h])} .*lladdr .*managed", neigh, re.M) for h in "ab"), neigh)
 
+    got = lab.requests(40)
+    lib.check("requests through the VIP reach a and b, none fails",
+              got.get("failed") == 0 and got.get("a", 0) > 0 and got.get("b", 0) > 0, got)
+
+    # A server that arrives at run time (as from etcd or a pool file): the
+    # kernel is asked to resolve it, and it takes its share.
+    out = lab.console(f"add realserver web c {SERVERS['c']} 1\nquit\n")
+    end = time.monotonic() + 10
+    neigh = ""
+    while time.monotonic() < end and not re.search(rf"^{re.escape(SERVERS['c'])} .*lladdr", neigh, re.M):
+        time.sleep(0.2)
+        neigh = nsx("lb", "ip", "neigh", "show", "dev", "tern-p0").stdout
+    lib.check("add realserver: the kernel is asked to resolve the new server (a managed entry) and does",
+              re.search(rf"^{re.escape(SERVERS['c'])} .*lladdr .*managed", neigh, re.M), out + neigh)
+    end = time.monotonic() + 10
+    while time.monotonic() < end and "c:\tenabled/up/pooled" not in lab.console("show pools\nquit\n"):
+        time.sleep(0.2)
     got = lab.requests(60)
     lib.check("requests through the VIP reach every server, none fails",
               got.get("failed") == 0 and all(got.get(h, 0) > 0 for h in SERVERS), got)
