@@ -153,7 +153,9 @@ struct Appliance::Parts {
             ps = {port_stats(ports.data(), port_name, port_device),
                   port_stats(ports.exception(), "kernel", ports.tap_iface())};
         }
-        return collect(state->effective(), state->slots(), lcores.refs(), std::move(ps));
+        Stats st = collect(state->effective(), state->slots(), lcores.refs(), std::move(ps));
+        st.flow_capacity = lcores.flow_capacity();
+        return st;
     }
     void publish_telemetry() {
         Telemetry::publish(telemetry_snapshot(state->effective(), state->pools(), stats(false), lcores.flow_capacity(),
