@@ -23,6 +23,7 @@
 #include "control/daemon/log.h"
 #include "control/daemon/ports.h"
 #include "control/daemon/stats.h"
+#include "control/kernel/kernel_view.h"
 #include "control/ops/api.h"
 #include "control/ops/capture.h"
 #include "control/ops/console.h"
@@ -77,6 +78,24 @@ std::vector<std::string> eal_args(const RunOptions& opt, const conf::Config& con
     return eal;
 }
 
+// The node's addresses for the exception path's interface, each with the
+// length of the port's connected subnet that holds it (else a host route):
+// the kernel answers ARP/ND for them and resolves the servers from them.
+std::vector<conf::Prefix> node_addresses(const conf::Config& config) {
+    std::vector<conf::Prefix> out;
+    std::vector<conf::IpAddr> addrs{config.node.ipv4};
+    if (config.node.ipv6) addrs.push_back(*config.node.ipv6);
+    for (const auto& ip : addrs) {
+        conf::Prefix p{ip, ip.is_v4() ? 32 : 128};
+        int best = -1;
+        for (const auto& s : config.ports.at(0).subnets) {
+            if (s.contains(ip) && s.length > best) best = p.length = s.length;
+        }
+        out.push_back(p);
+    }
+    return out;
+}
+
 // Health checks hold a socket or two per monitor: thousands of them.
 void raise_nofile_limit() {
     rlimit nofile{};
@@ -102,6 +121,7 @@ struct Appliance::Parts {
     std::unique_ptr<bgp::Speaker> speaker;
     std::vector<bgp::Route> announced;
     dp::TablePublisher publisher{RTE_MAX_LCORE};
+    std::unique_ptr<KernelView> kernel;  // next hops from the kernel, through the TAP
     std::unique_ptr<ControlState> state;
     LcoreSet lcores;
     std::unique_ptr<HttpServer> http;
@@ -120,11 +140,13 @@ struct Appliance::Parts {
             ps = {port_stats(ports.data(), port_name, port_device),
                   port_stats(ports.exception(), "kernel", ports.tap_iface())};
         }
-        return collect(state->effective(), state->slots(), lcores.refs(), std::move(ps));
+        Stats st = collect(state->effective(), state->slots(), lcores.refs(), std::move(ps));
+        st.flow_capacity = lcores.flow_capacity();
+        return st;
     }
     void publish_telemetry() {
-        Telemetry::publish(
-            telemetry_snapshot(state->effective(), state->pools(), stats(false), lcores.flow_capacity()));
+        Telemetry::publish(telemetry_snapshot(state->effective(), state->pools(), stats(false), lcores.flow_capacity(),
+                                              state->unresolved()));
         last_telemetry = std::chrono::steady_clock::now();
         telemetry_pools = state->pools().version();
         telemetry_generation = state->generation();
@@ -234,6 +256,15 @@ int Appliance::start_control() {
         fmt::print(stderr, "{}\n", *perr);
         return 2;
     }
+    if (!p.ports.tap_iface().empty()) {
+        p.kernel =
+            std::make_unique<KernelView>(p.io, [](conf::LogLevel level, const std::string& line) { log(level, line); });
+        if (auto kerr = p.kernel->open(p.ports.tap_iface(), config_.ports.at(0).mtu, node_addresses(config_))) {
+            fmt::print(stderr, "tern run: the exception path: {}\n", *kerr);
+            return 1;
+        }
+        p.state->follow_kernel(p.kernel.get());
+    }
     // Pool sources answer before the first table (at most 5 s), so that it,
     // and the routes announced after it, hold their pools.
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -262,6 +293,14 @@ int Appliance::start_control() {
     fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; {} services\n", config_.node.name,
                pc.name, p.queues, p.queues == 1 ? "" : "s", p.ports.tap_iface(), config_.services.size());
     std::fflush(stdout);
+    // The kernel resolves the servers' MACs through the running lcores:
+    // routers get the VIPs once they are known (or after 3 s; the servers
+    // still unknown are alerts).
+    const auto resolved_by = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (p.kernel && !p.state->unresolved().empty() && std::chrono::steady_clock::now() < resolved_by) {
+        p.io.run_for(std::chrono::milliseconds(20));
+        sync();
+    }
     p.announced = vip_routes(config_);
     if (p.speaker) {
         p.speaker->start();
@@ -332,9 +371,13 @@ std::string Appliance::listen_http() {
     Parts& p = *parts_;
     if (p.http) p.http->stop();
     p.http = std::make_unique<HttpServer>(p.io, [&p](const HttpRequest& req) {
-        return api_answer(p.state->pools(), req, [&p] {
-            return metrics_text(p.state->pools(), p.stats(true), p.speaker.get(), p.lcores.flow_capacity());
-        });
+        return api_answer(
+            p.state->pools(), req,
+            [&p] {
+                return metrics_text(p.state->pools(), p.stats(true), p.speaker.get(), p.lcores.flow_capacity(),
+                                    p.state->unresolved());
+            },
+            p.state->unresolved());
     });
     if (!config_.http.enabled) return {};
     if (auto herr = p.http->listen(config_.http.address, config_.http.port); !herr.empty()) {

@@ -52,6 +52,7 @@ struct Stats {
     std::vector<LcoreStats> lcores;
     LcoreStats totals;  // lcore and queue unused
     std::vector<ServiceStats> services;
+    uint64_t flow_capacity = 0;  // entries in all lcores' flow tables (ipvsadm's "size")
 };
 
 struct LcoreRef {

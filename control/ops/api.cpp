@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 namespace tern::ctl {
 namespace {
 
@@ -25,7 +27,7 @@ HttpResponse not_found(bool want_json) {
 
 }  // namespace
 
-Alerts alerts(const Pools& pools) {
+Alerts alerts(const Pools& pools, const std::vector<Unresolved>& unresolved) {
     Alerts a{"ok", ""};
     std::vector<std::string> critical;
     for (const auto& [name, pool] : pools.services()) {
@@ -43,6 +45,15 @@ Alerts alerts(const Pools& pools) {
         if (a.status == "ok") a.status = "warning";
         a.msg += fmt::format("Pool {} source failing, last good pool kept: {}. ", name, err);
     }
+    std::map<std::string, std::string> no_mac;  // by service
+    for (const auto& u : unresolved) {
+        std::string& list = no_mac[u.service];
+        list += fmt::format("{}{} ({}{})", list.empty() ? "" : ", ", u.host, u.server.str(),
+                            u.hop == u.server ? "" : " via " + u.hop.str());
+    }
+    for (const auto& [name, list] : no_mac) {
+        critical.push_back(fmt::format("{}: Servers {} are pooled but their MAC is unknown (no_neighbor)", name, list));
+    }
     if (!critical.empty()) {
         a.status = "critical";
         a.msg.clear();
@@ -52,14 +63,15 @@ Alerts alerts(const Pools& pools) {
     return a;
 }
 
-HttpResponse api_answer(const Pools& pools, const HttpRequest& request, const std::function<std::string()>& metrics) {
+HttpResponse api_answer(const Pools& pools, const HttpRequest& request, const std::function<std::string()>& metrics,
+                        const std::vector<Unresolved>& unresolved) {
     const bool want_json = request.accept.find("application/json") != std::string::npos;
     std::string path = request.target.substr(0, request.target.find('?'));
     if (path == "/metrics") {
         return {200, "text/plain; version=0.0.4; charset=utf-8", metrics ? metrics() : ""};
     }
     if (path == "/alerts") {
-        const Alerts a = alerts(pools);
+        const Alerts a = alerts(pools, unresolved);
         std::string upper = a.status;
         for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         return reply(want_json, json{{"status", a.status}, {"msg", a.msg}}, fmt::format("{} - {}", upper, a.msg));

@@ -9,17 +9,22 @@
 
 #include "control/ops/http_server.h"
 #include "control/state/pools.h"
+#include "control/state/table_builder.h"
 
 namespace tern::ctl {
 
-// The answer to one request. `metrics` renders /metrics.
-HttpResponse api_answer(const Pools& pools, const HttpRequest& request, const std::function<std::string()>& metrics);
+// The answer to one request. `metrics` renders /metrics; `unresolved`:
+// pooled servers whose next hop's MAC is unknown (an alert).
+HttpResponse api_answer(const Pools& pools, const HttpRequest& request, const std::function<std::string()>& metrics,
+                        const std::vector<Unresolved>& unresolved = {});
 
 // PyBal's /alerts: status ("ok", "warning", "critical") and message.
 struct Alerts {
     std::string status;
     std::string msg;
 };
-Alerts alerts(const Pools& pools);
+// PyBal's, plus Tern's own: a pooled server whose MAC is unknown is critical
+// (its share of the traffic is dropped).
+Alerts alerts(const Pools& pools, const std::vector<Unresolved>& unresolved = {});
 
 }  // namespace tern::ctl

@@ -20,17 +20,18 @@ void add_show_commands(CommandRegistry& r) {
                const Pools& pools = t.state().pools();
                if (!pools.services().count(a[2])) return fail(fmt::format("show service: no service named '{}'", a[2]));
                return CommandResult{ipvsadm_text(t.effective_config(), t.stats(), pools, a[2]) +
-                                    pools_text(pools, a[2])};
+                                    pools_text(pools, a[2], t.state().unresolved())};
            }});
-    r.add({"show pools", "every server's enabled/up/pooled state and monitors",
-           [](Operable& t, const Args&) { return CommandResult{pools_text(t.state().pools(), "")}; }});
+    r.add({"show pools", "every server's enabled/up/pooled state and monitors", [](Operable& t, const Args&) {
+               return CommandResult{pools_text(t.state().pools(), "", t.state().unresolved())};
+           }});
     r.add({"show stats [port|lcore|service]", "counters",
            [](Operable& t, const Args& a) { return CommandResult{stats_text(t.stats(), a.get(2))}; }});
     r.add({"show flows", "a sample of the lcores' flow tables",
            [](Operable& t, const Args&) { return CommandResult{t.flows(20)}; }});
     r.add({"show bgp", "BGP sessions", [](Operable& t, const Args&) { return CommandResult{bgp_text(t.speaker())}; }});
     r.add({"show alerts", "what /alerts says", [](Operable& t, const Args&) {
-               const Alerts a = alerts(t.state().pools());
+               const Alerts a = alerts(t.state().pools(), t.state().unresolved());
                std::string upper = a.status;
                for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
                return done(fmt::format("{} - {}", upper, a.msg));

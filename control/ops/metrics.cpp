@@ -65,7 +65,7 @@ std::string prom_escape(const std::string& value) {
 namespace {
 
 // PyBal's service gauges, per server and per monitor.
-void pool_metrics(Writer& w, const Pools& pools) {
+void pool_metrics(Writer& w, const Pools& pools, const std::vector<Unresolved>& unresolved) {
     for (const auto& [name, pool] : pools.services()) {
         const std::string l = label({{"service", name}});
         size_t enabled = 0, up = 0, pooled = 0;
@@ -96,6 +96,11 @@ void pool_metrics(Writer& w, const Pools& pools) {
             w.add("tern_server_enabled", "gauge", "The server is enabled in its pool", sl, s.enabled ? 1 : 0);
             w.add("tern_server_pooled", "gauge", "The server is in the forwarding table", sl, s.pooled ? 1 : 0);
             w.add("tern_server_weight", "gauge", "The server's weight", sl, s.weight);
+            const bool no_mac = std::any_of(unresolved.begin(), unresolved.end(),
+                                            [&](const Unresolved& u) { return u.service == name && u.host == host; });
+            w.add("tern_server_next_hop_unresolved", "gauge",
+                  "The server is pooled but its next hop's MAC is unknown: its packets are dropped (no_neighbor)", sl,
+                  no_mac ? 1 : 0);
             for (const auto* m : pools.monitors(name, host)) {
                 const std::string ml = label({{"service", name}, {"host", host}, {"monitor", m->name()}});
                 const auto& st = m->stats();
@@ -194,9 +199,10 @@ void dataplane_metrics(Writer& w, const Stats& stats, uint64_t flow_capacity) {
 
 }  // namespace
 
-std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Speaker* speaker, uint64_t flow_capacity) {
+std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Speaker* speaker, uint64_t flow_capacity,
+                         const std::vector<Unresolved>& unresolved) {
     Writer w;
-    pool_metrics(w, pools);
+    pool_metrics(w, pools, unresolved);
     bgp_metrics(w, speaker);
     dataplane_metrics(w, stats, flow_capacity);
     return w.str();

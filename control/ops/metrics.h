@@ -9,13 +9,14 @@
 #include "bgp/speaker.h"
 #include "control/daemon/stats.h"
 #include "control/state/pools.h"
+#include "control/state/table_builder.h"
 
 namespace tern::ctl {
 
 // `speaker` may be null (no bgp section); `flow_capacity`: flow-table entries
-// over all lcores.
+// over all lcores; `unresolved`: pooled servers whose next hop's MAC is unknown.
 std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Speaker* speaker,
-                         uint64_t flow_capacity = 0);
+                         uint64_t flow_capacity = 0, const std::vector<Unresolved>& unresolved = {});
 
 // A label value escaped as the format wants (\\, \", \n).
 std::string prom_escape(const std::string& value);

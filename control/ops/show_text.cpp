@@ -5,8 +5,10 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <tuple>
 
 namespace tern::ctl {
 namespace {
@@ -49,7 +51,7 @@ std::string bgp_text(const bgp::Speaker* speaker) {
     return o;
 }
 
-std::string pools_text(const Pools& pools, const std::string& only) {
+std::string pools_text(const Pools& pools, const std::string& only, const std::vector<Unresolved>& unresolved) {
     std::string o;
     for (const auto& [name, pool] : pools.services()) {
         if (!only.empty() && name != only) continue;
@@ -57,6 +59,9 @@ std::string pools_text(const Pools& pools, const std::string& only) {
                          pool.can_depool() ? "can depool" : "cannot depool more");
         for (const auto& [host, s] : pool.servers()) {
             o += fmt::format("  {}:\t{}{}", host, s.text_status(), pools.overridden(name, host) ? "  [override]" : "");
+            for (const auto& u : unresolved) {
+                if (u.service == name && u.host == host) o += fmt::format("  [no MAC for {}]", u.hop.str());
+            }
             for (size_t i = 0; i < s.monitor_up.size() && i < pool.monitors().size(); ++i) {
                 const auto& u = s.monitor_up[i];
                 o += fmt::format("  {}={}", pool.monitors()[i], !u ? "pending" : (*u ? "up" : "down"));
@@ -98,36 +103,69 @@ std::string stats_text(const Stats& st, const std::string& what) {
     return o;
 }
 
+namespace {
+
+// ipvsadm's order: IPv4 before IPv6, TCP before UDP, then address and port.
+bool ipvs_before(const conf::IpAddr& a, uint16_t ap, const conf::IpAddr& b, uint16_t bp) {
+    return std::tie(a.family, a.bytes, ap) < std::tie(b.family, b.bytes, bp);
+}
+
+}  // namespace
+
 std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const Pools& pools, const std::string& only) {
-    std::string o =
-        "Prot LocalAddress:Port Scheduler Flags\n"
-        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+    // `ipvsadm -Ln` starts with the version and the connection table's size;
+    // `ipvsadm -Ln -t VIP:PORT` (one service) without it.
+    std::string o = only.empty() ? fmt::format("IP Virtual Server version 1.2.1 (size={})\n", stats.flow_capacity) : "";
+    o += "Prot LocalAddress:Port Scheduler Flags\n"
+         "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+    std::vector<const conf::Service*> services;
     for (const auto& s : config.services) {
-        if (!only.empty() && s.name != only) continue;
-        o += fmt::format("{}  {} {}\n", s.protocol == conf::Protocol::tcp ? "TCP" : "UDP", endpoint(s.vip, s.port),
-                         ipvs_scheduler(s.scheduler));
+        if (only.empty() || s.name == only) services.push_back(&s);
+    }
+    std::stable_sort(services.begin(), services.end(), [](const conf::Service* a, const conf::Service* b) {
+        const bool a_udp = a->protocol == conf::Protocol::udp, b_udp = b->protocol == conf::Protocol::udp;
+        if (a->vip.family != b->vip.family) return a->vip.family < b->vip.family;
+        if (a_udp != b_udp) return b_udp;
+        return ipvs_before(a->vip, a->port, b->vip, b->port);
+    });
+    for (const conf::Service* sp : services) {
+        const conf::Service& s = *sp;
+        // As ipvsadm prints it: an IPv4 service's "TCP  address:port" cut at 33 characters, a server's at 28.
+        std::string name =
+            fmt::format("{}  {}", s.protocol == conf::Protocol::tcp ? "TCP" : "UDP", endpoint(s.vip, s.port));
+        if (s.vip.is_v4()) name = name.substr(0, 33);
+        o += fmt::format("{} {}\n", name, ipvs_scheduler(s.scheduler));
         const ServiceStats* ss = nullptr;
         for (const auto& x : stats.services) {
             if (x.name == s.name) ss = &x;
         }
         const ServicePool* pool = nullptr;
         if (auto it = pools.services().find(s.name); it != pools.services().end()) pool = &it->second;
+        std::vector<const conf::RealServer*> servers;
         for (const auto& rs : s.realservers) {
             // As IPVS shows it: servers in the table; depooled ones are gone,
             // drained (disabled) ones show weight 0.
             const ServerState* st = pool ? pool->server(rs.host) : nullptr;
             if (st && st->enabled && !st->pooled) continue;
+            servers.push_back(&rs);
+        }
+        std::stable_sort(servers.begin(), servers.end(), [&](const conf::RealServer* a, const conf::RealServer* b) {
+            return ipvs_before(a->ip, s.port, b->ip, s.port);
+        });
+        for (const conf::RealServer* rs : servers) {
             uint64_t active = 0, inactive = 0;
             if (ss) {
                 for (const auto& r : ss->servers) {
-                    if (r.host == rs.host) {
+                    if (r.host == rs->host) {
                         active = r.active_conns;
                         inactive = r.inactive_conns;
                     }
                 }
             }
-            o += fmt::format("  -> {:<28} {:<7} {:<6} {:<10} {}\n", endpoint(rs.ip, s.port),
-                             s.forward == conf::Forward::dr ? "Route" : "Tunnel", rs.enabled ? rs.weight : 0, active,
+            std::string dest = endpoint(rs->ip, s.port);
+            if (rs->ip.is_v4()) dest = dest.substr(0, 28);
+            o += fmt::format("  -> {:<28} {:<7} {:<6} {:<10} {:<10}\n", dest,
+                             s.forward == conf::Forward::dr ? "Route" : "Tunnel", rs->enabled ? rs->weight : 0, active,
                              inactive);
         }
     }

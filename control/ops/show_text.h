@@ -19,9 +19,10 @@ namespace tern::ctl {
 // ipvsadm -Ln's layout for the given services (all when `only` is empty).
 std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const Pools& pools, const std::string& only);
 
-// Each server's enabled/up/pooled state, monitors and override marks (all
-// services when `only` is empty).
-std::string pools_text(const Pools& pools, const std::string& only);
+// Each server's enabled/up/pooled state, monitors, override marks and, for
+// the `unresolved`, the next hop whose MAC is unknown (all services when
+// `only` is empty).
+std::string pools_text(const Pools& pools, const std::string& only, const std::vector<Unresolved>& unresolved = {});
 
 // Counters: all (`what` empty), or the port, lcore or service table.
 std::string stats_text(const Stats& stats, const std::string& what);

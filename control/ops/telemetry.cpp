@@ -118,7 +118,7 @@ int on_alerts(const char*, const char*, rte_tel_data* d) {
 }  // namespace
 
 TelemetrySnapshot telemetry_snapshot(const conf::Config& effective, const Pools& pools, const Stats& stats,
-                                     uint64_t flow_capacity) {
+                                     uint64_t flow_capacity, const std::vector<Unresolved>& unresolved) {
     TelemetrySnapshot t;
     for (const auto& cs : effective.services) {
         TelemetrySnapshot::Service s;
@@ -166,7 +166,7 @@ TelemetrySnapshot telemetry_snapshot(const conf::Config& effective, const Pools&
         t.services.push_back(std::move(s));
     }
     t.flow_capacity = flow_capacity;
-    const Alerts a = alerts(pools);
+    const Alerts a = alerts(pools, unresolved);
     t.alert_status = a.status;
     t.alert_msg = a.msg;
     return t;

@@ -18,6 +18,7 @@
 
 #include "control/daemon/stats.h"
 #include "control/state/pools.h"
+#include "control/state/table_builder.h"
 
 namespace tern::ctl {
 
@@ -42,7 +43,7 @@ struct TelemetrySnapshot {
 
 // Builds the snapshot from control's state (control thread).
 TelemetrySnapshot telemetry_snapshot(const conf::Config& effective, const Pools& pools, const Stats& stats,
-                                     uint64_t flow_capacity);
+                                     uint64_t flow_capacity, const std::vector<Unresolved>& unresolved = {});
 
 class Telemetry {
 public:

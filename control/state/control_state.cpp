@@ -1,12 +1,17 @@
 #include "control/state/control_state.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 namespace tern::ctl {
 
 ControlState::ControlState(boost::asio::io_context& io, Pools::Log log, dp::TablePublisher* publisher, Options options)
-    : pools_(io, std::move(log), options.pool_sources),
+    : pools_(io, log, options.pool_sources),
       state_(conf::Config{}),
       publisher_(publisher),
-      rings_(options.ring_threads) {}
+      rings_(options.ring_threads),
+      log_(std::move(log)) {}
 
 std::optional<std::string> ControlState::apply(const conf::Config& config, uint64_t now_s) {
     if (auto err = pools_.apply(config)) return err;
@@ -44,12 +49,44 @@ std::optional<std::string> ControlState::publish(uint64_t now_s) {
         pools_seen_ = pools_.version();
         pools_.fill(state_, now_s);
     }
-    if (state_seen_ == state_.changes()) return std::nullopt;
+    const std::optional<uint64_t> kernel_now = kernel_ ? std::optional(kernel_->version()) : std::nullopt;
+    if (state_seen_ == state_.changes() && kernel_seen_ == kernel_now) return std::nullopt;
     state_seen_ = state_.changes();
+    kernel_seen_ = kernel_now;
     if (publisher_ == nullptr) return std::nullopt;
     if (!publisher_->ok()) return std::string("RCU allocation failed");
     // Every table a new generation: flow entries keep their next hop per generation.
-    return build_and_publish(state_.effective(), state_.down(), slots_, rings_, ++generation_, *publisher_);
+    BuildResult built;
+    if (auto err = build_and_publish(state_.effective(), state_.down(), slots_, rings_, ++generation_, *publisher_,
+                                     &built, kernel_)) {
+        return err;
+    }
+    if (kernel_) {
+        kernel_->keep_resolved(built.kernel_hops);
+        note_unresolved(std::move(built.unresolved));
+    }
+    return std::nullopt;
+}
+
+// Logs each pooled server whose MAC became unknown or known again.
+void ControlState::note_unresolved(std::vector<Unresolved> now) {
+    auto has = [](const std::vector<Unresolved>& list, const Unresolved& u) {
+        return std::find(list.begin(), list.end(), u) != list.end();
+    };
+    for (const auto& u : now) {
+        if (has(unresolved_, u)) continue;
+        log_(conf::LogLevel::warning,
+             fmt::format("service {}: server {} ({}) is pooled but the MAC of its next hop {} is not known yet; its "
+                         "packets are dropped (no_neighbor) until the kernel resolves it",
+                         u.service, u.host, u.server.str(), u.hop.str()));
+    }
+    for (const auto& u : unresolved_) {
+        if (has(now, u)) continue;
+        log_(conf::LogLevel::info,
+             fmt::format("service {}: server {} ({}): no longer waiting for the MAC of next hop {}", u.service, u.host,
+                         u.server.str(), u.hop.str()));
+    }
+    unresolved_ = std::move(now);
 }
 
 }  // namespace tern::ctl

@@ -16,6 +16,7 @@
 
 #include "conf/config.h"
 #include "control/state/desired_state.h"
+#include "control/state/next_hops.h"
 #include "control/state/pools.h"
 #include "control/state/ring_cache.h"
 #include "control/state/table_builder.h"
@@ -57,9 +58,16 @@ public:
     std::optional<uint64_t> next_expiry() const { return state_.next_expiry(); }
 
     // Brings the desired state up to date with the pools and, when anything
-    // changed since the last table (or there is none yet), builds and
-    // publishes a new one. On error the previous table stays.
+    // changed since the last table (or there is none yet, or the kernel's
+    // next hops moved), builds and publishes a new one. On error the
+    // previous table stays.
     std::optional<std::string> publish(uint64_t now_s);
+
+    // Next hops the config does not give are the kernel's (tern run); null
+    // (the default): the config alone.
+    void follow_kernel(KernelHops* kernel) { kernel_ = kernel; }
+    // Pooled servers whose next hop's MAC is unknown, as of the last table.
+    const std::vector<Unresolved>& unresolved() const { return unresolved_; }
 
     // The config as the tables serve it: pools, overrides and draining
     // servers applied (up to date as of the last publish()).
@@ -73,11 +81,17 @@ public:
     uint64_t generation() const { return generation_; }
 
 private:
+    void note_unresolved(std::vector<Unresolved> now);
+
     Pools pools_;
     DesiredState state_;
     dp::TablePublisher* publisher_;
     CounterSlots slots_;
     RingCache rings_;
+    Pools::Log log_;
+    KernelHops* kernel_ = nullptr;
+    std::optional<uint64_t> kernel_seen_;  // KernelHops::version() of the last table
+    std::vector<Unresolved> unresolved_;
     uint64_t generation_ = 0;             // of the last table published
     std::optional<uint64_t> pools_seen_;  // Pools::version() last put into state_
     std::optional<uint64_t> state_seen_;  // DesiredState::changes() of the last table

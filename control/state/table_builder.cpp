@@ -68,14 +68,14 @@ std::vector<conf::Error> unsupported(const conf::Config& config) {
 }
 
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
-                        const std::set<std::pair<std::string, std::string>>& down, RingCache* rings) {
+                        const std::set<std::pair<std::string, std::string>>& down, RingCache* rings,
+                        const KernelHops* kernel) {
     BuildResult r;
     // The rings are generated (or taken from the cache) once every service's
     // input is known: then the missing ones are built in parallel.
     std::vector<RingInput> ring_inputs;
     ring_inputs.reserve(config.services.size());
-    std::map<conf::IpAddr, conf::MacAddr> macs;
-    for (const auto& n : config.neighbors) macs[n.ip] = n.mac;
+    const std::map<conf::IpAddr, conf::MacAddr> statics = static_neighbors(config);
 
     std::vector<uint32_t> server_slots;  // of one service
     std::vector<dp::ServiceSpec> specs;
@@ -124,31 +124,17 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             const bool is_down = down.count({s.name, rs.host}) > 0;
             se.keeps_flows = is_down ? 0 : 1;
             std::memcpy(se.ip, rs.ip.bytes.data(), 16);
-            // The next hop: the server itself when it is on a connected subnet
-            // (or when no subnets are named), else the gateway of its family.
-            conf::IpAddr hop = rs.ip;
-            auto att = config.attachment(rs.ip);
-            if (config.has_subnets() && !att) {
-                const auto& gw = rs.ip.is_v4() ? config.gateway_v4 : config.gateway_v6;
-                if (gw) {
-                    hop = *gw;
-                    att = config.attachment(*gw);
-                }
-            }
-            se.vlan = att ? att->vlan : 0;
-            auto mac = macs.find(hop);
-            if (mac != macs.end()) {
-                std::memcpy(se.mac, mac->second.data(), 6);
+            const NextHop hop = next_hop(config, statics, rs.ip, s.forward, kernel);
+            se.vlan = hop.vlan;
+            if (hop.mac) {
+                std::memcpy(se.mac, hop.mac->data(), 6);
                 se.has_mac = 1;
-            } else if (rs.enabled && rs.weight > 0) {
-                r.warnings.push_back(
-                    fmt::format("service {}: server {} ({}) has no neighbors entry for its next hop {}; its "
-                                "packets will be dropped as no_neighbor",
-                                s.name, rs.host, rs.ip.str(), hop.str()));
             }
+            if (!hop.static_mac) r.kernel_hops.insert(hop.ip);
             // Drained (disabled or weight 0) servers stay in the list for
             // counters but take no slot in the ring.
             se.weight = rs.enabled && !is_down ? rs.weight : 0;
+            if (!hop.mac && se.weight > 0) r.unresolved.push_back({s.name, rs.host, rs.ip, hop.ip});
             if (se.weight > 0) {
                 e.pool.push_back(static_cast<uint16_t>(e.servers.size()));
                 e.pool_weights.push_back(static_cast<uint16_t>(se.weight));
@@ -189,17 +175,27 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
 std::optional<std::string> build_and_publish(const conf::Config& config,
                                              const std::set<std::pair<std::string, std::string>>& down,
                                              CounterSlots& slots, RingCache& rings, uint64_t generation,
-                                             dp::TablePublisher& publisher) {
-    BuildResult built = build_table(config, slots, generation, down, &rings);
-    // Said once while it holds: health changes rebuild the table often.
-    static std::set<std::string> last;
-    std::set<std::string> now(built.warnings.begin(), built.warnings.end());
-    for (const auto& w : built.warnings) {
-        if (!last.count(w)) fmt::print(stderr, "warning: {}\n", w);
+                                             dp::TablePublisher& publisher, BuildResult* result,
+                                             const KernelHops* kernel) {
+    BuildResult built = build_table(config, slots, generation, down, &rings, kernel);
+    if (!kernel) {
+        // Without the kernel, a missing MAC is a config matter: said once
+        // while it holds (health changes rebuild the table often).
+        static std::set<std::string> last;
+        std::set<std::string> now;
+        for (const auto& u : built.unresolved) {
+            std::string w = fmt::format(
+                "service {}: server {} ({}) has no neighbors entry for its next hop {}; its packets will be dropped "
+                "as no_neighbor",
+                u.service, u.host, u.server.str(), u.hop.str());
+            if (!last.count(w)) fmt::print(stderr, "warning: {}\n", w);
+            now.insert(std::move(w));
+        }
+        last = std::move(now);
     }
-    last = std::move(now);
     if (!built.table) return built.error;
     publisher.publish(std::move(built.table));
+    if (result) *result = std::move(built);
     return std::nullopt;
 }
 

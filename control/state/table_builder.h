@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "control/state/next_hops.h"
 #include "control/state/ring_cache.h"
 #include "dataplane/table.h"
 #include "dataplane/table_publisher.h"
@@ -49,27 +50,41 @@ private:
     std::unordered_map<std::string, Listed> last_listed_;  // by service, for servers()
 };
 
+// A server that takes new flows while its next hop's MAC is unknown: its
+// share is dropped (no_neighbor) until the MAC is learned.
+struct Unresolved {
+    std::string service, host;
+    conf::IpAddr server, hop;
+    friend bool operator==(const Unresolved&, const Unresolved&) = default;
+};
+
 struct BuildResult {
-    std::unique_ptr<dp::Table> table;  // null on error
+    std::unique_ptr<dp::Table> table;  // null on error (the other fields are still filled)
     std::string error;
-    std::vector<std::string> warnings;  // e.g. a server without a known MAC
+    std::vector<Unresolved> unresolved;
+    std::set<conf::IpAddr> kernel_hops;  // next hops with no static MAC: for the kernel to resolve
 };
 
 // `down`: (service, host) pairs that health checks marked down: they take
 // no new flows and lose their established ones. `rings`: the rings of the
 // previous build, reused where a service's servers, weights and ring size
 // did not change (and updated to this build's); without it every ring is
-// generated, on as many threads as this thread's CPUs.
+// generated, on as many threads as this thread's CPUs. `kernel`: what the
+// kernel knows of next hops (tern run); null: the config alone (next_hops.h).
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
-                        const std::set<std::pair<std::string, std::string>>& down = {}, RingCache* rings = nullptr);
+                        const std::set<std::pair<std::string, std::string>>& down = {}, RingCache* rings = nullptr,
+                        const KernelHops* kernel = nullptr);
 
 // Builds the table for `config` (with the `down` servers) and publishes it:
-// the one path every change takes, at start and after each event. Prints
-// the builder's warnings; returns an error and publishes nothing on failure.
+// the one path every change takes, at start and after each event. Returns
+// an error and publishes nothing on failure. Without `kernel`, servers whose
+// MAC is unknown are warned about on stderr (once while it holds); with it,
+// `result` (when given) gets them, and the next hops to keep resolved.
 std::optional<std::string> build_and_publish(const conf::Config& config,
                                              const std::set<std::pair<std::string, std::string>>& down,
                                              CounterSlots& slots, RingCache& rings, uint64_t generation,
-                                             dp::TablePublisher& publisher);
+                                             dp::TablePublisher& publisher, BuildResult* result = nullptr,
+                                             const KernelHops* kernel = nullptr);
 
 // Valid config that this build cannot serve yet (a scheduler or forwarding
 // method not implemented). Each error names the key; `tern check` prints them.

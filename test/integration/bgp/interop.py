@@ -4,6 +4,7 @@ joined by a bridge (not loopback: BIRD ignores lo and GoBGP rejects such next ho
 
   netns R (router: bird or gobgpd) bridge br0 10.99.0.1/24, fd99::1/64
   netns A (speaker a) 10.99.0.2, fd99::2     netns B (speaker b) 10.99.0.3, fd99::3
+  netns T (tern run on eth0 with net_af_packet; 10.99.0.4, fd99::4 on its TAP)
 
 Checks, per router: IPv4 and IPv6 VIP routes with next hop, MED, AS path (with a
 prepend), communities and large communities; a graceful stop withdraws within a
@@ -28,11 +29,13 @@ ROOT = Path(__file__).resolve().parents[3]
 SPEAK = ROOT / "build" / "control" / "tern-bgp-speak"
 TERN = ROOT / "build" / "tern"
 TAG = f"tb{os.getpid() % 100000}"
-NS_R, NS_A, NS_B = f"{TAG}r", f"{TAG}a", f"{TAG}b"
+NS_R, NS_A, NS_B, NS_T = f"{TAG}r", f"{TAG}a", f"{TAG}b", f"{TAG}t"
 V4 = "198.51.100.10/32"
 V4B = "198.51.100.11/32"
 V6 = "2001:db8:100::10/128"
-ADDR = {NS_A: ("10.99.0.2", "fd99::2"), NS_B: ("10.99.0.3", "fd99::3")}
+ADDR = {NS_A: ("10.99.0.2", "fd99::2"), NS_B: ("10.99.0.3", "fd99::3"), NS_T: ("10.99.0.4", "fd99::4")}
+# NS_T's eth0 has no address: `tern run` drives it as its port (net_af_packet)
+# and the node's addresses live on its exception path's TAP.
 
 
 def sh(*cmd, check=True, ns=None, capture=True):
@@ -65,7 +68,7 @@ def wait_for(pred, timeout, what):
 
 
 def topology_up():
-    for ns in (NS_R, NS_A, NS_B):
+    for ns in (NS_R, NS_A, NS_B, NS_T):
         sh("ip", "netns", "add", ns)
         sh("ip", "link", "set", "lo", "up", ns=ns)
     sh("ip", "link", "add", "br0", "type", "bridge", ns=NS_R)
@@ -77,13 +80,17 @@ def topology_up():
         sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", side, "netns", NS_R)
         sh("ip", "link", "set", side, "master", "br0", ns=NS_R)
         sh("ip", "link", "set", side, "up", ns=NS_R)
-        sh("ip", "addr", "add", f"{v4}/24", "dev", "eth0", ns=ns)
-        sh("ip", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad", ns=ns)
+        if ns == NS_T:
+            sh("sysctl", "-qw", "net.ipv4.conf.eth0.arp_ignore=8", ns=ns)
+            sh("sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1", ns=ns)
+        else:
+            sh("ip", "addr", "add", f"{v4}/24", "dev", "eth0", ns=ns)
+            sh("ip", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad", ns=ns)
         sh("ip", "link", "set", "eth0", "up", ns=ns)
 
 
 def topology_down():
-    for ns in (NS_R, NS_A, NS_B):
+    for ns in (NS_R, NS_A, NS_B, NS_T):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
@@ -480,6 +487,41 @@ def case_tern_run(work):
         router.stop()
 
 
+def case_tern_run_tap(work):
+    """BGP through the exception path: `tern run` drives NS_T's eth0 (no
+    address) with net_af_packet; the node's addresses are on its TAP, so the
+    router's ARP, the session's TCP and the withdrawal all cross the dataplane
+    and the kernel behind it."""
+    router = Bird(work, [NS_T])
+    conf = speaker_conf(work, NS_T, med=0)
+    c = json.loads(conf.read_text())
+    c["ports"] = [{"name": "uplink", "device": "net_af_packet0,iface=eth0", "mac": "02:00:00:00:99:04",
+                   "subnets": ["10.99.0.0/24", "fd99::/64"]}]
+    c["console"] = {"enabled": False}
+    c["http"] = {"enabled": False}
+    conf.write_text(json.dumps(c))
+    p = tern_run(work, NS_T, conf)
+    log = work / "tern-run.log"
+    try:
+        wait_for(lambda: best(router, V4) and best(router, V6), 30, "tern run's VIP routes through its TAP")
+        expect(best(router, V4).get("next_hop") == "10.99.0.4", f"next hop {best(router, V4)}")
+        eth0 = sh("ip", "-o", "addr", "show", "dev", "eth0", ns=NS_T)
+        expect("10.99.0.4" not in eth0, f"eth0 holds the node address: {eth0}")
+        tap = sh("ip", "-o", "addr", "show", "dev", "tern-uplink", ns=NS_T)
+        expect("10.99.0.4/24" in tap and "fd99::4/64" in tap, f"the TAP's addresses: {tap}")
+        arp = sh("ip", "neigh", "show", "10.99.0.4", ns=NS_R)
+        expect("02:00:00:00:99:04" in arp, f"the router's ARP entry for the node: {arp}")
+        p.send_signal(signal.SIGTERM)
+        t = wait_for(lambda: not router.routes(V4) and not router.routes(V6), 2.0, "withdrawal on SIGTERM")
+        rc = p.wait(timeout=30)
+        expect(rc == 0, f"tern run exited {rc}:\n{log.read_text()}")
+        return [f"session through the TAP; the router resolved the node to the port's MAC; withdrawn in "
+                f"{t * 1000:.0f} ms on SIGTERM"]
+    finally:
+        stop_tern(p)
+        router.stop()
+
+
 def monitored_conf(work, flag, withdraw_unpooled):
     """One service on V4 with one real server whose RunCommand monitor is up
     while `flag` exists; a depool threshold of 0 lets it leave the pool."""
@@ -665,6 +707,7 @@ def main(argv):
                   (f"{name} IPv6 transport", lambda w, m=make: case_v6_transport(m, w))]
         if name == "bird":
             cases += [("bird passive", case_passive), ("tern run with bird", case_tern_run),
+                      ("tern run BGP through the exception path", case_tern_run_tap),
                       ("tern run withdraw_unpooled", case_withdraw_unpooled),
                       ("tern run unpooled VIP stays", case_unpooled_stays),
                       ("tern run reload", case_reload),

@@ -28,6 +28,10 @@ with open(CFG, "w") as f:
     f.write(f"""node: {{name: pools, ipv4: 10.0.0.1}}
 ports: [{{name: p0, device: "net_null0,no-rx=1"}}]
 console: {{socket: {TMP}/tern.sock}}
+neighbors:
+  - {{ip: 10.0.0.11, mac: "02:00:00:00:00:11"}}
+  - {{ip: 10.0.0.12, mac: "02:00:00:00:00:12"}}
+  - {{ip: 10.0.0.13, mac: "02:00:00:00:00:13"}}
 services:
   - name: web
     vip: 192.0.2.1

@@ -33,6 +33,7 @@ http: {{port: 9090}}
 neighbors:
   - {{ip: 10.0.0.11, mac: "02:00:00:00:00:11"}}
   - {{ip: 10.0.0.12, mac: "02:00:00:00:00:12"}}
+  - {{ip: "2001:db8::11", mac: "02:00:00:00:00:21"}}
 services:
   - name: web
     vip: 192.0.2.1
@@ -112,8 +113,10 @@ try:
             "TCP  192.0.2.1:80 wrr",
             "UDP  [2001:db8::53]:53 mh"]
     lib.check("show services: ipvsadm's header and service rows", all(w in rows for w in want), out)
+    lib.check("show services: ipvsadm's first line, the flow tables' size", rows and
+              re.fullmatch(r"IP Virtual Server version 1\.2\.1 \(size=[1-9]\d*\)", rows[0]), rows[:1])
     srv = {m.group(1): (m.group(2), int(m.group(3))) for m in
-           (re.match(r"  -> (\S+)\s+(\S+)\s+(\d+)\s+\d+\s+\d+$", r) for r in rows) if m}
+           (re.match(r"  -> (\S+)\s+(\S+)\s+(\d+)\s+\d+\s+\d+\s*$", r) for r in rows) if m}
     lib.check("show services: servers with forward method and weight (disabled shows 0)",
               srv.get("10.0.0.11:80") == ("Route", 10) and srv.get("10.0.0.12:80") == ("Route", 5)
               and srv.get("10.0.0.13:80") == ("Route", 0) and srv.get("[2001:db8::11]:53") == ("Route", 1), srv)

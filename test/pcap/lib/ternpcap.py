@@ -1172,10 +1172,8 @@ class Topology:
         self.icmp_rate_limit = int(dp.get("icmp_rate_limit", 1000))
 
     def attachment(self, ip):
-        """(connected, vlan) of an address: the longest matching connected subnet's VLAN
-        (None = untagged); every address is connected and untagged when no subnet is named."""
-        if not self.nets:
-            return True, None
+        """(on a declared subnet, vlan) of an address: the longest matching connected
+        subnet's VLAN (None = untagged)."""
         best = None
         for net, vlan in self.nets:
             if net.version == ip.version and ip in net and (best is None or net.prefixlen > best[0].prefixlen):
@@ -1183,17 +1181,17 @@ class Topology:
         return (True, best[1]) if best else (False, None)
 
     def next_hop(self, server):
-        """(IP of the next hop, its VLAN or None) toward a server, or None when unreachable."""
+        """(IP of the next hop, its VLAN or None) toward a server, from the config alone
+        (replay): a server in `neighbors` or on a declared subnet is on-link, and so is
+        every DR server; an IPIP server elsewhere goes through the gateway of its family,
+        or counts as on-link when there is none."""
         connected, vlan = self.attachment(server.ip)
-        if connected:
+        if connected or server.ip in self.cfg.neighbors or server.service.forward != "ipip":
             return server.ip, vlan
-        if server.service.forward != "ipip":
-            return None
         gw = self.gateway[server.ip.version]
         if gw is None:
-            return None
-        connected, vlan = self.attachment(gw)
-        return (gw, vlan) if connected else None
+            return server.ip, None
+        return gw, self.attachment(gw)[1]
 
     def hop_mac(self, server):
         nh = self.next_hop(server)
