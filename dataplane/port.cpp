@@ -1,6 +1,7 @@
 #include "dataplane/port.h"
 
 #include <cstring>
+#include <vector>
 
 #include "dataplane/rte.h"
 
@@ -18,6 +19,50 @@ namespace {
 std::string err(uint16_t port, const char* what, int rc) {
     return "port " + std::to_string(port) + ": " + what + " failed: " + rte_strerror(rc < 0 ? -rc : rc);
 }
+// The hash types rss_hash() reproduces (no IPv6 extension-header types,
+// which hash other fields).
+constexpr uint64_t kRssTypes = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP |
+                               RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV4_OTHER | RTE_ETH_RSS_IPV6 |
+                               RTE_ETH_RSS_FRAG_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP |
+                               RTE_ETH_RSS_NONFRAG_IPV6_OTHER;
+
+// Sets the redirection table to i -> i % queues and checks that the device
+// hashes with kRssKey over kRssTypes; fills `rss` when it does.
+void program_reta(uint16_t port, uint16_t queues, RssLayout& rss) {
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(port, &info) != 0 || info.reta_size == 0) return;
+    const uint16_t size = info.reta_size;
+    std::vector<rte_eth_rss_reta_entry64> conf((size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+    for (uint16_t i = 0; i < size; ++i) {
+        auto& g = conf[i / RTE_ETH_RETA_GROUP_SIZE];
+        g.mask |= uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+        g.reta[i % RTE_ETH_RETA_GROUP_SIZE] = static_cast<uint16_t>(i % queues);
+    }
+    if (rte_eth_dev_rss_reta_update(port, conf.data(), size) != 0) return;
+    // Read back what the device uses.
+    for (auto& g : conf) std::memset(g.reta, 0xFF, sizeof(g.reta));
+    if (rte_eth_dev_rss_reta_query(port, conf.data(), size) != 0) return;
+    std::vector<uint16_t> reta(size);
+    for (uint16_t i = 0; i < size; ++i) {
+        reta[i] = conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+        if (reta[i] >= queues) return;
+    }
+    uint8_t key[64] = {};
+    rte_eth_rss_conf hc{};
+    hc.rss_key = key;
+    hc.rss_key_len = sizeof(key);
+    if (rte_eth_dev_rss_hash_conf_get(port, &hc) != 0) return;
+    // (Some PMDs leave rss_key_len as it was given; the device's own key size says it.)
+    if (info.hash_key_size != sizeof(kRssKey) || std::memcmp(key, kRssKey, sizeof(kRssKey)) != 0) return;
+    // The flows' own packets must be hashed on their 4-tuple; where the ICMP
+    // errors land does not matter.
+    constexpr uint64_t kFlowTypes = RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP |
+                                    RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP;
+    if ((hc.rss_hf & kFlowTypes) != kFlowTypes) return;
+    rss.toeplitz = true;
+    rss.reta = std::move(reta);
+}
+
 }  // namespace
 
 std::optional<std::string> setup_port(const PortSetup& s) {
@@ -34,8 +79,7 @@ std::optional<std::string> setup_port(const PortSetup& s) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_key = const_cast<uint8_t*>(kRssKey);
         conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(kRssKey);
-        conf.rx_adv_conf.rss_conf.rss_hf =
-            (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+        conf.rx_adv_conf.rss_conf.rss_hf = kRssTypes & info.flow_type_rss_offloads;
     }
     // Offloads: only what the device reports.
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
@@ -76,6 +120,11 @@ std::optional<std::string> setup_port(const PortSetup& s) {
     if (rc != 0 && rc != -ENOTSUP) return err(s.port_id, "setting the MTU", rc);
     rc = rte_eth_dev_start(s.port_id);
     if (rc != 0) return err(s.port_id, "rte_eth_dev_start", rc);
+    if (s.rss != nullptr) {
+        *s.rss = RssLayout{};
+        s.rss->queues = s.rx_queues;
+        if (conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS) program_reta(s.port_id, s.rx_queues, *s.rss);
+    }
     return std::nullopt;
 }
 

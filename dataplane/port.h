@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "dataplane/rss.h"
+
 struct rte_mempool;
 
 namespace tern::dp {
@@ -19,10 +21,15 @@ struct PortSetup {
     uint32_t mtu = 1500;
     const uint8_t* mac = nullptr;  // set this MAC on the port when not null
     rte_mempool* pool = nullptr;
+    RssLayout* rss = nullptr;  // when not null: how the port spreads flows over its RX queues
 };
 
 // Configures queues (RSS over IP/TCP/UDP when there are several RX queues
-// and the device can), sets MAC and MTU, starts the port. A device that
+// and the device can), sets MAC and MTU, starts the port. With several RX
+// queues and RSS, programs the redirection table i -> queue i % n
+// (rte_eth_dev_rss_reta_update) and reads key and table back; the result
+// goes to *setup.rss (RssLayout::toeplitz false when the device has no
+// RSS, refuses the table, or reports another key). A device that
 // cannot take a MAC is put in promiscuous mode instead: the dataplane uses
 // the configured MAC in software (see WorkerConfig::port_mac). Returns an error
 // message naming the port and the DPDK error, or nullopt.

@@ -26,6 +26,7 @@
 #include <rte_mempool.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
 #include <rte_tcp.h>
 #include <rte_thash.h>
 #include <rte_udp.h>

@@ -116,20 +116,78 @@ bool Worker::event_due(const rte_mbuf* m) const {
     return us >= ev->times_us[next_event_];
 }
 
-const Table* Worker::event_barrier(rte_mbuf* m, const Table* t) {
+const Table* Worker::event_barrier(rte_mbuf* m, const Table* t, BurstOut& out) {
     EventBarrier& ev = *cfg_.events;
     const unsigned id = rte_lcore_id();
     while (event_due(m)) {
+        const uint64_t before_us = ev.times_us[next_event_] - 1;
         ++next_event_;
         ev.reached[id].store(next_event_, std::memory_order_release);
-        // This lcore drops its table reference while it waits: quiescent.
-        while (ev.applied.load(std::memory_order_acquire) < next_event_) {
-            if (qsbr_ != nullptr) rte_rcu_qsbr_quiescent(qsbr_, id);
-            rte_pause();
+        if (inbox_ == nullptr) {
+            // This lcore drops its table reference while it waits: quiescent.
+            while (ev.applied.load(std::memory_order_acquire) < next_event_) {
+                if (qsbr_ != nullptr) rte_rcu_qsbr_quiescent(qsbr_, id);
+                rte_pause();
+            }
+        } else {
+            // Other lcores hand over what they received before the event
+            // until they reach it themselves (and control applies it only
+            // then): those are served with the table before the event. So
+            // this lcore keeps `t` (no quiescent state) while it waits, and
+            // serves its inbox once more after the event was applied.
+            while (ev.applied.load(std::memory_order_acquire) < next_event_) {
+                serve_inbox(t, before_us, out);
+                rte_pause();
+            }
+            serve_inbox(t, before_us, out);
         }
         t = table_.load(std::memory_order_acquire);
     }
     return t;
+}
+
+uint64_t Worker::stamp_us(const rte_mbuf* m) const {
+    if (cfg_.timestamp_offset < 0 || !(m->ol_flags & cfg_.timestamp_flag)) return 0;
+    return *RTE_MBUF_DYNFIELD(m, cfg_.timestamp_offset, const rte_mbuf_timestamp_t*);
+}
+
+__attribute__((cold, noinline)) void Worker::hand_over(rte_mbuf* m, uint16_t q, uint16_t origin) {
+    // The RSS hash field is not read after RX: it carries the origin.
+    m->hash.usr = origin;
+    if (rte_ring_mp_enqueue(cfg_.steering->inbox[q], m) != 0) return drop(m, Drop::inbox_full);
+    counters_.handed_over.add(1);
+}
+
+void Worker::serve_inbox(const Table* t, uint64_t due_us, BurstOut& out, bool drain) {
+    if (inbox_ == nullptr) return;
+    const bool tsc = cfg_.timestamp_offset < 0;
+    for (;;) {
+        const unsigned got =
+            rte_ring_sc_dequeue_burst(inbox_, reinterpret_cast<void**>(held_ + n_held_), kHeld - n_held_, nullptr);
+        n_held_ = static_cast<uint16_t>(n_held_ + got);
+        if (n_held_ == 0) return;
+        uint16_t kept = 0;
+        for (uint16_t i = 0; i < n_held_; ++i) {
+            rte_mbuf* m = held_[i];
+            if (!tsc && stamp_us(m) > due_us) {
+                held_[kept++] = m;
+                continue;
+            }
+            if (out.n_tx == kBurst || out.n_punt == kBurst) transmit(out);
+            if (tsc) now_ = clock(m);
+            handed_origin_ = static_cast<int32_t>(m->hash.usr);
+            parse_and_handle(t, m, out);
+            handed_origin_ = -1;
+        }
+        const bool served = kept < n_held_;
+        n_held_ = kept;
+        // Done when the inbox is empty or nothing held is due yet. With the
+        // TSC one pass per loop iteration (the lcore's own queue comes
+        // first) unless draining; with the capture clock every due packet
+        // now, so what is served does not depend on how far behind this
+        // lcore is.
+        if (got == 0 || !served || (tsc && !drain)) return;
+    }
 }
 
 uint16_t Worker::schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t hash) {
@@ -243,6 +301,11 @@ Worker::Worker(const WorkerConfig& cfg, const std::atomic<const Table*>& table, 
     if (cfg_.peers == nullptr) {
         own_peers_.push_back(&counters_);
         cfg_.peers = &own_peers_;
+    }
+    if (cfg_.steering != nullptr && cfg_.steering->active()) {
+        inbox_ = cfg_.steering->inbox[cfg_.queue_id];
+    } else {
+        cfg_.steering = nullptr;
     }
 }
 
@@ -635,6 +698,22 @@ __attribute__((cold, noinline)) void Worker::handle_icmp(const Table& t, rte_mbu
     // The flow's own server (its flow-table entry when there is one); an
     // ICMP error never creates a flow nor changes its state.
     const uint32_t h = flow_hash(k);
+    // RSS chose this lcore by the error's outer header; the flow may live
+    // on another lcore. Where RSS is Toeplitz with Tern's key and table,
+    // its owner is computed; elsewhere the error is offered to each lcore
+    // in turn until one knows the flow, and the last one schedules it.
+    const Steering* st = cfg_.steering;
+    if (st != nullptr && cfg_.flows != nullptr) {
+        const uint16_t self = cfg_.queue_id;
+        if (st->rss.toeplitz) {
+            const uint16_t owner = st->owner(k);
+            if (owner != self) return hand_over(m, owner, self);
+        } else if (cfg_.flows->find(k, h, now_) == nullptr) {
+            const uint16_t origin = handed_origin_ >= 0 ? static_cast<uint16_t>(handed_origin_) : self;
+            const uint16_t next = static_cast<uint16_t>((self + 1) % st->rss.queues);
+            if (next != origin) return hand_over(m, next, origin);
+        }
+    }
     const uint16_t idx = pick(t, *svc, k, h, nullptr, false);
     if (unlikely(idx == kNoBackend)) return drop(m, Drop::no_server);
     if (forward(t, m, p, *svc, svc->servers[idx], h, out)) counters_.icmp_errors_forwarded.add(1);
@@ -761,9 +840,9 @@ __attribute__((noinline)) uint64_t Worker::classify_stateless(const Table* t, rt
 // sets the flow clock from pkts[0] and returns the length of the run that
 // starts there: the packets while the clock's second stays the same and no
 // event is due, at most kBurst.
-__attribute__((noinline)) uint16_t Worker::start_run(const Table*& t, rte_mbuf** pkts, uint16_t n) {
+__attribute__((noinline)) uint16_t Worker::start_run(const Table*& t, rte_mbuf** pkts, uint16_t n, BurstOut& out) {
     if (event_due(pkts[0])) {
-        t = event_barrier(pkts[0], t);
+        t = event_barrier(pkts[0], t, out);
         take_tunables();  // a reload event's, from its first packet on
     }
     now_ = clock(pkts[0]);
@@ -782,7 +861,7 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
         // Replay (or more than kBurst packets): each run but the last is
         // classified as a burst of its own, in which start_run finds one
         // run; the last here. rx is counted per run.
-        for (uint16_t len; (len = start_run(t, pkts, n)) < n; pkts += len, n = static_cast<uint16_t>(n - len)) {
+        for (uint16_t len; (len = start_run(t, pkts, n, out)) < n; pkts += len, n = static_cast<uint16_t>(n - len)) {
             classify_burst(t, pkts, len, out);
         }
     }
@@ -834,10 +913,13 @@ void Worker::run(const std::atomic<bool>& stop) {
         // One table per iteration; it stays valid until the quiescent report below.
         const Table* t = table_.load(std::memory_order_acquire);
         const uint16_t n = rte_eth_rx_burst(cfg_.port_id, cfg_.queue_id, pkts, kBurst);
-        if (n > 0) {
-            classify_burst(t, pkts, n, out);
-            transmit(out);
-        }
+        // With the capture clock a hand-over is served once this lcore has
+        // received its own packets up to the hand-over's time (replay's rx
+        // comes back empty only at the end of the input).
+        const uint64_t due_us = n == 0 || cfg_.timestamp_offset < 0 ? UINT64_MAX : stamp_us(pkts[n - 1]);
+        if (n > 0) classify_burst(t, pkts, n, out);
+        if (inbox_ != nullptr) serve_inbox(t, due_us, out);
+        transmit(out);
         // Packets from the kernel leave through the port untouched.
         const uint16_t k = rte_eth_rx_burst(cfg_.exc_port_id, cfg_.exc_queue_id, pkts, kBurst);
         if (k > 0) {
@@ -852,6 +934,12 @@ void Worker::run(const std::atomic<bool>& stop) {
         if (cfg_.flows != nullptr) cfg_.flows->sweep(now_, 8);
         take_tunables();
         rte_rcu_qsbr_quiescent(qsbr_, tid);
+    }
+    // What other lcores handed over before they stopped (replay stops once
+    // every input packet was received, so all its hand-overs are queued).
+    if (inbox_ != nullptr) {
+        serve_inbox(table_.load(std::memory_order_acquire), UINT64_MAX, out, true);
+        transmit(out);
     }
     // Leave the connection counts as of the last packet: every flow that
     // has expired by then is gone (deterministic at the end of a replay).

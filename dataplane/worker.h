@@ -11,10 +11,12 @@
 #include "dataplane/counters.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/packet.h"
+#include "dataplane/rss.h"
 #include "dataplane/table.h"
 
 struct rte_mbuf;
 struct rte_rcu_qsbr;
+struct rte_ring;
 
 namespace tern::dp {
 
@@ -51,6 +53,9 @@ struct WorkerConfig {
     // Reloadable settings (nullptr: those above, for good); the lcore
     // compares the pointer once per loop, never per packet.
     const std::atomic<const WorkerTunables*>* tunables = nullptr;
+    // With several lcores: which lcore owns a flow, and their inboxes
+    // (queue_id is this lcore's). nullptr: one lcore, nothing handed over.
+    const Steering* steering = nullptr;
 };
 
 // Where each packet of a burst went; filled by Worker::classify_burst.
@@ -99,6 +104,15 @@ public:
 
     LcoreCounters& counters() { return counters_; }
 
+    // Handles the packets other lcores handed to this one (ICMP errors about
+    // a flow this lcore owns) against table `t`, into `out` (transmitting
+    // when it fills). With the capture clock only those captured at or
+    // before `due_us` (the owner has received its own packets up to then),
+    // every one that is due until the inbox is empty, the rest stay held for
+    // a later call; with the TSC up to kHeld a call, or all with `drain`.
+    // run() calls it every iteration; tests may call it directly.
+    void serve_inbox(const Table* t, uint64_t due_us, BurstOut& out, bool drain = false);
+
 private:
     // Per-run invariants of the table (classify_run), hoisted out of the per-packet path.
     struct Hot {
@@ -126,7 +140,7 @@ private:
     uint64_t classify_stateless(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out);
     // Replay: the length of the run at pkts[0], after its event barrier
     // (which may change `t`); sets the flow clock.
-    uint16_t start_run(const Table*& t, rte_mbuf** pkts, uint16_t n);
+    uint16_t start_run(const Table*& t, rte_mbuf** pkts, uint16_t n, BurstOut& out);
     // A fast-shape packet (is_fast_v4: IPv4, TCP/UDP, no fragment) of
     // service `svc` with flow hash `hash`, with a flow table (`ft`, h.flows)
     // and `d` the frame: finds or creates its flow and moves its TCP state,
@@ -180,7 +194,13 @@ private:
     // Replay: whether an event is due by `m`'s capture time.
     bool event_due(const rte_mbuf* m) const;
     // Replay: waits at every event due by `m`'s time; returns the table to use.
-    const Table* event_barrier(rte_mbuf* m, const Table* t);
+    // Hand-overs captured before the event are served with the old table.
+    const Table* event_barrier(rte_mbuf* m, const Table* t, BurstOut& out);
+    // `m`'s capture time in microseconds (0 without one).
+    uint64_t stamp_us(const rte_mbuf* m) const;
+    // Hands `m` (an ICMP error) to queue q's lcore; `origin` is the lcore
+    // that received it, for Steering's turn-by-turn offer.
+    void hand_over(rte_mbuf* m, uint16_t q, uint16_t origin);
     // A new flow's server by the service's scheduler, or kNoBackend.
     uint16_t schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t hash);
     void drop(rte_mbuf* m, Drop reason);
@@ -207,6 +227,11 @@ private:
     std::vector<RoundRobin> rr_;                       // per service counter slot
     std::vector<uint64_t> wlc_active_, wlc_inactive_;  // scratch for wlc
     std::vector<const LcoreCounters*> own_peers_;      // when the config gives none
+    rte_ring* inbox_ = nullptr;                        // this lcore's (steering->inbox[queue_id])
+    static constexpr uint16_t kHeld = 64;
+    rte_mbuf* held_[kHeld];  // handed over, not yet due (capture clock)
+    uint16_t n_held_ = 0;
+    int32_t handed_origin_ = -1;  // while serving a handed packet: the queue that received it
 };
 
 }  // namespace tern::dp

@@ -286,12 +286,13 @@ int Appliance::start_control() {
     std::memcpy(wc.port_mac, p.ports.mac(), 6);
     wc.mtu = static_cast<uint16_t>(pc.mtu);
     wc.icmp_rate_limit = config_.dataplane.icmp_rate_limit;
-    if (auto err = p.lcores.start(config_, wc, p.queues, p.publisher)) {
+    if (auto err = p.lcores.start(config_, wc, p.queues, p.publisher, p.ports.rss())) {
         fmt::print(stderr, "{}\n", *err);
         return 1;
     }
     fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; {} services\n", config_.node.name,
                pc.name, p.queues, p.queues == 1 ? "" : "s", p.ports.tap_iface(), config_.services.size());
+    if (p.queues > 1) fmt::print("tern {}: {}: {}\n", config_.node.name, pc.name, p.ports.rss().describe());
     std::fflush(stdout);
     // The kernel resolves the servers' MACs through the running lcores:
     // routers get the VIPs once they are known (or after 3 s; the servers

@@ -49,9 +49,20 @@ int LcoreSet::main(void* arg) {
 }
 
 std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp::WorkerConfig& base, unsigned queues,
-                                           dp::TablePublisher& publisher) {
+                                           dp::TablePublisher& publisher, const dp::RssLayout& rss) {
     const dp::FlowTimeouts timeouts = flow_timeouts(config.flows);
     set_tunables(config);
+    if (queues > 1) {
+        steering_.rss = rss;
+        steering_.rss.queues = static_cast<uint16_t>(queues);
+        if (steering_.rss.toeplitz && steering_.rss.reta.empty()) steering_.rss.toeplitz = false;
+        for (unsigned i = 0; i < queues; ++i) {
+            // A burst of ICMP errors per lcore and then some; a full inbox drops (inbox_full).
+            rte_ring* r = rte_ring_create(fmt::format("tern_inbox{}", i).c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
+            if (r == nullptr) return fmt::format("cannot create lcore inbox {}: {}", i, rte_strerror(rte_errno));
+            steering_.inbox.push_back(r);
+        }
+    }
     unsigned q = 0;
     unsigned id;
     RTE_LCORE_FOREACH_WORKER(id) {
@@ -76,6 +87,7 @@ std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp:
         wc.flows = l->flows.get();
         wc.peers = &peers_;
         wc.tunables = &tunables_;
+        wc.steering = queues > 1 ? &steering_ : nullptr;
         l->worker = std::make_unique<dp::Worker>(wc, publisher.current(), publisher.qsbr(), *l->counters);
         l->stop = &stop_;
         refs_.push_back({id, q, l->counters});
@@ -93,6 +105,12 @@ void LcoreSet::stop() {
     stop_.store(true);
     for (auto& l : lcores_) rte_eal_wait_lcore(l->id);
     running_ = false;
+    // Hand-overs queued after their owner's last look (tern run stops every
+    // lcore at once): freed while their pool still exists.
+    for (rte_ring* r : steering_.inbox) {
+        void* m = nullptr;
+        while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    }
 }
 
 uint64_t LcoreSet::rx() const {
@@ -112,6 +130,7 @@ LcoreSet::~LcoreSet() {
             rte_free(l->counters);
         }
     }
+    for (rte_ring* r : steering_.inbox) rte_ring_free(r);
 }
 
 std::vector<dp::FlowSample> LcoreSet::sample_flows(size_t max) const {

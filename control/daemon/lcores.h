@@ -29,8 +29,11 @@ public:
     ~LcoreSet();
 
     // Starts `queues` workers, worker i on queue i of the ports in `base`.
+    // With several, `rss` says how the data port spreads flows over the
+    // queues, and each worker gets an inbox for packets about its flows
+    // that arrived on another (dp::Steering).
     std::optional<std::string> start(const conf::Config& config, const dp::WorkerConfig& base, unsigned queues,
-                                     dp::TablePublisher& publisher);
+                                     dp::TablePublisher& publisher, const dp::RssLayout& rss = {});
     // Stops every worker and waits for them (each finishes its burst).
     void stop();
     // A reload's flow timeouts and ICMP rate: each lcore takes them at its
@@ -60,6 +63,7 @@ private:
     std::vector<std::unique_ptr<Lcore>> lcores_;
     std::vector<LcoreRef> refs_;
     std::vector<const dp::LcoreCounters*> peers_;  // every lcore's counters, for wlc
+    dp::Steering steering_;                        // its inboxes are freed (and emptied) here
     std::atomic<bool> stop_{false};
     // The published tunables; every one stays until the lcores are gone
     // (a reload that changes them costs 52 bytes, and no lcore waits).

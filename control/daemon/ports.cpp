@@ -27,6 +27,7 @@ std::optional<std::string> Ports::open(const PortsSpec& spec) {
     ps.mtu = spec.mtu;
     ps.mac = spec.mac ? spec.mac->data() : nullptr;
     ps.pool = pool_;
+    ps.rss = &rss_;
     if (auto err = dp::setup_port(ps)) return fmt::format("{}: {}", spec.data_label, *err);
     data_started_ = true;
     dp::port_mac(data_, mac_.data());
@@ -41,6 +42,7 @@ std::optional<std::string> Ports::open(const PortsSpec& spec) {
     dp::PortSetup es = ps;
     es.port_id = exception_;
     es.mac = nullptr;
+    es.rss = nullptr;
     if (auto err = dp::setup_port(es)) {
         return fmt::format("exception path {}: {}", spec.tap_iface.empty() ? spec.exception : spec.tap_iface, *err);
     }

@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include "dataplane/rss.h"
+
 struct rte_mempool;
 
 namespace tern::ctl {
@@ -51,6 +53,8 @@ public:
     const uint8_t* mac() const { return mac_.data(); }
     const std::string& tap_iface() const { return spec_.tap_iface; }
     rte_mempool* pool() const { return pool_; }
+    // How the data port spreads flows over its RX queues (see dp::RssLayout).
+    const dp::RssLayout& rss() const { return rss_; }
 
 private:
     PortsSpec spec_;
@@ -60,6 +64,7 @@ private:
     bool data_started_ = false;
     bool exception_started_ = false;
     std::array<uint8_t, 6> mac_{};
+    dp::RssLayout rss_;
 };
 
 }  // namespace tern::ctl

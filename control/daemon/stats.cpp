@@ -43,6 +43,7 @@ Stats collect(const conf::Config& config, CounterSlots& slots, const std::vector
         ls.too_big_sent = l.counters->too_big_sent.get();
         ls.echo_replies = l.counters->echo_replies.get();
         ls.icmp_errors_forwarded = l.counters->icmp_errors_forwarded.get();
+        ls.handed_over = l.counters->handed_over.get();
         ls.flows_evicted = l.counters->flows_evicted.get();
         ls.flows_rescheduled = l.counters->flows_rescheduled.get();
         for (size_t d = 0; d < dp::kDropCount; ++d) ls.drops[d] = l.counters->drops[d].get();
@@ -53,6 +54,7 @@ Stats collect(const conf::Config& config, CounterSlots& slots, const std::vector
         st.totals.too_big_sent += ls.too_big_sent;
         st.totals.echo_replies += ls.echo_replies;
         st.totals.icmp_errors_forwarded += ls.icmp_errors_forwarded;
+        st.totals.handed_over += ls.handed_over;
         st.totals.flows_evicted += ls.flows_evicted;
         st.totals.flows_rescheduled += ls.flows_rescheduled;
         for (size_t d = 0; d < dp::kDropCount; ++d) st.totals.drops[d] += ls.drops[d];
@@ -144,10 +146,11 @@ std::string to_json(const Stats& st) {
         o += fmt::format(
             "{}\n    {{\"lcore\": {}, \"queue\": {}, \"rx\": {}, \"tx\": {}, \"punt\": {}, "
             "\"from_kernel\": {}, \"too_big_sent\": {}, \"echo_replies\": {}, "
-            "\"icmp_errors_forwarded\": {}, \"flows_evicted\": {}, \"flows_rescheduled\": {}, "
-            "\"dropped\": {}, \"drops\": {}}}",
+            "\"icmp_errors_forwarded\": {}, \"handed_over\": {}, \"flows_evicted\": {}, "
+            "\"flows_rescheduled\": {}, \"dropped\": {}, \"drops\": {}}}",
             i ? "," : "", l.lcore, l.queue, l.rx, l.tx, l.punt, l.from_kernel, l.too_big_sent, l.echo_replies,
-            l.icmp_errors_forwarded, l.flows_evicted, l.flows_rescheduled, l.dropped(), drops_json(l.drops));
+            l.icmp_errors_forwarded, l.handed_over, l.flows_evicted, l.flows_rescheduled, l.dropped(),
+            drops_json(l.drops));
     }
     const auto& t = st.totals;
     o += fmt::format(
@@ -194,8 +197,9 @@ std::string to_text(const Stats& st) {
     }
     if (st.lcores.size() > 1) {
         for (const auto& l : st.lcores) {
-            o += fmt::format("lcore {} (queue {}): rx {} forwarded {} to kernel {} dropped {}\n", l.lcore, l.queue,
-                             l.rx, l.tx, l.punt, l.dropped());
+            o += fmt::format("lcore {} (queue {}): rx {} forwarded {} to kernel {} dropped {}{}\n", l.lcore, l.queue,
+                             l.rx, l.tx, l.punt, l.dropped(),
+                             l.handed_over ? fmt::format(" handed over {}", l.handed_over) : "");
         }
     }
     o += "forwarded where:\n";

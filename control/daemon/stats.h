@@ -26,6 +26,7 @@ struct LcoreStats {
     unsigned queue = 0;
     uint64_t rx = 0, tx = 0, punt = 0, from_kernel = 0;
     uint64_t too_big_sent = 0, echo_replies = 0, icmp_errors_forwarded = 0;
+    uint64_t handed_over = 0;  // received here, handed to the lcore owning their flow
     uint64_t flows_evicted = 0, flows_rescheduled = 0;
     std::array<uint64_t, dp::kDropCount> drops{};
     uint64_t dropped() const;

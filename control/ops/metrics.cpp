@@ -161,6 +161,9 @@ void dataplane_metrics(Writer& w, const Stats& stats, uint64_t flow_capacity) {
               static_cast<double>(lc.tx));
         w.add("tern_lcore_punted_packets_total", "counter", "Packets an lcore handed to the kernel", l,
               static_cast<double>(lc.punt));
+        w.add("tern_lcore_handed_over_packets_total", "counter",
+              "ICMP errors an lcore received and handed to the lcore owning their flow", l,
+              static_cast<double>(lc.handed_over));
         w.add("tern_lcore_flows_evicted_total", "counter", "Live flows pushed out of a full flow-table bucket", l,
               static_cast<double>(lc.flows_evicted));
         for (size_t d = 0; d < dp::kDropCount; ++d) {

@@ -8,6 +8,7 @@
 
 #include "dataplane/packet.h"
 #include "dataplane/port.h"
+#include "dataplane/rss.h"
 #include "dataplane/rte.h"
 
 namespace tern::ctl {
@@ -41,21 +42,14 @@ DumperPtr open_write(const std::string& path, std::string& error) {
     return d;
 }
 
-// The queue a NIC with the default RETA (entry i -> queue i % n) would pick.
-unsigned rss_queue(const uint8_t* data, uint32_t len, unsigned queues) {
+// The queue a NIC would pick with Tern's key and redirection table
+// (RssLayout::replay: 128 entries, entry i -> queue i % n).
+unsigned rss_queue(const uint8_t* data, uint32_t len, const dp::Steering& steering) {
     if (len < 14) return 0;
     // Pass the frame's own destination as the port MAC: RSS ignores MACs.
     const dp::Parsed p = dp::parse_frame(data, len, len, data);
     if (p.action != dp::Action::lookup) return 0;
-    uint32_t tuple[10];
-    uint32_t n = 0;
-    const auto& k = p.key;
-    const unsigned words = k.family == 4 ? 1 : 4;
-    for (unsigned i = 0; i < words; ++i) tuple[n++] = rte_be_to_cpu_32(reinterpret_cast<const uint32_t*>(k.src)[i]);
-    for (unsigned i = 0; i < words; ++i) tuple[n++] = rte_be_to_cpu_32(reinterpret_cast<const uint32_t*>(k.dst)[i]);
-    if (!k.fragment) tuple[n++] = (uint32_t{rte_be_to_cpu_16(k.sport)} << 16) | rte_be_to_cpu_16(k.dport);
-    const uint32_t h = rte_softrss(tuple, n, dp::kRssKey);
-    return (h & 127u) % queues;
+    return steering.owner(p.key);
 }
 
 }  // namespace
@@ -70,11 +64,13 @@ SplitResult split_capture(const std::string& in, const std::vector<std::string>&
         dumpers.push_back(open_write(o, r.error));
         if (!dumpers.back()) return r;
     }
+    dp::Steering steering;
+    steering.rss = dp::RssLayout::replay(static_cast<uint16_t>(std::max<size_t>(outs.size(), 1)));
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
     int rc;
     while ((rc = pcap_next_ex(p.get(), &hdr, &data)) == 1) {
-        const unsigned q = outs.size() > 1 ? rss_queue(data, hdr->caplen, outs.size()) : 0;
+        const unsigned q = outs.size() > 1 ? rss_queue(data, hdr->caplen, steering) : 0;
         ++r.per_queue[q];
         if (!dumpers.empty()) pcap_dump(reinterpret_cast<u_char*>(dumpers[q].get()), hdr, data);
     }

@@ -231,7 +231,8 @@ int replay_on_eal(const ReplayOptions& opt, const conf::Config& config, const st
     for (const auto& st : steps) barrier.times_us.push_back(st.at_us);
     if (!steps.empty()) wc.events = &barrier;
     LcoreSet lcores;
-    if (auto err = lcores.start(config, wc, nq, publisher)) {
+    // The queues' flows are where split_capture put them (RssLayout::replay).
+    if (auto err = lcores.start(config, wc, nq, publisher, dp::RssLayout::replay(static_cast<uint16_t>(nq)))) {
         fmt::print(stderr, "{}\n", *err);
         return 1;
     }
