@@ -518,6 +518,10 @@ std::vector<std::string> Appliance::apply_live(const ConfigDiff& diff, const con
         for (auto& line : p.speaker->reconfigure(speaker_settings(config_))) done.push_back(std::move(line));
     }
     announce();  // MEDs, VIPs, withdraw_unpooled
+    // The node's addresses on the exception path's interface follow.
+    if (p.kernel && (diff.touches("node.ipv4") || diff.touches("node.ipv6") || diff.touches("ports"))) {
+        if (auto e = p.kernel->set_addresses(node_addresses(config_))) done.push_back(*e);
+    }
     if (diff.touches("http")) {
         if (auto e = listen_http(); !e.empty()) done.push_back(e);
     }

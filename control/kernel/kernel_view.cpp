@@ -10,6 +10,7 @@
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -173,9 +174,7 @@ std::optional<std::string> KernelView::open(const std::string& ifname, uint32_t 
         return fmt::format("rtnetlink: bind: {}", std::strerror(errno));
     }
     if (auto err = set_link(mtu)) return fmt::format("interface {}: {}", ifname, *err);
-    for (const auto& p : addresses) {
-        if (auto err = add_address(p)) return fmt::format("interface {}: address {}: {}", ifname, p.str(), *err);
-    }
+    if (auto err = set_addresses(addresses)) return err;
     // Subscribed first, then the tables: a change in between arrives twice,
     // which applying a message is indifferent to.
     if (auto err = resync()) return err;
@@ -267,6 +266,36 @@ std::optional<std::string> KernelView::add_address(const conf::Prefix& p) {
     put_ip(nlh, IFA_LOCAL, p.addr);
     put_ip(nlh, IFA_ADDRESS, p.addr);
     if (auto err = request(nlh); err && *err != EEXIST) return std::string(std::strerror(*err));
+    return std::nullopt;
+}
+
+std::optional<std::string> KernelView::set_addresses(const std::vector<conf::Prefix>& addresses) {
+    auto same = [](const conf::Prefix& a, const conf::Prefix& b) { return a.addr == b.addr && a.length == b.length; };
+    for (const auto& old : addresses_) {
+        if (std::none_of(addresses.begin(), addresses.end(), [&](const conf::Prefix& n) { return same(n, old); })) {
+            if (auto err = del_address(old)) {
+                return fmt::format("interface {}: cannot remove address {}: {}", ifname_, old.str(), *err);
+            }
+        }
+    }
+    addresses_.clear();
+    for (const auto& p : addresses) {
+        if (auto err = add_address(p)) return fmt::format("interface {}: address {}: {}", ifname_, p.str(), *err);
+        addresses_.push_back(p);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> KernelView::del_address(const conf::Prefix& p) {
+    std::vector<uint8_t> buf(MNL_SOCKET_BUFFER_SIZE);
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = RTM_DELADDR;
+    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+    ifa->ifa_family = static_cast<uint8_t>(p.addr.family);
+    ifa->ifa_prefixlen = static_cast<uint8_t>(p.length);
+    ifa->ifa_index = static_cast<uint32_t>(ifindex_);
+    put_ip(nlh, IFA_LOCAL, p.addr);
+    if (auto err = request(nlh); err && *err != EADDRNOTAVAIL) return std::string(std::strerror(*err));
     return std::nullopt;
 }
 

@@ -70,6 +70,10 @@ public:
     std::optional<std::string> open(const std::string& ifname, uint32_t mtu,
                                     const std::vector<conf::Prefix>& addresses);
 
+    // The interface's addresses become `addresses` (a reload): the new ones
+    // are added, the ones set before and not listed are removed.
+    std::optional<std::string> set_addresses(const std::vector<conf::Prefix>& addresses);
+
     std::optional<conf::IpAddr> route(const conf::IpAddr& ip) const override;
     std::optional<conf::MacAddr> mac(const conf::IpAddr& ip) const override;
     void keep_resolved(const std::set<conf::IpAddr>& hops) override;
@@ -92,6 +96,7 @@ private:
     std::optional<int> request(nlmsghdr* nlh);
     std::optional<std::string> set_link(uint32_t mtu);
     std::optional<std::string> add_address(const conf::Prefix& p);
+    std::optional<std::string> del_address(const conf::Prefix& p);
     void add_managed(const conf::IpAddr& ip);
     void del_managed(const conf::IpAddr& ip);
 
@@ -105,11 +110,12 @@ private:
     boost::asio::posix::stream_descriptor events_fd_;
     boost::asio::steady_timer timer_;
     std::map<conf::IpAddr, conf::MacAddr> macs_;
-    std::set<conf::IpAddr> wanted_;   // the tables' next hops
-    std::set<conf::IpAddr> managed_;  // managed entries the kernel holds on the interface
-    std::set<conf::IpAddr> ours_;     // managed entries Tern asked for
-    std::set<conf::IpAddr> refused_;  // asked for, refused (logged once)
-    std::vector<RouteMsg> routes_;    // the main table's unicast routes (any interface)
+    std::set<conf::IpAddr> wanted_;        // the tables' next hops
+    std::set<conf::IpAddr> managed_;       // managed entries the kernel holds on the interface
+    std::set<conf::IpAddr> ours_;          // managed entries Tern asked for
+    std::set<conf::IpAddr> refused_;       // asked for, refused (logged once)
+    std::vector<RouteMsg> routes_;         // the main table's unicast routes (any interface)
+    std::vector<conf::Prefix> addresses_;  // set on the interface by open() / set_addresses()
     uint64_t version_ = 0;
 };
 

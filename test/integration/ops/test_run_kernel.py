@@ -67,12 +67,12 @@ def nsx(ns, *cmd, check=True):
     return sh("ip", "netns", "exec", NS[ns], *cmd, check=check)
 
 
-def config(neighbors=None, hosts=tuple(SERVERS)):
+def config(neighbors=None, hosts=tuple(SERVERS), ipv6=False):
     rs = "".join(f"      - {{host: {h}, ip: {SERVERS[h]}}}\n" for h in hosts)
     neigh = "".join(f"  - {{ip: {ip}, mac: \"{mac}\"}}\n" for ip, mac in (neighbors or {}).items())
-    return (f"node: {{name: kern{PID}, ipv4: {NODE}}}\n"
+    return (f"node: {{name: kern{PID}, ipv4: {NODE}" + (", ipv6: \"fd98::1\"" if ipv6 else "") + "}\n"
             f"ports: [{{name: p0, device: \"net_af_packet0,iface={T}lb\", mac: \"{PORT_MAC}\","
-            f" subnets: [10.98.0.0/24]}}]\n"
+            f" subnets: [10.98.0.0/24" + (", \"fd98::/64\"" if ipv6 else "") + "]}]\n"
             f"console: {{socket: {SOCK}}}\n"
             f"http: {{address: 127.0.0.1, port: {HTTP_PORT}}}\n"
             + (f"neighbors:\n{neigh}" if neigh else "") +
@@ -263,11 +263,13 @@ try:
     macs = {}
     for h, ip in SERVERS.items():
         macs[ip] = nsx(h, "cat", f"/sys/class/net/{T}{h}/address").stdout.strip()
-    lab.write_config(config(macs))
+    lab.write_config(config(macs, ipv6=True))
     mark = len(lab.log)
     lab.tern.send_signal(signal.SIGHUP)
     lib.check("SIGHUP: the config with neighbors is reloaded", lab.wait_log("reloaded", 10, mark),
               "\n".join(lab.log[mark:]))
+    addrs = nsx("lb", "ip", "-o", "addr", "show", "dev", "tern-p0").stdout
+    lib.check("the reload's new node address is on the exception path", "fd98::1/64" in addrs, addrs)
     got = lab.requests(60)
     lib.check("with neighbors in the config, requests reach the pooled servers, none fails",
               got.get("failed") == 0 and got.get("a", 0) > 0 and got.get("b", 0) > 0 and "c" not in got, got)
