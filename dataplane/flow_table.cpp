@@ -332,10 +332,11 @@ FlowMemory::FlowMemory(size_t capacity)
 
 FlowMemory::~FlowMemory() { ::operator delete (data_, std::align_val_t{64}); }
 
-bool FlowTable::slot(size_t i, FlowEntry& out, ConnState& state) const {
+bool FlowTable::slot(size_t i, FlowEntry& out, ConnState& state, uint32_t* expires) const {
     if (!(buckets_[i / kWays].used & (1u << (i % kWays)))) return false;
     std::memcpy(&out, &entries_[i], sizeof(out));
     state = buckets_[i / kWays].state[i % kWays];
+    if (expires) *expires = buckets_[i / kWays].expires[i % kWays];
     return true;
 }
 

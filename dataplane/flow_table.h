@@ -115,6 +115,7 @@ struct FlowSample {
     unsigned lcore;
     FlowEntry entry;
     ConnState state;
+    uint32_t expires = 0;  // flow clock, seconds (tern run: TSC seconds)
 };
 
 // One bucket's metadata: one cache line for kWays flows.
@@ -241,9 +242,10 @@ public:
         return buckets_[i / kWays].expires[i % kWays];
     }
     // Copies slot `i` (< capacity()) into `out` and its state into `state`
-    // if it holds a flow, live or not yet released (for sampling; racy reads
-    // from another thread are the caller's business).
-    bool slot(size_t i, FlowEntry& out, ConnState& state) const;
+    // (and its expiry, flow clock seconds, into `expires` when given) if it
+    // holds a flow, live or not yet released (for sampling; racy reads from
+    // another thread are the caller's business).
+    bool slot(size_t i, FlowEntry& out, ConnState& state, uint32_t* expires = nullptr) const;
 
     size_t capacity() const { return mask_ + 1; }
     size_t size() const { return size_; }

@@ -332,6 +332,11 @@ public:
         }
         return flows_text(p_.lcores.sample_flows(max), p_.state->slots(), live, p_.lcores.flow_capacity());
     }
+    std::string connections(size_t max) override {
+        // tern run's flow clock: TSC seconds (dp::Worker::clock).
+        const auto now = static_cast<uint32_t>(rte_get_tsc_cycles() / rte_get_tsc_hz());
+        return connections_text(p_.lcores.sample_flows(max), p_.state->slots(), p_.state->effective(), now);
+    }
     std::string reload() override {
         const std::string r = a_.reload();
         (r.find("rejected") != std::string::npos ? log_error : log_info)(r);

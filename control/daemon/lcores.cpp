@@ -141,8 +141,8 @@ std::vector<dp::FlowSample> LcoreSet::sample_flows(size_t max) const {
         const size_t want = (max - out.size() + lcores_.size() - 1) / lcores_.size();
         size_t got = 0;
         for (size_t i = 0; i < cap && got < want; ++i) {
-            dp::FlowSample f{l->id, {}, {}};
-            if (!l->flows->slot((sample_from_ + i) % cap, f.entry, f.state)) continue;
+            dp::FlowSample f{l->id, {}, {}, 0};
+            if (!l->flows->slot((sample_from_ + i) % cap, f.entry, f.state, &f.expires)) continue;
             out.push_back(f);
             ++got;
         }

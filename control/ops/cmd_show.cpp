@@ -29,6 +29,8 @@ void add_show_commands(CommandRegistry& r) {
            [](Operable& t, const Args& a) { return CommandResult{stats_text(t.stats(), a.get(2))}; }});
     r.add({"show flows", "a sample of the lcores' flow tables",
            [](Operable& t, const Args&) { return CommandResult{t.flows(20)}; }});
+    r.add({"show connections", "a sample of the flows as ipvsadm -Lnc lists connections (at most 100)",
+           [](Operable& t, const Args&) { return CommandResult{t.connections(100)}; }});
     r.add({"show bgp", "BGP sessions", [](Operable& t, const Args&) { return CommandResult{bgp_text(t.speaker())}; }});
     r.add({"show alerts", "what /alerts says", [](Operable& t, const Args&) {
                const Alerts a = alerts(t.state().pools(), t.state().unresolved());

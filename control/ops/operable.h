@@ -30,6 +30,8 @@ public:
     virtual const bgp::Speaker* speaker() const = 0;
     // Up to `max` flows sampled from the lcores' flow tables, rendered.
     virtual std::string flows(size_t max) = 0;
+    // The same sample in ipvsadm -Lnc's layout.
+    virtual std::string connections(size_t max) = 0;
     // Re-reads the config file; says what happened.
     virtual std::string reload() = 0;
     virtual const std::string& config_path() const = 0;

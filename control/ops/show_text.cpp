@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <tuple>
 
 namespace tern::ctl {
@@ -172,12 +173,39 @@ std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const P
     return o;
 }
 
+std::string connections_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
+                             const conf::Config& config, uint32_t now) {
+    std::map<std::pair<std::string, std::string>, conf::IpAddr> ips;
+    for (const auto& s : config.services) {
+        for (const auto& rs : s.realservers) ips[{s.name, rs.host}] = rs.ip;
+    }
+    std::string o = "IPVS connection entries\n";
+    o += fmt::format("pro expire {:<11} {:<18} {:<18} {}\n", "state", "source", "virtual", "destination");
+    for (const auto& f : flows) {
+        const dp::FlowEntry& e = f.entry;
+        if (e.key.proto != 6 && e.key.proto != 17) continue;
+        conf::IpAddr src, dst;
+        src.family = dst.family = e.key.family == 6 ? AF_INET6 : AF_INET;
+        std::memcpy(src.bytes.data(), e.key.src, 16);
+        std::memcpy(dst.bytes.data(), e.key.dst, 16);
+        std::string dest = "?";
+        if (const auto who = slots.server_of(e.server_slot)) {
+            if (auto it = ips.find(*who); it != ips.end()) dest = endpoint(it->second, ntohs(e.key.dport));
+        }
+        const uint32_t left = f.expires > now ? f.expires - now : 0;
+        o += fmt::format("{:<3} {:<6} {:<11} {:<18} {:<18} {}\n", e.key.proto == 6 ? "TCP" : "UDP",
+                         fmt::format("{:02}:{:02}", left / 60, left % 60), dp::conn_state_name(f.state),
+                         endpoint(src, ntohs(e.key.sport)), endpoint(dst, ntohs(e.key.dport)), dest);
+    }
+    return o;
+}
+
 std::string flows_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots, size_t live,
                        size_t capacity) {
     std::string o =
         fmt::format("{} of {} live flows ({} entries in all lcores' tables):\n", flows.size(), live, capacity);
     o += fmt::format("{:<5} {:<5} {:<46} {:<46} {:<12} {}\n", "lcore", "proto", "client", "vip", "state", "server");
-    for (const auto& [lcore, e, state] : flows) {
+    for (const auto& [lcore, e, state, expires] : flows) {
         conf::IpAddr src, dst;
         src.family = dst.family = e.key.family == 6 ? AF_INET6 : AF_INET;
         std::memcpy(src.bytes.data(), e.key.src, 16);

@@ -24,6 +24,11 @@ std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const P
 // `only` is empty).
 std::string pools_text(const Pools& pools, const std::string& only, const std::vector<Unresolved>& unresolved = {});
 
+// `ipvsadm -Lnc`'s layout for sampled flows: protocol, time left (mm:ss,
+// against the flow clock `now`), IPVS state, client, VIP, server.
+std::string connections_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
+                             const conf::Config& config, uint32_t now);
+
 // Counters: all (`what` empty), or the port, lcore or service table.
 std::string stats_text(const Stats& stats, const std::string& what);
 

@@ -206,6 +206,12 @@ try:
     lib.check("requests through the VIP reach a and b, none fails",
               got.get("failed") == 0 and got.get("a", 0) > 0 and got.get("b", 0) > 0, got)
 
+    conns = lab.console("show connections\nquit\n")
+    rows = re.findall(rf"^TCP \d\d:\d\d  (\S+)\s+{re.escape(CLIENT)}:\d+\s+{re.escape(VIP)}:80\s+(\S+):80$", conns, re.M)
+    lib.check("show connections lists the client's flows as ipvsadm -Lnc does",
+              "IPVS connection entries\npro expire state       source             virtual            destination" in conns
+              and rows and {d for _, d in rows} <= {SERVERS["a"], SERVERS["b"]}, conns)
+
     # A server that arrives at run time (as from etcd or a pool file): the
     # kernel is asked to resolve it, and it takes its share.
     out = lab.console(f"add realserver web c {SERVERS['c']} 1\nquit\n")

@@ -37,6 +37,7 @@ public:
     ctl::Stats stats() override { return {}; }
     const bgp::Speaker* speaker() const override { return nullptr; }
     std::string flows(size_t max) override { return "flows " + std::to_string(max) + "\n"; }
+    std::string connections(size_t max) override { return "connections " + std::to_string(max) + "\n"; }
     std::string reload() override {
         ++reloads;
         return "reloaded";

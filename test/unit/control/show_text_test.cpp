@@ -1,13 +1,20 @@
 // The console's texts that other tools' users read by eye and by script:
-// show services as ipvsadm -Ln prints it, byte for byte.
+// show services as ipvsadm -Ln prints it, byte for byte; show connections
+// as ipvsadm -Lnc.
 #include "control/ops/show_text.h"
 
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "control/state/pools.h"
+#include "control/state/table_builder.h"
+#include "dataplane/flow_table.h"
 
 using namespace tern;
 
@@ -63,4 +70,41 @@ TEST_CASE("show services: ipvsadm -Ln's lines, padding and order", "[control]") 
           "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
           "TCP  192.0.2.1:443 mh\n"
           "  -> 10.0.0.41:443                Route   1      0          0         \n");
+}
+
+TEST_CASE("show connections: ipvsadm -Lnc's layout", "[control]") {
+    auto r = conf::load_string(
+        "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+        "services:\n"
+        "  - {name: web, vip: 192.0.2.1, port: 80, realservers: [{host: rs1, ip: 10.0.0.21}]}\n"
+        "  - {name: dns6, vip: '2001:db8::53', port: 53, protocol: udp, realservers: [{host: n1, ip: '2001:db8::11'}]}\n",
+        "t.yaml");
+    REQUIRE(r.config);
+    ctl::CounterSlots slots;
+    uint32_t web_slot = 0, dns_slot = 0;
+    REQUIRE(slots.server("web", "rs1", web_slot));
+    REQUIRE(slots.server("dns6", "n1", dns_slot));
+    auto flow = [](const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t proto, uint32_t slot,
+                   dp::ConnState state, uint32_t expires) {
+        dp::FlowSample f{0, {}, state, expires};
+        const auto s = *conf::IpAddr::parse(src), d = *conf::IpAddr::parse(dst);
+        f.entry.key.family = s.is_v4() ? 4 : 6;
+        std::memcpy(f.entry.key.src, s.bytes.data(), 16);
+        std::memcpy(f.entry.key.dst, d.bytes.data(), 16);
+        f.entry.key.sport = htons(sport);
+        f.entry.key.dport = htons(dport);
+        f.entry.key.proto = proto;
+        f.entry.server_slot = slot;
+        return f;
+    };
+    const std::vector<dp::FlowSample> flows = {
+        flow("198.51.100.7", 40000, "192.0.2.1", 80, 6, web_slot, dp::ConnState::established, 1000 + 898),
+        flow("2001:db8:c::9", 5353, "2001:db8::53", 53, 17, dns_slot, dp::ConnState::udp, 1000 + 61),
+        flow("198.51.100.8", 40001, "192.0.2.1", 80, 6, web_slot, dp::ConnState::fin_wait, 999)};
+    CHECK(ctl::connections_text(flows, slots, *r.config, 1000) ==
+          "IPVS connection entries\n"
+          "pro expire state       source             virtual            destination\n"
+          "TCP 14:58  ESTABLISHED 198.51.100.7:40000 192.0.2.1:80       10.0.0.21:80\n"
+          "UDP 01:01  UDP         [2001:db8:c::9]:5353 [2001:db8::53]:53  [2001:db8::11]:53\n"
+          "TCP 00:00  FIN_WAIT    198.51.100.8:40001 192.0.2.1:80       10.0.0.21:80\n");
 }
