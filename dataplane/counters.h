@@ -68,10 +68,13 @@ struct PacketsBytes {
     }
 };
 
-// Gauges kept by one lcore: increments and decrements (added modulo 2^64).
+// Gauges kept by one lcore: increments and decrements (added modulo 2^64);
+// and the flows ever scheduled to the server (IPVS's Conns), beside them so
+// that a new flow touches one place.
 struct ConnCounts {
     Counter active;
     Counter inactive;
+    Counter created;
     void add(bool is_active, int64_t n) { (is_active ? active : inactive).add(static_cast<uint64_t>(n)); }
 };
 
@@ -80,7 +83,7 @@ struct ConnCounts {
 // a (service, host) keeps its slot until the process restarts, so the limit
 // counts every server configured since start, not only the current ones.
 // 2^18 server slots: 1000 services x 100 servers with 2.6x headroom for
-// churn, at 32 B per slot (servers + conns) = 8 MiB per lcore. A fixed limit
+// churn, at 40 B per slot (servers + conns) = 10 MiB per lcore. A fixed limit
 // rather than one sized from the config at start-up: a reload that adds
 // servers must not fail because the process started with a smaller config.
 inline constexpr uint32_t kMaxServiceSlots = 4096;

@@ -257,6 +257,7 @@ uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey
             e->server_slot = svc.servers[idx].counter;
             e->server_index = idx;
             counters_.conns[e->server_slot].add(active, 1);
+            counters_.conns[e->server_slot].created.add(1);
             counters_.flows_rescheduled.add(1);
         }
     } else {
@@ -270,6 +271,7 @@ uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey
         e->generation = gen;
         old = key.proto == kProtoTcp ? ConnState::none : ConnState::udp;  // set_state below
         counters_.conns[e->server_slot].add(false, 1);
+        counters_.conns[e->server_slot].created.add(1);
     }
     set_next_hop(*e, svc.servers[idx]);
     if (!create) return idx;  // an ICMP error neither refreshes nor advances the flow
@@ -455,6 +457,7 @@ __attribute__((always_inline)) inline void Worker::forward_v4_flow(const Hot& h,
         std::memcpy(reinterpret_cast<uint8_t*>(&hop) + 2, srv.mac, 6);
         std::memcpy(&e->server_index, &hop, 8);
         counters_.conns[e->server_slot].add(false, 1);
+        counters_.conns[e->server_slot].created.add(1);
         at = ft->where(*e);
         old = proto == kProtoTcp ? ConnState::none : ConnState::udp;
     }

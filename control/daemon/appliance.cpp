@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstring>
 #include <set>
+#include <utility>
 
 #include "bgp/asio_io.h"
 #include "bgp/speaker.h"
@@ -324,6 +325,13 @@ public:
         return p_.state->effective();
     }
     Stats stats() override { return p_.stats(true); }
+    Stats rate_base(const Stats& now, double& seconds) override {
+        const auto t = std::chrono::steady_clock::now();
+        seconds = std::chrono::duration<double>(t - rate_at_).count();
+        Stats before = std::exchange(rate_base_, now);
+        rate_at_ = t;
+        return before;
+    }
     const bgp::Speaker* speaker() const override { return p_.speaker.get(); }
     std::string flows(size_t max) override {
         size_t live = 0;
@@ -348,6 +356,8 @@ public:
 private:
     Appliance& a_;
     Parts& p_;
+    Stats rate_base_;  // zeros: the counters at start-up
+    std::chrono::steady_clock::time_point rate_at_ = std::chrono::steady_clock::now();
 };
 
 // The HTTP API (PyBal's /pools and /alerts, /metrics), the console on its

@@ -88,8 +88,10 @@ Stats collect(const conf::Config& config, CounterSlots& slots, const std::vector
                     // Per-lcore gauges add up modulo 2^64.
                     sv.active_conns += l.counters->conns[slot].active.get();
                     sv.inactive_conns += l.counters->conns[slot].inactive.get();
+                    sv.conns += l.counters->conns[slot].created.get();
                 }
             }
+            ss.conns += sv.conns;
             ss.servers.push_back(sv);
         }
         st.services.push_back(std::move(ss));

@@ -39,12 +39,14 @@ struct ServerStats {
     bool enabled = false;
     uint64_t packets = 0, bytes = 0;
     uint64_t active_conns = 0, inactive_conns = 0;  // IPVS's ActiveConn / InActConn
+    uint64_t conns = 0;                             // flows ever scheduled to it (IPVS's Conns)
 };
 
 struct ServiceStats {
     std::string name, vip, protocol, scheduler, forward;
     uint16_t port = 0;
     uint64_t packets = 0, bytes = 0;
+    uint64_t conns = 0;  // its servers' conns
     std::vector<ServerStats> servers;
 };
 

@@ -16,6 +16,18 @@ void add_show_commands(CommandRegistry& r) {
     r.add({"show services", "the services as ipvsadm -Ln shows them", [](Operable& t, const Args&) {
                return CommandResult{ipvsadm_text(t.effective_config(), t.stats(), t.state().pools(), "")};
            }});
+    r.add({"show services stats", "ipvsadm -Ln --stats: Conns, InPkts, OutPkts, InBytes, OutBytes",
+           [](Operable& t, const Args&) {
+               return CommandResult{ipvsadm_stats_text(t.effective_config(), t.stats(), t.state().pools(), "")};
+           }});
+    r.add({"show services rate", "ipvsadm -Ln --rate: per second since the last `show services rate`",
+           [](Operable& t, const Args&) {
+               const Stats now = t.stats();
+               double seconds = 0;
+               const Stats before = t.rate_base(now, seconds);
+               return CommandResult{
+                   ipvsadm_rate_text(t.effective_config(), now, before, seconds, t.state().pools(), "")};
+           }});
     r.add({"show service SERVICE", "one service, its servers and their health", [](Operable& t, const Args& a) {
                const Pools& pools = t.state().pools();
                if (!pools.services().count(a[2])) return fail(fmt::format("show service: no service named '{}'", a[2]));

@@ -186,6 +186,8 @@ void dataplane_metrics(Writer& w, const Stats& stats, uint64_t flow_capacity) {
                   static_cast<double>(r.packets));
             w.add("tern_server_bytes_total", "counter", "Bytes forwarded to the server", sl,
                   static_cast<double>(r.bytes));
+            w.add("tern_server_connections_total", "counter", "Flows scheduled to the server (IPVS Conns)", sl,
+                  static_cast<double>(r.conns));
             w.add("tern_server_active_connections", "gauge", "ESTABLISHED flows to the server (IPVS ActiveConn)", sl,
                   static_cast<double>(r.active_conns));
             w.add("tern_server_inactive_connections", "gauge", "Other flows to the server (IPVS InActConn)", sl,

@@ -113,61 +113,153 @@ bool ipvs_before(const conf::IpAddr& a, uint16_t ap, const conf::IpAddr& b, uint
 
 }  // namespace
 
-std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const Pools& pools, const std::string& only) {
-    // `ipvsadm -Ln` starts with the version and the connection table's size;
-    // `ipvsadm -Ln -t VIP:PORT` (one service) without it.
-    std::string o = only.empty() ? fmt::format("IP Virtual Server version 1.2.1 (size={})\n", stats.flow_capacity) : "";
-    o += "Prot LocalAddress:Port Scheduler Flags\n"
-         "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
-    std::vector<const conf::Service*> services;
+namespace {
+
+// What ipvsadm lists: the services in its order with their servers in
+// its order; depooled servers are absent (IPVS has no such entry).
+struct Listed {
+    const conf::Service* service;
+    const ServiceStats* stats;
+    std::vector<std::pair<const conf::RealServer*, const ServerStats*>> servers;
+};
+
+std::vector<Listed> ipvs_listing(const conf::Config& config, const Stats& stats, const Pools& pools,
+                                 const std::string& only) {
+    std::vector<Listed> out;
     for (const auto& s : config.services) {
-        if (only.empty() || s.name == only) services.push_back(&s);
-    }
-    std::stable_sort(services.begin(), services.end(), [](const conf::Service* a, const conf::Service* b) {
-        const bool a_udp = a->protocol == conf::Protocol::udp, b_udp = b->protocol == conf::Protocol::udp;
-        if (a->vip.family != b->vip.family) return a->vip.family < b->vip.family;
-        if (a_udp != b_udp) return b_udp;
-        return ipvs_before(a->vip, a->port, b->vip, b->port);
-    });
-    for (const conf::Service* sp : services) {
-        const conf::Service& s = *sp;
-        // As ipvsadm prints it: an IPv4 service's "TCP  address:port" cut at 33 characters, a server's at 28.
-        std::string name =
-            fmt::format("{}  {}", s.protocol == conf::Protocol::tcp ? "TCP" : "UDP", endpoint(s.vip, s.port));
-        if (s.vip.is_v4()) name = name.substr(0, 33);
-        o += fmt::format("{} {}\n", name, ipvs_scheduler(s.scheduler));
-        const ServiceStats* ss = nullptr;
+        if (!only.empty() && s.name != only) continue;
+        Listed l{&s, nullptr, {}};
         for (const auto& x : stats.services) {
-            if (x.name == s.name) ss = &x;
+            if (x.name == s.name) l.stats = &x;
         }
         const ServicePool* pool = nullptr;
         if (auto it = pools.services().find(s.name); it != pools.services().end()) pool = &it->second;
-        std::vector<const conf::RealServer*> servers;
         for (const auto& rs : s.realservers) {
-            // As IPVS shows it: servers in the table; depooled ones are gone,
-            // drained (disabled) ones show weight 0.
+            // Drained (disabled) servers stay, at weight 0.
             const ServerState* st = pool ? pool->server(rs.host) : nullptr;
             if (st && st->enabled && !st->pooled) continue;
-            servers.push_back(&rs);
-        }
-        std::stable_sort(servers.begin(), servers.end(), [&](const conf::RealServer* a, const conf::RealServer* b) {
-            return ipvs_before(a->ip, s.port, b->ip, s.port);
-        });
-        for (const conf::RealServer* rs : servers) {
-            uint64_t active = 0, inactive = 0;
-            if (ss) {
-                for (const auto& r : ss->servers) {
-                    if (r.host == rs->host) {
-                        active = r.active_conns;
-                        inactive = r.inactive_conns;
-                    }
+            const ServerStats* ss = nullptr;
+            if (l.stats) {
+                for (const auto& r : l.stats->servers) {
+                    if (r.host == rs.host) ss = &r;
                 }
             }
-            std::string dest = endpoint(rs->ip, s.port);
-            if (rs->ip.is_v4()) dest = dest.substr(0, 28);
-            o += fmt::format("  -> {:<28} {:<7} {:<6} {:<10} {:<10}\n", dest,
-                             s.forward == conf::Forward::dr ? "Route" : "Tunnel", rs->enabled ? rs->weight : 0, active,
-                             inactive);
+            l.servers.emplace_back(&rs, ss);
+        }
+        std::stable_sort(l.servers.begin(), l.servers.end(), [&](const auto& a, const auto& b) {
+            return ipvs_before(a.first->ip, s.port, b.first->ip, s.port);
+        });
+        out.push_back(std::move(l));
+    }
+    std::stable_sort(out.begin(), out.end(), [](const Listed& x, const Listed& y) {
+        const conf::Service& a = *x.service;
+        const conf::Service& b = *y.service;
+        const bool a_udp = a.protocol == conf::Protocol::udp, b_udp = b.protocol == conf::Protocol::udp;
+        if (a.vip.family != b.vip.family) return a.vip.family < b.vip.family;
+        if (a_udp != b_udp) return b_udp;
+        return ipvs_before(a.vip, a.port, b.vip, b.port);
+    });
+    return out;
+}
+
+// "TCP  192.0.2.1:80" as ipvsadm prints it: an IPv4 one cut at 33 characters.
+std::string service_name(const conf::Service& s) {
+    std::string name =
+        fmt::format("{}  {}", s.protocol == conf::Protocol::tcp ? "TCP" : "UDP", endpoint(s.vip, s.port));
+    return s.vip.is_v4() ? name.substr(0, 33) : name;
+}
+
+// A server's address:port, an IPv4 one cut at 28 characters.
+std::string dest_name(const conf::RealServer& rs, uint16_t port) {
+    std::string dest = endpoint(rs.ip, port);
+    return rs.ip.is_v4() ? dest.substr(0, 28) : dest;
+}
+
+// ipvsadm's print_largenum: 9 columns, K/M/G/T past 10^8.
+std::string largenum(uint64_t i) {
+    if (i < 100000000ull) return fmt::format("{:>9}", i);
+    if (i < 1000000000ull) return fmt::format("{:>8}K", i / 1000);
+    if (i < 100000000000ull) return fmt::format("{:>8}M", i / 1000000);
+    if (i < 100000000000000ull) return fmt::format("{:>8}G", i / 1000000000ull);
+    return fmt::format("{:>8}T", i / 1000000000000ull);
+}
+
+std::string version_line(const Stats& stats, const std::string& only) {
+    return only.empty() ? fmt::format("IP Virtual Server version 1.2.1 (size={})\n", stats.flow_capacity) : "";
+}
+
+}  // namespace
+
+std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const Pools& pools, const std::string& only) {
+    // `ipvsadm -Ln` starts with the version and the connection table's size;
+    // `ipvsadm -Ln -t VIP:PORT` (one service) without it.
+    std::string o = version_line(stats, only);
+    o += "Prot LocalAddress:Port Scheduler Flags\n"
+         "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+    for (const Listed& l : ipvs_listing(config, stats, pools, only)) {
+        const conf::Service& s = *l.service;
+        o += fmt::format("{} {}\n", service_name(s), ipvs_scheduler(s.scheduler));
+        for (const auto& [rs, ss] : l.servers) {
+            o += fmt::format("  -> {:<28} {:<7} {:<6} {:<10} {:<10}\n", dest_name(*rs, s.port),
+                             s.forward == conf::Forward::dr ? "Route" : "Tunnel", rs->enabled ? rs->weight : 0,
+                             ss ? ss->active_conns : 0, ss ? ss->inactive_conns : 0);
+        }
+    }
+    return o;
+}
+
+std::string ipvsadm_stats_text(const conf::Config& config, const Stats& stats, const Pools& pools,
+                               const std::string& only) {
+    std::string o = version_line(stats, only);
+    o += fmt::format("{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port",
+                     "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes");
+    // Direct routing and tunnelling never see the servers' replies: OutPkts
+    // and OutBytes stay 0, as in IPVS.
+    for (const Listed& l : ipvs_listing(config, stats, pools, only)) {
+        const ServiceStats* t = l.stats;
+        o += fmt::format("{:<33}{}{}{}{}{}\n", service_name(*l.service), largenum(t ? t->conns : 0),
+                         largenum(t ? t->packets : 0), largenum(0), largenum(t ? t->bytes : 0), largenum(0));
+        for (const auto& [rs, ss] : l.servers) {
+            o += fmt::format("  -> {:<28}{}{}{}{}{}\n", dest_name(*rs, l.service->port), largenum(ss ? ss->conns : 0),
+                             largenum(ss ? ss->packets : 0), largenum(0), largenum(ss ? ss->bytes : 0), largenum(0));
+        }
+    }
+    return o;
+}
+
+std::string ipvsadm_rate_text(const conf::Config& config, const Stats& stats, const Stats& before, double seconds,
+                              const Pools& pools, const std::string& only) {
+    auto per_s = [seconds](uint64_t now, uint64_t then) -> uint64_t {
+        if (seconds <= 0 || now < then) return 0;
+        return static_cast<uint64_t>(static_cast<double>(now - then) / seconds + 0.5);
+    };
+    auto old_service = [&](const std::string& name) -> const ServiceStats* {
+        for (const auto& x : before.services) {
+            if (x.name == name) return &x;
+        }
+        return nullptr;
+    };
+    std::string o = version_line(stats, only);
+    o += fmt::format("{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "CPS",
+                     "InPPS", "OutPPS", "InBPS", "OutBPS");
+    for (const Listed& l : ipvs_listing(config, stats, pools, only)) {
+        const ServiceStats* t = l.stats;
+        const ServiceStats* b = old_service(l.service->name);
+        o += fmt::format("{:<33}{}{}{}{}{}\n", service_name(*l.service),
+                         largenum(t ? per_s(t->conns, b ? b->conns : 0) : 0),
+                         largenum(t ? per_s(t->packets, b ? b->packets : 0) : 0), largenum(0),
+                         largenum(t ? per_s(t->bytes, b ? b->bytes : 0) : 0), largenum(0));
+        for (const auto& [rs, ss] : l.servers) {
+            const ServerStats* was = nullptr;
+            if (b) {
+                for (const auto& r : b->servers) {
+                    if (r.host == rs->host) was = &r;
+                }
+            }
+            o += fmt::format("  -> {:<28} {:>8} {:>8} {:>8}{}{}\n", dest_name(*rs, l.service->port),
+                             ss ? per_s(ss->conns, was ? was->conns : 0) : 0,
+                             ss ? per_s(ss->packets, was ? was->packets : 0) : 0, 0,
+                             largenum(ss ? per_s(ss->bytes, was ? was->bytes : 0) : 0), largenum(0));
         }
     }
     return o;

@@ -18,6 +18,12 @@ namespace tern::ctl {
 
 // ipvsadm -Ln's layout for the given services (all when `only` is empty).
 std::string ipvsadm_text(const conf::Config& config, const Stats& stats, const Pools& pools, const std::string& only);
+// ipvsadm -Ln --stats: Conns, InPkts, OutPkts, InBytes, OutBytes since start.
+std::string ipvsadm_stats_text(const conf::Config& config, const Stats& stats, const Pools& pools,
+                               const std::string& only);
+// ipvsadm -Ln --rate: per second between `before` and `stats`, `seconds` apart.
+std::string ipvsadm_rate_text(const conf::Config& config, const Stats& stats, const Stats& before, double seconds,
+                              const Pools& pools, const std::string& only);
 
 // Each server's enabled/up/pooled state, monitors, override marks and, for
 // the `unresolved`, the next hop whose MAC is unknown (all services when

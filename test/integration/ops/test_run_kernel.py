@@ -212,6 +212,13 @@ try:
               "IPVS connection entries\npro expire state       source             virtual            destination" in conns
               and rows and {d for _, d in rows} <= {SERVERS["a"], SERVERS["b"]}, conns)
 
+    st = lab.console("show services stats\nshow services rate\nquit\n")
+    m = re.search(rf"^TCP  {re.escape(VIP)}:80\s+(\d+)\s+(\d+)\s+0\s+(\d+)\s+0\s*$", st, re.M)
+    lib.check("show services stats: the 40 requests' connections and packets (ipvsadm --stats)",
+              "Conns   InPkts  OutPkts  InBytes OutBytes" in st and m and int(m.group(1)) >= 40
+              and int(m.group(2)) >= 5 * 40, st)
+    lib.check("show services rate: ipvsadm --rate's columns", "CPS    InPPS   OutPPS    InBPS   OutBPS" in st, st)
+
     # A server that arrives at run time (as from etcd or a pool file): the
     # kernel is asked to resolve it, and it takes its share.
     out = lab.console(f"add realserver web c {SERVERS['c']} 1\nquit\n")

@@ -35,6 +35,10 @@ public:
         return state_.effective();
     }
     ctl::Stats stats() override { return {}; }
+    ctl::Stats rate_base(const ctl::Stats&, double& seconds) override {
+        seconds = 1;
+        return {};
+    }
     const bgp::Speaker* speaker() const override { return nullptr; }
     std::string flows(size_t max) override { return "flows " + std::to_string(max) + "\n"; }
     std::string connections(size_t max) override { return "connections " + std::to_string(max) + "\n"; }

@@ -108,3 +108,56 @@ TEST_CASE("show connections: ipvsadm -Lnc's layout", "[control]") {
           "UDP 01:01  UDP         [2001:db8:c::9]:5353 [2001:db8::53]:53  [2001:db8::11]:53\n"
           "TCP 00:00  FIN_WAIT    198.51.100.8:40001 192.0.2.1:80       10.0.0.21:80\n");
 }
+
+TEST_CASE("show services stats and rate: ipvsadm --stats and --rate", "[control]") {
+    auto r = conf::load_string(
+        "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+        "services:\n"
+        "  - {name: web, vip: 192.0.2.1, port: 80, realservers: [{host: rs1, ip: 10.0.0.21}, "
+        "{host: rs2, ip: 10.0.0.22}]}\n",
+        "t.yaml");
+    REQUIRE(r.config);
+    boost::asio::io_context io;
+    ctl::Pools pools(
+        io, [](conf::LogLevel, const std::string&) {}, false);
+    REQUIRE_FALSE(pools.apply(*r.config));
+    auto snapshot = [](uint64_t conns1, uint64_t pk1, uint64_t by1, uint64_t conns2, uint64_t pk2, uint64_t by2) {
+        ctl::Stats st;
+        st.flow_capacity = 1024;
+        ctl::ServiceStats web;
+        web.name = "web";
+        ctl::ServerStats a, b;
+        a.host = "rs1";
+        a.conns = conns1;
+        a.packets = pk1;
+        a.bytes = by1;
+        b.host = "rs2";
+        b.conns = conns2;
+        b.packets = pk2;
+        b.bytes = by2;
+        web.servers = {a, b};
+        web.conns = conns1 + conns2;
+        web.packets = pk1 + pk2;
+        web.bytes = by1 + by2;
+        st.services.push_back(web);
+        return st;
+    };
+    const ctl::Stats then = snapshot(10, 100, 6000, 0, 0, 0);
+    const ctl::Stats now = snapshot(30, 300, 123456789012ull, 4, 8, 480);
+    // print_largenum: 9 columns, then K, M, G past 10^8, 10^9, 10^11.
+    CHECK(ctl::ipvsadm_stats_text(*r.config, now, pools, "") ==
+          "IP Virtual Server version 1.2.1 (size=1024)\n"
+          "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n"
+          "  -> RemoteAddress:Port\n"
+          "TCP  192.0.2.1:80                       34      308        0     123G        0\n"
+          "  -> 10.0.0.21:80                       30      300        0     123G        0\n"
+          "  -> 10.0.0.22:80                        4        8        0      480        0\n");
+    // Per second over 2 s; a server's CPS, InPPS and OutPPS as plain %8u.
+    CHECK(ctl::ipvsadm_rate_text(*r.config, now, then, 2.0, pools, "") ==
+          "IP Virtual Server version 1.2.1 (size=1024)\n"
+          "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n"
+          "  -> RemoteAddress:Port\n"
+          "TCP  192.0.2.1:80                       12      104        0   61728M        0\n"
+          "  -> 10.0.0.21:80                       10      100        0   61728M        0\n"
+          "  -> 10.0.0.22:80                        2        4        0      240        0\n");
+}
