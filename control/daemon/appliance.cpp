@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -325,11 +326,20 @@ public:
         return p_.state->effective();
     }
     Stats stats() override { return p_.stats(true); }
-    Stats rate_base(const Stats& now, double& seconds) override {
+    double uptime() const override {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    }
+    std::optional<Stats> rate_base(const std::string& view, const Stats& now, double& seconds) override {
         const auto t = std::chrono::steady_clock::now();
-        seconds = std::chrono::duration<double>(t - rate_at_).count();
-        Stats before = std::exchange(rate_base_, now);
-        rate_at_ = t;
+        auto it = rates_.find(view);
+        if (it == rates_.end()) {
+            rates_.emplace(view, std::make_pair(now, t));
+            seconds = 0;
+            return std::nullopt;
+        }
+        seconds = std::chrono::duration<double>(t - it->second.second).count();
+        Stats before = std::exchange(it->second.first, now);
+        it->second.second = t;
         return before;
     }
     const bgp::Speaker* speaker() const override { return p_.speaker.get(); }
@@ -356,8 +366,9 @@ public:
 private:
     Appliance& a_;
     Parts& p_;
-    Stats rate_base_;  // zeros: the counters at start-up
-    std::chrono::steady_clock::time_point rate_at_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    // Per view: the counters of its last show and when.
+    std::map<std::string, std::pair<Stats, std::chrono::steady_clock::time_point>> rates_;
 };
 
 // The HTTP API (PyBal's /pools and /alerts, /metrics), the console on its

@@ -10,6 +10,7 @@ PortStats port_stats(uint16_t port, const std::string& name, const std::string& 
     rte_eth_stats s{};
     rte_eth_stats_get(port, &s);
     PortStats p;
+    p.id = port;
     p.name = name;
     p.device = device;
     p.rx_packets = s.ipackets;
@@ -19,6 +20,7 @@ PortStats port_stats(uint16_t port, const std::string& name, const std::string& 
     p.rx_missed = s.imissed;
     p.rx_errors = s.ierrors;
     p.tx_errors = s.oerrors;
+    p.rx_nombuf = s.rx_nombuf;
     return p;
 }
 

@@ -15,10 +15,11 @@
 namespace tern::ctl {
 
 struct PortStats {
+    uint16_t id = 0;  // DPDK port id (testpmd's port number)
     std::string name;
     std::string device;
     uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
-    uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0;
+    uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0, rx_nombuf = 0;
 };
 
 struct LcoreStats {

@@ -20,11 +20,13 @@ void add_show_commands(CommandRegistry& r) {
            [](Operable& t, const Args&) {
                return CommandResult{ipvsadm_stats_text(t.effective_config(), t.stats(), t.state().pools(), "")};
            }});
-    r.add({"show services rate", "ipvsadm -Ln --rate: per second since the last `show services rate`",
+    r.add({"show services rate", "ipvsadm -Ln --rate: per second since the last `show services rate` (or start-up)",
            [](Operable& t, const Args&) {
                const Stats now = t.stats();
                double seconds = 0;
-               const Stats before = t.rate_base(now, seconds);
+               // The first time: since start-up (the counters started at zero with the process).
+               const Stats before = t.rate_base("services", now, seconds).value_or(Stats{});
+               if (seconds == 0) seconds = t.uptime();
                return CommandResult{
                    ipvsadm_rate_text(t.effective_config(), now, before, seconds, t.state().pools(), "")};
            }});

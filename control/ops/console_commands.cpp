@@ -6,6 +6,7 @@ const CommandRegistry& console_commands() {
     static const CommandRegistry registry = [] {
         CommandRegistry r;
         add_show_commands(r);
+        add_port_commands(r);
         add_pool_commands(r);
         add_capture_commands(r);
         add_session_commands(r);

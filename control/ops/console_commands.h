@@ -11,6 +11,7 @@ namespace tern::ctl {
 const CommandRegistry& console_commands();
 
 void add_show_commands(CommandRegistry& registry);     // cmd_show.cpp
+void add_port_commands(CommandRegistry& registry);     // cmd_port.cpp
 void add_pool_commands(CommandRegistry& registry);     // cmd_pool.cpp
 void add_capture_commands(CommandRegistry& registry);  // cmd_capture.cpp
 void add_session_commands(CommandRegistry& registry);  // cmd_session.cpp

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "bgp/speaker.h"
@@ -26,9 +27,12 @@ public:
     // The config as the tables serve it (pools and overrides applied).
     virtual conf::Config effective_config() = 0;
     virtual Stats stats() = 0;
-    // For rates: the counters the previous call was given (at first, zeros
-    // as of start-up) and the seconds since; keeps `now` for the next call.
-    virtual Stats rate_base(const Stats& now, double& seconds) = 0;
+    // Seconds since the dataplane started.
+    virtual double uptime() const = 0;
+    // For a view's rates ("services", "ports"): the counters its previous
+    // call was given (nullopt at the first) and the seconds since; keeps
+    // `now` for the next call.
+    virtual std::optional<Stats> rate_base(const std::string& view, const Stats& now, double& seconds) = 0;
     // Null when BGP is not configured.
     virtual const bgp::Speaker* speaker() const = 0;
     // Up to `max` flows sampled from the lcores' flow tables, rendered.

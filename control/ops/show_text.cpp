@@ -265,6 +265,32 @@ std::string ipvsadm_rate_text(const conf::Config& config, const Stats& stats, co
     return o;
 }
 
+std::string testpmd_port_stats_text(const PortStats& now, const PortStats* before, double seconds) {
+    const std::string border(24, '#');
+    uint64_t rx_pps = 0, rx_bps = 0, tx_pps = 0, tx_bps = 0;
+    if (before != nullptr && seconds > 0) {
+        auto rate = [seconds](uint64_t a, uint64_t b) {
+            return a > b ? static_cast<uint64_t>(static_cast<double>(a - b) / seconds) : uint64_t{0};
+        };
+        rx_pps = rate(now.rx_packets, before->rx_packets);
+        tx_pps = rate(now.tx_packets, before->tx_packets);
+        rx_bps = rate(now.rx_bytes, before->rx_bytes) * 8;
+        tx_bps = rate(now.tx_bytes, before->tx_bytes) * 8;
+    }
+    std::string o = fmt::format("\n  {} NIC statistics for port {:<2} {}\n", border, now.id, border);
+    o += fmt::format("  RX-packets: {:<10} RX-missed: {:<10} RX-bytes:  {}\n", now.rx_packets, now.rx_missed,
+                     now.rx_bytes);
+    o += fmt::format("  RX-errors: {}\n", now.rx_errors);
+    o += fmt::format("  RX-nombuf:  {:<10}\n", now.rx_nombuf);
+    o += fmt::format("  TX-packets: {:<10} TX-errors: {:<10} TX-bytes:  {}\n", now.tx_packets, now.tx_errors,
+                     now.tx_bytes);
+    o += "\n  Throughput (since last show)\n";
+    o += fmt::format("  Rx-pps: {:>12}          Rx-bps: {:>12}\n", rx_pps, rx_bps);
+    o += fmt::format("  Tx-pps: {:>12}          Tx-bps: {:>12}\n", tx_pps, tx_bps);
+    o += fmt::format("  {}{}{}\n", border, std::string(28, '#'), border);
+    return o;
+}
+
 std::string connections_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
                              const conf::Config& config, uint32_t now) {
     std::map<std::pair<std::string, std::string>, conf::IpAddr> ips;

@@ -35,6 +35,10 @@ std::string pools_text(const Pools& pools, const std::string& only, const std::v
 std::string connections_text(const std::vector<dp::FlowSample>& flows, const CounterSlots& slots,
                              const conf::Config& config, uint32_t now);
 
+// testpmd's `show port stats` block for one port: its counters and, with
+// `before` (the previous show's, `seconds` ago), the throughput since.
+std::string testpmd_port_stats_text(const PortStats& now, const PortStats* before, double seconds);
+
 // Counters: all (`what` empty), or the port, lcore or service table.
 std::string stats_text(const Stats& stats, const std::string& what);
 

@@ -219,6 +219,24 @@ try:
               and int(m.group(2)) >= 5 * 40, st)
     lib.check("show services rate: ipvsadm --rate's columns", "CPS    InPPS   OutPPS    InBPS   OutBPS" in st, st)
 
+    # testpmd's words for the ports.
+    first = lab.console("show port stats all\nquit\n")
+    lab.requests(10)
+    pst = lab.console("show port stats all\nshow port info all\nshow port xstats all\nclear port stats all\n"
+                      "show port stats all\nquit\n")
+    rx = [int(x) for x in re.findall(r"RX-packets: (\d+)", pst)]
+    pps = [int(x) for x in re.findall(r"Rx-pps: +(\d+)", pst)]
+    lib.check("show port stats all: testpmd's block per port, throughput since the last show",
+              "######################## NIC statistics for port 0  ########################" in first
+              and len(rx) >= 4 and rx[0] > 0 and pps and pps[0] > 0, pst[:1500])
+    lib.check("show port info all: testpmd's infos (MAC, driver, link)",
+              f"MAC address: {PORT_MAC.upper()}" in pst and "Driver name: net_af_packet" in pst
+              and "Driver name: net_tap" in pst, pst)
+    lib.check("show port xstats all: the PMD's extended statistics",
+              "###### NIC extended statistics for port 0" in pst and "rx_good_packets: " in pst, pst)
+    lib.check("clear port stats all: the counters restart", "NIC statistics for port 0 cleared" in pst
+              and rx[-2] < rx[0], rx)
+
     # A server that arrives at run time (as from etcd or a pool file): the
     # kernel is asked to resolve it, and it takes its share.
     out = lab.console(f"add realserver web c {SERVERS['c']} 1\nquit\n")

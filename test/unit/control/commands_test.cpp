@@ -35,9 +35,10 @@ public:
         return state_.effective();
     }
     ctl::Stats stats() override { return {}; }
-    ctl::Stats rate_base(const ctl::Stats&, double& seconds) override {
-        seconds = 1;
-        return {};
+    double uptime() const override { return 1; }
+    std::optional<ctl::Stats> rate_base(const std::string&, const ctl::Stats&, double& seconds) override {
+        seconds = 0;
+        return std::nullopt;
     }
     const bgp::Speaker* speaker() const override { return nullptr; }
     std::string flows(size_t max) override { return "flows " + std::to_string(max) + "\n"; }

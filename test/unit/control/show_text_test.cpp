@@ -161,3 +161,37 @@ TEST_CASE("show services stats and rate: ipvsadm --stats and --rate", "[control]
           "  -> 10.0.0.21:80                       10      100        0   61728M        0\n"
           "  -> 10.0.0.22:80                        2        4        0      240        0\n");
 }
+
+TEST_CASE("show port stats all: testpmd's block, throughput since the last show", "[control]") {
+    ctl::PortStats now;
+    now.id = 0;
+    now.rx_packets = 6238955584;
+    now.rx_bytes = 399293161472;
+    now.tx_packets = 42;
+    now.tx_bytes = 4200;
+    now.rx_missed = 3;
+    now.rx_errors = 1;
+    now.tx_errors = 2;
+    const std::string head =
+        "\n  ######################## NIC statistics for port 0  ########################\n"
+        "  RX-packets: 6238955584 RX-missed: 3          RX-bytes:  399293161472\n"
+        "  RX-errors: 1\n"
+        "  RX-nombuf:  0         \n"
+        "  TX-packets: 42         TX-errors: 2          TX-bytes:  4200\n"
+        "\n  Throughput (since last show)\n";
+    const std::string tail = "  ############################################################################\n";
+    // The first show has nothing to compare with.
+    CHECK(ctl::testpmd_port_stats_text(now, nullptr, 0) ==
+          head +
+              "  Rx-pps:            0          Rx-bps:            0\n"
+              "  Tx-pps:            0          Tx-bps:            0\n" +
+              tail);
+    ctl::PortStats before = now;
+    before.rx_packets -= 2000;
+    before.rx_bytes -= 128000;
+    CHECK(ctl::testpmd_port_stats_text(now, &before, 2.0) ==
+          head +
+              "  Rx-pps:         1000          Rx-bps:       512000\n"
+              "  Tx-pps:            0          Tx-bps:            0\n" +
+              tail);
+}
