@@ -78,7 +78,7 @@ TEST_CASE("cmdline table: what no instance takes whole goes to the catch-all", "
 TEST_CASE("cmdline table: TAB completes commands and the daemon's names", "[control]") {
     Session s;
     s.type("set weight w\t rs\t2 9\n");  // rs1/rs2: TAB stops at the common "rs"
-    s.type("sh\tpoo\t\n");  // "po" alone is pools or port
+    s.type("sh\tpoo\t\n");               // "po" alone is pools or port
     REQUIRE(s.lines.size() == 2);
     CHECK(s.lines[0] == Words{"set", "weight", "web", "rs2", "9"});
     CHECK(s.lines[1] == Words{"show", "pools"});
