@@ -55,13 +55,16 @@ uint64_t now_s() {
 
 std::string vdev_name(const std::string& device) { return device.substr(0, device.find(',')); }
 
-// The EAL's arguments: the operator's, or one worker lcore with hugepages
-// when there are enough free (else --no-huge), plus the port's device.
+// The EAL's arguments: the operator's, or the workers of dataplane.lcores
+// pinned (one floating worker without it) with hugepages when there are
+// enough free (else --no-huge), plus the port's device.
 std::vector<std::string> eal_args(const RunOptions& opt, const conf::Config& config) {
     const conf::Port& pc = config.ports.at(0);
     std::vector<std::string> eal = opt.eal_args;
     if (eal.empty()) {
-        eal = {"--lcores", lcores_arg(1), "--file-prefix", fmt::format("tern-{}", config.node.name)};
+        eal = pinned_lcores_args(config.dataplane);
+        if (eal.empty()) eal = {"--lcores", lcores_arg(1)};
+        eal.insert(eal.end(), {"--file-prefix", fmt::format("tern-{}", config.node.name)});
         if (hugepages_available(512)) {
             eal.insert(eal.end(), {"--in-memory"});
         } else {
