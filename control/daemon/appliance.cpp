@@ -43,9 +43,13 @@ namespace {
 
 std::atomic<bool> g_quit{false};
 std::atomic<bool> g_reload{false};
+std::atomic<unsigned> g_stop_signals{0};  // SIGTERM and SIGINT so far: a second one ends the drain
 
 // Signal handlers only set a flag.
-void on_signal(int) { g_quit.store(true); }
+void on_signal(int) {
+    g_stop_signals.fetch_add(1);
+    g_quit.store(true);
+}
 void on_hup(int) { g_reload.store(true); }
 
 uint64_t now_s() {
@@ -426,6 +430,34 @@ void Appliance::serve() {
     }
 }
 
+// After the routes are withdrawn: forwarding goes on for bgp.drain_time
+// (counted from the withdrawal, the CEASE's wait included) while the
+// routers move the VIPs to another balancer, so established connections
+// are not cut while routers still send to us. A second SIGTERM or SIGINT
+// ends it at once. Says so and returns the drain's end.
+std::chrono::steady_clock::time_point Appliance::start_drain() {
+    const unsigned secs = config_.bgp ? config_.bgp->drain_time : 0;
+    const auto now = std::chrono::steady_clock::now();
+    drain_signals_ = g_stop_signals.load();
+    if (secs == 0) return now;
+    log_info(fmt::format("draining for {} s; routes withdrawn (bgp.drain_time; a second SIGTERM stops at once)", secs));
+    return now + std::chrono::seconds(secs);
+}
+
+void Appliance::drain(std::chrono::steady_clock::time_point until) {
+    Parts& p = *parts_;
+    if (std::chrono::steady_clock::now() >= until) return;
+    while (std::chrono::steady_clock::now() < until) {
+        if (g_stop_signals.load() != drain_signals_) {
+            log_info("drain: stop signal; stopping at once");
+            return;
+        }
+        p.publisher.reclaim();
+        p.io.run_for(std::chrono::milliseconds(50));
+    }
+    log_info("drain over; stopping the dataplane");
+}
+
 void Appliance::stop() {
     if (!parts_) return;
     Parts& p = *parts_;
@@ -436,10 +468,13 @@ void Appliance::stop() {
         // Graceful stop: routers move the VIPs to the backup before the
         // dataplane stops. Wait (at most 2 s) for the CEASE to go out.
         p.speaker->stop();
+        const auto drain_until = start_drain();
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-        while (p.bgp_transport.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+        while (p.bgp_transport.open_connections() > 0 && std::chrono::steady_clock::now() < deadline &&
+               g_stop_signals.load() == drain_signals_) {
             p.io.run_for(std::chrono::milliseconds(10));
         }
+        drain(drain_until);
     }
     if (p.capture) p.capture->stop();
     p.lcores.stop();
