@@ -23,6 +23,7 @@
 #include "control/daemon/log.h"
 #include "control/daemon/ports.h"
 #include "control/daemon/stats.h"
+#include "control/daemon/supervision.h"
 #include "control/kernel/kernel_view.h"
 #include "control/ops/api.h"
 #include "control/ops/capture.h"
@@ -136,6 +137,7 @@ struct Appliance::Parts {
     std::unique_ptr<Operations> operations;
     std::unique_ptr<Capture> capture;
     std::unique_ptr<Console> console;
+    Supervision supervision;  // systemd: readiness, status, the watchdog
     std::chrono::steady_clock::time_point last_telemetry;
     uint64_t telemetry_pools = 0, telemetry_generation = 0;  // what the last snapshot showed
 
@@ -346,6 +348,11 @@ public:
     }
     const std::string& config_path() const override { return a_.options_.config; }
     Capture* capture() override { return p_.capture.get(); }
+    std::string stall_lcore(unsigned lcore, unsigned seconds) override {
+        if (auto err = p_.lcores.stall(lcore, seconds)) return *err;
+        log_error(fmt::format("debug stall: lcore {} busy-waits {} s (console)", lcore, seconds));
+        return "";
+    }
 
 private:
     Appliance& a_;
@@ -419,15 +426,25 @@ void Appliance::serve() {
         p.io.run_for(std::chrono::milliseconds(p.capture->running() ? 5 : 100));
         p.capture->poll();
         if (g_reload.exchange(false)) {
+            p.supervision.reloading();
             const std::string r = reload();
             (r.find("rejected") != std::string::npos ? log_error : log_info)(r);
+            p.supervision.reloaded(status());
         }
         // Grace periods of removed servers that ended.
         p.state->expire(now_s());
         sync();
         announce();
         if (p.telemetry_due()) p.publish_telemetry();
+        p.supervision.tick(p.speaker.get(), p.lcores.heartbeats(), status());
     }
+}
+
+// systemd's STATUS= line.
+std::string Appliance::status() const {
+    const Parts& p = *parts_;
+    return fmt::format("forwarding on {} ({} worker lcore{}); {} services", p.port_name, p.queues,
+                       p.queues == 1 ? "" : "s", config_.services.size());
 }
 
 // After the routes are withdrawn: forwarding goes on for bgp.drain_time
@@ -441,6 +458,7 @@ std::chrono::steady_clock::time_point Appliance::start_drain() {
     drain_signals_ = g_stop_signals.load();
     if (secs == 0) return now;
     log_info(fmt::format("draining for {} s; routes withdrawn (bgp.drain_time; a second SIGTERM stops at once)", secs));
+    parts_->supervision.status(fmt::format("draining for {} s; routes withdrawn", secs));
     return now + std::chrono::seconds(secs);
 }
 
@@ -454,6 +472,7 @@ void Appliance::drain(std::chrono::steady_clock::time_point until) {
         }
         p.publisher.reclaim();
         p.io.run_for(std::chrono::milliseconds(50));
+        p.supervision.tick(p.speaker.get(), p.lcores.heartbeats(), "draining");
     }
     log_info("drain over; stopping the dataplane");
 }
@@ -461,6 +480,7 @@ void Appliance::drain(std::chrono::steady_clock::time_point until) {
 void Appliance::stop() {
     if (!parts_) return;
     Parts& p = *parts_;
+    p.supervision.stopping("stopping: withdrawing routes");
     if (p.console) p.console->stop();
     if (p.http) p.http->stop();
     if (p.state) p.state->pools().stop();

@@ -65,6 +65,7 @@ private:
     // the withdrawal, or a second stop signal.
     std::chrono::steady_clock::time_point start_drain();
     void drain(std::chrono::steady_clock::time_point until);
+    std::string status() const;
 
     RunOptions options_;
     conf::Config config_;   // the running config (the last one loaded whole)

@@ -2,7 +2,7 @@
 """SIGTERM drains: `tern run` on net_af_packet withdraws its route from BIRD
 (the session runs through the TAP exception path), keeps forwarding an
 established kernel TCP connection for bgp.drain_time, then stops; a second
-SIGTERM during the drain stops it at once.
+SIGTERM during the drain stops it at once. READY waits for the BGP session.
 
 Four namespaces on one bridge (its own namespace):
   client + BIRD 10.99.0.2 (the router; VIP route via 10.99.0.1)
@@ -244,6 +244,9 @@ try:
     while time.monotonic() < end and not bird.has_route():
         time.sleep(0.2)
     lib.check("BIRD has the VIP route", bird.has_route(), sh("birdc", "-s", bird.sock, "show", "route").stdout)
+    ready = tern.where("ready:")
+    lib.check("READY (the log's 'ready:') waits for the BGP session", ready > tern.where("Established") >= 0,
+              tern.text())
 
     client = subprocess.Popen(["ip", "netns", "exec", NS_CL, "/usr/bin/python3", os.path.join(TMP, "client.py"),
                                VIP, str(DRAIN + 5)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
