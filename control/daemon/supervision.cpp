@@ -45,7 +45,9 @@ void Supervision::notify(const std::string& state) {
 void Supervision::tick(const bgp::Speaker* speaker, const std::vector<Heartbeat>& beats, const std::string& status) {
     if (!ready_ && !stopping_) {
         const auto waiting = bgp_waiting(speaker);
-        const bool late = std::chrono::steady_clock::now() - since_ >= kBgpReadyWait;
+        const auto now = std::chrono::steady_clock::now();
+        if (!since_) since_ = now;
+        const bool late = now - *since_ >= kBgpReadyWait;
         if (!waiting || late) {
             ready_ = true;
             const std::string s =

@@ -49,8 +49,8 @@ private:
     bool notify_ = false;  // NOTIFY_SOCKET set
     std::optional<LcoreWatchdog> watchdog_;
     bool ready_ = false;
-    bool stopping_ = false;  // no READY after STOPPING
-    std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
+    bool stopping_ = false;                                       // no READY after STOPPING
+    std::optional<std::chrono::steady_clock::time_point> since_;  // the first tick: serving began
 };
 
 }  // namespace tern::ctl

@@ -4,7 +4,8 @@ datagram socket this test listens on, as systemd would with Type=notify and
 WatchdogSec: READY=1 with a STATUS once forwarding (no BGP here), WATCHDOG=1
 every half WATCHDOG_USEC, none while a worker lcore is stalled (the console's
 `debug stall`) and again once it moves, RELOADING=1 then READY=1 around a
-SIGHUP, STOPPING=1 on SIGTERM. The log outside journald has timestamps."""
+SIGHUP, STOPPING=1 on SIGTERM; with a BGP peer down, READY after 10 s. The
+log outside journald has timestamps."""
 import os
 import re
 import shutil
@@ -138,6 +139,27 @@ try:
     stopping = wait_note("STOPPING=1", 5, t_term)
     rc = tern.wait(timeout=30)
     lib.check("SIGTERM: STOPPING=1, then exit 0", stopping is not None and rc == 0, f"{rc} {notes[-4:]}")
+    tern = None
+
+    # With a BGP peer that never answers, READY waits 10 s (kBgpReadyWait) and says why.
+    with open(CFG, "a") as f:
+        f.write("bgp: {local_asn: 64600, listen: false, drain_time: 0, peers: [{address: 10.0.0.99, asn: 65000}]}\n")
+    log.clear()
+    t_start = time.time()
+    tern = subprocess.Popen(["sh", "-c", 'WATCHDOG_PID=$$ exec "$@"', "sh", *cmd], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    threading.Thread(target=lambda: [log.append(l.rstrip()) for l in tern.stdout], daemon=True).start()
+    end = time.monotonic() + 30
+    while time.monotonic() < end and not any("forwarding on" in l for l in log):
+        time.sleep(0.05)
+    t_fwd = time.time()
+    ready = wait_note("READY=1", 30, t_start)
+    lib.check("a BGP peer down: READY=1 10 s after forwarding, the STATUS saying so",
+              ready is not None and 9.5 <= ready[0] - t_fwd < 13 and
+              "0 of 1 BGP sessions established after 10 s" in ready[1],
+              f"{ready} forwarding at {t_fwd}\n" + "\n".join(log))
+    tern.send_signal(signal.SIGTERM)
+    lib.check("... and it stops at once with drain_time 0", tern.wait(timeout=10) == 0, "\n".join(log[-10:]))
     tern = None
 finally:
     stop_listening.set()
