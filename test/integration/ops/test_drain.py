@@ -6,7 +6,7 @@ SIGTERM during the drain stops it at once. READY waits for the BGP session.
 
 Four namespaces on one bridge (its own namespace):
   client + BIRD 10.99.0.2 (the router; VIP route via 10.99.0.1)
-  tern: net_af_packet on its veth, TAP tern-p0 10.99.0.1 (the node address)
+  tern: net_af_packet on its veth, TAP tern-p0 10.99.0.1/24 (the node address, set by tern)
   server 10.99.0.3, the VIP on lo (DR), a TCP echo server on VIP:8080
 """
 import os
@@ -88,7 +88,7 @@ def nsx(ns, *cmd, check=True):
 
 def config(drain):
     return f"""node: {{name: drain, ipv4: 10.99.0.1}}
-ports: [{{name: p0, device: "net_af_packet0,iface={LB_IF}", mac: "{PORT_MAC}"}}]
+ports: [{{name: p0, device: "net_af_packet0,iface={LB_IF}", mac: "{PORT_MAC}", subnets: [10.99.0.0/24]}}]
 console: {{enabled: false}}
 http: {{enabled: false}}
 neighbors: [{{ip: 10.99.0.3, mac: "{SERVER_MAC}"}}]
@@ -165,11 +165,9 @@ class Tern:
         return "\n".join(line for _, line in self.log)
 
     def up(self):
-        """Forwarding, the TAP addressed as the node, the session to BIRD established."""
+        """Forwarding (tern gives the TAP the node's address), the session to BIRD established."""
         if self.wait_log("forwarding on", 30) is None:
             return False
-        sh("ip", "-n", NS_LB, "addr", "add", "10.99.0.1/24", "dev", "tern-p0")
-        sh("ip", "-n", NS_LB, "link", "set", "tern-p0", "up")
         return self.wait_log("Established", 20) is not None
 
     def kill(self):
@@ -244,6 +242,7 @@ try:
     while time.monotonic() < end and not bird.has_route():
         time.sleep(0.2)
     lib.check("BIRD has the VIP route", bird.has_route(), sh("birdc", "-s", bird.sock, "show", "route").stdout)
+    tern.wait_log("ready:", 12)
     ready = tern.where("ready:")
     lib.check("READY (the log's 'ready:') waits for the BGP session", ready > tern.where("Established") >= 0,
               tern.text())
