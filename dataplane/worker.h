@@ -228,7 +228,7 @@ private:
     LcoreCounters& counters_;
     uint32_t next_event_ = 0;
     const WorkerTunables* tunables_ = nullptr;  // the ones taken last
-    std::atomic<uint64_t> stall_cycles_{0};  // stall(): written by control, taken by the lcore
+    std::atomic<uint64_t> stall_cycles_{0};     // stall(): written by control, taken by the lcore
     struct RoundRobin {
         uint32_t cursor = 0xFFFFFFFFu;
         int32_t current = 0;
