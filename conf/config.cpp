@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -195,7 +196,7 @@ void parse_bgp(YamlReader& r, const YAML::Node& root, Config& c) {
     if (!map_at(r, b, "bgp",
                 {"local_asn", "med", "router_id", "hold_time", "connect_retry", "as_path_prepend", "next_hop_v4",
                  "next_hop_v6", "communities", "large_communities", "listen", "listen_address", "listen_port", "peers",
-                 "withdraw_unpooled"})) {
+                 "withdraw_unpooled", "drain_time"})) {
         return;
     }
     Bgp bgp;
@@ -213,6 +214,7 @@ void parse_bgp(YamlReader& r, const YAML::Node& root, Config& c) {
     if (auto v = r.boolean(b, "bgp", "withdraw_unpooled", false)) bgp.withdraw_unpooled = *v;
     bgp.listen_address = r.ip(b, "bgp", "listen_address", 0, false);
     if (auto v = r.uint(b, "bgp", "listen_port", 1, 65535, false)) bgp.listen_port = static_cast<uint16_t>(*v);
+    if (auto v = r.uint(b, "bgp", "drain_time", 0, 3600, false)) bgp.drain_time = static_cast<uint32_t>(*v);
     const YAML::Node peers = b["peers"];
     if (peers.IsDefined() && r.is_list(peers, "bgp.peers")) {
         std::set<IpAddr> seen;
@@ -454,10 +456,31 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c, const Moni
 void parse_dataplane(YamlReader& r, const YAML::Node& root, Config& c) {
     const YAML::Node d = root["dataplane"];
     if (!d.IsDefined()) return;
-    if (!map_at(r, d, "dataplane", {"answer_vip_echo", "icmp_rate_limit"})) return;
+    if (!map_at(r, d, "dataplane", {"answer_vip_echo", "icmp_rate_limit", "lcores", "main_lcore"})) return;
     if (auto v = r.boolean(d, "dataplane", "answer_vip_echo", false)) c.dataplane.answer_vip_echo = *v;
     if (auto v = r.uint(d, "dataplane", "icmp_rate_limit", 0, 1000000, false))
         c.dataplane.icmp_rate_limit = static_cast<uint32_t>(*v);
+    if (auto v = r.str(d, "dataplane", "lcores", false)) {
+        auto cpus = parse_cpu_list(*v);
+        if (auto* err = std::get_if<std::string>(&cpus)) {
+            r.error(d["lcores"], "dataplane.lcores", *err);
+        } else {
+            c.dataplane.lcores = std::get<std::vector<unsigned>>(cpus);
+        }
+    }
+    if (auto v = r.uint(d, "dataplane", "main_lcore", 0, kMaxLcore, false)) {
+        c.dataplane.main_lcore = static_cast<unsigned>(*v);
+        const auto& l = c.dataplane.lcores;
+        if (l.empty()) {
+            r.error(d["main_lcore"], "dataplane.main_lcore", "needs dataplane.lcores (the workers' CPUs)");
+        } else if (std::find(l.begin(), l.end(), *v) != l.end()) {
+            r.error(
+                d["main_lcore"], "dataplane.main_lcore",
+                fmt::format("{} is also a worker in dataplane.lcores; the control thread needs a CPU of its own", *v));
+        }
+    } else if (!c.dataplane.lcores.empty() && c.dataplane.lcores.size() > kMaxLcore) {
+        r.error(d["lcores"], "dataplane.lcores", "leaves no lcore number for the control thread");
+    }
 }
 
 void parse_http(YamlReader& r, const YAML::Node& root, Config& c) {
@@ -559,6 +582,31 @@ void check_reachability(YamlReader& r, const YAML::Node& root, const Config& c) 
 }
 
 }  // namespace
+
+std::variant<std::vector<unsigned>, std::string> parse_cpu_list(const std::string& text) {
+    std::set<unsigned> cpus;
+    auto number = [](const std::string& w) -> std::optional<unsigned> {
+        if (w.empty() || w.size() > 4 || w.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+        const unsigned v = static_cast<unsigned>(std::stoul(w));
+        if (v > kMaxLcore) return std::nullopt;
+        return v;
+    };
+    size_t at = 0;
+    while (at <= text.size()) {
+        const size_t comma = std::min(text.find(',', at), text.size());
+        const std::string part = text.substr(at, comma - at);
+        const size_t dash = part.find('-');
+        const auto lo = number(part.substr(0, dash));
+        const auto hi = dash == std::string::npos ? lo : number(part.substr(dash + 1));
+        if (!lo || !hi || *hi < *lo) {
+            return fmt::format("'{}' in '{}' is not a CPU number 0..{} or a range A-B of them (\"1-2,4\")", part, text,
+                               kMaxLcore);
+        }
+        for (unsigned c = *lo; c <= *hi; ++c) cpus.insert(c);
+        at = comma + 1;
+    }
+    return std::vector<unsigned>(cpus.begin(), cpus.end());
+}
 
 bool Config::has_subnets() const {
     for (const auto& p : ports) {

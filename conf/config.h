@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace YAML {
@@ -170,13 +171,25 @@ struct Bgp {
     std::optional<IpAddr> listen_address;
     uint16_t listen_port = 179;
     std::vector<BgpPeer> peers;
+    // On SIGTERM, seconds of forwarding after the routes are withdrawn, while
+    // routers move the VIPs elsewhere; 0: stop at once.
+    uint32_t drain_time = 5;
 };
 
 // Behaviour switches of the dataplane.
 struct Dataplane {
     bool answer_vip_echo = false;     // reply to ICMP/ICMPv6 echo requests sent to a VIP
     uint32_t icmp_rate_limit = 1000;  // generated ICMP (too-big, echo replies) per second per lcore
+    // tern run's worker lcores, each pinned to the CPU of its number, when
+    // no EAL arguments are given ("1-2,4"); empty: one floating worker.
+    std::vector<unsigned> lcores;
+    std::optional<unsigned> main_lcore;  // the control thread's CPU; default the lowest not in lcores
 };
+
+// The largest lcore number (DPDK's RTE_MAX_LCORE - 1 as Debian builds it).
+inline constexpr unsigned kMaxLcore = 127;
+// "1-3,6" into {1, 2, 3, 6} (ascending, each once), or an error naming the bad part.
+std::variant<std::vector<unsigned>, std::string> parse_cpu_list(const std::string& text);
 
 // Control's HTTP API (PyBal's /pools, /alerts; /metrics).
 struct Http {

@@ -91,6 +91,9 @@ inline constexpr uint32_t kMaxServerSlots = 1u << 18;
 
 // One lcore's counters; allocated once per lcore on its socket, cache aligned.
 struct alignas(64) LcoreCounters {
+    // The lcore's loop count, bumped once per loop whether or not packets
+    // came: control's watchdog sees a stalled lcore by it not advancing.
+    Counter loops;
     Counter rx;
     Counter rx_bytes;
     Counter tx;                     // forwarded to a real server

@@ -905,6 +905,11 @@ void Worker::take_tunables() {
     cfg_.icmp_rate_limit = now->icmp_rate_limit;
 }
 
+__attribute__((noinline, cold)) void Worker::stall_now() {
+    const uint64_t until = rte_get_tsc_cycles() + stall_cycles_.exchange(0, std::memory_order_relaxed);
+    while (rte_get_tsc_cycles() < until) rte_pause();
+}
+
 void Worker::run(const std::atomic<bool>& stop) {
     const unsigned tid = rte_lcore_id();
     rte_rcu_qsbr_thread_register(qsbr_, tid);
@@ -913,6 +918,8 @@ void Worker::run(const std::atomic<bool>& stop) {
     BurstOut out;
     take_tunables();
     while (!stop.load(std::memory_order_relaxed)) {
+        counters_.loops.add(1);
+        if (unlikely(stall_cycles_.load(std::memory_order_relaxed) != 0)) stall_now();
         // One table per iteration; it stays valid until the quiescent report below.
         const Table* t = table_.load(std::memory_order_acquire);
         const uint16_t n = rte_eth_rx_burst(cfg_.port_id, cfg_.queue_id, pkts, kBurst);

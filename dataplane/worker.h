@@ -113,6 +113,12 @@ public:
     // run() calls it every iteration; tests may call it directly.
     void serve_inbox(const Table* t, uint64_t due_us, BurstOut& out, bool drain = false);
 
+    // Fault injection for the watchdog (the console's `debug stall`): the
+    // lcore busy-waits `tsc_cycles` at its next loop, receiving nothing and
+    // reporting no quiescent state, as a stuck lcore would. Control thread;
+    // the lcore reads the request once per loop (relaxed).
+    void stall(uint64_t tsc_cycles) { stall_cycles_.store(tsc_cycles, std::memory_order_relaxed); }
+
 private:
     // Per-run invariants of the table (classify_run), hoisted out of the per-packet path.
     struct Hot {
@@ -206,6 +212,8 @@ private:
     void drop(rte_mbuf* m, Drop reason);
     // Takes the tunables control published last, if they are new.
     void take_tunables();
+    // Busy-waits what stall() asked for (out of the loop's line).
+    void stall_now();
 
     WorkerConfig cfg_;
     uint64_t mac48_;            // the port's MAC for is_fast_v4
@@ -220,6 +228,7 @@ private:
     LcoreCounters& counters_;
     uint32_t next_event_ = 0;
     const WorkerTunables* tunables_ = nullptr;  // the ones taken last
+    std::atomic<uint64_t> stall_cycles_{0};     // stall(): written by control, taken by the lcore
     struct RoundRobin {
         uint32_t cursor = 0xFFFFFFFFu;
         int32_t current = 0;

@@ -24,6 +24,8 @@ constexpr KeyRule kRules[] = {
     {"node.ipip_source_v6", live, "the next table"},
     {"dataplane.answer_vip_echo", live, "the next table"},
     {"dataplane.icmp_rate_limit", live, "each lcore at its next loop"},
+    {"dataplane.lcores", restart, "the EAL's lcores are chosen at start"},
+    {"dataplane.main_lcore", restart, "the EAL's lcores are chosen at start"},
     {"flows.size", restart, "the flow tables are allocated at start"},
     {"flows.timeouts.established", live, "each lcore at its next loop, for flows as their state is next set"},
     {"flows.timeouts.syn_sent", live, "each lcore at its next loop"},
@@ -74,6 +76,7 @@ constexpr KeyRule kRules[] = {
     {"bgp.peers[].ttl_security", live, "that session re-established"},
     {"bgp.peers[].hold_time", live, "proposed by new connections; an established session keeps its negotiated one"},
     {"bgp.peers[].connect_retry", live, "used from the next connection attempt"},
+    {"bgp.drain_time", live, "read when tern run stops"},
     {"services[]", live, "pools, monitors and pool sources (ControlState::apply), the next table, the routes"},
 };
 
@@ -96,7 +99,7 @@ constexpr size_t field_count() {
     static_assert(field_count<conf::T>() == (n), "a new key in conf::" #T ": classify it in config_diff.cpp")
 TERN_CLASSIFIED(Config, 13);  // path (not a key) and the twelve sections
 TERN_CLASSIFIED(Node, 5);
-TERN_CLASSIFIED(Dataplane, 2);
+TERN_CLASSIFIED(Dataplane, 4);
 TERN_CLASSIFIED(Flows, 10);
 TERN_CLASSIFIED(Http, 3);
 TERN_CLASSIFIED(Console, 2);
@@ -104,7 +107,7 @@ TERN_CLASSIFIED(Log, 1);
 TERN_CLASSIFIED(Port, 6);
 TERN_CLASSIFIED(Vlan, 2);
 TERN_CLASSIFIED(Neighbor, 2);
-TERN_CLASSIFIED(Bgp, 15);
+TERN_CLASSIFIED(Bgp, 16);
 TERN_CLASSIFIED(BgpPeer, 8);
 TERN_CLASSIFIED(BgpLargeCommunity, 3);
 // Services apply whole through ControlState::apply: a new key of these
@@ -276,6 +279,7 @@ void diff_bgp(Differ& d, const conf::Bgp& a, const conf::Bgp& b) {
     d.field("bgp.listen_address", a.listen_address, b.listen_address);
     d.field("bgp.listen_port", uint64_t{a.listen_port}, uint64_t{b.listen_port});
     d.field("bgp.withdraw_unpooled", a.withdraw_unpooled, b.withdraw_unpooled);
+    d.field("bgp.drain_time", uint64_t{a.drain_time}, uint64_t{b.drain_time});
     diff_peers(d, a.peers, b.peers);
 }
 
@@ -307,6 +311,9 @@ void diff(Differ& d, const conf::Config& a, const conf::Config& b) {
     d.field("node.ipip_source_v6", a.node.ipip_source_v6, b.node.ipip_source_v6);
     d.field("dataplane.answer_vip_echo", a.dataplane.answer_vip_echo, b.dataplane.answer_vip_echo);
     d.field("dataplane.icmp_rate_limit", uint64_t{a.dataplane.icmp_rate_limit}, uint64_t{b.dataplane.icmp_rate_limit});
+    d.whole("dataplane.lcores", a.dataplane.lcores, b.dataplane.lcores);
+    auto lcore = [](const std::optional<unsigned>& v) { return v ? std::optional<uint64_t>(*v) : std::nullopt; };
+    d.field("dataplane.main_lcore", lcore(a.dataplane.main_lcore), lcore(b.dataplane.main_lcore));
     const conf::Flows &fa = a.flows, &fb = b.flows;
     d.field("flows.size", fa.size, fb.size);
     const std::pair<const char*, uint32_t conf::Flows::*> timeouts[] = {{"established", &conf::Flows::established},

@@ -25,6 +25,7 @@
 #include "control/daemon/log.h"
 #include "control/daemon/ports.h"
 #include "control/daemon/stats.h"
+#include "control/daemon/supervision.h"
 #include "control/kernel/kernel_view.h"
 #include "control/ops/api.h"
 #include "control/ops/capture.h"
@@ -45,9 +46,13 @@ namespace {
 
 std::atomic<bool> g_quit{false};
 std::atomic<bool> g_reload{false};
+std::atomic<unsigned> g_stop_signals{0};  // SIGTERM and SIGINT so far: a second one ends the drain
 
 // Signal handlers only set a flag.
-void on_signal(int) { g_quit.store(true); }
+void on_signal(int) {
+    g_stop_signals.fetch_add(1);
+    g_quit.store(true);
+}
 void on_hup(int) { g_reload.store(true); }
 
 uint64_t now_s() {
@@ -57,13 +62,16 @@ uint64_t now_s() {
 
 std::string vdev_name(const std::string& device) { return device.substr(0, device.find(',')); }
 
-// The EAL's arguments: the operator's, or one worker lcore with hugepages
-// when there are enough free (else --no-huge), plus the port's device.
+// The EAL's arguments: the operator's, or the workers of dataplane.lcores
+// pinned (one floating worker without it) with hugepages when there are
+// enough free (else --no-huge), plus the port's device.
 std::vector<std::string> eal_args(const RunOptions& opt, const conf::Config& config) {
     const conf::Port& pc = config.ports.at(0);
     std::vector<std::string> eal = opt.eal_args;
     if (eal.empty()) {
-        eal = {"--lcores", lcores_arg(1), "--file-prefix", fmt::format("tern-{}", config.node.name)};
+        eal = pinned_lcores_args(config.dataplane);
+        if (eal.empty()) eal = {"--lcores", lcores_arg(1)};
+        eal.insert(eal.end(), {"--file-prefix", fmt::format("tern-{}", config.node.name)});
         if (hugepages_available(512)) {
             eal.insert(eal.end(), {"--in-memory"});
         } else {
@@ -131,6 +139,7 @@ struct Appliance::Parts {
     std::unique_ptr<Operations> operations;
     std::unique_ptr<Capture> capture;
     std::unique_ptr<Console> console;
+    Supervision supervision;  // systemd: readiness, status, the watchdog
     std::chrono::steady_clock::time_point last_telemetry;
     uint64_t telemetry_pools = 0, telemetry_generation = 0;  // what the last snapshot showed
 
@@ -362,6 +371,11 @@ public:
     }
     const std::string& config_path() const override { return a_.options_.config; }
     Capture* capture() override { return p_.capture.get(); }
+    std::string stall_lcore(unsigned lcore, unsigned seconds) override {
+        if (auto err = p_.lcores.stall(lcore, seconds)) return *err;
+        log_error(fmt::format("debug stall: lcore {} busy-waits {} s (console)", lcore, seconds));
+        return "";
+    }
 
 private:
     Appliance& a_;
@@ -438,20 +452,61 @@ void Appliance::serve() {
         p.io.run_for(std::chrono::milliseconds(p.capture->running() ? 5 : 100));
         p.capture->poll();
         if (g_reload.exchange(false)) {
+            p.supervision.reloading();
             const std::string r = reload();
             (r.find("rejected") != std::string::npos ? log_error : log_info)(r);
+            p.supervision.reloaded(status());
         }
         // Grace periods of removed servers that ended.
         p.state->expire(now_s());
         sync();
         announce();
         if (p.telemetry_due()) p.publish_telemetry();
+        p.supervision.tick(p.speaker.get(), p.lcores.heartbeats(), status());
     }
+}
+
+// systemd's STATUS= line.
+std::string Appliance::status() const {
+    const Parts& p = *parts_;
+    return fmt::format("forwarding on {} ({} worker lcore{}); {} services", p.port_name, p.queues,
+                       p.queues == 1 ? "" : "s", config_.services.size());
+}
+
+// After the routes are withdrawn: forwarding goes on for bgp.drain_time
+// (counted from the withdrawal, the CEASE's wait included) while the
+// routers move the VIPs to another balancer, so established connections
+// are not cut while routers still send to us. A second SIGTERM or SIGINT
+// ends it at once. Says so and returns the drain's end.
+std::chrono::steady_clock::time_point Appliance::start_drain() {
+    const unsigned secs = config_.bgp ? config_.bgp->drain_time : 0;
+    const auto now = std::chrono::steady_clock::now();
+    drain_signals_ = g_stop_signals.load();
+    if (secs == 0) return now;
+    log_info(fmt::format("draining for {} s; routes withdrawn (bgp.drain_time; a second SIGTERM stops at once)", secs));
+    parts_->supervision.status(fmt::format("draining for {} s; routes withdrawn", secs));
+    return now + std::chrono::seconds(secs);
+}
+
+void Appliance::drain(std::chrono::steady_clock::time_point until) {
+    Parts& p = *parts_;
+    if (std::chrono::steady_clock::now() >= until) return;
+    while (std::chrono::steady_clock::now() < until) {
+        if (g_stop_signals.load() != drain_signals_) {
+            log_info("drain: stop signal; stopping at once");
+            return;
+        }
+        p.publisher.reclaim();
+        p.io.run_for(std::chrono::milliseconds(50));
+        p.supervision.tick(p.speaker.get(), p.lcores.heartbeats(), "draining");
+    }
+    log_info("drain over; stopping the dataplane");
 }
 
 void Appliance::stop() {
     if (!parts_) return;
     Parts& p = *parts_;
+    p.supervision.stopping("stopping: withdrawing routes");
     if (p.console) p.console->stop();
     if (p.http) p.http->stop();
     if (p.state) p.state->pools().stop();
@@ -459,10 +514,13 @@ void Appliance::stop() {
         // Graceful stop: routers move the VIPs to the backup before the
         // dataplane stops. Wait (at most 2 s) for the CEASE to go out.
         p.speaker->stop();
+        const auto drain_until = start_drain();
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-        while (p.bgp_transport.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+        while (p.bgp_transport.open_connections() > 0 && std::chrono::steady_clock::now() < deadline &&
+               g_stop_signals.load() == drain_signals_) {
             p.io.run_for(std::chrono::milliseconds(10));
         }
+        drain(drain_until);
     }
     if (p.capture) p.capture->stop();
     p.lcores.stop();

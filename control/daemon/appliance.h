@@ -6,6 +6,7 @@
 // the reverse order, routes first. docs/design.md draws the threads.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,7 +37,9 @@ public:
     // telemetry; returns when asked to stop.
     void serve();
     // Graceful stop: routes withdrawn (the routers move the VIPs), monitors
-    // and interfaces stopped, lcores stopped, counters printed, ports closed.
+    // and interfaces stopped, forwarding for bgp.drain_time (a second
+    // SIGTERM or SIGINT cuts it short), then lcores stopped, counters
+    // printed, ports closed.
     void stop();
 
     struct Parts;
@@ -58,11 +61,17 @@ private:
     // what went wrong (logged too), or empty.
     std::string listen_http();
     std::string listen_console();
+    // At a stop, routes withdrawn: forwarding until bgp.drain_time after
+    // the withdrawal, or a second stop signal.
+    std::chrono::steady_clock::time_point start_drain();
+    void drain(std::chrono::steady_clock::time_point until);
+    std::string status() const;
 
     RunOptions options_;
     conf::Config config_;   // the running config (the last one loaded whole)
     conf::Config started_;  // the one at start: what the keys that need a restart still hold
     bool eal_started_ = false;
+    unsigned drain_signals_ = 0;    // stop signals when the drain began
     std::unique_ptr<Parts> parts_;  // everything that needs the EAL; gone before it is
 };
 

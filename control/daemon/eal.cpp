@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -47,6 +48,17 @@ std::string lcores_arg(unsigned workers) {
     }
     if (cpus.empty()) cpus.push_back(0);
     return fmt::format("({}-{})@({})", 0, workers, fmt::join(cpus, ","));
+}
+
+std::vector<std::string> pinned_lcores_args(const conf::Dataplane& d) {
+    if (d.lcores.empty()) return {};
+    unsigned main = 0;
+    if (d.main_lcore) {
+        main = *d.main_lcore;
+    } else {
+        while (std::find(d.lcores.begin(), d.lcores.end(), main) != d.lcores.end()) ++main;
+    }
+    return {"-l", fmt::format("{},{}", main, fmt::join(d.lcores, ",")), "--main-lcore", std::to_string(main)};
 }
 
 bool hugepages_available(unsigned mb) {

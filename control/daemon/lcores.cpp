@@ -151,6 +151,24 @@ std::vector<dp::FlowSample> LcoreSet::sample_flows(size_t max) const {
     return out;
 }
 
+std::vector<Heartbeat> LcoreSet::heartbeats() const {
+    std::vector<Heartbeat> out;
+    for (const auto& l : lcores_) out.push_back({l->id, l->counters->loops.get()});
+    return out;
+}
+
+std::optional<std::string> LcoreSet::stall(unsigned lcore, unsigned seconds) {
+    for (auto& l : lcores_) {
+        if (l->id == lcore && running_) {
+            l->worker->stall(static_cast<uint64_t>(seconds) * rte_get_tsc_hz());
+            return std::nullopt;
+        }
+    }
+    std::vector<unsigned> ids;
+    for (const auto& l : lcores_) ids.push_back(l->id);
+    return fmt::format("no worker lcore {}; the workers are {}", lcore, fmt::join(ids, ", "));
+}
+
 size_t LcoreSet::flow_capacity() const {
     size_t n = 0;
     for (const auto& l : lcores_) n += l->flows ? l->flows->capacity() : 0;

@@ -11,6 +11,7 @@
 
 #include "conf/config.h"
 #include "control/daemon/stats.h"
+#include "control/daemon/watchdog.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/table_publisher.h"
 #include "dataplane/worker.h"
@@ -48,6 +49,11 @@ public:
     // lcore each came from. Starts at a different place each call.
     std::vector<dp::FlowSample> sample_flows(size_t max) const;
     size_t flow_capacity() const;
+    // Every worker's loop counter, for the watchdog.
+    std::vector<Heartbeat> heartbeats() const;
+    // Fault injection (the console's `debug stall`): worker lcore `lcore`
+    // busy-waits `seconds` at its next loop. An error when there is no such worker.
+    std::optional<std::string> stall(unsigned lcore, unsigned seconds);
 
 private:
     struct Lcore {

@@ -10,6 +10,7 @@ const CommandRegistry& console_commands() {
         add_pool_commands(r);
         add_capture_commands(r);
         add_session_commands(r);
+        add_debug_commands(r);
         return r;
     }();
     return registry;

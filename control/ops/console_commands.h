@@ -15,5 +15,6 @@ void add_port_commands(CommandRegistry& registry);     // cmd_port.cpp
 void add_pool_commands(CommandRegistry& registry);     // cmd_pool.cpp
 void add_capture_commands(CommandRegistry& registry);  // cmd_capture.cpp
 void add_session_commands(CommandRegistry& registry);  // cmd_session.cpp
+void add_debug_commands(CommandRegistry& registry);    // cmd_debug.cpp
 
 }  // namespace tern::ctl

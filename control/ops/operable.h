@@ -44,6 +44,11 @@ public:
     virtual const std::string& config_path() const = 0;
     // Packet capture on the ports; null when there are no ports.
     virtual Capture* capture() = 0;
+    // Fault injection (`debug stall`): worker lcore `lcore` busy-waits
+    // `seconds`. An error message, or "" when done.
+    virtual std::string stall_lcore(unsigned /*lcore*/, unsigned /*seconds*/) {
+        return "no worker lcores in this process";
+    }
 };
 
 }  // namespace tern::ctl

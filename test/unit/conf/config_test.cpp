@@ -467,3 +467,36 @@ TEST_CASE("config: dataplane switches", "[conf]") {
     REQUIRE(bad.errors.size() == 1);
     CHECK(bad.errors[0].message.find("did you mean 'answer_vip_echo'") != std::string::npos);
 }
+
+TEST_CASE("config: dataplane.lcores and main_lcore", "[conf]") {
+    const std::string head = "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n";
+    auto r = load(head + "dataplane: {lcores: \"2-3,6,3\", main_lcore: 1}\n", "t.yaml");
+    REQUIRE(r.config);
+    CHECK(r.config->dataplane.lcores == std::vector<unsigned>{2, 3, 6});
+    CHECK(r.config->dataplane.main_lcore == 1u);
+    auto one = load(head + "dataplane: {lcores: 1}\n", "t.yaml");
+    REQUIRE(one.config);
+    CHECK(one.config->dataplane.lcores == std::vector<unsigned>{1});
+    CHECK_FALSE(one.config->dataplane.main_lcore);
+    auto none = load(head, "t.yaml");
+    REQUIRE(none.config);
+    CHECK(none.config->dataplane.lcores.empty());
+
+    for (const char* bad : {"\"1-\"", "\"3-1\"", "\"a\"", "\"1,,2\"", "\"128\"", "\"-1\""}) {
+        one_error(head + "dataplane: {lcores: " + bad + "}\n", "dataplane.lcores", "is not a CPU number");
+    }
+    one_error(head + "dataplane: {lcores: \"\"}\n", "dataplane.lcores", "must not be empty");
+    one_error(head + "dataplane: {lcores: \"1-2\", main_lcore: 2}\n", "dataplane.main_lcore", "also a worker");
+    one_error(head + "dataplane: {main_lcore: 0}\n", "dataplane.main_lcore", "needs dataplane.lcores");
+    one_error(head + "dataplane: {lcores: \"1\", main_lcore: 200}\n", "dataplane.main_lcore", "");
+}
+
+TEST_CASE("config: bgp.drain_time", "[conf]") {
+    auto r = load(kGood, "t.yaml");
+    REQUIRE(r.config);
+    CHECK(r.config->bgp->drain_time == 5);
+    auto zero = load(with("local_asn: 64600", "local_asn: 64600\n  drain_time: 0"), "t.yaml");
+    REQUIRE(zero.config);
+    CHECK(zero.config->bgp->drain_time == 0);
+    one_error(with("local_asn: 64600", "local_asn: 64600\n  drain_time: 3601"), "bgp.drain_time", "");
+}
