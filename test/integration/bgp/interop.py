@@ -607,9 +607,13 @@ def case_reload(work):
     try:
         wait_for(lambda: best(r1, V4) and best(r1, V6), 30, "tern run's VIP routes at the first router")
         expect(best(r1, V4).get("med") == 0, f"MED before the reload: {best(r1, V4)}")
+        # BIRD stamps the protocol again a few ms after Established (its
+        # channels coming up): the baseline is taken once that has settled.
+        time.sleep(1.1)
         since = r1.since(NS_A)
         expect(since != "", "no session time from bird")
         time.sleep(1.1)  # a reset would show as a later time
+        expect(r1.since(NS_A) == since, f"the first session changed state before the reload: {since}")
         c["bgp"]["med"] = 50
         c["bgp"]["peers"].append({"address": "10.99.0.3", "asn": 65000})
         c["flows"] = {"size": 8192, "timeouts": {"udp": 5}}
