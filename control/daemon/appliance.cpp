@@ -44,6 +44,12 @@
 namespace tern::ctl {
 namespace {
 
+// Replaced tables waiting for the lcores' grace period before sync() holds
+// new ones back (only a worker that stopped reporting lets them pile up).
+constexpr size_t kMaxRetiredTables = 16;
+// How long a stop waits for the worker lcores to finish their loop.
+constexpr std::chrono::seconds kLcoreStopWait{5};
+
 std::atomic<bool> g_quit{false};
 std::atomic<bool> g_reload{false};
 std::atomic<unsigned> g_stop_signals{0};  // SIGTERM and SIGINT so far: a second one ends the drain
@@ -139,7 +145,9 @@ struct Appliance::Parts {
     std::unique_ptr<Operations> operations;
     std::unique_ptr<Capture> capture;
     std::unique_ptr<Console> console;
-    Supervision supervision;  // systemd: readiness, status, the watchdog
+    Supervision supervision;                 // systemd: readiness, status, the watchdog
+    LcoreWatchdog lcore_watch{kLcoreCheck};  // whether every worker lcore polls
+    bool tables_held = false;                // sync() waits for retired tables to be freed
     std::chrono::steady_clock::time_point last_telemetry;
     uint64_t telemetry_pools = 0, telemetry_generation = 0;  // what the last snapshot showed
 
@@ -371,6 +379,7 @@ public:
     }
     const std::string& config_path() const override { return a_.options_.config; }
     Capture* capture() override { return p_.capture.get(); }
+    std::vector<std::string> critical() const override { return a_.critical(); }
     std::string stall_lcore(unsigned lcore, unsigned seconds) override {
         if (auto err = p_.lcores.stall(lcore, seconds)) return *err;
         log_error(fmt::format("debug stall: lcore {} busy-waits {} s (console)", lcore, seconds));
@@ -411,14 +420,15 @@ void Appliance::start_operators() {
 std::string Appliance::listen_http() {
     Parts& p = *parts_;
     if (p.http) p.http->stop();
-    p.http = std::make_unique<HttpServer>(p.io, [&p](const HttpRequest& req) {
+    p.http = std::make_unique<HttpServer>(p.io, [this, &p](const HttpRequest& req) {
         return api_answer(
             p.state->pools(), req,
             [&p] {
                 return metrics_text(p.state->pools(), p.stats(true), p.speaker.get(), p.lcores.flow_capacity(),
-                                    p.state->unresolved());
+                                    p.state->unresolved()) +
+                       lcore_metrics_text(p.lcores.heartbeats(), p.lcore_watch.stalled());
             },
-            p.state->unresolved());
+            p.state->unresolved(), critical());
     });
     if (!config_.http.enabled) return {};
     if (auto herr = p.http->listen(config_.http.address, config_.http.port); !herr.empty()) {
@@ -459,11 +469,44 @@ void Appliance::serve() {
         }
         // Grace periods of removed servers that ended.
         p.state->expire(now_s());
+        const bool progress = watch_lcores();
         sync();
         announce();
         if (p.telemetry_due()) p.publish_telemetry();
-        p.supervision.tick(p.speaker.get(), p.lcores.heartbeats(), status());
+        p.supervision.tick(p.speaker.get(), progress, status());
     }
+}
+
+// Each control loop: whether every worker lcore made progress at the last
+// check (every kLcoreCheck); says when one stalls or resumes.
+bool Appliance::watch_lcores() {
+    Parts& p = *parts_;
+    const LcoreWatchdog::Verdict v = p.lcore_watch.check(LcoreWatchdog::Clock::now(), p.lcores.heartbeats());
+    for (unsigned l : v.stalled) {
+        log_error(
+            fmt::format("watchdog: worker lcore {} made no progress in {} ms: the traffic RSS gives it is not "
+                        "forwarded, and systemd's watchdog is not fed{}",
+                        l, kLcoreCheck.count(), no_worker() ? "; no worker forwards: withdrawing the routes" : ""));
+    }
+    for (unsigned l : v.resumed) log_info(fmt::format("watchdog: worker lcore {} makes progress again", l));
+    return p.lcore_watch.stalled().empty();
+}
+
+// Every worker lcore stalled: nothing forwards, so routers must not send here.
+bool Appliance::no_worker() const {
+    const Parts& p = *parts_;
+    return p.queues > 0 && p.lcore_watch.stalled().size() >= p.queues;
+}
+
+// The appliance's own critical conditions, for /alerts.
+std::vector<std::string> Appliance::critical() const {
+    const Parts& p = *parts_;
+    const auto& stalled = p.lcore_watch.stalled();
+    if (stalled.empty()) return {};
+    std::string list;
+    for (unsigned l : stalled) list += fmt::format("{}{}", list.empty() ? "" : ", ", l);
+    return {fmt::format("Worker lcores {} make no progress: their share of the traffic is not forwarded{}", list,
+                        no_worker() ? "; routes withdrawn" : "")};
 }
 
 // systemd's STATUS= line.
@@ -498,7 +541,7 @@ void Appliance::drain(std::chrono::steady_clock::time_point until) {
         }
         p.publisher.reclaim();
         p.io.run_for(std::chrono::milliseconds(50));
-        p.supervision.tick(p.speaker.get(), p.lcores.heartbeats(), "draining");
+        p.supervision.tick(p.speaker.get(), watch_lcores(), "draining");
     }
     log_info("drain over; stopping the dataplane");
 }
@@ -523,7 +566,17 @@ void Appliance::stop() {
         drain(drain_until);
     }
     if (p.capture) p.capture->stop();
-    p.lcores.stop();
+    if (!p.lcores.stop(kLcoreStopWait)) {
+        // A worker that does not come back still uses the ports, the pool
+        // and its table: nothing can be freed, so the process ends here
+        // (the kernel takes the TAPs, the memory and the sockets).
+        log_error(fmt::format("stop: worker lcores did not stop within {} s; exiting without cleanup",
+                              kLcoreStopWait.count()));
+        if (p.state) fmt::print("{}", to_text(p.stats(true)));
+        std::fflush(stdout);
+        std::fflush(stderr);
+        std::_Exit(1);
+    }
     if (p.state) fmt::print("{}", to_text(p.stats(true)));
     p.ports.close();
     p.publisher.synchronize();
@@ -531,7 +584,23 @@ void Appliance::stop() {
 }
 
 // Pool state and operator changes to a new table, when anything changed.
+// While replaced tables wait for a worker that does not report quiescent
+// (a stalled lcore), new ones wait too: memory stays bounded, and the next
+// table once they are freed carries every change meanwhile.
 void Appliance::sync() {
+    Parts& p = *parts_;
+    if (p.publisher.retired() >= kMaxRetiredTables) {
+        if (!p.tables_held) {
+            log_error(
+                fmt::format("{} replaced tables wait for a worker lcore to report; new tables wait until they "
+                            "are freed",
+                            p.publisher.retired()));
+        }
+        p.tables_held = true;
+        return;
+    }
+    if (p.tables_held) log_info("replaced tables freed; publishing again");
+    p.tables_held = false;
     if (auto err = parts_->state->publish(now_s())) {
         log_error(fmt::format("cannot build the forwarding table: {}; the previous one stays", *err));
     }
@@ -544,6 +613,8 @@ void Appliance::announce() {
     if (!p.speaker) return;
     const bool unpooled = config_.bgp && config_.bgp->withdraw_unpooled;
     std::vector<bgp::Route> now = vip_routes(config_);
+    const bool stalled = no_worker();
+    if (stalled) now.clear();
     if (unpooled) {
         std::set<bgp::Address> serving;
         for (const auto& vip : p.state->pools().serving_vips(config_)) serving.insert(to_address(vip));
@@ -553,8 +624,9 @@ void Appliance::announce() {
     for (const auto& r : p.announced) {
         if (std::find(now.begin(), now.end(), r) == now.end()) {
             log_info(fmt::format("bgp: withdrawing {}{}", r.prefix.str(),
-                                 unpooled ? " (gone from the config, or no pooled server: bgp.withdraw_unpooled)"
-                                          : " (gone from the config)"));
+                                 stalled    ? " (no worker lcore makes progress)"
+                                 : unpooled ? " (gone from the config, or no pooled server: bgp.withdraw_unpooled)"
+                                            : " (gone from the config)"));
         }
     }
     for (const auto& r : now) {

@@ -66,6 +66,11 @@ private:
     std::chrono::steady_clock::time_point start_drain();
     void drain(std::chrono::steady_clock::time_point until);
     std::string status() const;
+    // The lcore watchdog, each control loop: whether no worker is stalled.
+    bool watch_lcores();
+    bool no_worker() const;  // every worker lcore stalled
+    // The appliance's own critical conditions, for /alerts.
+    std::vector<std::string> critical() const;
 
     RunOptions options_;
     conf::Config config_;   // the running config (the last one loaded whole)

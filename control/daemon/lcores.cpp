@@ -1,6 +1,7 @@
 #include "control/daemon/lcores.h"
 
 #include <cstring>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -100,10 +101,17 @@ std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp:
     return std::nullopt;
 }
 
-void LcoreSet::stop() {
-    if (!running_) return;
+bool LcoreSet::stop(std::optional<std::chrono::milliseconds> limit) {
+    if (!running_) return true;
     stop_.store(true);
-    for (auto& l : lcores_) rte_eal_wait_lcore(l->id);
+    const auto deadline = std::chrono::steady_clock::now() + limit.value_or(std::chrono::milliseconds(0));
+    for (auto& l : lcores_) {
+        while (limit && rte_eal_get_lcore_state(l->id) == RUNNING) {
+            if (std::chrono::steady_clock::now() >= deadline) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        rte_eal_wait_lcore(l->id);
+    }
     running_ = false;
     // Hand-overs queued after their owner's last look (tern run stops every
     // lcore at once): freed while their pool still exists.
@@ -111,6 +119,7 @@ void LcoreSet::stop() {
         void* m = nullptr;
         while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     }
+    return true;
 }
 
 uint64_t LcoreSet::rx() const {

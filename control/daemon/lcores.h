@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,8 +36,10 @@ public:
     // that arrived on another (dp::Steering).
     std::optional<std::string> start(const conf::Config& config, const dp::WorkerConfig& base, unsigned queues,
                                      dp::TablePublisher& publisher, const dp::RssLayout& rss = {});
-    // Stops every worker and waits for them (each finishes its burst).
-    void stop();
+    // Stops every worker and waits for them (each finishes its burst), at
+    // most `limit`: false when one still runs then (a stalled lcore), and
+    // nothing it uses may be freed.
+    bool stop(std::optional<std::chrono::milliseconds> limit = std::nullopt);
     // A reload's flow timeouts and ICMP rate: each lcore takes them at its
     // next loop (replay: at the event's barrier). Published only when they
     // differ from the running ones.

@@ -28,21 +28,18 @@ Supervision::Supervision() {
     uint64_t usec = 0;
     // 1: WATCHDOG_USEC and WATCHDOG_PID leave the environment.
     if (sd_watchdog_enabled(1, &usec) > 0 && usec > 0) {
-        watchdog_.emplace(std::chrono::microseconds(usec / 2));
+        watchdog_ = std::chrono::microseconds(usec / 2);
         log_info(fmt::format("systemd watchdog: every {} ms while every worker lcore makes progress", usec / 2000));
     }
 }
 
-std::optional<std::chrono::microseconds> Supervision::watchdog_period() const {
-    if (!watchdog_) return std::nullopt;
-    return watchdog_->period();
-}
+std::optional<std::chrono::microseconds> Supervision::watchdog_period() const { return watchdog_; }
 
 void Supervision::notify(const std::string& state) {
     if (notify_) sd_notify(0, state.c_str());
 }
 
-void Supervision::tick(const bgp::Speaker* speaker, const std::vector<Heartbeat>& beats, const std::string& status) {
+void Supervision::tick(const bgp::Speaker* speaker, bool lcores_progress, const std::string& status) {
     if (!ready_ && !stopping_) {
         const auto waiting = bgp_waiting(speaker);
         const auto now = std::chrono::steady_clock::now();
@@ -56,14 +53,11 @@ void Supervision::tick(const bgp::Speaker* speaker, const std::vector<Heartbeat>
             log_info("ready: " + s);
         }
     }
-    if (!watchdog_) return;
-    const LcoreWatchdog::Verdict v = watchdog_->check(LcoreWatchdog::Clock::now(), beats);
-    for (unsigned l : v.stalled) {
-        log_error(fmt::format("watchdog: lcore {} made no progress in {} ms; not feeding systemd's watchdog", l,
-                              watchdog_->period().count() / 1000));
-    }
-    for (unsigned l : v.resumed) log_info(fmt::format("watchdog: lcore {} makes progress again", l));
-    if (v.ping) notify("WATCHDOG=1");
+    if (!watchdog_ || !lcores_progress) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (last_ping_ && now - *last_ping_ < *watchdog_) return;
+    last_ping_ = now;
+    notify("WATCHDOG=1");
 }
 
 void Supervision::reloading() {

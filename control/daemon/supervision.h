@@ -2,16 +2,14 @@
 // sd_notify(3) READY=1 once forwarding is up and BGP has its sessions (or
 // kBgpReadyWait passed), RELOADING=1 around reloads, STOPPING=1 at a stop,
 // STATUS= lines, and WATCHDOG=1 every half WATCHDOG_USEC while the control
-// loop runs and every worker lcore makes progress (LcoreWatchdog). Without
-// NOTIFY_SOCKET in the environment every call does nothing. Control thread only.
+// loop runs and every worker lcore makes progress (the appliance's
+// LcoreWatchdog says whether they do). Without NOTIFY_SOCKET in the
+// environment every call does nothing. Control thread only.
 #pragma once
 
 #include <chrono>
 #include <optional>
 #include <string>
-#include <vector>
-
-#include "control/daemon/watchdog.h"
 
 namespace tern::bgp {
 class Speaker;
@@ -30,9 +28,9 @@ public:
     Supervision();
 
     // Each control loop: READY=1 with `status` when due (never once
-    // stopping); the watchdog.
-    // `beats`: every worker lcore's loop counter.
-    void tick(const bgp::Speaker* speaker, const std::vector<Heartbeat>& beats, const std::string& status);
+    // stopping); WATCHDOG=1 once per period while `lcores_progress` (no
+    // worker lcore stalled).
+    void tick(const bgp::Speaker* speaker, bool lcores_progress, const std::string& status);
     // Around a reload, once ready.
     void reloading();
     void reloaded(const std::string& status);
@@ -46,8 +44,9 @@ public:
 private:
     void notify(const std::string& state);
 
-    bool notify_ = false;  // NOTIFY_SOCKET set
-    std::optional<LcoreWatchdog> watchdog_;
+    bool notify_ = false;                                // NOTIFY_SOCKET set
+    std::optional<std::chrono::microseconds> watchdog_;  // the ping period
+    std::optional<std::chrono::steady_clock::time_point> last_ping_;
     bool ready_ = false;
     bool stopping_ = false;                                       // no READY after STOPPING
     std::optional<std::chrono::steady_clock::time_point> since_;  // the first tick: serving began

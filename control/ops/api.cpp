@@ -27,9 +27,10 @@ HttpResponse not_found(bool want_json) {
 
 }  // namespace
 
-Alerts alerts(const Pools& pools, const std::vector<Unresolved>& unresolved) {
+Alerts alerts(const Pools& pools, const std::vector<Unresolved>& unresolved,
+              const std::vector<std::string>& appliance) {
     Alerts a{"ok", ""};
-    std::vector<std::string> critical;
+    std::vector<std::string> critical = appliance;
     for (const auto& [name, pool] : pools.services()) {
         const auto n = static_cast<double>(pool.servers().size());
         if (!pool.pooled_down().empty()) {
@@ -64,14 +65,14 @@ Alerts alerts(const Pools& pools, const std::vector<Unresolved>& unresolved) {
 }
 
 HttpResponse api_answer(const Pools& pools, const HttpRequest& request, const std::function<std::string()>& metrics,
-                        const std::vector<Unresolved>& unresolved) {
+                        const std::vector<Unresolved>& unresolved, const std::vector<std::string>& critical) {
     const bool want_json = request.accept.find("application/json") != std::string::npos;
     std::string path = request.target.substr(0, request.target.find('?'));
     if (path == "/metrics") {
         return {200, "text/plain; version=0.0.4; charset=utf-8", metrics ? metrics() : ""};
     }
     if (path == "/alerts") {
-        const Alerts a = alerts(pools, unresolved);
+        const Alerts a = alerts(pools, unresolved, critical);
         std::string upper = a.status;
         for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         return reply(want_json, json{{"status", a.status}, {"msg", a.msg}}, fmt::format("{} - {}", upper, a.msg));

@@ -14,9 +14,10 @@
 namespace tern::ctl {
 
 // The answer to one request. `metrics` renders /metrics; `unresolved`:
-// pooled servers whose next hop's MAC is unknown (an alert).
+// pooled servers whose next hop's MAC is unknown (an alert); `critical`:
+// the appliance's own critical conditions (a stalled worker lcore).
 HttpResponse api_answer(const Pools& pools, const HttpRequest& request, const std::function<std::string()>& metrics,
-                        const std::vector<Unresolved>& unresolved = {});
+                        const std::vector<Unresolved>& unresolved = {}, const std::vector<std::string>& critical = {});
 
 // PyBal's /alerts: status ("ok", "warning", "critical") and message.
 struct Alerts {
@@ -24,7 +25,8 @@ struct Alerts {
     std::string msg;
 };
 // PyBal's, plus Tern's own: a pooled server whose MAC is unknown is critical
-// (its share of the traffic is dropped).
-Alerts alerts(const Pools& pools, const std::vector<Unresolved>& unresolved = {});
+// (its share of the traffic is dropped), and so is each of `critical`.
+Alerts alerts(const Pools& pools, const std::vector<Unresolved>& unresolved = {},
+              const std::vector<std::string>& critical = {});
 
 }  // namespace tern::ctl

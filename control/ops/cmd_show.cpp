@@ -47,7 +47,7 @@ void add_show_commands(CommandRegistry& r) {
            [](Operable& t, const Args&) { return CommandResult{t.connections(100)}; }});
     r.add({"show bgp", "BGP sessions", [](Operable& t, const Args&) { return CommandResult{bgp_text(t.speaker())}; }});
     r.add({"show alerts", "what /alerts says", [](Operable& t, const Args&) {
-               const Alerts a = alerts(t.state().pools(), t.state().unresolved());
+               const Alerts a = alerts(t.state().pools(), t.state().unresolved(), t.critical());
                std::string upper = a.status;
                for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
                return done(fmt::format("{} - {}", upper, a.msg));

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 namespace tern::ctl {
@@ -210,6 +211,20 @@ std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Spea
     pool_metrics(w, pools, unresolved);
     bgp_metrics(w, speaker);
     dataplane_metrics(w, stats, flow_capacity);
+    return w.str();
+}
+
+std::string lcore_metrics_text(const std::vector<Heartbeat>& beats, const std::vector<unsigned>& stalled) {
+    Writer w;
+    for (const auto& b : beats) {
+        const std::string l = label({{"lcore", std::to_string(b.lcore)}});
+        w.add("tern_lcore_loops_total", "counter", "Loops of the worker lcore's poll loop (its heartbeat)", l,
+              static_cast<double>(b.loops));
+        const bool st = std::find(stalled.begin(), stalled.end(), b.lcore) != stalled.end();
+        w.add("tern_lcore_stalled", "gauge",
+              "1 while the worker lcore makes no progress (no loop in the watchdog's last 500 ms check)", l,
+              st ? 1.0 : 0.0);
+    }
     return w.str();
 }
 

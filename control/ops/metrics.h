@@ -8,6 +8,7 @@
 
 #include "bgp/speaker.h"
 #include "control/daemon/stats.h"
+#include "control/daemon/watchdog.h"
 #include "control/state/pools.h"
 #include "control/state/table_builder.h"
 
@@ -17,6 +18,10 @@ namespace tern::ctl {
 // over all lcores; `unresolved`: pooled servers whose next hop's MAC is unknown.
 std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Speaker* speaker,
                          uint64_t flow_capacity = 0, const std::vector<Unresolved>& unresolved = {});
+
+// The lcore watchdog's view, appended to metrics_text's in tern run: each
+// worker's loop counter and whether it is stalled (no loop in the last check).
+std::string lcore_metrics_text(const std::vector<Heartbeat>& beats, const std::vector<unsigned>& stalled);
 
 // A label value escaped as the format wants (\\, \", \n).
 std::string prom_escape(const std::string& value);

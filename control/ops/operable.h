@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bgp/speaker.h"
 #include "conf/config.h"
@@ -44,6 +45,8 @@ public:
     virtual const std::string& config_path() const = 0;
     // Packet capture on the ports; null when there are no ports.
     virtual Capture* capture() = 0;
+    // The appliance's own critical conditions for /alerts (a stalled worker lcore).
+    virtual std::vector<std::string> critical() const { return {}; }
     // Fault injection (`debug stall`): worker lcore `lcore` busy-waits
     // `seconds`. An error message, or "" when done.
     virtual std::string stall_lcore(unsigned /*lcore*/, unsigned /*seconds*/) {

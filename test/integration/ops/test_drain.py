@@ -3,6 +3,10 @@
 (the session runs through the TAP exception path), keeps forwarding an
 established kernel TCP connection for bgp.drain_time, then stops; a second
 SIGTERM during the drain stops it at once. READY waits for the BGP session.
+The lcore watchdog: with its one worker lcore stalled (the console's `debug
+stall`), tern notices within a second (log, /alerts, metric) and withdraws
+the route until the lcore moves again; a SIGTERM while it stays stalled
+ends the process 5 s after the drain instead of hanging.
 
 Four namespaces on one bridge (its own namespace):
   client + BIRD 10.99.0.2 (the router; VIP route via 10.99.0.1)
@@ -75,8 +79,8 @@ socketserver.ThreadingTCPServer(("0.0.0.0", 8080), H).serve_forever()
 '''
 
 
-def sh(*cmd, check=False):
-    r = subprocess.run(cmd, capture_output=True, text=True)
+def sh(*cmd, check=False, input=None):
+    r = subprocess.run(cmd, capture_output=True, text=True, input=input)
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {r.stderr}")
     return r
@@ -86,11 +90,16 @@ def nsx(ns, *cmd, check=True):
     return sh("ip", "netns", "exec", ns, *cmd, check=check)
 
 
-def config(drain):
+CONSOLE = os.path.join(TMP, "console.sock")
+HTTP_PORT = 20000 + N
+
+
+def config(drain, operators=False):
+    ops = (f"console: {{socket: {CONSOLE}}}\nhttp: {{address: 127.0.0.1, port: {HTTP_PORT}}}" if operators else
+           "console: {enabled: false}\nhttp: {enabled: false}")
     return f"""node: {{name: drain, ipv4: 10.99.0.1}}
 ports: [{{name: p0, device: "net_af_packet0,iface={LB_IF}", mac: "{PORT_MAC}", subnets: [10.99.0.0/24]}}]
-console: {{enabled: false}}
-http: {{enabled: false}}
+{ops}
 neighbors: [{{ip: 10.99.0.3, mac: "{SERVER_MAC}"}}]
 bgp:
   local_asn: 64600
@@ -131,10 +140,10 @@ def topology_up():
 
 
 class Tern:
-    def __init__(self, drain, name):
+    def __init__(self, drain, name, operators=False):
         self.cfg = os.path.join(TMP, f"{name}.yaml")
         with open(self.cfg, "w") as f:
-            f.write(config(drain))
+            f.write(config(drain, operators))
         cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
         self.log = []
         self.p = subprocess.Popen(
@@ -207,6 +216,23 @@ protocol bgp tern {
                 self.p.kill()
                 self.p.wait()
         self.logf.close()
+
+
+def console(cmd):
+    return sh(TERN, "console", "--socket", CONSOLE, input=f"{cmd}\nquit\n").stdout
+
+
+def http(path):
+    return nsx(NS_LB, "curl", "-s", "--max-time", "2", f"http://127.0.0.1:{HTTP_PORT}{path}", check=False).stdout
+
+
+def wait_until(cond, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return time.time()
+        time.sleep(0.05)
+    return None
 
 
 def parse_client(out):
@@ -293,6 +319,50 @@ try:
         lib.check("a second SIGTERM during the drain stops it at once",
                   draining is not None and rc == 0 and time.time() - t < 8 and tern.where("stopping at once") >= 0,
                   f"rc {rc}\n{tern.text()}")
+
+    # 3. The lcore watchdog: the one worker stalls, then comes back; then
+    # it stalls past a SIGTERM.
+    tern = Tern(1, "watchdog", operators=True)
+    up = tern.up() and wait_until(bird.has_route, 10) is not None
+    lib.check("tern run up with its console and HTTP API, BIRD has the route", up, tern.text())
+    if up:
+        lib.check("/alerts is OK before", http("/alerts").startswith("OK"), http("/alerts"))
+        t_asked = time.time()
+        out = console("debug stall lcore 1 5")
+        lib.check("debug stall lcore 1 5", "lcore 1 stalls for 5 s" in out, out)
+        t_noticed = tern.wait_log("watchdog: worker lcore 1 made no progress", 3)
+        lib.check("the stall is noticed within a second (log)",
+                  t_noticed is not None and t_noticed - t_asked < 1.5, f"{t_noticed} - {t_asked}\n{tern.text()}")
+        t_gone = wait_until(lambda: not bird.has_route(), 3)
+        lib.check("no worker forwards: BIRD loses the route within 1.5 s",
+                  t_gone is not None and t_gone - t_asked < 1.5, f"{t_gone} - {t_asked}")
+        alerts = http("/alerts")
+        lib.check("/alerts is CRITICAL and names the lcore",
+                  alerts.startswith("CRITICAL") and "Worker lcores 1 make no progress" in alerts, alerts)
+        metrics = http("/metrics")
+        lib.check("tern_lcore_stalled{lcore=\"1\"} is 1", 'tern_lcore_stalled{lcore="1"} 1' in metrics,
+                  "\n".join(l for l in metrics.splitlines() if "lcore" in l))
+        t_back = wait_until(bird.has_route, 10)
+        lib.check("once the lcore moves again, BIRD has the route again (after the 5 s stall)",
+                  t_back is not None and 4 < t_back - t_asked < 8, f"{t_back} - {t_asked}")
+        lib.check("the log says the lcore resumed", tern.where("worker lcore 1 makes progress again") >= 0,
+                  tern.text())
+        lib.check("/alerts is OK again", http("/alerts").startswith("OK"), http("/alerts"))
+        lib.check("tern_lcore_stalled{lcore=\"1\"} is 0 again",
+                  'tern_lcore_stalled{lcore="1"} 0' in http("/metrics"), "")
+
+        out = console("debug stall lcore 1 60")
+        tern.wait_log("watchdog: worker lcore 1 made no progress", 3)
+        t = time.time()
+        tern.p.send_signal(signal.SIGTERM)
+        try:
+            rc = tern.p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = time.time() - t
+        lib.check("SIGTERM with a stalled lcore: the process ends after drain + 5 s with status 1",
+                  rc == 1 and 5 < took < 12 and tern.where("worker lcores did not stop within 5 s") >= 0,
+                  f"rc {rc} after {took:.1f} s\n{tern.text()}")
 finally:
     if tern is not None:
         tern.kill()

@@ -121,7 +121,7 @@ try:
     during = pings(t_stall + 0.8, t_asked + 2.9)
     lib.check("no WATCHDOG=1 while the lcore is stalled", t_stall - t_asked < 1.5 and not during,
               f"{during} (stall from {t_asked}..{t_stall})\n" + "\n".join(log[-10:]))
-    lib.check("the log names the stalled lcore", any("watchdog: lcore 1 made no progress" in l for l in log),
+    lib.check("the log names the stalled lcore", any("watchdog: worker lcore 1 made no progress" in l for l in log),
               "\n".join(log[-10:]))
     after = pings(t_stall + 3.4, t_stall + 4.5)
     lib.check("WATCHDOG=1 again once it moves, and the log says so",

@@ -89,6 +89,25 @@ TEST_CASE("api: /alerts goes through OK, WARNING and CRITICAL as PyBal's does", 
     CHECK(j["status"] == "warning");
 }
 
+TEST_CASE("api: the appliance's own conditions (a stalled lcore) are critical before the pools' warnings",
+          "[control][api]") {
+    boost::asio::io_context io;
+    ctl::Pools pools(io, nullptr);
+    REQUIRE_FALSE(pools.apply(config(1)));  // a warning of its own
+    const auto r = ctl::api_answer(pools, HttpRequest{"/alerts", ""}, nullptr, {}, {"Worker lcores 2 stall"});
+    CHECK(r.body == "CRITICAL - Worker lcores 2 stall");
+    CHECK(ctl::alerts(pools, {}, {"a", "b"}).msg == "a; b");
+    CHECK(ctl::alerts(pools).status == "warning");
+}
+
+TEST_CASE("metrics: each worker lcore's loop counter and whether it is stalled", "[control][api]") {
+    const std::string m = ctl::lcore_metrics_text({{1, 100}, {2, 7}}, {2});
+    CHECK(m.find("# TYPE tern_lcore_loops_total counter\n") != std::string::npos);
+    CHECK(m.find("tern_lcore_loops_total{lcore=\"1\"} 100\n") != std::string::npos);
+    CHECK(m.find("tern_lcore_stalled{lcore=\"1\"} 0\n") != std::string::npos);
+    CHECK(m.find("tern_lcore_stalled{lcore=\"2\"} 1\n") != std::string::npos);
+}
+
 TEST_CASE("metrics: PyBal's service gauges under tern_, escaped labels", "[control][api]") {
     boost::asio::io_context io;
     ctl::Pools pools(io, nullptr);
