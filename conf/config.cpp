@@ -522,13 +522,20 @@ void parse_flows(YamlReader& r, const YAML::Node& root, Config& c) {
     if (!t.IsDefined()) return;
     if (!map_at(r, t, "flows.timeouts",
                 {"established", "syn_sent", "syn_recv", "fin_wait", "time_wait", "close", "close_wait", "last_ack",
-                 "udp"})) {
+                 "udp", "unproven", "under_pressure"})) {
         return;
     }
-    const std::pair<const char*, uint32_t*> keys[] = {
-        {"established", &c.flows.established}, {"syn_sent", &c.flows.syn_sent},   {"syn_recv", &c.flows.syn_recv},
-        {"fin_wait", &c.flows.fin_wait},       {"time_wait", &c.flows.time_wait}, {"close", &c.flows.close},
-        {"close_wait", &c.flows.close_wait},   {"last_ack", &c.flows.last_ack},   {"udp", &c.flows.udp}};
+    const std::pair<const char*, uint32_t*> keys[] = {{"established", &c.flows.established},
+                                                      {"syn_sent", &c.flows.syn_sent},
+                                                      {"syn_recv", &c.flows.syn_recv},
+                                                      {"fin_wait", &c.flows.fin_wait},
+                                                      {"time_wait", &c.flows.time_wait},
+                                                      {"close", &c.flows.close},
+                                                      {"close_wait", &c.flows.close_wait},
+                                                      {"last_ack", &c.flows.last_ack},
+                                                      {"udp", &c.flows.udp},
+                                                      {"unproven", &c.flows.unproven},
+                                                      {"under_pressure", &c.flows.under_pressure}};
     for (const auto& [key, dst] : keys) {
         if (auto v = r.uint(t, "flows.timeouts", key, 1, 86400 * 7, false)) *dst = static_cast<uint32_t>(*v);
     }

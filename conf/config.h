@@ -218,6 +218,10 @@ struct Flows {
     // Timeouts in seconds, IPVS's states.
     uint32_t established = 900, syn_sent = 120, syn_recv = 30, fin_wait = 120, time_wait = 120, close = 10,
              close_wait = 60, last_ack = 30, udp = 300;
+    // Flood defences (dp::FlowTimeouts): an ESTABLISHED flow that carried
+    // only its handshake's ACK; SYN_RECV and unproven flows while the table
+    // evicts live ones.
+    uint32_t unproven = 60, under_pressure = 5;
 };
 
 // Where a host is reached: untagged (vlan 0) or on a VLAN, when it is on a

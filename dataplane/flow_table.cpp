@@ -86,7 +86,16 @@ FlowTable::FlowTable(void* memory, size_t capacity, const FlowTimeouts& timeouts
 }
 
 void FlowTable::set_timeouts(const FlowTimeouts& timeouts) {
-    timeouts_ = timeouts;
+    configured_ = timeouts;
+    apply_timeouts();
+}
+
+void FlowTable::apply_timeouts() {
+    timeouts_ = configured_;
+    if (pressure_) {
+        uint32_t& syn_recv = timeouts_.seconds[static_cast<size_t>(ConnState::syn_recv)];
+        syn_recv = std::min(syn_recv, timeouts_.under_pressure);
+    }
     for (size_t s = 0; s < kConnStateCount; ++s) {
         for (unsigned k = 0; k < 4; ++k) timeout_bytes_[k][s] = static_cast<uint8_t>(timeouts_.seconds[s] >> (8 * k));
     }
@@ -269,6 +278,11 @@ FlowEntry* FlowTable::insert_full(const FlowKey& key, size_t bi, uint16_t sig, u
     const unsigned victim_w = i % kWays;
     release(victim_b, victim_w);
     ++evictions_;
+    pressure_until_ = now + kPressureHold;
+    if (!pressure_) {
+        pressure_ = true;
+        apply_timeouts();
+    }
     return take(victim_b, victim_w, key, sig, now, victim_b != bi);
 }
 
@@ -316,6 +330,10 @@ inline void FlowTable::scores(const FlowBucket& b, uint32_t now, __m128i& lo, __
 #endif
 
 void FlowTable::sweep(uint32_t now, size_t buckets) {
+    if (pressure_ && before(pressure_until_, now)) {
+        pressure_ = false;
+        apply_timeouts();
+    }
     const size_t nb = bucket_mask_ + 1;
     for (size_t i = 0; i < buckets; ++i) {
         reclaim(cursor_, now);

@@ -24,6 +24,16 @@
 // entries rather than live ones. Last use = expiry - the state's timeout.
 // A table of random flows fills to 85-90% before its first eviction.
 //
+// Floods (IPVS's secure_tcp is the model; the balancer never sees the
+// server's answers, so a blind SYN then ACK from a spoofed source looks like
+// a handshake): a flow that has just become ESTABLISHED is *unproven* until
+// its next packet. It expires after FlowTimeouts::unproven instead of
+// ESTABLISHED's timeout, which also makes it look that much older to the
+// eviction, so a table full of spoofed SYN+ACK pairs gives them up before
+// flows that carried traffic. While the table evicts live flows (and
+// kPressureHold seconds after), it is *under pressure*: SYN_RECV flows and
+// unproven ones expire after FlowTimeouts::under_pressure when shorter.
+//
 // The worker's FlowEntry* is valid until its next insert() (a cuckoo step
 // moves entries).
 //
@@ -31,6 +41,7 @@
 // drive it with a fake clock.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -90,6 +101,8 @@ struct FlowTimeouts {
         120,  // synack
         300,  // udp
     };
+    uint32_t unproven = 60;       // an ESTABLISHED flow that has carried only its handshake's ACK
+    uint32_t under_pressure = 5;  // SYN_RECV and unproven flows while the table evicts live ones
 };
 
 // What the worker keeps per flow; the table's bookkeeping (used, expiry,
@@ -196,6 +209,12 @@ public:
         const size_t i = static_cast<size_t>(&e - entries_);
         return {buckets_ + i / kWays, static_cast<unsigned>(i % kWays)};
     }
+    // After set_state() moved the flow at `at` into ESTABLISHED: unproven
+    // until its next packet (its next set_state()).
+    void set_unproven(Where at, uint32_t now) {
+        at.b->expires[at.w] =
+            now + (pressure_ ? std::min(timeouts_.unproven, timeouts_.under_pressure) : timeouts_.unproven);
+    }
     // set_state() and state() of the entry at `at` (find_v4's), without finding its place.
     void set_state(Where at, ConnState state, uint32_t now) {
         at.b->expires[at.w] = now + timeouts_.seconds[static_cast<size_t>(state)];
@@ -250,7 +269,12 @@ public:
     size_t capacity() const { return mask_ + 1; }
     size_t size() const { return size_; }
     uint64_t evictions() const { return evictions_; }
-    const FlowTimeouts& timeouts() const { return timeouts_; }
+    // Evicting live flows now or in the last kPressureHold seconds (as of
+    // the last eviction or sweep).
+    bool under_pressure() const { return pressure_; }
+    static constexpr uint32_t kPressureHold = 10;
+    // The configured timeouts (under pressure, the ones in force differ).
+    const FlowTimeouts& timeouts() const { return configured_; }
     // New timeouts (a reload), by the table's lcore: a flow's expiry is
     // computed with them from its next state change or packet on; until
     // then it keeps the expiry it has.
@@ -299,6 +323,8 @@ private:
     void scores(const FlowBucket& b, uint32_t now, __m128i& lo, __m128i& hi) const;
 #endif
     void release(size_t b, unsigned w);
+    // timeouts_ from configured_, shortened under pressure.
+    void apply_timeouts();
 
     FlowBucket* buckets_;
     FlowEntry* entries_;
@@ -307,7 +333,10 @@ private:
     size_t size_ = 0;
     size_t cursor_ = 0;
     uint64_t evictions_ = 0;
-    FlowTimeouts timeouts_;
+    bool pressure_ = false;
+    uint32_t pressure_until_ = 0;  // flow clock
+    FlowTimeouts configured_;
+    FlowTimeouts timeouts_;  // in force
     // Byte k of each state's timeout (a PSHUFB table; the eviction's scores).
     alignas(16) uint8_t timeout_bytes_[4][16] = {};
     Release release_;

@@ -277,11 +277,12 @@ uint16_t Worker::pick_entry(uint32_t gen, const ServiceEntry& svc, const FlowKey
     if (!create) return idx;  // an ICMP error neither refreshes nor advances the flow
     // IPVS state tracking from the client's packets.
     const ConnState next = key.proto == kProtoTcp && l4 != nullptr ? tcp_next(old, l4[13]) : old;
+    ft->set_state(*e, next, now_);
     if ((old == ConnState::established) != (next == ConnState::established)) {
         counters_.conns[e->server_slot].add(old == ConnState::established, -1);
         counters_.conns[e->server_slot].add(next == ConnState::established, 1);
+        if (next == ConnState::established) ft->set_unproven(ft->where(*e), now_);
     }
-    ft->set_state(*e, next, now_);
     return idx;
 }
 
@@ -466,11 +467,23 @@ __attribute__((always_inline)) inline void Worker::forward_v4_flow(const Hot& h,
     const uint8_t n = kTcpNext.next[static_cast<size_t>(old)][d[47]];
     const ConnState next = static_cast<ConnState>(n & ~kEstChange);
     if (unlikely(n & kEstChange)) {
-        counters_.conns[e->server_slot].add(old == ConnState::established, -1);
-        counters_.conns[e->server_slot].add(next == ConnState::established, 1);
+        established_change(ft, at, e->server_slot, old, next);
+    } else {
+        ft->set_state(at, next, now_);
     }
-    ft->set_state(at, next, now_);
     write_next_hop_inline(h, m, d, svc, hop, e->server_slot, hash, out);
+}
+
+// A flow's move into or out of ESTABLISHED: its server's connection counts,
+// its state; one that has just become ESTABLISHED is unproven until its
+// next packet (a spoofed SYN+ACK pair has none). Out of line: the inline
+// path's registers stay its own.
+__attribute__((noinline)) void Worker::established_change(FlowTable* ft, FlowTable::Where at, uint32_t slot,
+                                                          ConnState old, ConnState next) {
+    counters_.conns[slot].add(old == ConnState::established, -1);
+    counters_.conns[slot].add(next == ConnState::established, 1);
+    ft->set_state(at, next, now_);
+    if (next == ConnState::established) ft->set_unproven(at, now_);
 }
 
 __attribute__((always_inline)) inline void Worker::write_next_hop_inline(const Hot& h, rte_mbuf* m, uint8_t* d,

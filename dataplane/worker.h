@@ -161,6 +161,8 @@ private:
     // 8 bytes), `slot` its server's counter slot.
     void write_next_hop_inline(const Hot& h, rte_mbuf* m, uint8_t* d, const ServiceEntry& svc, uint64_t hop,
                                uint32_t slot, uint32_t hash, BurstOut& out);
+    // The inline path's state change into or out of ESTABLISHED.
+    void established_change(FlowTable* ft, FlowTable::Where at, uint32_t slot, ConnState old, ConnState next);
     // A fast-shape packet the inline path does not serve (a table swap, a
     // server gone, other schedulers, a VLAN or unknown next hop, stateless):
     // handle_flow's way with the flow already searched (`e` its entry or

@@ -36,6 +36,8 @@ constexpr KeyRule kRules[] = {
     {"flows.timeouts.close_wait", live, "each lcore at its next loop"},
     {"flows.timeouts.last_ack", live, "each lcore at its next loop"},
     {"flows.timeouts.udp", live, "each lcore at its next loop"},
+    {"flows.timeouts.unproven", live, "each lcore at its next loop"},
+    {"flows.timeouts.under_pressure", live, "each lcore at its next loop"},
     {"http.enabled", live, "the HTTP API stops or listens again"},
     {"http.address", live, "the HTTP API listens again"},
     {"http.port", live, "the HTTP API listens again"},
@@ -100,7 +102,7 @@ constexpr size_t field_count() {
 TERN_CLASSIFIED(Config, 13);  // path (not a key) and the twelve sections
 TERN_CLASSIFIED(Node, 5);
 TERN_CLASSIFIED(Dataplane, 4);
-TERN_CLASSIFIED(Flows, 10);
+TERN_CLASSIFIED(Flows, 12);
 TERN_CLASSIFIED(Http, 3);
 TERN_CLASSIFIED(Console, 2);
 TERN_CLASSIFIED(Log, 1);
@@ -316,15 +318,18 @@ void diff(Differ& d, const conf::Config& a, const conf::Config& b) {
     d.field("dataplane.main_lcore", lcore(a.dataplane.main_lcore), lcore(b.dataplane.main_lcore));
     const conf::Flows &fa = a.flows, &fb = b.flows;
     d.field("flows.size", fa.size, fb.size);
-    const std::pair<const char*, uint32_t conf::Flows::*> timeouts[] = {{"established", &conf::Flows::established},
-                                                                        {"syn_sent", &conf::Flows::syn_sent},
-                                                                        {"syn_recv", &conf::Flows::syn_recv},
-                                                                        {"fin_wait", &conf::Flows::fin_wait},
-                                                                        {"time_wait", &conf::Flows::time_wait},
-                                                                        {"close", &conf::Flows::close},
-                                                                        {"close_wait", &conf::Flows::close_wait},
-                                                                        {"last_ack", &conf::Flows::last_ack},
-                                                                        {"udp", &conf::Flows::udp}};
+    const std::pair<const char*, uint32_t conf::Flows::*> timeouts[] = {
+        {"established", &conf::Flows::established},
+        {"syn_sent", &conf::Flows::syn_sent},
+        {"syn_recv", &conf::Flows::syn_recv},
+        {"fin_wait", &conf::Flows::fin_wait},
+        {"time_wait", &conf::Flows::time_wait},
+        {"close", &conf::Flows::close},
+        {"close_wait", &conf::Flows::close_wait},
+        {"last_ack", &conf::Flows::last_ack},
+        {"udp", &conf::Flows::udp},
+        {"unproven", &conf::Flows::unproven},
+        {"under_pressure", &conf::Flows::under_pressure}};
     for (const auto& [name, member] : timeouts) {
         d.field(fmt::format("flows.timeouts.{}", name), uint64_t{fa.*member}, uint64_t{fb.*member});
     }

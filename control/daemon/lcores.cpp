@@ -21,6 +21,8 @@ dp::FlowTimeouts flow_timeouts(const conf::Flows& f) {
     set(dp::ConnState::close_wait, f.close_wait);
     set(dp::ConnState::last_ack, f.last_ack);
     set(dp::ConnState::udp, f.udp);
+    t.unproven = f.unproven;
+    t.under_pressure = f.under_pressure;
     return t;
 }
 
@@ -35,7 +37,8 @@ void LcoreSet::set_tunables(const conf::Config& config) {
     const dp::WorkerTunables next = worker_tunables(config);
     const dp::WorkerTunables* now = tunables_.load(std::memory_order_relaxed);
     if (now != nullptr && now->timeouts.seconds == next.timeouts.seconds &&
-        now->icmp_rate_limit == next.icmp_rate_limit) {
+        now->timeouts.unproven == next.timeouts.unproven &&
+        now->timeouts.under_pressure == next.timeouts.under_pressure && now->icmp_rate_limit == next.icmp_rate_limit) {
         return;
     }
     tunables_kept_.push_back(std::make_unique<const dp::WorkerTunables>(next));

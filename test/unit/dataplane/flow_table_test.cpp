@@ -114,6 +114,50 @@ TEST_CASE("flow table: full buckets evict half-open flows before established one
     CHECK(f.table.evictions() == 96);  // the first 4 new flows found free slots
 }
 
+TEST_CASE("flow table: unproven ESTABLISHED flows expire early and go first; pressure shortens them", "[flow]") {
+    Fixture f(8);  // 2 buckets of 4: every flow competes with every other
+    const uint32_t h = 3;
+    // A: a real connection (handshake, then a packet); B: a SYN then ACK only.
+    for (uint16_t i : {0, 1}) {
+        FlowEntry* e = f.table.insert(key(i), h, 100);
+        f.table.set_state(*e, ConnState::syn_recv, 100);
+        f.table.set_state(*e, ConnState::established, 100);
+        f.table.set_unproven(f.table.where(*e), 100);
+        CHECK(f.table.expires(*e) == 160);  // timeouts.unproven
+    }
+    f.table.set_state(*f.table.find(key(0), h, 100), ConnState::established, 100);
+    CHECK(f.table.expires(*f.table.find(key(0), h, 100)) == 1000);  // proven: ESTABLISHED's 900 s
+    CHECK_FALSE(f.table.under_pressure());
+    // Six more established (proven) flows fill the table; all used at 150,
+    // later than B: the eviction still takes B, the unproven one.
+    for (uint16_t i = 2; i < 8; ++i) {
+        FlowEntry* e = f.table.insert(key(i), h, 150);
+        f.table.set_state(*e, ConnState::established, 150);
+    }
+    FlowEntry* n = f.table.insert(key(100), h, 151);
+    f.table.set_state(*n, ConnState::syn_recv, 151);
+    CHECK(f.table.find(key(1), h, 151) == nullptr);
+    REQUIRE(f.released.size() == 1);
+    CHECK(f.released[0].key.sport == 1);
+    CHECK(f.table.find(key(0), h, 151) != nullptr);
+    // That eviction of a live flow: under pressure, SYN_RECV and unproven
+    // flows get timeouts.under_pressure (5 s).
+    CHECK(f.table.under_pressure());
+    f.table.set_state(*n, ConnState::syn_recv, 152);
+    CHECK(f.table.expires(*n) == 157);
+    f.table.set_state(*n, ConnState::established, 153);
+    f.table.set_unproven(f.table.where(*n), 153);
+    CHECK(f.table.expires(*n) == 158);
+    CHECK(f.table.timeouts().seconds[static_cast<size_t>(ConnState::syn_recv)] == 30);  // as configured
+    // 10 s without an eviction: a sweep ends the pressure.
+    f.table.sweep(160, 1);
+    CHECK(f.table.under_pressure());
+    f.table.sweep(162, 1);
+    CHECK_FALSE(f.table.under_pressure());
+    f.table.set_state(*f.table.find(key(0), h, 162), ConnState::syn_recv, 162);
+    CHECK(f.table.expires(*f.table.find(key(0), h, 162)) == 192);
+}
+
 TEST_CASE("flow table: bounded under a flood of random flows", "[flow]") {
     Fixture f(1024);
     std::srand(1);

@@ -551,3 +551,66 @@ TEST_CASE("worker: a capture-clock burst is cut into runs at clock seconds and a
     rte_pktmbuf_free_bulk(out.tx, out.n_tx);
     delete counters;
 }
+
+TEST_CASE("worker: a table-filling flood of spoofed SYN+ACK pairs leaves active flows on their servers", "[worker]") {
+    // Round robin: a flow that lost its entry would move to the next server.
+    REQUIRE(tern::test::ensure_eal());
+    ServiceSpec s = service(16, 80, 6, {1, 1, 1});
+    s.entry.sched = Sched::rr;
+    for (uint16_t i = 0; i < 3; ++i) {
+        s.entry.pool.push_back(i);
+        s.entry.pool_weights.push_back(1);
+        s.entry.servers[i].weight = 1;
+        s.entry.servers[i].keeps_flows = 1;
+    }
+    std::string err;
+    auto table = Table::create({s}, 1, err);
+    REQUIRE(table);
+    auto* counters = new LcoreCounters();
+    FlowMemory mem(1024);
+    FlowTable flows(mem.data(), mem.size(), FlowTimeouts{}, &release_flow_counts, counters);
+    std::atomic<const Table*> cur{table.get()};
+    WorkerConfig wc;
+    std::memcpy(wc.port_mac, kPortMac, 6);
+    wc.flows = &flows;
+    Worker w(wc, cur, nullptr, *counters);
+    // One packet of client (src last byte, sport) with TCP flags; the server's MAC byte it went to.
+    const auto send = [&](uint8_t src, uint16_t sport, uint8_t flags) {
+        rte_mbuf* m = tcp_packet(pool(), 16, sport, 80);
+        uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+        d[14 + 15] = src;
+        d[14 + 20 + 13] = flags;
+        BurstOut out;
+        w.classify_burst(table.get(), &m, 1, out);
+        std::string drops;
+        for (size_t r = 0; r < kDropCount; ++r) drops += " " + std::to_string(counters->drops[r].get());
+        INFO("punted " << out.n_punt << " src " << int{src} << " sport " << sport << " drops" << drops);
+        REQUIRE(out.n_tx == 1);
+        const uint8_t server = rte_pktmbuf_mtod(out.tx[0], uint8_t*)[5];
+        rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+        return server;
+    };
+    // 256 real connections (a quarter of the table): handshake, then data.
+    std::vector<uint8_t> server(256);
+    for (uint16_t i = 0; i < 256; ++i) {
+        server[i] = send(7, static_cast<uint16_t>(10000 + i), 0x02);
+        CHECK(send(7, static_cast<uint16_t>(10000 + i), 0x10) == server[i]);
+        CHECK(send(7, static_cast<uint16_t>(10000 + i), 0x18) == server[i]);
+    }
+    // A flood of 16 tables' worth of spoofed SYN then ACK, from other sources;
+    // the real connections keep sending between its waves.
+    uint64_t moved = 0;
+    for (uint32_t wave = 0; wave < 16; ++wave) {
+        for (uint32_t j = 0; j < 1024; ++j) {
+            const auto src = static_cast<uint8_t>(100 + (j & 63));
+            const auto sport = static_cast<uint16_t>(wave * 1024 + j);
+            send(src, sport, 0x02);
+            send(src, sport, 0x10);
+        }
+        for (uint16_t i = 0; i < 256; ++i) moved += send(7, static_cast<uint16_t>(10000 + i), 0x10) != server[i];
+    }
+    CHECK(counters->flows_evicted.get() > 10000);  // the flood did fill the table
+    CHECK(flows.under_pressure());
+    CHECK(moved == 0);
+    delete counters;
+}
