@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -619,7 +620,6 @@ def failover():
         raise SystemExit(f"lab: the download did not start: {first} {dl.stdout.read()}")
     port = int(first[1])
     lines = []
-    import threading
     threading.Thread(target=lambda: [lines.append(l.rstrip()) for l in dl.stdout], daemon=True).start()
     res["client_port"] = port
     # The download is the one flow the balancers see now: the balancer and
@@ -746,7 +746,11 @@ def main(argv):
     if os.geteuid() != 0:
         say("lab: needs root (network namespaces)")
         return 1
-    r = cmds[argv[0]]()
+    try:
+        r = cmds[argv[0]]()
+    except RuntimeError as e:  # a command of the set-up failed
+        say(f"lab: {argv[0]} failed: {e}\n(logs in {STATE}; `scripts/lab down` removes what was made)")
+        return 1
     return 0 if r in (None, True) else 1
 
 
