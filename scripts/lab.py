@@ -624,7 +624,9 @@ def failover():
     res["client_port"] = port
     # The download is the one flow the balancers see now: the balancer and
     # server whose Conns rose (show connections lists only a sample).
-    found = wait(lambda: next(((lb, new_flow(lb, base[lb])) for lb in LBS if new_flow(lb, base[lb])), None), 5, 0.1)
+    # (20 packets or more: a SYN sent again may have reached the other one.)
+    found = wait(lambda: next(((lb, new_flow(lb, base[lb], 20)) for lb in LBS if new_flow(lb, base[lb], 20)), None),
+                 5, 0.1)
     if found is None:
         dl.kill()
         raise SystemExit("lab: no balancer shows the download's flow")
