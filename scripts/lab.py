@@ -405,7 +405,7 @@ def up():
         sh("ip", "-n", NS[h], "addr", "add", f"{ip}/24", "dev", "lan")
         sh("ip", "-n", NS[h], "route", "add", "default", "via", ROUTER_LAN)
         out = nsx(h, os.path.join(ROOT, "scripts", "realserver"), "ipip", VIP).stdout
-        say("  " + h + ": " + " ".join(l.strip() for l in out.splitlines() if l.startswith(("realserver:", " "))))
+        say("  " + h + ": " + out.strip().splitlines()[-1])
     # nginx on the DR servers; /big.bin is the same file everywhere.
     os.makedirs(path("www"))
     with open(path("www", "big.bin"), "wb") as f:
@@ -519,6 +519,7 @@ def demo():
         within &= good
         say(f"   {h:6}  {w:6}  {exp:7.1f}%  {a:8}  {share:6.1f}%   {'ok' if good else 'OUT OF TOLERANCE'}")
     say(f"   failed: {got['failed']}  ({res['shares_seconds']} s)")
+    time.sleep(1.2)  # the consoles' counters are gathered each second
     per_lb = {lb: service_conns(lb) - before[lb] for lb in LBS}
     res["per_balancer"] = per_lb
     say("   new connections per balancer (ECMP): " + ", ".join(f"{lb} {c}" for lb, c in per_lb.items()))
