@@ -118,10 +118,13 @@ def main():
     p(f"  {t['tx']} were for a service (a VIP, port and protocol in the config) and went to one of")
     p("  its real servers: direct routing rewrites the destination MAC only, the server")
     p("  answers the client itself.", )
-    tagged = [s for s in site.services if any(site.vlan_of(r["ip"]) for r in s.get("realservers") or [])]
-    if tagged:
-        names = ", ".join(sorted({s["name"] for s in tagged}))
-        p(f"  Frames to servers on a VLAN ({names}) left tagged with its id.")
+    tagged = {}
+    for s in site.services:
+        for r in s.get("realservers") or []:
+            if site.vlan_of(r["ip"]):
+                tagged.setdefault(site.vlan_of(r["ip"]), set()).add(s["name"])
+    for vid, names in sorted(tagged.items()):
+        p(f"  Frames to the servers of {', '.join(sorted(names))} left tagged with VLAN {vid}, their subnet's.")
     p(f"  {t['punt']} went to the kernel (in `tern run`, the tern-<port> interface), because they")
     p("  were not for a service:")
     classes = collections.Counter()
