@@ -14,6 +14,7 @@
 #include "control/config/config_load.h"
 #include "control/config/monitor_spec.h"
 #include "control/daemon/appliance.h"
+#include "control/help_text.h"
 #include "control/ops/console.h"
 #include "control/replay/replay.h"
 #include "importer/import_pybal.h"
@@ -24,19 +25,7 @@ using namespace tern;
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: tern <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  run     --config FILE [--interactive] [-- EAL args]   the appliance\n"
-    "  replay  --config FILE --in IN.pcap --out OUT.pcap [--punt PUNT.pcap]\n"
-    "          [--lcores N] [--stats FILE] [--events FILE] [-- EAL args]\n"
-    "                                                         the dataplane over pcap files\n"
-    "  check   --config FILE                                  validate a config\n"
-    "  console [--socket PATH | --config FILE]                attach to a running tern's console\n"
-    "  import-pybal --conf pybal.conf [--pools DIR] [--out FILE] [...]  a PyBal config to tern.yaml\n"
-    "\n"
-    "`tern <command> --help` describes a command's options; `tern --version` the build.\n";
+using help::kUsage;
 
 // Splits "a b -- c d" into ({a, b}, {c, d}).
 void split_eal(int argc, char** argv, std::vector<std::string>& mine, std::vector<std::string>& eal) {
@@ -51,12 +40,22 @@ void split_eal(int argc, char** argv, std::vector<std::string>& mine, std::vecto
     }
 }
 
+// A command's --help: its synopsis, what it does, its options, then more
+// (EAL arguments, signals, exit status...).
+struct Help {
+    const char* synopsis;
+    const char* about;
+    const char* more = "";
+};
+
 bool parse(const std::vector<std::string>& args, po::options_description& desc, po::variables_map& vm,
-           const char* command) {
+           const char* command, const Help& help) {
     try {
         po::store(po::command_line_parser(args).options(desc).run(), vm);
         if (vm.count("help")) {
-            std::cout << "usage: tern " << command << " [options]\n" << desc;
+            std::cout << "usage: tern " << command << " " << help.synopsis << "\n\n"
+                      << help.about << "\n"
+                      << desc << help.more;
             std::exit(0);
         }
         po::notify(vm);
@@ -73,7 +72,7 @@ int cmd_check(const std::vector<std::string>& args) {
     desc.add_options()("help,h", "this help")("config,c", po::value(&config)->required(),
                                               "the YAML config to validate");
     po::variables_map vm;
-    if (!parse(args, desc, vm, "check")) return 2;
+    if (!parse(args, desc, vm, "check", {"--config FILE", help::kCheckAbout, help::kCheckMore})) return 2;
     conf::LoadResult r = ctl::load_config(config);
     const std::vector<conf::Error>& errors = r.errors;
     fmt::print(stderr, "{}", ctl::error_lines(errors));
@@ -99,7 +98,9 @@ int cmd_replay(const std::vector<std::string>& args, const std::vector<std::stri
         "stats", po::value(&o.stats), "write the counters as JSON here")(
         "events", po::value(&o.events), "control events at capture times (YAML list, see docs)");
     po::variables_map vm;
-    if (!parse(args, desc, vm, "replay")) return 2;
+    const Help h{"--config FILE --in IN.pcap --out OUT.pcap [options] [-- EAL args]", help::kReplayAbout,
+                 help::kReplayMore};
+    if (!parse(args, desc, vm, "replay", h)) return 2;
     o.eal_args = eal;
     return ctl::run_replay(o);
 }
@@ -110,7 +111,8 @@ int cmd_run(const std::vector<std::string>& args, const std::vector<std::string>
     desc.add_options()("help,h", "this help")("config,c", po::value(&o.config)->required(), "the YAML config")(
         "interactive,i", po::bool_switch(&o.interactive), "a console on this terminal");
     po::variables_map vm;
-    if (!parse(args, desc, vm, "run")) return 2;
+    if (!parse(args, desc, vm, "run", {"--config FILE [--interactive] [-- EAL args]", help::kRunAbout, help::kRunMore}))
+        return 2;
     o.eal_args = eal;
     return ctl::run_appliance(o);
 }
@@ -123,7 +125,7 @@ int cmd_console(const std::vector<std::string>& args) {
         "the console socket (default: the config's console.socket, else /run/tern/tern.sock)")(
         "config,c", po::value(&config), "take the socket path from this config");
     po::variables_map vm;
-    if (!parse(args, desc, vm, "console")) return 2;
+    if (!parse(args, desc, vm, "console", {"[--socket PATH | --config FILE]", help::kConsoleAbout})) return 2;
     if (socket.empty() && !config.empty()) {
         conf::LoadResult r = ctl::load_checked_file(config);
         if (!r.config) {
@@ -147,7 +149,7 @@ int cmd_import_pybal(const std::vector<std::string>& args) {
         "node-ipv4", po::value(&o.node_ipv4), "node.ipv4 (default: bgp-nexthop-ipv4)")(
         "device", po::value(&o.device), "ports[0].device, a PCI address or vdev (default: a placeholder)");
     po::variables_map vm;
-    if (!parse(args, desc, vm, "import-pybal")) return 2;
+    if (!parse(args, desc, vm, "import-pybal", {"--conf pybal.conf [options]", help::kImportAbout})) return 2;
     if (!o.node_ipv4.empty() && !conf::IpAddr::parse(o.node_ipv4).value_or(conf::IpAddr{}).is_v4()) {
         fmt::print(stderr, "tern import-pybal: --node-ipv4 '{}' is not an IPv4 address\n", o.node_ipv4);
         return 2;

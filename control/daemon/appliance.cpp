@@ -21,6 +21,7 @@
 #include "control/config/config_diff.h"
 #include "control/config/config_load.h"
 #include "control/daemon/eal.h"
+#include "control/daemon/eal_log.h"
 #include "control/daemon/lcores.h"
 #include "control/daemon/log.h"
 #include "control/daemon/ports.h"
@@ -81,7 +82,7 @@ std::vector<std::string> eal_args(const RunOptions& opt, const conf::Config& con
         if (hugepages_available(512)) {
             eal.insert(eal.end(), {"--in-memory"});
         } else {
-            fmt::print(stderr, "tern run: no free hugepages; running with --no-huge (slower)\n");
+            log(conf::LogLevel::warning, "no free hugepages; running with --no-huge (slower)");
             const uint64_t mb = 512 + 2 * (dp::FlowTable::bytes_for(config.flows.size) >> 20);
             eal.insert(eal.end(), {"--no-huge", "-m", std::to_string(mb), "--no-shconf"});
         }
@@ -194,13 +195,14 @@ int Appliance::start() {
     std::signal(SIGHUP, on_hup);
     conf::LoadResult loaded = load_config(options_.config);
     if (!loaded.config) {
-        fmt::print(stderr, "{}", error_lines(loaded.errors));
+        for (const auto& e : loaded.errors) log_error(e.str());
         return 2;
     }
     config_ = *loaded.config;
     started_ = config_;
+    route_dpdk_log();
     if (auto err = eal_init(eal_args(options_, config_))) {
-        fmt::print(stderr, "{}\n", *err);
+        log_error(*err);
         return 1;
     }
     eal_started_ = true;
@@ -219,7 +221,7 @@ int Appliance::start_dataplane() {
     Parts& p = *parts_;
     p.queues = rte_lcore_count() > 1 ? rte_lcore_count() - 1 : 0;
     if (p.queues == 0) {
-        fmt::print(stderr, "tern run: no worker lcore; give the EAL at least two lcores (-l 0-1)\n");
+        log_error("no worker lcore; give the EAL at least two lcores (-l 0-1)");
         return 2;
     }
     const conf::Port& pc = config_.ports.at(0);
@@ -235,7 +237,7 @@ int Appliance::start_dataplane() {
     spec.mbufs = 4096 * p.queues * 2 + 4095;
     spec.pool_name = "tern_rx";
     if (auto err = p.ports.open(spec)) {
-        fmt::print(stderr, "{}\n", *err);
+        log_error(*err);
         return 1;
     }
     p.port_name = pc.name;
@@ -257,8 +259,8 @@ int Appliance::start_control() {
             const auto& peers = config_.bgp->peers;
             auto passive = std::find_if(peers.begin(), peers.end(), [](const conf::BgpPeer& x) { return x.passive; });
             if (passive != peers.end()) {
-                fmt::print(stderr, "tern run: bgp: {}; peer {} is passive and can only connect to it\n", lerr,
-                           passive->address.str());
+                log_error(fmt::format("bgp: {}; peer {} is passive and can only connect to it", lerr,
+                                      passive->address.str()));
                 return 1;
             }
             log_error(fmt::format("bgp: {}; running with active sessions only", lerr));
@@ -272,14 +274,14 @@ int Appliance::start_control() {
     p.state = std::make_unique<ControlState>(
         p.io, [](conf::LogLevel level, const std::string& line) { log(level, line); }, &p.publisher, so);
     if (auto perr = p.state->apply(config_, now_s())) {
-        fmt::print(stderr, "{}\n", *perr);
+        log_error(*perr);
         return 2;
     }
     if (!p.ports.tap_iface().empty()) {
         p.kernel =
             std::make_unique<KernelView>(p.io, [](conf::LogLevel level, const std::string& line) { log(level, line); });
         if (auto kerr = p.kernel->open(p.ports.tap_iface(), config_.ports.at(0).mtu, node_addresses(config_))) {
-            fmt::print(stderr, "tern run: the exception path: {}\n", *kerr);
+            log_error(fmt::format("the exception path: {}", *kerr));
             return 1;
         }
         p.state->follow_kernel(p.kernel.get());
@@ -295,7 +297,7 @@ int Appliance::start_control() {
             fmt::format("[{}] pool source failing at start: {}; starting with the YAML's realservers", name, err));
     }
     if (auto err = p.state->publish(now_s())) {
-        fmt::print(stderr, "cannot build the forwarding table: {}\n", *err);
+        log_error(fmt::format("cannot build the forwarding table: {}", *err));
         return 1;
     }
     const conf::Port& pc = config_.ports.at(0);
@@ -306,7 +308,7 @@ int Appliance::start_control() {
     wc.mtu = static_cast<uint16_t>(pc.mtu);
     wc.icmp_rate_limit = config_.dataplane.icmp_rate_limit;
     if (auto err = p.lcores.start(config_, wc, p.queues, p.publisher, p.ports.rss())) {
-        fmt::print(stderr, "{}\n", *err);
+        log_error(*err);
         return 1;
     }
     fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; {} services\n", config_.node.name,

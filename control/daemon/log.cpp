@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,7 +23,8 @@ bool stderr_is_journal() {
     return journal_stream_is(js, static_cast<unsigned long>(st.st_dev), static_cast<unsigned long>(st.st_ino));
 }
 
-conf::LogLevel g_level = conf::LogLevel::info;
+// Set by the control thread, read by any (DPDK logs from lcores too).
+std::atomic<conf::LogLevel> g_level{conf::LogLevel::info};
 const bool g_journal = stderr_is_journal();
 
 }  // namespace
@@ -48,10 +50,10 @@ std::string log_line(conf::LogLevel level, const std::string& line, bool journal
     return fmt::format("{}.{:03}{} tern: {}{}\n", date, (usec / 1000) % 1000, z, what, line);
 }
 
-void set_log_level(conf::LogLevel level) { g_level = level; }
+void set_log_level(conf::LogLevel level) { g_level.store(level, std::memory_order_relaxed); }
 
 void log(conf::LogLevel level, const std::string& line) {
-    if (level < g_level) return;
+    if (level < g_level.load(std::memory_order_relaxed)) return;
     const auto usec =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch());
     const std::string text = log_line(level, line, g_journal, usec.count());

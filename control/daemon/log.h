@@ -3,7 +3,9 @@
 // inode) each line starts with its syslog priority ("<3>"), so journald
 // records the level and the time; elsewhere each line starts with an
 // ISO-8601 local time and warnings and errors say so in words. The level
-// comes from the config's log.level. Control thread only.
+// comes from the config's log.level. DPDK's own lines come here too
+// (control/daemon/eal_log.h). set_log_level: control thread; log: any
+// thread (each line is one fwrite to stderr).
 #pragma once
 
 #include <ctime>

@@ -1,9 +1,10 @@
 // tern run's small pure parts: the pinned EAL lcores of dataplane.lcores and
-// the log's line format (journald or timestamps).
+// the log's line format (journald or timestamps), DPDK's lines and levels in it.
 #include <catch2/catch.hpp>
 #include <regex>
 
 #include "control/daemon/eal.h"
+#include "control/daemon/eal_log.h"
 #include "control/daemon/log.h"
 
 using namespace tern;
@@ -35,4 +36,18 @@ TEST_CASE("log: journald gets priorities, anything else timestamps", "[log]") {
     CHECK(ctl::log_line(conf::LogLevel::error, "e", false, t) == "2025-12-03T13:20:01.123+01:00 tern: error: e\n");
     unsetenv("TZ");
     tzset();
+}
+
+TEST_CASE("log: DPDK's levels map onto tern's, its bytes into lines", "[log]") {
+    CHECK(ctl::log_level_of_rte(1) == conf::LogLevel::error);  // RTE_LOG_EMERG
+    CHECK(ctl::log_level_of_rte(4) == conf::LogLevel::error);  // RTE_LOG_ERR
+    CHECK(ctl::log_level_of_rte(5) == conf::LogLevel::warning);
+    CHECK(ctl::log_level_of_rte(6) == conf::LogLevel::info);  // RTE_LOG_NOTICE
+    CHECK(ctl::log_level_of_rte(7) == conf::LogLevel::info);
+    CHECK(ctl::log_level_of_rte(8) == conf::LogLevel::debug);
+    ctl::LogLines lines;
+    CHECK(lines.feed("EAL: Detected CPU lco").empty());
+    CHECK(lines.feed("res: 2\nEAL: Detected NUMA nodes: 1\n\nEAL: x") ==
+          std::vector<std::string>{"EAL: Detected CPU lcores: 2", "EAL: Detected NUMA nodes: 1"});
+    CHECK(lines.feed("\n") == std::vector<std::string>{"EAL: x"});
 }
