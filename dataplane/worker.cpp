@@ -363,7 +363,9 @@ bool Worker::icmp_allowed() {
 
 bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc, const ServerEntry& srv,
                      uint32_t hash, BurstOut& out) {
-    if (unlikely(!srv.has_mac)) {
+    // No MAC, or a port this worker does not drive (a reload that added a
+    // port takes effect at the next start): no neighbour to send to.
+    if (unlikely(!srv.has_mac || srv.port >= n_ports_)) {
         drop(m, Drop::no_neighbor);
         return false;
     }

@@ -603,3 +603,25 @@ TEST_CASE("worker: several ports: each server's packets leave through its port, 
     }
     delete counters;
 }
+
+TEST_CASE("worker: a next hop on a port the worker does not drive drops as no_neighbor", "[worker]") {
+    REQUIRE(tern::test::ensure_eal());
+    ServiceSpec s = service(14, 80, 4, {1});
+    s.entry.servers[0].weight = 1;
+    s.entry.servers[0].keeps_flows = 1;
+    s.entry.servers[0].port = 1;  // the table knows two ports, this worker one
+    std::string err;
+    auto table = Table::create({s}, 1, err);
+    REQUIRE(table);
+    auto* counters = new LcoreCounters();
+    std::atomic<const Table*> cur{table.get()};
+    WorkerConfig wc;
+    std::memcpy(wc.port_mac, kPortMac, 6);
+    Worker w(wc, cur, nullptr, *counters);
+    rte_mbuf* pkts[1] = {tcp_packet(pool(), 14, 7, 80)};
+    BurstOut out;
+    w.classify_burst(table.get(), pkts, 1, out);
+    CHECK(out.n_tx + out.n_side == 0);
+    CHECK(counters->drops[static_cast<size_t>(Drop::no_neighbor)].get() == 1);
+    delete counters;
+}
