@@ -70,11 +70,12 @@ int run_pmd(const Args& args) {
         // infinite_rx keeps a copy of the whole capture per queue in mbufs of this pool.
         ctl::Ports ports;
         ctl::PortsSpec spec;
-        spec.data = "net_pcap0";
-        spec.data_label = "bench port";
-        spec.exception = "net_null0";
+        ctl::PortSpec& ps = spec.ports.emplace_back();
+        ps.data = "net_pcap0";
+        ps.data_label = "bench port";
+        ps.exception = "net_null0";
+        ps.mac = kPortMac;
         spec.queues = static_cast<uint16_t>(nq);
-        spec.mac = kPortMac;
         spec.mbufs = 65536 * nq + 8191;
         spec.pool_name = "bench_pmd";
         if (auto err = ports.open(spec)) {

@@ -78,7 +78,13 @@ void parse_ports(YamlReader& r, const YAML::Node& root, Config& c) {
     }
     if (!r.is_list(list, "ports")) return;
     if (list.size() == 0) r.error(list, "ports", "at least one port is needed");
+    if (list.size() > kMaxPorts) {
+        r.error(list, "ports", fmt::format("{} ports configured; at most {}", list.size(), kMaxPorts));
+        return;
+    }
     std::map<std::string, size_t> names;
+    std::map<std::string, size_t> ifaces;   // tern-<name>, as the kernel cuts it (15 characters)
+    std::map<std::string, size_t> devices;  // PCI addresses and vdev names
     for (size_t i = 0; i < list.size(); ++i) {
         const std::string path = index_path("ports", i);
         const YAML::Node p = list[i];
@@ -90,8 +96,22 @@ void parse_ports(YamlReader& r, const YAML::Node& root, Config& c) {
             if (!fresh)
                 r.error(p["name"], join_path(path, "name"),
                         fmt::format("port name '{}' is already used by ports[{}]", *v, it->second));
+            const std::string iface = ("tern-" + *v).substr(0, 15);
+            auto [at, unique] = ifaces.emplace(iface, i);
+            if (fresh && !unique)
+                r.error(p["name"], join_path(path, "name"),
+                        fmt::format("port name '{}' gives the kernel interface {}, as ports[{}] does (interface "
+                                    "names are cut to 15 characters)",
+                                    *v, iface, at->second));
         }
-        if (auto v = r.str(p, path, "device", true)) port.device = *v;
+        if (auto v = r.str(p, path, "device", true)) {
+            port.device = *v;
+            // A vdev's name is its string up to the first comma.
+            auto [it, fresh] = devices.emplace(v->substr(0, v->find(',')), i);
+            if (!fresh)
+                r.error(p["device"], join_path(path, "device"),
+                        fmt::format("device '{}' is already ports[{}]'s", *v, it->second));
+        }
         port.mac = r.mac(p, path, "mac", false);
         if (auto v = r.uint(p, path, "mtu", 68, 9216, false)) port.mtu = static_cast<uint32_t>(*v);
         port.subnets = parse_subnets(r, p, path);
@@ -628,18 +648,19 @@ bool Config::has_subnets() const {
 std::optional<Attachment> Config::attachment(const IpAddr& ip) const {
     std::optional<Attachment> best;
     int best_len = -1;
-    for (const auto& p : ports) {
+    for (size_t i = 0; i < ports.size(); ++i) {
+        const Port& p = ports[i];
         for (const auto& s : p.subnets) {
             if (s.contains(ip) && s.length > best_len) {
                 best_len = s.length;
-                best = Attachment{0};
+                best = Attachment{0, i};
             }
         }
         for (const auto& v : p.vlans) {
             for (const auto& s : v.subnets) {
                 if (s.contains(ip) && s.length > best_len) {
                     best_len = s.length;
-                    best = Attachment{v.id};
+                    best = Attachment{v.id, i};
                 }
             }
         }

@@ -65,6 +65,9 @@ struct Vlan {
     std::vector<Prefix> subnets;
 };
 
+// The most data ports a config may declare (dp::kMaxPorts is the same).
+inline constexpr size_t kMaxPorts = 8;
+
 struct Port {
     std::string name;
     std::string device;  // a PCI address ("0000:3b:00.0") or a DPDK vdev string ("net_tap0,iface=x")
@@ -228,6 +231,7 @@ struct Flows {
 // connected subnet of the port.
 struct Attachment {
     uint16_t vlan = 0;
+    size_t port = 0;  // index in Config::ports of the port whose subnet holds the address
 };
 
 struct Config {
@@ -249,7 +253,7 @@ struct Config {
     // counts as directly reachable, untagged.
     bool has_subnets() const;
     // The attachment of `ip` when it is on a connected subnet (the longest
-    // match), or nullopt.
+    // match; between equal ones the first port's), or nullopt.
     std::optional<Attachment> attachment(const IpAddr& ip) const;
 };
 

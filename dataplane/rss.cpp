@@ -1,5 +1,6 @@
 #include "dataplane/rss.h"
 
+#include <algorithm>
 #include <string>
 
 #include "dataplane/port.h"
@@ -33,6 +34,27 @@ RssLayout RssLayout::replay(uint16_t queues) {
     r.toeplitz = true;
     r.reta.resize(128);
     for (size_t i = 0; i < r.reta.size(); ++i) r.reta[i] = static_cast<uint16_t>(i % queues);
+    return r;
+}
+
+RssLayout RssLayout::common(const std::vector<RssLayout>& ports) {
+    if (ports.empty()) return RssLayout{};
+    RssLayout r = ports[0];
+    const auto modular = [](const RssLayout& l) {
+        if (l.reta.empty() || l.reta.size() % l.queues != 0) return false;
+        for (size_t i = 0; i < l.reta.size(); ++i) {
+            if (l.reta[i] != i % l.queues) return false;
+        }
+        return true;
+    };
+    const bool all_modular = std::all_of(ports.begin(), ports.end(), modular);
+    for (const RssLayout& l : ports) {
+        const bool same = l.toeplitz && l.queues == r.queues && (l.reta == r.reta || all_modular);
+        if (!same) {
+            r.toeplitz = false;
+            r.reta.clear();
+        }
+    }
     return r;
 }
 

@@ -37,6 +37,11 @@ struct RssLayout {
     std::vector<uint16_t> reta;
     // What replay does and a NIC with a 128-entry table programmed i -> i % n.
     static RssLayout replay(uint16_t queues);
+    // The layout of several ports whose flows share the lcores (tern run
+    // with several ports): Toeplitz only when every port's is and each
+    // gives every hash the same queue (the same table, or each the table
+    // i -> i % queues of a size that queues divides); else not.
+    static RssLayout common(const std::vector<RssLayout>& ports);
     // How it was set up, for the log: "Toeplitz RSS over 2 queues, 512-entry table" etc.
     std::string describe() const;
 };

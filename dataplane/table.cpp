@@ -96,7 +96,13 @@ std::unique_ptr<Table> Table::create(std::vector<ServiceSpec> specs, uint64_t ge
     for (size_t index = 0; index < specs.size(); ++index) {
         const ServiceSpec& s = specs[index];
         ServiceEntry& e = t->services_[index];
-        for (ServerEntry& srv : e.servers) srv.inline_ok = srv.keeps_flows && srv.has_mac && srv.vlan == 0;
+        for (ServerEntry& srv : e.servers) {
+            if (srv.port >= kMaxPorts) {
+                error = "a server's output port is out of range";
+                return nullptr;
+            }
+            srv.inline_ok = srv.keeps_flows && srv.has_mac && srv.vlan == 0 && srv.port == 0;
+        }
         if (s.family != 4 || s.port == 0 || (s.proto != kProtoTcp && s.proto != kProtoUdp)) continue;
         uint32_t dst;
         std::memcpy(&dst, s.vip, 4);

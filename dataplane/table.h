@@ -14,6 +14,9 @@
 
 namespace tern::dp {
 
+// The most data ports a dataplane drives (conf::kMaxPorts is the same).
+inline constexpr unsigned kMaxPorts = 8;
+
 enum class Sched : uint8_t {
     maglev,  // weighted Maglev over the 5-tuple
     sh,      // weighted Maglev over the source address (source hashing)
@@ -33,8 +36,9 @@ struct ServerEntry {
     uint8_t family;       // 4 or 6
     uint16_t vlan;        // 802.1Q tag of the next hop; 0 = untagged
     uint8_t keeps_flows;  // 1: pooled or drained (disabled, weight 0): its flows stay
-    uint8_t inline_ok;    // keeps_flows, has_mac and vlan 0: the worker's inline path may send to it
+    uint8_t inline_ok;    // keeps_flows, has_mac, vlan 0 and port 0: the worker's inline path may send to it
                           // (set by Table::create from the other fields)
+    uint8_t port;         // the output port: index in the worker's ports (0: the first), < kMaxPorts
     uint32_t weight;      // effective weight for new flows (0: drained or down)
     uint32_t counter;     // slot in LcoreCounters::servers
     uint8_t ip[16];       // IPIP outer destination; IPv4 in the first 4 bytes

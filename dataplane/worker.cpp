@@ -1,5 +1,7 @@
 #include "dataplane/worker.h"
 
+#include <algorithm>
+
 #include "dataplane/encap.h"
 #include "dataplane/hash.h"
 #include "dataplane/maglev.h"
@@ -173,8 +175,15 @@ void Worker::serve_inbox(const Table* t, uint64_t due_us, BurstOut& out, bool dr
                 held_[kept++] = m;
                 continue;
             }
-            if (out.n_tx == kBurst || out.n_punt == kBurst) transmit(out);
+            if (out.full()) transmit(out);
             if (tsc) now_ = clock(m);
+            if (n_ports_ > 1) {
+                // Punts and answers go back to the port it arrived on.
+                const uint8_t arrived = port_index(m->port);
+                if (arrived != out.punt_port && out.n_punt > 0) transmit(out);
+                out.punt_port = arrived;
+                set_rx_port(arrived);
+            }
             handed_origin_ = static_cast<int32_t>(m->hash.usr);
             parse_and_handle(t, m, out);
             handed_origin_ = -1;
@@ -295,12 +304,17 @@ Worker::Worker(const WorkerConfig& cfg, const std::atomic<const Table*>& table, 
       rr_(kMaxServiceSlots),
       wlc_active_(kNoBackend),
       wlc_inactive_(kNoBackend) {
-    // is_fast_v4 needs a unicast address; with any other every frame takes parse_frame.
-    mac48_ = 0;
-    std::memcpy(&mac48_, cfg_.port_mac, 6);
+    ports_[0].port_id = cfg_.port_id;
+    ports_[0].exc_port_id = cfg_.exc_port_id;
+    std::memcpy(ports_[0].mac, cfg_.port_mac, 6);
+    ports_[0].mtu = cfg_.mtu;
+    for (const WorkerPort& wp : cfg_.more_ports) {
+        if (n_ports_ == kMaxPorts) break;
+        ports_[n_ports_++] = wp;
+    }
     mac_lo16_ = uint64_t{cfg_.port_mac[0]} << 48 | uint64_t{cfg_.port_mac[1]} << 56;
     std::memcpy(&mac_hi32_, cfg_.port_mac + 2, 4);
-    fast_ok_ = !(cfg_.port_mac[0] & 0x01);
+    set_rx_port(0);
     if (cfg_.peers == nullptr) {
         own_peers_.push_back(&counters_);
         cfg_.peers = &own_peers_;
@@ -310,6 +324,22 @@ Worker::Worker(const WorkerConfig& cfg, const std::atomic<const Table*>& table, 
     } else {
         cfg_.steering = nullptr;
     }
+}
+
+void Worker::set_rx_port(uint8_t i) {
+    rx_index_ = i;
+    rx_mac_ = ports_[i].mac;
+    // is_fast_v4 needs a unicast address; with any other every frame takes parse_frame.
+    mac48_ = 0;
+    std::memcpy(&mac48_, rx_mac_, 6);
+    fast_ok_ = !(rx_mac_[0] & 0x01);
+}
+
+uint8_t Worker::port_index(uint16_t port_id) const {
+    for (uint8_t i = 0; i < n_ports_; ++i) {
+        if (ports_[i].port_id == port_id) return i;
+    }
+    return 0;
 }
 
 __attribute__((cold, noinline)) void Worker::drop(rte_mbuf* m, Drop reason) {
@@ -334,7 +364,9 @@ bool Worker::icmp_allowed() {
 
 bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc, const ServerEntry& srv,
                      uint32_t hash, BurstOut& out) {
-    if (unlikely(!srv.has_mac)) {
+    // No MAC, or a port this worker does not drive (a reload that added a
+    // port takes effect at the next start): no neighbour to send to.
+    if (unlikely(!srv.has_mac || srv.port >= n_ports_)) {
         drop(m, Drop::no_neighbor);
         return false;
     }
@@ -350,18 +382,18 @@ bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const Service
                 drop(m, Drop::tx_full);
                 return false;
             }
-            write_l2(d, srv.mac, cfg_.port_mac, srv.vlan, ethertype);
+            write_l2(d, srv.mac, ports_[srv.port].mac, srv.vlan, ethertype);
             break;
         }
         case Fwd::ipip: {
             const uint16_t outer = p.key.family == 4 ? 20 : 40;
-            if (unlikely(p.l3_len + outer > cfg_.mtu)) {
+            if (unlikely(p.l3_len + outer > ports_[srv.port].mtu)) {
                 // Never answer an ICMP error with an ICMP error (RFC 1122 3.2.2, RFC 4443 2.4).
                 if (p.key.proto == kProtoIcmp || p.key.proto == kProtoIcmp6) {
                     drop(m, Drop::too_big_icmp_error);
                     return false;
                 }
-                too_big(m, p, outer, out);
+                too_big(m, p, ports_[srv.port].mtu, outer, out);
                 return false;
             }
             // Ethernet padding must not end up inside the tunnel.
@@ -375,7 +407,7 @@ bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const Service
                 drop(m, Drop::tx_full);
                 return false;
             }
-            write_l2(d, srv.mac, cfg_.port_mac, srv.vlan, ethertype);
+            write_l2(d, srv.mac, ports_[srv.port].mac, srv.vlan, ethertype);
             const uint8_t* inner = d + l2 + outer;
             const TableParams& tp = t.params();
             // The outer source spreads flows over the server's RX queues; an
@@ -398,7 +430,7 @@ bool Worker::forward(const Table& t, rte_mbuf* m, const Parsed& p, const Service
     }
     counters_.services[svc.counter].add(pkt_len);
     counters_.servers[srv.counter].add(pkt_len);
-    out.tx[out.n_tx++] = m;
+    queue_tx(out, m, srv.port);
     return true;
 }
 
@@ -586,7 +618,8 @@ __attribute__((noinline)) void Worker::forward_v4_too_big(const Hot& h, rte_mbuf
     forward(*h.t, m, p, svc, srv, hash, out);
 }
 
-__attribute__((cold, noinline)) void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out) {
+__attribute__((cold, noinline)) void Worker::too_big(rte_mbuf* m, const Parsed& p, uint32_t mtu, uint32_t overhead,
+                                                     BurstOut& out) {
     uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
     uint8_t* ip = d + p.l3_offset;
     if (p.key.family == 4 && !(ip[6] & 0x40)) return drop(m, Drop::too_big_no_df);
@@ -600,9 +633,9 @@ __attribute__((cold, noinline)) void Worker::too_big(rte_mbuf* m, const Parsed& 
     const size_t quoted = avail < p.l3_len ? avail : p.l3_len;
     size_t len;
     if (p.key.family == 4) {
-        len = write_icmp4_frag_needed(ip, ip, quoted, static_cast<uint16_t>(cfg_.mtu - overhead), vip);
+        len = write_icmp4_frag_needed(ip, ip, quoted, static_cast<uint16_t>(mtu - overhead), vip);
     } else {
-        len = write_icmp6_packet_too_big(ip, ip, quoted, cfg_.mtu - overhead, vip);
+        len = write_icmp6_packet_too_big(ip, ip, quoted, mtu - overhead, vip);
     }
     // One segment of exactly the answer.
     if (m->next != nullptr) {
@@ -617,13 +650,13 @@ __attribute__((cold, noinline)) void Worker::too_big(rte_mbuf* m, const Parsed& 
     const bool vlan = p.l3_offset == 18 && ((d[14] << 8 | d[15]) & 0x0FFF) != 0;
     if (p.l3_offset == 18 && !vlan) {
         d = reinterpret_cast<uint8_t*>(rte_pktmbuf_adj(m, 4));
-        write_l2(d, router, cfg_.port_mac, 0, p.key.family == 4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+        write_l2(d, router, rx_mac_, 0, p.key.family == 4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
     } else {
         std::memcpy(d, router, 6);
-        std::memcpy(d + 6, cfg_.port_mac, 6);
+        std::memcpy(d + 6, rx_mac_, 6);
     }
     counters_.too_big_sent.add(1);
-    out.tx[out.n_tx++] = m;
+    queue_tx(out, m, rx_index_);
 }
 
 __attribute__((cold, noinline)) void Worker::handle_icmp(const Table& t, rte_mbuf* m, const Parsed& p, BurstOut& out) {
@@ -644,7 +677,7 @@ __attribute__((cold, noinline)) void Worker::handle_icmp(const Table& t, rte_mbu
         uint8_t sender[6];
         std::memcpy(sender, d + 6, 6);
         std::memcpy(d, sender, 6);
-        std::memcpy(d + 6, cfg_.port_mac, 6);
+        std::memcpy(d + 6, rx_mac_, 6);
         const size_t len = rte_pktmbuf_data_len(m) - p.l3_offset;
         if (v4) {
             icmp4_echo_to_reply(d + p.l3_offset, len);
@@ -652,7 +685,7 @@ __attribute__((cold, noinline)) void Worker::handle_icmp(const Table& t, rte_mbu
             icmp6_echo_to_reply(d + p.l3_offset, len);
         }
         counters_.echo_replies.add(1);
-        out.tx[out.n_tx++] = m;
+        queue_tx(out, m, rx_index_);
         return;
     }
     // An error about a packet of one of our flows (PMTU discovery, unreachable,
@@ -756,7 +789,7 @@ void Worker::handle_flow(const Table& t, rte_mbuf* m, const Parsed& p, const Ser
 __attribute__((noinline)) void Worker::parse_and_handle(const Table* t, rte_mbuf* m, BurstOut& out) {
     const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
     Parsed p;
-    parse_frame(data, rte_pktmbuf_data_len(m), rte_pktmbuf_pkt_len(m), cfg_.port_mac, p);
+    parse_frame(data, rte_pktmbuf_data_len(m), rte_pktmbuf_pkt_len(m), rx_mac_, p);
     if (likely(p.action == Action::lookup)) {
         if (unlikely(t == nullptr)) {
             out.punt[out.n_punt++] = m;
@@ -887,6 +920,25 @@ __attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pk
     counters_.rx_bytes.add(rx_bytes);
 }
 
+// The packets for the other ports: one burst per port, in their order.
+__attribute__((noinline)) void Worker::transmit_side(BurstOut& out) {
+    rte_mbuf* burst[kBurst];
+    for (uint8_t port = 1; port < n_ports_; ++port) {
+        uint16_t n = 0;
+        for (uint16_t i = 0; i < out.n_side; ++i) {
+            if (out.side_port[i] == port) burst[n++] = out.side[i];
+        }
+        if (n == 0) continue;
+        const uint16_t sent = rte_eth_tx_burst(ports_[port].port_id, cfg_.queue_id, burst, n);
+        counters_.tx.add(sent);
+        if (unlikely(sent < n)) {
+            counters_.drop(Drop::tx_full, n - sent);
+            rte_pktmbuf_free_bulk(burst + sent, n - sent);
+        }
+    }
+    out.n_side = 0;
+}
+
 void Worker::transmit(BurstOut& out) {
     if (out.n_tx > 0) {
         const uint16_t sent = rte_eth_tx_burst(cfg_.port_id, cfg_.queue_id, out.tx, out.n_tx);
@@ -896,8 +948,10 @@ void Worker::transmit(BurstOut& out) {
             rte_pktmbuf_free_bulk(out.tx + sent, out.n_tx - sent);
         }
     }
+    if (out.n_side > 0) transmit_side(out);
     if (out.n_punt > 0) {
-        const uint16_t sent = rte_eth_tx_burst(cfg_.exc_port_id, cfg_.exc_queue_id, out.punt, out.n_punt);
+        const uint16_t sent =
+            rte_eth_tx_burst(ports_[out.punt_port].exc_port_id, cfg_.exc_queue_id, out.punt, out.n_punt);
         counters_.punt.add(sent);
         if (unlikely(sent < out.n_punt)) {
             counters_.drop(Drop::punt_full, out.n_punt - sent);
@@ -935,22 +989,35 @@ void Worker::run(const std::atomic<bool>& stop) {
         if (unlikely(stall_cycles_.load(std::memory_order_relaxed) != 0)) stall_now();
         // One table per iteration; it stays valid until the quiescent report below.
         const Table* t = table_.load(std::memory_order_acquire);
-        const uint16_t n = rte_eth_rx_burst(cfg_.port_id, cfg_.queue_id, pkts, kBurst);
-        // With the capture clock a hand-over is served once this lcore has
-        // received its own packets up to the hand-over's time (replay's rx
-        // comes back empty only at the end of the input).
-        const uint64_t due_us = n == 0 || cfg_.timestamp_offset < 0 ? UINT64_MAX : stamp_us(pkts[n - 1]);
-        if (n > 0) classify_burst(t, pkts, n, out);
+        uint64_t due_us = UINT64_MAX;
+        for (uint8_t i = 0; i < n_ports_; ++i) {
+            // With several ports each port's burst is sent before the next
+            // port's is received: punts go to the exception path of the
+            // port they arrived on.
+            if (n_ports_ > 1) {
+                set_rx_port(i);
+                out.punt_port = i;
+            }
+            const uint16_t n = rte_eth_rx_burst(ports_[i].port_id, cfg_.queue_id, pkts, kBurst);
+            // With the capture clock a hand-over is served once this lcore has
+            // received its own packets up to the hand-over's time (replay's rx
+            // comes back empty only at the end of the input).
+            if (n > 0 && cfg_.timestamp_offset >= 0) due_us = std::min(due_us, stamp_us(pkts[n - 1]));
+            if (n > 0) classify_burst(t, pkts, n, out);
+            if (n_ports_ > 1) transmit(out);
+        }
         if (inbox_ != nullptr) serve_inbox(t, due_us, out);
         transmit(out);
-        // Packets from the kernel leave through the port untouched.
-        const uint16_t k = rte_eth_rx_burst(cfg_.exc_port_id, cfg_.exc_queue_id, pkts, kBurst);
-        if (k > 0) {
-            const uint16_t sent = rte_eth_tx_burst(cfg_.port_id, cfg_.queue_id, pkts, k);
-            counters_.from_kernel.add(sent);
-            if (unlikely(sent < k)) {
-                counters_.drop(Drop::tx_full, k - sent);
-                rte_pktmbuf_free_bulk(pkts + sent, k - sent);
+        // Packets from each port's kernel interface leave through that port untouched.
+        for (uint8_t i = 0; i < n_ports_; ++i) {
+            const uint16_t k = rte_eth_rx_burst(ports_[i].exc_port_id, cfg_.exc_queue_id, pkts, kBurst);
+            if (k > 0) {
+                const uint16_t sent = rte_eth_tx_burst(ports_[i].port_id, cfg_.queue_id, pkts, k);
+                counters_.from_kernel.add(sent);
+                if (unlikely(sent < k)) {
+                    counters_.drop(Drop::tx_full, k - sent);
+                    rte_pktmbuf_free_bulk(pkts + sent, k - sent);
+                }
             }
         }
         // Age flows a few buckets at a time (clock of the last burst).

@@ -1,5 +1,6 @@
-// One worker lcore: polls its RX queue on the port and on the exception
-// path, runs every packet to completion, transmits in bursts. Lcore-local:
+// One worker lcore: polls its RX queue on every port and on each port's
+// exception path, runs every packet to completion, transmits in bursts (one
+// TX burst per port). Lcore-local:
 // a Worker is created on the control thread and then used only by its lcore.
 #pragma once
 
@@ -33,13 +34,25 @@ struct WorkerTunables {
     uint32_t icmp_rate_limit = 1000;  // generated ICMP per second on each lcore
 };
 
+// A data port after the first, with its own exception path (`tern run`
+// with several ports); the worker uses queue queue_id / exc_queue_id there too.
+struct WorkerPort {
+    uint16_t port_id = 0;
+    uint16_t exc_port_id = 0;
+    uint8_t mac[6] = {};
+    uint16_t mtu = 1500;
+};
+
 struct WorkerConfig {
+    // The first port (index 0 of ServerEntry::port) and its exception path.
     uint16_t port_id = 0;
     uint16_t queue_id = 0;
     uint16_t exc_port_id = 0;  // the exception path (TAP to the kernel, or a pcap in replay)
     uint16_t exc_queue_id = 0;
     uint8_t port_mac[6] = {};
-    uint16_t mtu = 1500;              // largest IP packet the port sends
+    uint16_t mtu = 1500;  // largest IP packet the port sends
+    // The other ports, index i + 1 of ServerEntry::port (at most kMaxPorts - 1).
+    std::vector<WorkerPort> more_ports;
     uint32_t icmp_rate_limit = 1000;  // generated ICMP per second on this lcore
     FlowTable* flows = nullptr;       // this lcore's flow table; nullptr: stateless (hash only)
     // The flow clock: the mbuf RX timestamp dynfield (microseconds; replay,
@@ -60,10 +73,17 @@ struct WorkerConfig {
 
 // Where each packet of a burst went; filled by Worker::classify_burst.
 struct BurstOut {
-    rte_mbuf* tx[kBurst];
-    rte_mbuf* punt[kBurst];
+    rte_mbuf* tx[kBurst];    // to the first port
+    rte_mbuf* punt[kBurst];  // to the exception path of port punt_port (where they arrived)
     uint16_t n_tx = 0;
     uint16_t n_punt = 0;
+    // To the other ports (several ports): each packet with its port's index;
+    // transmit() sends them in one burst per port.
+    uint16_t n_side = 0;
+    uint8_t punt_port = 0;
+    uint8_t side_port[kBurst];
+    rte_mbuf* side[kBurst];
+    bool full() const { return n_tx == kBurst || n_punt == kBurst || n_side == kBurst; }
 };
 
 // Control events pinned to capture times (`tern replay --events`): each
@@ -101,6 +121,8 @@ public:
 
     // Sends what classify_burst produced; frees and counts what the queues refuse.
     void transmit(BurstOut& out);
+    // transmit()'s part for out.side.
+    void transmit_side(BurstOut& out);
 
     LcoreCounters& counters() { return counters_; }
 
@@ -185,8 +207,22 @@ private:
     // False when it was not forwarded (dropped, or answered with too-big).
     bool forward(const Table& t, rte_mbuf* m, const Parsed& p, const ServiceEntry& svc, const ServerEntry& srv,
                  uint32_t hash, BurstOut& out);
-    // Answers `m` with ICMP too-big (its encapsulation would exceed the MTU).
-    void too_big(rte_mbuf* m, const Parsed& p, uint32_t overhead, BurstOut& out);
+    // Answers `m` with ICMP too-big (its encapsulation would exceed `mtu`, the output port's).
+    void too_big(rte_mbuf* m, const Parsed& p, uint32_t mtu, uint32_t overhead, BurstOut& out);
+    // Queues `m` for port index `port` (0: out.tx; others: out.side).
+    static void queue_tx(BurstOut& out, rte_mbuf* m, uint8_t port) {
+        if (port == 0) {
+            out.tx[out.n_tx++] = m;
+        } else {
+            out.side_port[out.n_side] = port;
+            out.side[out.n_side++] = m;
+        }
+    }
+    // The packets that follow arrived on port index `i`: the fast path's
+    // MAC, parse_frame's, the port answers go back through.
+    void set_rx_port(uint8_t i);
+    // The index of DPDK port `port_id` among ours (0 when it is none of them).
+    uint8_t port_index(uint16_t port_id) const;
     bool icmp_allowed();
     // Picks the server of a flow: its flow-table entry when it has one and
     // the server still keeps flows, else the service's ring. Updates TCP
@@ -218,9 +254,13 @@ private:
     void stall_now();
 
     WorkerConfig cfg_;
-    uint64_t mac48_;            // the port's MAC for is_fast_v4
-    bool fast_ok_;              // the port's MAC is unicast: is_fast_v4 may be used
-    uint64_t mac_lo16_;         // the port's MAC bytes 0-1 in bits 48-63 (write_next_hop_inline's first word)
+    std::array<WorkerPort, kMaxPorts> ports_{};  // [0]: the first port's (cfg_.port_id ...)
+    uint8_t n_ports_ = 1;
+    uint8_t rx_index_ = 0;      // the port the packets being classified arrived on
+    const uint8_t* rx_mac_;     // its MAC
+    uint64_t mac48_;            // its MAC for is_fast_v4
+    bool fast_ok_;              // that MAC is unicast: is_fast_v4 may be used
+    uint64_t mac_lo16_;         // the first port's MAC bytes 0-1 in bits 48-63 (write_next_hop_inline's first word)
     uint32_t mac_hi32_;         // its bytes 2-5 as they lie in memory
     uint64_t icmp_tokens_ = 0;  // token bucket, in units of 1/hz of a packet
     uint64_t icmp_last_tsc_ = 0;

@@ -1,6 +1,7 @@
 #include "control/daemon/appliance.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <sys/resource.h>
 #include <boost/asio/executor_work_guard.hpp>
@@ -27,7 +28,7 @@
 #include "control/daemon/ports.h"
 #include "control/daemon/stats.h"
 #include "control/daemon/supervision.h"
-#include "control/kernel/kernel_view.h"
+#include "control/kernel/kernel_views.h"
 #include "control/ops/api.h"
 #include "control/ops/capture.h"
 #include "control/ops/console.h"
@@ -67,13 +68,10 @@ uint64_t now_s() {
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
-std::string vdev_name(const std::string& device) { return device.substr(0, device.find(',')); }
-
 // The EAL's arguments: the operator's, or the workers of dataplane.lcores
 // pinned (one floating worker without it) with hugepages when there are
-// enough free (else --no-huge), plus the port's device.
+// enough free (else --no-huge), plus every port's device.
 std::vector<std::string> eal_args(const RunOptions& opt, const conf::Config& config) {
-    const conf::Port& pc = config.ports.at(0);
     std::vector<std::string> eal = opt.eal_args;
     if (eal.empty()) {
         eal = pinned_lcores_args(config.dataplane);
@@ -87,30 +85,13 @@ std::vector<std::string> eal_args(const RunOptions& opt, const conf::Config& con
             eal.insert(eal.end(), {"--no-huge", "-m", std::to_string(mb), "--no-shconf"});
         }
     }
-    if (pc.device_is_pci()) {
-        eal.insert(eal.end(), {"-a", pc.device});
-    } else {
-        eal.insert(eal.end(), {"--no-pci", "--vdev", pc.device});
+    const bool any_pci =
+        std::any_of(config.ports.begin(), config.ports.end(), [](const conf::Port& pc) { return pc.device_is_pci(); });
+    if (!any_pci) eal.push_back("--no-pci");
+    for (const conf::Port& pc : config.ports) {
+        eal.insert(eal.end(), {pc.device_is_pci() ? "-a" : "--vdev", pc.device});
     }
     return eal;
-}
-
-// The node's addresses for the exception path's interface, each with the
-// length of the port's connected subnet that holds it (else a host route):
-// the kernel answers ARP/ND for them and resolves the servers from them.
-std::vector<conf::Prefix> node_addresses(const conf::Config& config) {
-    std::vector<conf::Prefix> out;
-    std::vector<conf::IpAddr> addrs{config.node.ipv4};
-    if (config.node.ipv6) addrs.push_back(*config.node.ipv6);
-    for (const auto& ip : addrs) {
-        conf::Prefix p{ip, ip.is_v4() ? 32 : 128};
-        int best = -1;
-        for (const auto& s : config.ports.at(0).subnets) {
-            if (s.contains(ip) && s.length > best) best = p.length = s.length;
-        }
-        out.push_back(p);
-    }
-    return out;
 }
 
 // Health checks hold a socket or two per monitor: thousands of them.
@@ -138,7 +119,7 @@ struct Appliance::Parts {
     std::unique_ptr<bgp::Speaker> speaker;
     std::vector<bgp::Route> announced;
     dp::TablePublisher publisher{RTE_MAX_LCORE};
-    std::unique_ptr<KernelView> kernel;  // next hops from the kernel, through the TAP
+    std::unique_ptr<KernelViews> kernel;  // next hops from the kernel, through the ports' TAPs
     std::unique_ptr<ControlState> state;
     LcoreSet lcores;
     std::unique_ptr<HttpServer> http;
@@ -152,13 +133,18 @@ struct Appliance::Parts {
     std::chrono::steady_clock::time_point last_telemetry;
     uint64_t telemetry_pools = 0, telemetry_generation = 0;  // what the last snapshot showed
 
-    std::string port_name, port_device;
-    // Counters of the lcores for the effective config, with the ports' when asked.
+    std::vector<std::string> port_names, port_devices;
+    // Counters of the lcores for the effective config, with the ports' when
+    // asked: each data port, then each one's kernel interface.
     Stats stats(bool with_ports) {
         std::vector<PortStats> ps;
         if (with_ports) {
-            ps = {port_stats(ports.data(), port_name, port_device),
-                  port_stats(ports.exception(), "kernel", ports.tap_iface())};
+            for (size_t i = 0; i < ports.count(); ++i)
+                ps.push_back(port_stats(ports.data(i), port_names[i], port_devices[i]));
+            for (size_t i = 0; i < ports.count(); ++i) {
+                ps.push_back(port_stats(ports.exception(i), ports.count() == 1 ? "kernel" : "kernel-" + port_names[i],
+                                        ports.tap_iface(i)));
+            }
         }
         Stats st = collect(state->effective(), state->slots(), lcores.refs(), std::move(ps));
         st.flow_capacity = lcores.flow_capacity();
@@ -214,9 +200,9 @@ int Appliance::start() {
     return 0;
 }
 
-// The ports, with a TAP interface carrying the port's MAC as the exception
+// The ports, each with a TAP interface carrying its MAC as its exception
 // path (the kernel answers ARP/ND, speaks BGP and takes everything not for
-// a VIP).
+// a VIP that arrived on the port).
 int Appliance::start_dataplane() {
     Parts& p = *parts_;
     p.queues = rte_lcore_count() > 1 ? rte_lcore_count() - 1 : 0;
@@ -224,24 +210,14 @@ int Appliance::start_dataplane() {
         log_error("no worker lcore; give the EAL at least two lcores (-l 0-1)");
         return 2;
     }
-    const conf::Port& pc = config_.ports.at(0);
-    PortsSpec spec;
-    spec.data = pc.device_is_pci() ? pc.device : vdev_name(pc.device);
-    spec.data_label = fmt::format("ports[0] {}", pc.name);
-    spec.missing_hint = "is the device bound to a DPDK driver?";
-    spec.exception = "net_tap_tern0";
-    spec.tap_iface = fmt::format("tern-{}", pc.name).substr(0, 15);
-    spec.queues = static_cast<uint16_t>(p.queues);
-    spec.mtu = pc.mtu;
-    spec.mac = pc.mac;
-    spec.mbufs = 4096 * p.queues * 2 + 4095;
-    spec.pool_name = "tern_rx";
-    if (auto err = p.ports.open(spec)) {
+    if (auto err = p.ports.open(run_ports_spec(config_, static_cast<uint16_t>(p.queues)))) {
         log_error(*err);
         return 1;
     }
-    p.port_name = pc.name;
-    p.port_device = pc.device;
+    for (const conf::Port& pc : config_.ports) {
+        p.port_names.push_back(pc.name);
+        p.port_devices.push_back(pc.device);
+    }
     return 0;
 }
 
@@ -278,9 +254,11 @@ int Appliance::start_control() {
         return 2;
     }
     if (!p.ports.tap_iface().empty()) {
-        p.kernel =
-            std::make_unique<KernelView>(p.io, [](conf::LogLevel level, const std::string& line) { log(level, line); });
-        if (auto kerr = p.kernel->open(p.ports.tap_iface(), config_.ports.at(0).mtu, node_addresses(config_))) {
+        p.kernel = std::make_unique<KernelViews>(
+            p.io, [](conf::LogLevel level, const std::string& line) { log(level, line); });
+        std::vector<std::string> taps;
+        for (size_t i = 0; i < p.ports.count(); ++i) taps.push_back(p.ports.tap_iface(i));
+        if (auto kerr = p.kernel->open(config_, taps)) {
             log_error(fmt::format("the exception path: {}", *kerr));
             return 1;
         }
@@ -300,20 +278,28 @@ int Appliance::start_control() {
         log_error(fmt::format("cannot build the forwarding table: {}", *err));
         return 1;
     }
-    const conf::Port& pc = config_.ports.at(0);
     dp::WorkerConfig wc;
-    wc.port_id = p.ports.data();
-    wc.exc_port_id = p.ports.exception();
-    std::memcpy(wc.port_mac, p.ports.mac(), 6);
-    wc.mtu = static_cast<uint16_t>(pc.mtu);
+    set_worker_ports(p.ports, config_, wc);
     wc.icmp_rate_limit = config_.dataplane.icmp_rate_limit;
     if (auto err = p.lcores.start(config_, wc, p.queues, p.publisher, p.ports.rss())) {
         log_error(*err);
         return 1;
     }
-    fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface {}; {} services\n", config_.node.name,
-               pc.name, p.queues, p.queues == 1 ? "" : "s", p.ports.tap_iface(), config_.services.size());
-    if (p.queues > 1) fmt::print("tern {}: {}: {}\n", config_.node.name, pc.name, p.ports.rss().describe());
+    std::vector<std::string> taps;
+    for (size_t i = 0; i < p.ports.count(); ++i) taps.push_back(p.ports.tap_iface(i));
+    fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface{} {}; {} services\n", config_.node.name,
+               fmt::join(p.port_names, ", "), p.queues, p.queues == 1 ? "" : "s", taps.size() == 1 ? "" : "s",
+               fmt::join(taps, ", "), config_.services.size());
+    if (p.queues > 1) {
+        for (size_t i = 0; i < p.ports.count(); ++i) {
+            fmt::print("tern {}: {}: {}\n", config_.node.name, p.port_names[i], p.ports.rss(i).describe());
+        }
+        if (p.ports.count() > 1) {
+            fmt::print("tern {}: the lcore owning a flow: {}\n", config_.node.name,
+                       p.ports.rss().toeplitz ? "computed (the same Toeplitz key and table on every port)"
+                                              : "not computable; ICMP errors are offered to each lcore in turn");
+        }
+    }
     std::fflush(stdout);
     // The kernel resolves the servers' MACs through the running lcores:
     // routers get the VIPs once they are known (or after 3 s; the servers
@@ -404,9 +390,17 @@ void Appliance::start_operators() {
     p.operations = std::make_unique<Parts::Operations>(*this, p);
     // Whole frames: the MTU, Ethernet header, a VLAN tag.
     const auto q = static_cast<uint16_t>(p.queues);
-    p.capture = std::make_unique<Capture>(
-        std::vector<CapturePort>{{p.port_name, p.ports.data(), q}, {"kernel", p.ports.exception(), q}},
-        config_.ports.at(0).mtu + 18 + 4);
+    std::vector<CapturePort> capture_ports;
+    uint32_t mtu = 0;
+    for (size_t i = 0; i < p.ports.count(); ++i) {
+        capture_ports.push_back({p.port_names[i], p.ports.data(i), q});
+        mtu = std::max(mtu, config_.ports[i].mtu);
+    }
+    for (size_t i = 0; i < p.ports.count(); ++i) {
+        capture_ports.push_back(
+            {p.ports.count() == 1 ? "kernel" : "kernel-" + p.port_names[i], p.ports.exception(i), q});
+    }
+    p.capture = std::make_unique<Capture>(std::move(capture_ports), mtu + 18 + 4);
     p.console = std::make_unique<Console>(p.io, *p.operations, [] { g_quit.store(true); });
     listen_console();
     if (options_.interactive) {
@@ -514,7 +508,7 @@ std::vector<std::string> Appliance::critical() const {
 // systemd's STATUS= line.
 std::string Appliance::status() const {
     const Parts& p = *parts_;
-    return fmt::format("forwarding on {} ({} worker lcore{}); {} services", p.port_name, p.queues,
+    return fmt::format("forwarding on {} ({} worker lcore{}); {} services", fmt::join(p.port_names, ", "), p.queues,
                        p.queues == 1 ? "" : "s", config_.services.size());
 }
 
@@ -678,7 +672,7 @@ std::vector<std::string> Appliance::apply_live(const ConfigDiff& diff, const con
     announce();  // MEDs, VIPs, withdraw_unpooled
     // The node's addresses on the exception path's interface follow.
     if (p.kernel && (diff.touches("node.ipv4") || diff.touches("node.ipv6") || diff.touches("ports"))) {
-        if (auto e = p.kernel->set_addresses(node_addresses(config_))) done.push_back(*e);
+        if (auto e = p.kernel->set_addresses(config_)) done.push_back(*e);
     }
     if (diff.touches("http")) {
         if (auto e = listen_http(); !e.empty()) done.push_back(e);

@@ -7,7 +7,9 @@
 // on the exception path), keeps it resolved by probing, and tells us each MAC
 // it learns or that changes (a gratuitous ARP, a replaced NIC). Routes of the
 // main table answer whether an IPIP server is on-link or behind a gateway.
-// Control thread only; events arrive on the control thread's io_context.
+// One per port (KernelViews, control/kernel/kernel_views.h, answers the
+// table builder for all of them). Control thread only; events arrive on the
+// control thread's io_context.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -55,11 +57,11 @@ struct RouteMsg {
 std::optional<NeighbourMsg> parse_neighbour(const nlmsghdr* nlh);
 std::optional<RouteMsg> parse_route(const nlmsghdr* nlh);
 
-class KernelView final : public KernelHops {
+class KernelView {
 public:
     using Log = std::function<void(conf::LogLevel, const std::string&)>;
     KernelView(boost::asio::io_context& io, Log log);
-    ~KernelView() override;
+    ~KernelView();
     KernelView(const KernelView&) = delete;
     KernelView& operator=(const KernelView&) = delete;
 
@@ -74,10 +76,14 @@ public:
     // are added, the ones set before and not listed are removed.
     std::optional<std::string> set_addresses(const std::vector<conf::Prefix>& addresses);
 
-    std::optional<conf::IpAddr> route(const conf::IpAddr& ip) const override;
-    std::optional<conf::MacAddr> mac(const conf::IpAddr& ip) const override;
-    void keep_resolved(const std::set<conf::IpAddr>& hops) override;
-    uint64_t version() const override { return version_; }
+    // KernelHops's questions for this interface alone: the route when the
+    // kernel's best route for `ip` leaves through it (its gateway, or `ip`
+    // when on-link), the MAC learned on it, the next hops to keep resolved
+    // on it, and a version that moves with either.
+    std::optional<conf::IpAddr> route(const conf::IpAddr& ip) const;
+    std::optional<conf::MacAddr> mac(const conf::IpAddr& ip) const;
+    void keep_resolved(const std::set<conf::IpAddr>& hops);
+    uint64_t version() const { return version_; }
 
     // The MACs learned on the interface, for people.
     const std::map<conf::IpAddr, conf::MacAddr>& neighbours() const { return macs_; }

@@ -174,13 +174,14 @@ int replay_on_eal(const ReplayOptions& opt, const conf::Config& config, const st
     const conf::Port& port_conf = config.ports.at(0);
     Ports ports;
     PortsSpec spec;
-    spec.data = files.data_vdev;
-    spec.data_label = fmt::format("ports[0] {}", port_conf.name);
-    spec.exception = files.exc_vdev;
+    PortSpec& ps = spec.ports.emplace_back();
+    ps.data = files.data_vdev;
+    ps.data_label = fmt::format("ports[0] {}", port_conf.name);
+    ps.exception = files.exc_vdev;
+    ps.mtu = port_conf.mtu;
+    ps.mac = port_conf.mac;
     spec.missing_hint = "is librte-net-pcap installed?";
     spec.queues = static_cast<uint16_t>(nq);
-    spec.mtu = port_conf.mtu;
-    spec.mac = port_conf.mac;
     spec.mbufs = 4096 * nq + 4095;
     spec.pool_name = "tern_replay";
     if (auto err = ports.open(spec)) {
@@ -279,6 +280,15 @@ int run_replay(const ReplayOptions& opt) {
         return 2;
     }
     const conf::Config& config = *loaded.config;
+    // One capture pair is one wire: a config of several ports would need a
+    // pair per port and an order between them, which replay does not have.
+    if (config.ports.size() > 1) {
+        fmt::print(stderr,
+                   "{}: {} ports configured; tern replay drives one port from one capture (--in, --out, "
+                   "--punt): replay a config with only the port the capture was taken on\n",
+                   opt.config, config.ports.size());
+        return 2;
+    }
     if (opt.lcores < 1 || opt.lcores > 16) {
         fmt::print(stderr, "--lcores {}: must be 1..16 (the pcap PMD has 16 queues at most)\n", opt.lcores);
         return 2;

@@ -59,12 +59,8 @@ std::optional<std::pair<std::string, std::string>> CounterSlots::server_of(uint3
 }
 
 std::vector<conf::Error> unsupported(const conf::Config& config) {
-    std::vector<conf::Error> errors;
-    if (config.ports.size() > 1) {
-        errors.push_back({config.path, 0, 0, "ports",
-                          fmt::format("{} ports configured; this build drives exactly one", config.ports.size())});
-    }
-    return errors;
+    (void)config;  // every valid config is served (several ports included, up to conf::kMaxPorts)
+    return {};
 }
 
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
@@ -126,11 +122,12 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             std::memcpy(se.ip, rs.ip.bytes.data(), 16);
             const NextHop hop = next_hop(config, statics, rs.ip, s.forward, kernel);
             se.vlan = hop.vlan;
+            se.port = static_cast<uint8_t>(hop.port);
             if (hop.mac) {
                 std::memcpy(se.mac, hop.mac->data(), 6);
                 se.has_mac = 1;
             }
-            if (!hop.static_mac) r.kernel_hops.insert(hop.ip);
+            if (!hop.static_mac) r.kernel_hops.insert({hop.port, hop.ip});
             // Drained (disabled or weight 0) servers stay in the list for
             // counters but take no slot in the ring.
             se.weight = rs.enabled && !is_down ? rs.weight : 0;

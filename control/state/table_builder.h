@@ -62,7 +62,7 @@ struct BuildResult {
     std::unique_ptr<dp::Table> table;  // null on error (the other fields are still filled)
     std::string error;
     std::vector<Unresolved> unresolved;
-    std::set<conf::IpAddr> kernel_hops;  // next hops with no static MAC: for the kernel to resolve
+    std::set<PortHop> kernel_hops;  // next hops with no static MAC, on their port: for the kernel to resolve
 };
 
 // `down`: (service, host) pairs that health checks marked down: they take

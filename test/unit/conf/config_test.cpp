@@ -452,6 +452,55 @@ services:
     }
 }
 
+TEST_CASE("config: several ports", "[conf]") {
+    const std::string two = R"(node: {name: a, ipv4: 10.0.0.10}
+ports:
+  - {name: uplink, device: "net_af_packet0,iface=a", subnets: [10.0.0.0/24]}
+  - name: servers
+    device: "net_af_packet1,iface=b"
+    subnets: [10.1.0.0/24]
+    vlans: [{id: 5, subnets: [10.5.0.0/24]}]
+gateway_v4: 10.0.0.1
+services:
+  - name: s
+    vip: 192.0.2.1
+    port: 80
+    forward: dr
+    realservers:
+      - {host: a, ip: 10.1.0.5}
+      - {host: b, ip: 10.5.0.6}
+)";
+    SECTION("two ports load, each address attached to its port") {
+        auto r = load(two, "t.yaml");
+        for (const auto& e : r.errors) INFO(e.str());
+        REQUIRE(r.config);
+        REQUIRE(r.config->ports.size() == 2);
+        CHECK(r.config->attachment(*IpAddr::parse("10.0.0.1"))->port == 0);
+        CHECK(r.config->attachment(*IpAddr::parse("10.1.0.5"))->port == 1);
+        CHECK(r.config->attachment(*IpAddr::parse("10.5.0.6"))->port == 1);
+        CHECK(r.config->attachment(*IpAddr::parse("10.5.0.6"))->vlan == 5);
+    }
+    SECTION("at most 8") {
+        std::string t = R"(node: {name: a, ipv4: 10.0.0.10}
+ports:
+)";
+        for (int i = 0; i < 9; ++i)
+            t += "  - {name: p" + std::to_string(i) + ", device: net_null" + std::to_string(i) + "}\n";
+        one_error(t, "ports", "9 ports configured; at most 8");
+    }
+    SECTION("a device twice") {
+        std::string t = two;
+        t.replace(t.find("net_af_packet1,iface=b"), 22, "net_af_packet0,iface=b");
+        one_error(t, "ports[1].device", "already ports[0]'s");
+    }
+    SECTION("two names that give the same kernel interface") {
+        std::string t = two;
+        t.replace(t.find("name: uplink"), 12, "name: uplinkserversA");
+        t.replace(t.find("name: servers"), 13, "name: uplinkserversB");
+        one_error(t, "ports[1].name", "tern-uplinkserv");
+    }
+}
+
 TEST_CASE("config: dataplane switches", "[conf]") {
     auto r = load(
         "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "control/kernel/kernel_view.h"
+#include "control/kernel/kernel_views.h"
 #include "control/state/table_builder.h"
 
 using namespace tern;
@@ -26,20 +27,24 @@ conf::MacAddr mac(const char* text) { return *conf::parse_mac(text); }
 // What a kernel says, set by hand.
 class FakeKernel final : public ctl::KernelHops {
 public:
-    std::map<conf::IpAddr, conf::IpAddr> routes;  // to a next hop through our interface
-    std::map<conf::IpAddr, conf::MacAddr> macs;
-    std::set<conf::IpAddr> kept;
-    std::optional<conf::IpAddr> route(const conf::IpAddr& a) const override {
+    std::map<conf::IpAddr, conf::IpAddr> routes;  // to a next hop through port route_port's interface
+    std::map<conf::IpAddr, size_t> route_port;    // default 0
+    std::map<ctl::PortHop, conf::MacAddr> port_macs;
+    std::map<conf::IpAddr, conf::MacAddr> macs;  // on port 0
+    std::set<ctl::PortHop> kept;
+    std::optional<ctl::KernelRoute> route(const conf::IpAddr& a) const override {
         auto it = routes.find(a);
         if (it == routes.end()) return std::nullopt;
-        return it->second;
+        auto p = route_port.find(a);
+        return ctl::KernelRoute{it->second, p == route_port.end() ? 0 : p->second};
     }
-    std::optional<conf::MacAddr> mac(const conf::IpAddr& a) const override {
+    std::optional<conf::MacAddr> mac(const conf::IpAddr& a, size_t port) const override {
+        if (auto it = port_macs.find({port, a}); it != port_macs.end()) return it->second;
         auto it = macs.find(a);
-        if (it == macs.end()) return std::nullopt;
+        if (port != 0 || it == macs.end()) return std::nullopt;
         return it->second;
     }
-    void keep_resolved(const std::set<conf::IpAddr>& hops) override { kept = hops; }
+    void keep_resolved(const std::set<ctl::PortHop>& hops) override { kept = hops; }
     uint64_t version() const override { return 1; }
 };
 
@@ -115,6 +120,130 @@ TEST_CASE("next hops: declared subnets are on-link, the kernel's routes and MACs
     CHECK(h.mac == mac("02:00:00:00:07:05"));
 }
 
+namespace {
+
+// base() with a second, server-facing port: uplink 10.0.0.0/24 (the
+// gateway's), servers on 10.1.0.0/24 and VLAN 9's 10.9.0.0/24.
+conf::Config two_ports() {
+    conf::Config c = base();
+    c.ports[0].subnets.push_back(*conf::Prefix::parse("10.0.0.0/24"));
+    conf::Port servers;
+    servers.name = "servers";
+    servers.device = "0000:00:00.1";
+    servers.subnets.push_back(*conf::Prefix::parse("10.1.0.0/24"));
+    conf::Vlan v;
+    v.id = 9;
+    v.subnets.push_back(*conf::Prefix::parse("10.9.0.0/24"));
+    servers.vlans.push_back(v);
+    c.ports.push_back(servers);
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("next hops on several ports: the port of the subnet that holds the next hop") {
+    const conf::Config c = two_ports();
+    const auto statics = ctl::static_neighbors(c);
+    FakeKernel k;
+    k.port_macs[{1, ip("10.1.0.5")}] = mac("02:00:00:01:00:05");
+    k.macs[ip("10.1.0.5")] = mac("02:00:00:00:99:99");  // the same address on the uplink's interface: not this one
+    // DR on the server-facing subnet: port 1, its MAC as learned on port 1's interface.
+    auto h = ctl::next_hop(c, statics, ip("10.1.0.5"), conf::Forward::dr, &k);
+    CHECK(h.port == 1);
+    CHECK(h.vlan == 0);
+    CHECK(h.mac == mac("02:00:00:01:00:05"));
+    // A VLAN of the second port.
+    h = ctl::next_hop(c, statics, ip("10.9.0.7"), conf::Forward::dr, &k);
+    CHECK(h.port == 1);
+    CHECK(h.vlan == 9);
+    // IPIP elsewhere through the gateway: the gateway's port (the uplink).
+    h = ctl::next_hop(c, statics, ip("172.16.5.30"), conf::Forward::ipip, &k);
+    CHECK(h.ip == ip("10.0.0.1"));
+    CHECK(h.port == 0);
+    // The kernel routes it through the second port's interface: that port.
+    k.routes[ip("172.16.5.30")] = ip("10.1.0.1");
+    k.route_port[ip("172.16.5.30")] = 1;
+    h = ctl::next_hop(c, statics, ip("172.16.5.30"), conf::Forward::ipip, &k);
+    CHECK(h.ip == ip("10.1.0.1"));
+    CHECK(h.port == 1);
+    // On-link by the kernel only (no declared subnet holds it): the port its route leaves through.
+    k.routes[ip("192.168.50.9")] = ip("192.168.50.9");
+    k.route_port[ip("192.168.50.9")] = 1;
+    h = ctl::next_hop(c, statics, ip("192.168.50.9"), conf::Forward::dr, &k);
+    CHECK(h.ip == ip("192.168.50.9"));
+    CHECK(h.port == 1);
+    // No route, no subnet: the first port.
+    h = ctl::next_hop(c, statics, ip("192.168.60.9"), conf::Forward::dr, &k);
+    CHECK(h.port == 0);
+    // Without the kernel (replay, check), the config alone.
+    h = ctl::next_hop(c, statics, ip("10.1.0.6"), conf::Forward::dr, nullptr);
+    CHECK(h.port == 1);
+}
+
+TEST_CASE("node addresses: on the interface of the port whose subnet holds them, else the first") {
+    conf::Config c = two_ports();
+    c.node.ipv4 = ip("10.1.0.10");
+    c.node.ipv6 = ip("2001:db8::10");
+    auto first = ctl::node_addresses(c, 0);
+    auto second = ctl::node_addresses(c, 1);
+    REQUIRE(second.size() == 1);
+    CHECK(second[0].addr == ip("10.1.0.10"));
+    CHECK(second[0].length == 24);
+    REQUIRE(first.size() == 1);  // on no subnet: the first port, a host route
+    CHECK(first[0].addr == ip("2001:db8::10"));
+    CHECK(first[0].length == 128);
+    c.node.ipv4 = ip("10.0.0.10");
+    first = ctl::node_addresses(c, 0);
+    REQUIRE(first.size() == 2);
+    CHECK(first[0].length == 24);
+    CHECK(ctl::node_addresses(c, 1).empty());
+}
+
+TEST_CASE("next hops on several ports: a gateway on no declared subnet stays on the first port") {
+    conf::Config c = two_ports();
+    c.ports[0].subnets.clear();
+    c.gateway_v4 = ip("10.200.0.1");
+    c.neighbors.push_back({ip("10.200.0.1"), mac("02:00:00:00:20:01")});
+    const auto statics = ctl::static_neighbors(c);
+    auto h = ctl::next_hop(c, statics, ip("172.16.5.30"), conf::Forward::ipip, nullptr);
+    CHECK(h.ip == ip("10.200.0.1"));
+    CHECK(h.port == 0);
+    CHECK(h.static_mac);
+}
+
+TEST_CASE("build_table: each server's output port; the kernel keeps hops resolved on their port") {
+    conf::Config c = two_ports();
+    conf::Service s;
+    s.name = "web";
+    s.vip = ip("192.0.2.10");
+    s.port = 80;
+    s.table_size = 251;
+    s.forward = conf::Forward::dr;
+    for (const auto& [host, addr] : {std::pair{"a", "10.0.0.21"}, {"b", "10.1.0.22"}, {"c", "10.9.0.23"}}) {
+        conf::RealServer rs;
+        rs.host = host;
+        rs.ip = ip(addr);
+        s.realservers.push_back(rs);
+    }
+    c.services.push_back(s);
+    ctl::CounterSlots slots;
+    FakeKernel k;
+    k.port_macs[{1, ip("10.1.0.22")}] = mac("02:00:00:01:00:22");
+    k.port_macs[{1, ip("10.9.0.23")}] = mac("02:00:00:09:00:23");
+    auto built = ctl::build_table(c, slots, 1, {}, nullptr, &k);
+    REQUIRE(built.table);
+    CHECK(built.unresolved.empty());
+    CHECK(built.kernel_hops == std::set<ctl::PortHop>{{1, ip("10.1.0.22")}, {1, ip("10.9.0.23")}});
+    const auto& servers = built.table->service(0).servers;
+    CHECK(servers[0].port == 0);
+    CHECK(servers[0].inline_ok == 1);  // the first port's untagged next hop: the inline path's
+    CHECK(servers[1].port == 1);
+    CHECK(servers[1].inline_ok == 0);  // another port: the general path, with that port's MAC
+    CHECK(servers[1].has_mac == 1);
+    CHECK(servers[2].port == 1);
+    CHECK(servers[2].vlan == 9);
+}
+
 TEST_CASE("build_table: pooled servers without a MAC are listed, the kernel's hops are kept resolved") {
     conf::Config c = base();
     conf::Service s;
@@ -138,7 +267,7 @@ TEST_CASE("build_table: pooled servers without a MAC are listed, the kernel's ho
     REQUIRE(built.unresolved.size() == 1);
     CHECK(built.unresolved[0].host == "b");
     CHECK(built.unresolved[0].hop == ip("10.0.0.22"));
-    CHECK(built.kernel_hops == std::set<conf::IpAddr>{ip("10.0.0.22"), ip("10.0.0.23")});
+    CHECK(built.kernel_hops == std::set<ctl::PortHop>{{0, ip("10.0.0.22")}, {0, ip("10.0.0.23")}});
     const auto& servers = built.table->service(0).servers;
     CHECK(servers[0].has_mac == 1);
     CHECK(servers[1].has_mac == 0);

@@ -241,6 +241,36 @@ TEST_CASE("steering: owner is the redirection table's queue for the flow's hash"
     CHECK(st.owner(flow_of(1000)) == 2);
 }
 
+TEST_CASE("steering: several ports compute a flow's lcore only when they all agree", "[steering]") {
+    const auto modular = [](uint16_t queues, size_t size) {
+        RssLayout l;
+        l.queues = queues;
+        l.toeplitz = true;
+        for (size_t i = 0; i < size; ++i) l.reta.push_back(static_cast<uint16_t>(i % queues));
+        return l;
+    };
+    // The same table, or each i -> i % n of a size n divides: the same owner for every hash.
+    RssLayout c = RssLayout::common({modular(2, 128), modular(2, 128)});
+    CHECK(c.toeplitz);
+    CHECK(c.reta == modular(2, 128).reta);
+    c = RssLayout::common({modular(4, 128), modular(4, 512)});
+    CHECK(c.toeplitz);
+    for (uint32_t h : {0u, 1u, 127u, 128u, 300u, 511u, 0xFFFFFFFFu}) {
+        CHECK(c.reta[h % c.reta.size()] == modular(4, 512).reta[h % 512]);
+    }
+    // One port without Toeplitz (af_packet, net_tap), or another table: turn by turn for all.
+    RssLayout other = modular(2, 128);
+    other.toeplitz = false;
+    c = RssLayout::common({modular(2, 128), other});
+    CHECK_FALSE(c.toeplitz);
+    CHECK(c.queues == 2);
+    RssLayout swapped = modular(2, 128);
+    std::swap(swapped.reta[0], swapped.reta[1]);
+    CHECK_FALSE(RssLayout::common({modular(2, 128), swapped}).toeplitz);
+    // One port: its own layout.
+    CHECK(RssLayout::common({modular(2, 64)}).reta.size() == 64);
+}
+
 TEST_CASE("steering: an ICMP error landing on another lcore reaches its flow's server (Toeplitz)", "[steering]") {
     REQUIRE(tern::test::ensure_eal());
     REQUIRE(pool() != nullptr);

@@ -552,6 +552,80 @@ TEST_CASE("worker: a capture-clock burst is cut into runs at clock seconds and a
     delete counters;
 }
 
+TEST_CASE("worker: several ports: each server's packets leave through its port, with that port's MAC", "[worker]") {
+    REQUIRE(tern::test::ensure_eal());
+    const uint8_t kSecondMac[6] = {0x02, 0, 0, 0, 0, 0x02};
+    ServiceSpec s = service(13, 80, 3, {1, 1});
+    for (auto& srv : s.entry.servers) {
+        srv.weight = 1;
+        srv.keeps_flows = 1;
+    }
+    s.entry.servers[1].port = 1;  // server rs1 behind the second port
+    std::string err;
+    auto table = Table::create({s}, 1, err);
+    REQUIRE(table);
+    CHECK(table->service(0).servers[0].inline_ok == 1);
+    CHECK(table->service(0).servers[1].inline_ok == 0);
+    auto* counters = new LcoreCounters();
+    std::atomic<const Table*> cur{table.get()};
+    FlowMemory mem(1024);
+    FlowTable flows(mem.data(), mem.size(), FlowTimeouts{}, &release_flow_counts, counters);
+    for (FlowTable* ft : {static_cast<FlowTable*>(nullptr), &flows}) {
+        WorkerConfig wc;
+        std::memcpy(wc.port_mac, kPortMac, 6);
+        WorkerPort second;
+        second.port_id = 1;
+        std::memcpy(second.mac, kSecondMac, 6);
+        wc.more_ports.push_back(second);
+        wc.flows = ft;
+        Worker w(wc, cur, nullptr, *counters);
+        rte_mbuf* pkts[kBurst];
+        for (uint16_t i = 0; i < kBurst; ++i) pkts[i] = tcp_packet(pool(), 13, static_cast<uint16_t>(2000 + i), 80);
+        BurstOut out;
+        w.classify_burst(table.get(), pkts, kBurst, out);
+        INFO((ft ? "with a flow table" : "stateless"));
+        CHECK(out.n_tx + out.n_side == kBurst);
+        CHECK(out.n_tx > 0);
+        CHECK(out.n_side > 0);
+        for (uint16_t i = 0; i < out.n_tx; ++i) {
+            const uint8_t* d = rte_pktmbuf_mtod(out.tx[i], uint8_t*);
+            CHECK(d[5] == 0x20);  // rs0
+            CHECK(std::memcmp(d + 6, kPortMac, 6) == 0);
+        }
+        for (uint16_t i = 0; i < out.n_side; ++i) {
+            CHECK(out.side_port[i] == 1);
+            const uint8_t* d = rte_pktmbuf_mtod(out.side[i], uint8_t*);
+            CHECK(d[5] == 0x21);  // rs1
+            CHECK(std::memcmp(d + 6, kSecondMac, 6) == 0);
+        }
+        rte_pktmbuf_free_bulk(out.tx, out.n_tx);
+        rte_pktmbuf_free_bulk(out.side, out.n_side);
+    }
+    delete counters;
+}
+
+TEST_CASE("worker: a next hop on a port the worker does not drive drops as no_neighbor", "[worker]") {
+    REQUIRE(tern::test::ensure_eal());
+    ServiceSpec s = service(14, 80, 4, {1});
+    s.entry.servers[0].weight = 1;
+    s.entry.servers[0].keeps_flows = 1;
+    s.entry.servers[0].port = 1;  // the table knows two ports, this worker one
+    std::string err;
+    auto table = Table::create({s}, 1, err);
+    REQUIRE(table);
+    auto* counters = new LcoreCounters();
+    std::atomic<const Table*> cur{table.get()};
+    WorkerConfig wc;
+    std::memcpy(wc.port_mac, kPortMac, 6);
+    Worker w(wc, cur, nullptr, *counters);
+    rte_mbuf* pkts[1] = {tcp_packet(pool(), 14, 7, 80)};
+    BurstOut out;
+    w.classify_burst(table.get(), pkts, 1, out);
+    CHECK(out.n_tx + out.n_side == 0);
+    CHECK(counters->drops[static_cast<size_t>(Drop::no_neighbor)].get() == 1);
+    delete counters;
+}
+
 TEST_CASE("worker: a table-filling flood of spoofed SYN+ACK pairs leaves active flows on their servers", "[worker]") {
     // Round robin: a flow that lost its entry would move to the next server.
     REQUIRE(tern::test::ensure_eal());
