@@ -11,8 +11,8 @@ leg on their bridge. Checked: what arrives on the uplink leaves through the
 server port with that port's MAC; real HTTP requests reach every server;
 per-port counters (console, metrics) show both ports and both TAPs; ICMP
 fragmentation-needed errors from the client side about established flows
-reach each flow's server, for maglev and for rr, on whichever lcore they
-land."""
+reach each flow's server, for every scheduler (maglev, rr, wrr, wlc, sh), on
+whichever lcore they land."""
 import json
 import os
 import re
@@ -39,6 +39,8 @@ SERVERS = {"a": "10.97.2.11", "b": "10.97.2.12", "c": "10.97.2.13"}
 SOCK = f"/tmp/tern-ports-{PID}.sock"
 HTTP_PORT = 9090
 N = 120  # crafted flows per service for the ICMP check
+# A service per other scheduler on the same VIP: its port (maglev is web's, on 80).
+OTHER_SCHEDULERS = (("rr", 8080), ("wrr", 8081), ("wlc", 8082), ("sh", 8083))
 
 CLIENT_PY = r'''
 import http.client, sys
@@ -137,8 +139,8 @@ def config():
             f"  - name: web\n    vip: {VIP}\n    port: 80\n"
             f"    monitors:\n      ProxyFetch: {{url: \"http://web.test/\", interval: 0.5, timeout: 0.4}}\n"
             f"    realservers:\n{rs}"
-            f"  - name: rr\n    vip: {VIP}\n    port: 8080\n    scheduler: rr\n"
-            f"    realservers:\n{rs}")
+            + "".join(f"  - name: {sched}\n    vip: {VIP}\n    port: {port}\n    scheduler: {sched}\n"
+                      f"    realservers:\n{rs}" for sched, port in OTHER_SCHEDULERS))
 
 
 class Lab:
@@ -355,7 +357,8 @@ try:
               and f"MAC address: {SRV_MAC.upper()}" in pst, pst[:3000])
 
     icmp_check(lab, 80, 51, "maglev")
-    icmp_check(lab, 8080, 52, "rr")
+    for i, (sched, port) in enumerate(OTHER_SCHEDULERS):
+        icmp_check(lab, port, 52 + i, sched)
     m = lab.metrics()
     handed = sum(float(v) for v in re.findall(r'^tern_lcore_handed_over_packets_total\{[^}]*\} ([0-9.e+]+)$', m, re.M))
     rx = re.findall(r'^tern_lcore_rx_packets_total\{[^}]*\} ([0-9.e+]+)$', m, re.M)
