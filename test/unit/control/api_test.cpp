@@ -5,6 +5,7 @@
 #include "control/ops/api.h"
 #include "control/ops/metrics.h"
 #include "control/ops/process_stats.h"
+#include "test/unit/bgp/fakes.h"
 
 using namespace tern;
 using tern::ctl::HttpRequest;
@@ -174,6 +175,66 @@ TEST_CASE("metrics: PyBal's names beside Tern's, build info, process, publish hi
     has("tern_table_publish_duration_seconds_bucket{le=\"+Inf\"} 3\n");
     has("tern_table_publish_duration_seconds_sum 30.002");
     has("tern_table_publish_duration_seconds_count 3\n");
+}
+
+TEST_CASE("metrics: PyBal's BGP gauges follow the sessions, active and passive", "[control][api]") {
+    using namespace tern::bgp;
+    boost::asio::io_context io;
+    ctl::Pools pools(io, nullptr);
+    fake::FakeClock clock;
+    fake::FakeTransport transport;
+    SpeakerSettings st;
+    st.local_asn = 64600;
+    st.router_id = 0x0a400001;
+    PeerSettings a;  // we connect
+    a.address = *Address::parse("10.64.0.1");
+    a.remote_asn = 65000;
+    PeerSettings b;  // it connects to us
+    b.address = *Address::parse("10.64.0.2");
+    b.remote_asn = 65000;
+    b.passive = true;
+    st.peers = {a, b};
+    Speaker sp(st, transport, clock, [](const std::string&) {});
+    REQUIRE(sp.start().empty());
+    auto up = [](fake::Link& l, uint32_t id) {
+        Open o;
+        o.asn = 65000;
+        o.hold_time = 90;
+        o.router_id = id;
+        o.caps.multiprotocol = {{kAfiIpv4, kSafiUnicast}};
+        o.caps.as4 = 65000;
+        l.feed(encode(o));
+        l.feed(encode(Keepalive{}));
+    };
+    std::string m = ctl::metrics_text(pools, {}, &sp);
+    CHECK(m.find("pybal_bgp_enabled 1\n") != std::string::npos);
+    CHECK(m.find("pybal_bgp_session_established{peer=\"10.64.0.1\",local_asn=\"64600\"} 0\n") != std::string::npos);
+    // No connection yet: no addresses to label a state count with.
+    CHECK(m.find("pybal_bgp_session_state_count") == std::string::npos);
+
+    auto la = transport.complete(true);
+    REQUIRE(la);
+    up(*la, 0x0a400101);
+    auto [conn, lb] = fake::FakeTransport::incoming(*Address::parse("10.64.0.2"));
+    lb->local = *Address::parse("10.64.0.10");
+    transport.on_accept(std::move(conn));
+    up(*lb, 0x0a400102);
+    REQUIRE(sp.sessions()[0]->state() == State::established);
+    REQUIRE(sp.sessions()[1]->state() == State::established);
+    m = ctl::metrics_text(pools, {}, &sp);
+    CHECK(m.find("pybal_bgp_session_established{peer=\"10.64.0.2\",local_asn=\"64600\"} 1\n") != std::string::npos);
+    CHECK(m.find("pybal_bgp_session_state_count{local_asn=\"64600\",state=\"ESTABLISHED\",local_ip=\"10.64.0.10\","
+                 "remote_ip=\"10.64.0.2\",side=\"passive\"} 1\n") != std::string::npos);
+    CHECK(m.find("state=\"OPENCONFIRM\",local_ip=\"10.64.0.10\",remote_ip=\"10.64.0.2\",side=\"passive\"} 0\n") !=
+          std::string::npos);
+    CHECK(m.find("state=\"ESTABLISHED\",local_ip=\"" + la->local.str() +
+                 "\",remote_ip=\"10.64.0.1\",side=\"active\"} 1\n") != std::string::npos);
+    // The passive peer resets: Established no more, the labels stay.
+    lb->peer_close();
+    m = ctl::metrics_text(pools, {}, &sp);
+    CHECK(m.find("pybal_bgp_session_established{peer=\"10.64.0.2\",local_asn=\"64600\"} 0\n") != std::string::npos);
+    CHECK(m.find("state=\"ESTABLISHED\",local_ip=\"10.64.0.10\",remote_ip=\"10.64.0.2\",side=\"passive\"} 0\n") !=
+          std::string::npos);
 }
 
 TEST_CASE("process stats: /proc/<pid>/stat parsed as Prometheus' clients read it", "[control][api]") {
