@@ -8,6 +8,7 @@
 
 #include "bench/flows.h"
 #include "control/state/table_builder.h"
+#include "dataplane/rte.h"
 
 namespace tern::bench {
 namespace {
@@ -33,20 +34,19 @@ uint64_t mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-uint16_t csum_fold(uint32_t sum) {
-    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-    return static_cast<uint16_t>(~sum);
-}
-
-uint32_t csum_add(const uint8_t* p, size_t n, uint32_t sum = 0) {
-    for (size_t i = 0; i + 1 < n; i += 2) sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-    if (n & 1) sum += static_cast<uint32_t>(p[n - 1] << 8);
-    return sum;
-}
-
 void put16(uint8_t* p, uint16_t v) {
     p[0] = static_cast<uint8_t>(v >> 8);
     p[1] = static_cast<uint8_t>(v);
+}
+
+// DPDK's helpers: the IPv4 header's, then TCP's over its pseudo-header.
+void refresh_checksums(uint8_t* d) {
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(d + 14);
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(d + 34);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    tcp->cksum = 0;
+    tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
 }
 
 // Ethernet + IPv4 + TCP (40 bytes of IP) padded to 60 bytes, checksums right.
@@ -66,7 +66,6 @@ Frame tcp_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint
     const uint32_t s = htonl(src), t = htonl(dst);
     std::memcpy(ip + 12, &s, 4);
     std::memcpy(ip + 16, &t, 4);
-    put16(ip + 10, csum_fold(csum_add(ip, 20)));
     uint8_t* tcp = ip + 20;
     put16(tcp, sport);
     put16(tcp + 2, dport);
@@ -75,18 +74,8 @@ Frame tcp_frame(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint
     tcp[12] = 0x50;
     tcp[13] = flags;
     put16(tcp + 14, 64240);
-    uint32_t sum = csum_add(ip + 12, 8) + 6 + 20;  // pseudo-header
-    put16(tcp + 16, csum_fold(csum_add(tcp, 20, sum)));
+    refresh_checksums(d);
     return f;
-}
-
-void refresh_checksums(uint8_t* d) {
-    uint8_t* ip = d + 14;
-    ip[10] = ip[11] = 0;
-    put16(ip + 10, csum_fold(csum_add(ip, 20)));
-    uint8_t* tcp = ip + 20;
-    tcp[16] = tcp[17] = 0;
-    put16(tcp + 16, csum_fold(csum_add(tcp, 20, csum_add(ip + 12, 8) + 6 + 20)));
 }
 
 }  // namespace

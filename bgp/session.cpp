@@ -133,11 +133,18 @@ void Session::accept(std::unique_ptr<Connection> c) {
     add(std::move(c), true);
 }
 
+void Session::note_endpoints(const Conn& c) {
+    status_.local_ip = c.link->local().str();
+    status_.remote_ip = c.link->remote().str();
+    status_.inbound = c.inbound;
+}
+
 void Session::add(std::unique_ptr<Connection> link, bool inbound) {
     auto conn = std::make_unique<Conn>();
     Conn* c = conn.get();
     c->link = std::move(link);
     c->inbound = inbound;
+    note_endpoints(*c);
     c->hold = clock_.timer([this, c] {
         bury();
         drop(c, Notification{err::kHoldExpired, 0, {}}, "hold timer expired");
@@ -216,6 +223,7 @@ void Session::on_message(Conn* c, const Message& m) {
             status_.established_at = clock_.now();
             ++status_.established_count;
             status_.hold_time = c->hold_time;
+            note_endpoints(*c);
             settle(fmt::format("hold time {} s", c->hold_time));
             if (events_.established) events_.established(*this);
         }

@@ -40,6 +40,10 @@ struct PeerStatus {
     uint64_t established_count = 0;  // times the session came up
     uint16_t hold_time = 0;          // negotiated, while OpenConfirm or Established
     std::string last_error;          // the last reason a connection ended
+    // The endpoints of the latest TCP connection (the Established one once
+    // there is one) and whether the peer opened it; empty before the first.
+    std::string local_ip, remote_ip;
+    bool inbound = false;
 };
 
 class Session {
@@ -79,6 +83,7 @@ private:
     void connect_now();
     void on_connected(std::unique_ptr<Connection> c, const std::string& error);
     void add(std::unique_ptr<Connection> c, bool inbound);
+    void note_endpoints(const Conn& c);
     void on_data(Conn* c, std::span<const uint8_t> bytes);
     void on_message(Conn* c, const Message& m);
     void on_open(Conn* c, const Open& o);

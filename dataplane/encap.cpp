@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/rte.h"
+
 namespace tern::dp {
 namespace {
 
@@ -13,61 +15,29 @@ inline void store_be16(uint8_t* p, uint16_t v) {
 
 inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
+// DPDK's checksum helpers (rte_ip.h) over the bytes as they lie: the sum
+// comes back in network order as a native word, stored as it is.
 void ipv4_header_checksum(uint8_t* ip) {
-    ip[10] = ip[11] = 0;
-    store_be16(ip + 10, csum_fold(csum_add(0, ip, (ip[0] & 0x0F) * 4u)));
+    auto* h = reinterpret_cast<rte_ipv4_hdr*>(ip);
+    h->hdr_checksum = 0;
+    h->hdr_checksum = rte_ipv4_cksum(h);
 }
 
-// The checksum of a 20-byte IPv4 header (no options): five 32-bit words
-// summed in native order, folded, and stored as they lie (RFC 1071: the
-// ones'-complement sum is byte-order independent).
-void ipv4_header20_checksum(uint8_t* ip) {
-    ip[10] = ip[11] = 0;
-    uint64_t s = 0;
-    for (int i = 0; i < 5; ++i) {
-        uint32_t w;
-        std::memcpy(&w, ip + 4 * i, 4);
-        s += w;
-    }
-    s = (s & 0xFFFFFFFFu) + (s >> 32);
-    s = (s & 0xFFFFFFFFu) + (s >> 32);
-    uint32_t f = static_cast<uint32_t>(s);
-    f = (f & 0xFFFF) + (f >> 16);
-    f = (f & 0xFFFF) + (f >> 16);
-    const uint16_t c = static_cast<uint16_t>(~f);
-    std::memcpy(ip + 10, &c, 2);
-}
+void store_cksum(uint8_t* at, uint16_t c) { std::memcpy(at, &c, 2); }
 
-// ICMPv6 checksum over the pseudo-header (RFC 8200 section 8.1) and the message.
+// The complemented checksum of `len` bytes (ICMP's).
+uint16_t raw_cksum(const uint8_t* data, size_t len) { return static_cast<uint16_t>(~rte_raw_cksum(data, len)); }
+
+// ICMPv6 checksum over the pseudo-header (RFC 8200 section 8.1: the
+// addresses, the header's payload length, next header 58) and the message.
 uint16_t icmp6_checksum(const uint8_t* ip6, const uint8_t* msg, uint32_t len) {
-    uint32_t sum = csum_add(0, ip6 + 8, 32);
-    uint8_t tail[8] = {static_cast<uint8_t>(len >> 24),
-                       static_cast<uint8_t>(len >> 16),
-                       static_cast<uint8_t>(len >> 8),
-                       static_cast<uint8_t>(len),
-                       0,
-                       0,
-                       0,
-                       58};
-    sum = csum_add(sum, tail, 8);
-    return csum_fold(csum_add(sum, msg, len));
+    const auto* h = reinterpret_cast<const rte_ipv6_hdr*>(ip6);
+    uint32_t sum = uint32_t{rte_ipv6_phdr_cksum(h, 0)} + rte_raw_cksum(msg, len);
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    return static_cast<uint16_t>(~(sum + (sum >> 16)));
 }
 
 }  // namespace
-
-uint32_t csum_add(uint32_t sum, const uint8_t* data, size_t len) {
-    uint64_t s = sum;
-    size_t i = 0;
-    for (; i + 1 < len; i += 2) s += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
-    if (i < len) s += static_cast<uint32_t>(data[i] << 8);
-    while (s >> 32) s = (s & 0xFFFFFFFFu) + (s >> 32);
-    return static_cast<uint32_t>(s);
-}
-
-uint16_t csum_fold(uint32_t sum) {
-    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-    return static_cast<uint16_t>(~sum);
-}
 
 void write_outer_ipv4(uint8_t* out, const uint8_t* inner, uint16_t inner_len, const uint8_t src[4],
                       const uint8_t dst[4]) {
@@ -82,7 +52,7 @@ void write_outer_ipv4(uint8_t* out, const uint8_t* inner, uint16_t inner_len, co
     out[9] = 4;  // IP-in-IP
     std::memcpy(out + 12, src, 4);
     std::memcpy(out + 16, dst, 4);
-    ipv4_header20_checksum(out);
+    ipv4_header_checksum(out);
 }
 
 void write_outer_ipv6(uint8_t* out, const uint8_t* inner, uint16_t inner_len, const uint8_t src[16],
@@ -137,7 +107,7 @@ size_t write_icmp4_frag_needed(uint8_t* out, const uint8_t* orig, size_t orig_le
     icmp[2] = icmp[3] = 0;
     icmp[4] = icmp[5] = 0;
     store_be16(icmp + 6, mtu);
-    store_be16(icmp + 2, csum_fold(csum_add(0, icmp, 8 + quote)));
+    store_cksum(icmp + 2, raw_cksum(icmp, 8 + quote));
     return total;
 }
 
@@ -163,7 +133,7 @@ size_t write_icmp6_packet_too_big(uint8_t* out, const uint8_t* orig, size_t orig
     icmp[5] = static_cast<uint8_t>(mtu >> 16);
     icmp[6] = static_cast<uint8_t>(mtu >> 8);
     icmp[7] = static_cast<uint8_t>(mtu);
-    store_be16(icmp + 2, icmp6_checksum(ip, icmp, plen));
+    store_cksum(icmp + 2, icmp6_checksum(ip, icmp, plen));
     return 40 + plen;
 }
 
@@ -179,7 +149,7 @@ void icmp4_echo_to_reply(uint8_t* ip, size_t len) {
     const size_t icmp_len = std::min<size_t>(load_be16(ip + 2), len) - ihl;
     icmp[0] = 0;
     icmp[2] = icmp[3] = 0;
-    store_be16(icmp + 2, csum_fold(csum_add(0, icmp, icmp_len)));
+    store_cksum(icmp + 2, raw_cksum(icmp, icmp_len));
 }
 
 void icmp6_echo_to_reply(uint8_t* ip, size_t len) {
@@ -194,7 +164,7 @@ void icmp6_echo_to_reply(uint8_t* ip, size_t len) {
     const uint32_t plen = static_cast<uint32_t>(std::min<size_t>(load_be16(ip + 4), len - 40));
     icmp[0] = 129;
     icmp[2] = icmp[3] = 0;
-    store_be16(icmp + 2, icmp6_checksum(ip, icmp, plen));
+    store_cksum(icmp + 2, icmp6_checksum(ip, icmp, plen));
 }
 
 }  // namespace tern::dp

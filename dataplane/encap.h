@@ -1,16 +1,12 @@
 // Header building for IPIP encapsulation and generated ICMP, over plain
-// byte buffers (no DPDK), so tests check them byte by byte.
+// byte buffers (no mbufs, no EAL), so tests check them byte by byte. The
+// checksums are DPDK's (rte_ipv4_cksum, rte_raw_cksum, rte_ipv6_phdr_cksum).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 namespace tern::dp {
-
-// The Internet checksum (RFC 1071) of `len` bytes, folded, not complemented,
-// added to `sum`.
-uint32_t csum_add(uint32_t sum, const uint8_t* data, size_t len);
-uint16_t csum_fold(uint32_t sum);  // complemented 16-bit result
 
 // Writes a 20-byte outer IPv4 header (protocol 4) for the IPv4 packet at
 // `inner` of `inner_len` bytes: TOS (DSCP and ECN) and DF copied from the

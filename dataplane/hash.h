@@ -9,10 +9,10 @@
 
 namespace tern::dp {
 
-// XXH64 (xxHash, 64-bit variant, Yann Collet; specification: xxHash's doc/xxhash_spec.md),
-// implemented here from the specification. Input bytes are read one by one and assembled as
-// little-endian words, so the result does not depend on the host's byte order or alignment.
-// stable_hash64(p, n, s) == XXH64(p, n, s) of the reference library, e.g.
+// XXH64 (xxHash, 64-bit variant, Yann Collet; specification: xxHash's doc/xxhash_spec.md), as
+// xxHash's own library computes it (Debian's libxxhash-dev, inlined). XXH64 reads its input as
+// little-endian words on any host, so the result does not depend on byte order or alignment.
+// stable_hash64(p, n, s) == XXH64(p, n, s), e.g.
 //   stable_hash64("", 0, 0)    == 0xEF46DB3751D8E999
 //   stable_hash64("abc", 3, 0) == 0x44BC2CF5AD770999
 // Any other implementation can reproduce Tern's choices with any XXH64 implementation.

@@ -15,9 +15,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "health/monitor_spec.h"
 
@@ -60,6 +63,11 @@ struct MonitorStats {
     uint64_t down_transitions = 0;  // verdict changes to down
     double last_duration_s = 0;     // of the last check, where it has one
     DurationHistogram durations;    // of checks that have a duration
+    // The last duration per kind-specific label set, as PyBal's per-kind
+    // gauges keep it: ProxyFetch {result, url} per URL fetched, RunCommand
+    // {result, exitcode}; result is "successful" or "failed".
+    using Labels = std::vector<std::pair<std::string, std::string>>;
+    std::map<Labels, double> last_durations;
 };
 
 class Monitor {
@@ -89,6 +97,10 @@ protected:
     // verdict at once; afterwards it changes after `rise` good or `fall` bad
     // outcomes in a row. Reports each change.
     void result(bool ok, const std::string& reason, double duration_s = 0);
+    // One part of a check took `seconds` (MonitorStats::last_durations).
+    void note_duration(MonitorStats::Labels labels, double seconds) {
+        stats_.last_durations[std::move(labels)] = seconds;
+    }
     // Cancel the kind's own sockets, timers, processes.
     virtual void on_stop() = 0;
     // Wraps a completion handler so that it does nothing once the monitor is

@@ -107,6 +107,7 @@ private:
         const auto& ok_codes = http_status_;
         const bool ok = r.ok && std::find(ok_codes.begin(), ok_codes.end(), r.status) != ok_codes.end();
         const std::string what = r.ok ? fmt::format("{} {}", r.status, r.reason) : r.error;
+        note_duration({{"result", ok ? "successful" : "failed"}, {"url", url}}, r.duration_s);
         if (!ok) {
             ++failures_;
             log(fmt::format("fetch {} failed after {:.3f} s: {}", url, r.duration_s, what));

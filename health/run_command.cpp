@@ -131,7 +131,7 @@ private:
 
         int out[2] = {-1, -1};
         if (log_output_ && ::pipe2(out, O_CLOEXEC) != 0) {
-            finish(false, fmt::format("cannot run {}: pipe: {}", command_, std::strerror(errno)));
+            finish(false, fmt::format("cannot run {}: pipe: {}", command_, std::strerror(errno)), "None");
             return;
         }
         pid_t pid = -1;
@@ -139,7 +139,7 @@ private:
         if (out[1] >= 0) ::close(out[1]);
         if (rc != 0) {
             if (out[0] >= 0) ::close(out[0]);
-            finish(false, fmt::format("cannot run {}: {}", command_, std::strerror(rc)));
+            finish(false, fmt::format("cannot run {}: {}", command_, std::strerror(rc)), "None");
             return;
         }
         // Race-free: the child stays ours (unreaped, its pid not reusable) until we wait for it.
@@ -149,8 +149,10 @@ private:
             kill_group(pid);
             ::waitpid(pid, nullptr, 0);  // killed: returns at once; only on kernels before 5.3
             if (out[0] >= 0) ::close(out[0]);
-            finish(false, fmt::format("cannot watch {}: pidfd_open: {} (needs Linux 5.3 or later)", command_,
-                                      std::strerror(e)));
+            finish(
+                false,
+                fmt::format("cannot watch {}: pidfd_open: {} (needs Linux 5.3 or later)", command_, std::strerror(e)),
+                "None");
             return;
         }
         pid_ = pid;
@@ -248,24 +250,27 @@ private:
     void maybe_finish() {
         if (!exited_ || out_) return;
         if (timed_out_) {
-            finish(false, fmt::format("timed out after {:g} s", spec_.timeout));
+            finish(false, fmt::format("timed out after {:g} s", spec_.timeout), "None");
         } else if (status_ < 0) {
-            finish(false, "exit status unknown: the process was reaped elsewhere");
+            finish(false, "exit status unknown: the process was reaped elsewhere", "None");
         } else if (WIFEXITED(status_)) {
             const int code = WEXITSTATUS(status_);
-            finish(code == 0, fmt::format("exit status {}", code));
+            finish(code == 0, fmt::format("exit status {}", code), std::to_string(code));
         } else if (WIFSIGNALED(status_)) {
-            finish(false, fmt::format("killed by signal {}", WTERMSIG(status_)));
+            finish(false, fmt::format("killed by signal {}", WTERMSIG(status_)), "None");
         } else {
-            finish(false, fmt::format("ended with wait status {:#x}", status_));
+            finish(false, fmt::format("ended with wait status {:#x}", status_), "None");
         }
     }
 
-    void finish(bool ok, const std::string& reason) {
+    // `exitcode`: PyBal's label, the exit status or "None" (no exit: killed,
+    // timed out, unknown).
+    void finish(bool ok, const std::string& reason, const std::string& exitcode) {
         deadline_.cancel();
         ++run_;  // a late completion of this run (an expired deadline) finds nothing to do
         if (!ok) log(fmt::format("command {} failed: {}", command_, reason));
         const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+        note_duration({{"result", ok ? "successful" : "failed"}, {"exitcode", exitcode}}, took);
         result(ok, reason, took);
         if (active()) schedule();
     }

@@ -421,7 +421,7 @@ std::string Appliance::listen_http() {
             p.state->pools(), req,
             [&p] {
                 return metrics_text(p.state->pools(), p.stats(true), p.speaker.get(), p.lcores.flow_capacity(),
-                                    p.state->unresolved()) +
+                                    p.state->unresolved(), &p.state->publish_times()) +
                        lcore_metrics_text(p.lcores.heartbeats(), p.lcore_watch.stalled());
             },
             p.state->unresolved(), critical());

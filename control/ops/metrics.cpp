@@ -3,7 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <string_view>
+
+#include "control/ops/process_stats.h"
+#include "version.h"
 
 namespace tern::ctl {
 namespace {
@@ -13,14 +18,24 @@ namespace {
 class Writer {
 public:
     void add(const std::string& name, const char* type, const char* help, const std::string& labels, double value) {
-        auto& f = families_[name];
-        if (f.type.empty()) {
-            f.type = type;
-            f.help = help;
-            order_.push_back(name);
+        sample(name, type, help, name, labels, value);
+    }
+    // A histogram's _bucket (cumulative, le="+Inf" last), _sum and _count;
+    // `counts` has one entry per bound and one above them all.
+    template <size_t N>
+    void histogram(const std::string& name, const char* help, const std::string& labels,
+                   const std::array<double, N>& bounds, const std::array<uint64_t, N + 1>& counts, double sum,
+                   uint64_t count) {
+        const std::string sep = labels.empty() ? "" : ",";
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i <= N; ++i) {
+            cumulative += counts[i];
+            const std::string le = i < N ? fmt::format("{}", bounds[i]) : "+Inf";
+            sample(name, "histogram", help, name + "_bucket", labels + sep + fmt::format("le=\"{}\"", le),
+                   static_cast<double>(cumulative));
         }
-        f.samples += fmt::format("{}{}{} {}\n", name, labels.empty() ? "" : "{", labels.empty() ? "" : labels + "}",
-                                 fmt::format("{}", value));
+        sample(name, "histogram", help, name + "_sum", labels, sum);
+        sample(name, "histogram", help, name + "_count", labels, static_cast<double>(count));
     }
     std::string str() const {
         std::string out;
@@ -32,6 +47,17 @@ public:
     }
 
 private:
+    void sample(const std::string& family, const char* type, const char* help, const std::string& name,
+                const std::string& labels, double value) {
+        auto& f = families_[family];
+        if (f.type.empty()) {
+            f.type = type;
+            f.help = help;
+            order_.push_back(family);
+        }
+        f.samples += fmt::format("{}{}{} {}\n", name, labels.empty() ? "" : "{", labels.empty() ? "" : labels + "}",
+                                 fmt::format("{}", value));
+    }
     struct Family {
         std::string type, help, samples;
     };
@@ -65,29 +91,75 @@ std::string prom_escape(const std::string& value) {
 
 namespace {
 
-// PyBal's service gauges, per server and per monitor.
+// PyBal's per-kind duration gauges (the last value per label set).
+const char* pybal_kind_metric(std::string_view kind) {
+    if (kind == "ProxyFetch") return "pybal_monitor_proxyfetch_request_duration_seconds";
+    if (kind == "RunCommand") return "pybal_monitor_runcommand_run_duration_seconds";
+    return nullptr;
+}
+
+// PyBal's service gauges under PyBal's names (pybal_service_*) and under
+// Tern's (tern_service_*), with the same label and meaning.
+void service_metrics(Writer& w, const char* prefix, const std::string& l, const ServicePool& pool) {
+    size_t enabled = 0, up = 0, pooled = 0;
+    for (const auto& [h, s] : pool.servers()) {
+        enabled += s.enabled;
+        up += s.up;
+        pooled += s.pooled;
+    }
+    auto name = [prefix](const char* n) { return fmt::format("{}_service_{}", prefix, n); };
+    w.add(name("servers"), "gauge", "Amount of servers", l, static_cast<double>(pool.servers().size()));
+    w.add(name("servers_enabled"), "gauge", "Amount of enabled servers", l, static_cast<double>(enabled));
+    w.add(name("servers_up"), "gauge", "Amount of up servers", l, static_cast<double>(up));
+    w.add(name("servers_pooled"), "gauge", "Amount of pooled servers", l, static_cast<double>(pooled));
+    w.add(name("can_depool"), "gauge", "Can depool more servers", l, pool.can_depool() ? 1 : 0);
+    w.add(name("pooled_down_servers"), "gauge", "Amount of down servers pooled because too many down", l,
+          static_cast<double>(pool.pooled_down().size()));
+    w.add(name("could_not_depool_total"), "counter", "Times a server could not be depooled because too many were down",
+          l, static_cast<double>(pool.could_not_depool()));
+    w.add(name("depool_threshold"), "gauge",
+          "Threshold of up servers vs total servers below which no more can be depooled", l, pool.depool_threshold());
+}
+
+// One monitor of one server: PyBal's pybal_monitor_* and Tern's tern_monitor_*.
+void monitor_metrics(Writer& w, const std::string& ml, const health::Monitor& m) {
+    const auto& st = m.stats();
+    for (const char* prefix : {"pybal", "tern"}) {
+        auto name = [prefix](const char* n) { return fmt::format("{}_monitor_{}", prefix, n); };
+        w.add(name("up_transitions_total"), "counter", "Monitor up transition count", ml,
+              static_cast<double>(st.up_transitions));
+        w.add(name("down_transitions_total"), "counter", "Monitor down transition count", ml,
+              static_cast<double>(st.down_transitions));
+    }
+    w.add("pybal_monitor_up_results_total", "counter", "Monitor up result count", ml,
+          static_cast<double>(st.checks - st.failures));
+    w.add("pybal_monitor_down_results_total", "counter", "Monitor down result count", ml,
+          static_cast<double>(st.failures));
+    // As PyBal: set at the first verdict, absent before it.
+    if (m.up()) w.add("pybal_monitor_status", "gauge", "Monitor up status", ml, *m.up() ? 1 : 0);
+    if (const char* kind = pybal_kind_metric(m.name())) {
+        for (const auto& [extra, seconds] : st.last_durations) {
+            std::string l = ml;
+            for (const auto& [k, v] : extra) l += fmt::format(",{}=\"{}\"", k, prom_escape(v));
+            w.add(kind, "gauge", "Duration of the monitor's last request or command with this outcome", l, seconds);
+        }
+    }
+    w.add("tern_monitor_checks_total", "counter", "Checks the monitor completed", ml, static_cast<double>(st.checks));
+    w.add("tern_monitor_failures_total", "counter", "Checks that failed", ml, static_cast<double>(st.failures));
+    w.add("tern_monitor_up", "gauge", "The monitor's verdict (1 up, 0 down or none yet)", ml,
+          m.up().value_or(false) ? 1 : 0);
+    w.add("tern_monitor_last_check_duration_seconds", "gauge", "Duration of the last check", ml, st.last_duration_s);
+    const auto& h = st.durations;
+    w.histogram("tern_monitor_check_duration_seconds", "Durations of the monitor's checks", ml,
+                health::DurationHistogram::kBounds, h.counts, h.sum, h.count);
+}
+
+// Services, servers and their monitors.
 void pool_metrics(Writer& w, const Pools& pools, const std::vector<Unresolved>& unresolved) {
     for (const auto& [name, pool] : pools.services()) {
         const std::string l = label({{"service", name}});
-        size_t enabled = 0, up = 0, pooled = 0;
-        for (const auto& [h, s] : pool.servers()) {
-            enabled += s.enabled;
-            up += s.up;
-            pooled += s.pooled;
-        }
-        w.add("tern_service_servers", "gauge", "Amount of servers", l, static_cast<double>(pool.servers().size()));
-        w.add("tern_service_servers_enabled", "gauge", "Amount of enabled servers", l, static_cast<double>(enabled));
-        w.add("tern_service_servers_up", "gauge", "Amount of up servers", l, static_cast<double>(up));
-        w.add("tern_service_servers_pooled", "gauge", "Amount of pooled servers", l, static_cast<double>(pooled));
-        w.add("tern_service_can_depool", "gauge", "Can depool more servers", l, pool.can_depool() ? 1 : 0);
-        w.add("tern_service_pooled_down_servers", "gauge", "Amount of down servers pooled because too many down", l,
-              static_cast<double>(pool.pooled_down().size()));
-        w.add("tern_service_could_not_depool_total", "counter",
-              "Times a server could not be depooled because too many were down", l,
-              static_cast<double>(pool.could_not_depool()));
-        w.add("tern_service_depool_threshold", "gauge",
-              "Threshold of up servers vs total servers below which no more can be depooled", l,
-              pool.depool_threshold());
+        service_metrics(w, "pybal", l, pool);
+        service_metrics(w, "tern", l, pool);
         w.add("tern_service_pool_source_ok", "gauge", "The service's pool source answered last time (1) or failed (0)",
               l, pools.source_errors().count(name) ? 0 : 1);
         // Per server and monitor.
@@ -103,43 +175,85 @@ void pool_metrics(Writer& w, const Pools& pools, const std::vector<Unresolved>& 
                   "The server is pooled but its next hop's MAC is unknown: its packets are dropped (no_neighbor)", sl,
                   no_mac ? 1 : 0);
             for (const auto* m : pools.monitors(name, host)) {
-                const std::string ml = label({{"service", name}, {"host", host}, {"monitor", m->name()}});
-                const auto& st = m->stats();
-                w.add("tern_monitor_up_transitions_total", "counter", "Monitor up transition count", ml,
-                      static_cast<double>(st.up_transitions));
-                w.add("tern_monitor_down_transitions_total", "counter", "Monitor down transition count", ml,
-                      static_cast<double>(st.down_transitions));
-                w.add("tern_monitor_checks_total", "counter", "Checks the monitor completed", ml,
-                      static_cast<double>(st.checks));
-                w.add("tern_monitor_failures_total", "counter", "Checks that failed", ml,
-                      static_cast<double>(st.failures));
-                w.add("tern_monitor_up", "gauge", "The monitor's verdict (1 up, 0 down or none yet)", ml,
-                      m->up().value_or(false) ? 1 : 0);
-                w.add("tern_monitor_check_duration_seconds", "gauge", "Duration of the last check", ml,
-                      st.last_duration_s);
+                monitor_metrics(w, label({{"service", name}, {"host", host}, {"monitor", m->name()}}), *m);
             }
         }
     }
 }
 
-// BGP, as PyBal names it.
-void bgp_metrics(Writer& w, const bgp::Speaker* speaker) {
-    w.add("tern_bgp_enabled", "gauge", "BGP Enabled", "", speaker ? 1 : 0);
-    if (speaker) {
-        for (const auto& s : speaker->sessions()) {
-            const auto& ps = s->settings();
-            const auto& st = s->status();
-            const std::string l = label({{"peer", ps.address.str()}, {"local_asn", std::to_string(ps.local_asn)}});
-            w.add("tern_bgp_session_established", "gauge", "BGP session established", l,
-                  st.state == bgp::State::established ? 1 : 0);
-            w.add("tern_bgp_messages_received_total", "counter", "BGP messages received", l,
-                  static_cast<double>(st.messages_in));
-            w.add("tern_bgp_messages_sent_total", "counter", "BGP messages sent", l,
-                  static_cast<double>(st.messages_out));
-            w.add("tern_bgp_established_total", "counter", "Times the session came up", l,
-                  static_cast<double>(st.established_count));
-        }
+// PyBal's FSM state names (pybal_bgp_session_state_count's state label).
+const char* pybal_state(bgp::State s) {
+    switch (s) {
+        case bgp::State::idle: return "IDLE";
+        case bgp::State::connect: return "CONNECT";
+        case bgp::State::active: return "ACTIVE";
+        case bgp::State::open_sent: return "OPENSENT";
+        case bgp::State::open_confirm: return "OPENCONFIRM";
+        case bgp::State::established: return "ESTABLISHED";
     }
+    return "IDLE";
+}
+
+// BGP, under PyBal's names and Tern's.
+void bgp_metrics(Writer& w, const bgp::Speaker* speaker) {
+    w.add("pybal_bgp_enabled", "gauge", "BGP Enabled", "", speaker ? 1 : 0);
+    w.add("tern_bgp_enabled", "gauge", "BGP Enabled", "", speaker ? 1 : 0);
+    if (!speaker) return;
+    constexpr bgp::State kStates[] = {bgp::State::idle,      bgp::State::connect,      bgp::State::active,
+                                      bgp::State::open_sent, bgp::State::open_confirm, bgp::State::established};
+    for (const auto& s : speaker->sessions()) {
+        const auto& ps = s->settings();
+        const auto& st = s->status();
+        const std::string asn = std::to_string(ps.local_asn);
+        const std::string l = label({{"peer", ps.address.str()}, {"local_asn", asn}});
+        const double up = st.state == bgp::State::established ? 1 : 0;
+        w.add("pybal_bgp_session_established", "gauge", "BGP session established", l, up);
+        w.add("tern_bgp_session_established", "gauge", "BGP session established", l, up);
+        // PyBal counts sessions per state once a connection gave them
+        // endpoints; "active" is the side that connected to the peer's port.
+        if (!st.local_ip.empty()) {
+            for (const bgp::State state : kStates) {
+                w.add("pybal_bgp_session_state_count", "gauge", "Number of sessions in the specified state",
+                      label({{"local_asn", asn},
+                             {"state", pybal_state(state)},
+                             {"local_ip", st.local_ip},
+                             {"remote_ip", st.remote_ip},
+                             {"side", st.inbound ? "passive" : "active"}}),
+                      st.state == state ? 1 : 0);
+            }
+        }
+        w.add("tern_bgp_messages_received_total", "counter", "BGP messages received", l,
+              static_cast<double>(st.messages_in));
+        w.add("tern_bgp_messages_sent_total", "counter", "BGP messages sent", l, static_cast<double>(st.messages_out));
+        w.add("tern_bgp_updates_received_total", "counter", "BGP UPDATE messages received", l,
+              static_cast<double>(st.updates_in));
+        w.add("tern_bgp_updates_sent_total", "counter", "BGP UPDATE messages sent", l,
+              static_cast<double>(st.updates_out));
+        w.add("tern_bgp_established_total", "counter", "Times the session came up", l,
+              static_cast<double>(st.established_count));
+    }
+}
+
+// Build info and the process, as Prometheus' client libraries name them.
+void process_metrics(Writer& w, const PublishTimes* publish_times) {
+    w.add("tern_build_info", "gauge", "The running build: its version (git describe) as a label, value 1",
+          label({{"version", kVersion}}), 1);
+    if (publish_times) {
+        const auto& t = *publish_times;
+        w.histogram("tern_table_publish_duration_seconds",
+                    "Time to build a forwarding table (Maglev rings included) and publish it", "",
+                    PublishTimes::kBounds, t.counts, t.sum, t.count);
+    }
+    const auto p = read_process_stats();
+    if (!p) return;
+    w.add("process_cpu_seconds_total", "counter", "CPU time the process used, user and system, in seconds", "",
+          p->cpu_seconds);
+    w.add("process_resident_memory_bytes", "gauge", "The process's resident set size in bytes", "", p->resident_bytes);
+    w.add("process_virtual_memory_bytes", "gauge", "The process's virtual memory size in bytes", "", p->virtual_bytes);
+    w.add("process_start_time_seconds", "gauge", "When the process started, in seconds since the Unix epoch", "",
+          p->start_time_s);
+    w.add("process_open_fds", "gauge", "File descriptors the process has open", "", p->open_fds);
+    w.add("process_max_fds", "gauge", "The process's limit on open file descriptors (soft)", "", p->max_fds);
 }
 
 // The dataplane: ports, lcores, services, servers, flows.
@@ -206,11 +320,12 @@ void dataplane_metrics(Writer& w, const Stats& stats, uint64_t flow_capacity) {
 }  // namespace
 
 std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Speaker* speaker, uint64_t flow_capacity,
-                         const std::vector<Unresolved>& unresolved) {
+                         const std::vector<Unresolved>& unresolved, const PublishTimes* publish_times) {
     Writer w;
     pool_metrics(w, pools, unresolved);
     bgp_metrics(w, speaker);
     dataplane_metrics(w, stats, flow_capacity);
+    process_metrics(w, publish_times);
     return w.str();
 }
 

@@ -1,7 +1,10 @@
 // /metrics in Prometheus's text exposition format (version 0.0.4): PyBal's
-// metric names where PyBal has one, under tern_ instead of pybal_
-// (tern_service_*, tern_monitor_*, tern_bgp_*), and the dataplane's counters
-// per port, lcore, service, server and drop reason. docs/operations.md lists them.
+// metrics under PyBal's own names, types and labels (pybal_service_*,
+// pybal_monitor_*, pybal_bgp_*) so its dashboards and alerts keep working,
+// the same again under tern_ with Tern's additions, the dataplane's counters
+// per port, lcore, service, server and drop reason, histograms of check and
+// table-publish durations, tern_build_info and the process_* metrics of
+// Prometheus' client libraries. docs/operations.md lists them.
 #pragma once
 
 #include <string>
@@ -9,15 +12,18 @@
 #include "bgp/speaker.h"
 #include "control/daemon/stats.h"
 #include "control/daemon/watchdog.h"
+#include "control/state/control_state.h"
 #include "control/state/pools.h"
 #include "control/state/table_builder.h"
 
 namespace tern::ctl {
 
 // `speaker` may be null (no bgp section); `flow_capacity`: flow-table entries
-// over all lcores; `unresolved`: pooled servers whose next hop's MAC is unknown.
+// over all lcores; `unresolved`: pooled servers whose next hop's MAC is unknown;
+// `publish_times` (may be null): the table builds' durations.
 std::string metrics_text(const Pools& pools, const Stats& stats, const bgp::Speaker* speaker,
-                         uint64_t flow_capacity = 0, const std::vector<Unresolved>& unresolved = {});
+                         uint64_t flow_capacity = 0, const std::vector<Unresolved>& unresolved = {},
+                         const PublishTimes* publish_times = nullptr);
 
 // The lcore watchdog's view, appended to metrics_text's in tern run: each
 // worker's loop counter and whether it is stalled (no loop in the last check).

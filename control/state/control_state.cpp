@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 
 namespace tern::ctl {
 
@@ -57,15 +58,25 @@ std::optional<std::string> ControlState::publish(uint64_t now_s) {
     if (!publisher_->ok()) return std::string("RCU allocation failed");
     // Every table a new generation: flow entries keep their next hop per generation.
     BuildResult built;
+    const auto start = std::chrono::steady_clock::now();
     if (auto err = build_and_publish(state_.effective(), state_.down(), slots_, rings_, ++generation_, *publisher_,
                                      &built, kernel_)) {
         return err;
     }
+    publish_times_.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (kernel_) {
         kernel_->keep_resolved(built.kernel_hops);
         note_unresolved(std::move(built.unresolved));
     }
     return std::nullopt;
+}
+
+void PublishTimes::add(double seconds) {
+    size_t i = 0;
+    while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+    ++counts[i];
+    sum += seconds;
+    ++count;
 }
 
 // Logs each pooled server whose MAC became unknown or known again.

@@ -61,6 +61,21 @@ def stop_process(proc, timeout=5):
     return proc.returncode
 
 
+# promtool's lint objects to one name that is PyBal's own (a gauge ending in
+# _count); Tern keeps it as PyBal spells it (docs/operations.md, "Metrics").
+PYBAL_LINT = 'pybal_bgp_session_state_count non-histogram and non-summary metrics should not have "_count" suffix'
+
+
+def promtool_problems(text):
+    """What `promtool check metrics` says of `text`, PyBal's one name aside:
+    [] when it parses and lints clean. Parse errors exit 1, lint problems 3."""
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    lines = [x.strip() for x in (r.stdout + r.stderr).splitlines() if x.strip() and x.strip() != PYBAL_LINT]
+    if r.returncode not in (0, 3) or (r.returncode == 3 and PYBAL_LINT not in r.stdout + r.stderr):
+        lines.append(f"promtool exited {r.returncode}")
+    return lines
+
+
 def config_text(services_yaml):
     """A minimal tern.yaml around `services_yaml` (the list under services:)."""
     return (

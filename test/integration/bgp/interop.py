@@ -684,6 +684,88 @@ def case_passive_listener_taken(work):
         holder.wait()
 
 
+def metric(text, name, **labels):
+    """The value of the sample `name` whose labels include `labels`, or None."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        head, _, value = line.rpartition(" ")
+        if head != name and not head.startswith(name + "{"):
+            continue
+        got = dict(kv.split("=", 1) for kv in head[len(name) + 1:-1].split(",")) if "{" in head else {}
+        if all(got.get(k) == f'"{v}"' for k, v in labels.items()):
+            return float(value)
+    return None
+
+
+def case_show_bgp_metrics(work):
+    """`show bgp` on the console and the BGP metrics (PyBal's and Tern's names,
+    through promtool) of a tern run whose session to BIRD is up, then after
+    BIRD stops: the state, the counters and the labels follow the session."""
+    router = Bird(work, [NS_A])
+    conf = speaker_conf(work, NS_A, med=0)
+    c = json.loads(conf.read_text())
+    sock = work / "tern.sock"
+    c["console"] = {"socket": str(sock)}
+    c["http"] = {"port": 9090}
+    conf.write_text(json.dumps(c))
+    p = tern_run(work, NS_A, conf)
+
+    def show_bgp():
+        r = subprocess.run([str(TERN), "console", "--socket", str(sock)], input="show bgp\nquit\n",
+                           capture_output=True, text=True, timeout=20)
+        rows = [x for x in r.stdout.replace("\r", "").splitlines() if x.startswith("10.99.0.1 ")]
+        return rows[0].split() if rows else []
+
+    def metrics():
+        return sh("curl", "-s", "127.0.0.1:9090/metrics", ns=NS_A, check=False)
+
+    try:
+        wait_for(lambda: best(router, V4) and best(router, V6), 30, "tern run's VIP routes")
+        row = show_bgp()
+        # Peer, AS, State, Up/Down, Ups, MsgRcvd, MsgSent
+        expect(len(row) >= 7 and row[1] == "AS65000" and row[2] == "Established" and row[4] == "1",
+               f"show bgp while established: {row}")
+        expect(row[3].count(":") == 2 and int(row[5]) >= 2 and int(row[6]) >= 3,
+               f"show bgp's time and message counts: {row}")
+        m = metrics()
+        peer = {"peer": "10.99.0.1", "local_asn": "64600"}
+        conn = {"local_asn": "64600", "local_ip": "10.99.0.2", "remote_ip": "10.99.0.1", "side": "active"}
+        expect(metric(m, "pybal_bgp_enabled") == 1 and metric(m, "tern_bgp_enabled") == 1, "bgp_enabled")
+        expect(metric(m, "pybal_bgp_session_established", **peer) == 1, f"pybal_bgp_session_established:\n{m}")
+        expect(metric(m, "tern_bgp_session_established", **peer) == 1, "tern_bgp_session_established")
+        expect(metric(m, "pybal_bgp_session_state_count", state="ESTABLISHED", **conn) == 1 and
+               metric(m, "pybal_bgp_session_state_count", state="IDLE", **conn) == 0,
+               f"pybal_bgp_session_state_count: {[x for x in m.splitlines() if 'state_count' in x]}")
+        expect(metric(m, "tern_bgp_established_total", **peer) == 1, "tern_bgp_established_total")
+        # Two UPDATEs at least (one per family), counted among the messages.
+        sent = metric(m, "tern_bgp_messages_sent_total", **peer)
+        expect(metric(m, "tern_bgp_updates_sent_total", **peer) >= 2 and sent >= 4,
+               f"messages sent {sent}, updates {metric(m, 'tern_bgp_updates_sent_total', **peer)}")
+        r = subprocess.run(["promtool", "check", "metrics"], input=m, capture_output=True, text=True)
+        problems = [x for x in (r.stdout + r.stderr).splitlines() if x.strip()
+                    and "pybal_bgp_session_state_count non-histogram" not in x]
+        expect(r.returncode in (0, 3) and not problems, f"promtool: rc {r.returncode}: {problems}")
+        # The router goes: the session leaves Established; the gauges follow,
+        # the counters keep what they counted.
+        router.stop()
+        wait_for(lambda: metric(metrics(), "pybal_bgp_session_established", **peer) == 0, 15,
+                 "pybal_bgp_session_established 0 after BIRD stopped")
+        m = metrics()
+        expect(metric(m, "pybal_bgp_session_state_count", state="ESTABLISHED", **conn) == 0,
+               f"state_count ESTABLISHED after the stop: {[x for x in m.splitlines() if 'state_count' in x]}")
+        expect(sum(metric(m, "pybal_bgp_session_state_count", state=s, **conn) or 0
+                   for s in ("IDLE", "CONNECT", "ACTIVE", "OPENSENT", "OPENCONFIRM")) == 1,
+               f"one state counts the session: {[x for x in m.splitlines() if 'state_count' in x]}")
+        expect(metric(m, "tern_bgp_established_total", **peer) == 1, "tern_bgp_established_total after the stop")
+        row = show_bgp()
+        expect(len(row) >= 5 and row[2] != "Established" and row[4] == "1", f"show bgp after BIRD stopped: {row}")
+        return [f"show bgp: {' '.join(row[:5])}", "PyBal's and Tern's BGP metrics followed the session"]
+    finally:
+        stop_tern(p)
+        router.stop()
+
+
 def main(argv):
     global SPEAK, TERN
     if "--build" in argv:
@@ -719,7 +801,8 @@ def main(argv):
                       ("tern run withdraw_unpooled", case_withdraw_unpooled),
                       ("tern run unpooled VIP stays", case_unpooled_stays),
                       ("tern run reload", case_reload),
-                      ("tern run passive listener taken", case_passive_listener_taken)]
+                      ("tern run passive listener taken", case_passive_listener_taken),
+                      ("tern run show bgp and BGP metrics", case_show_bgp_metrics)]
     cases = [(t, f) for t, f in cases if only is None or only in t]
     for title, fn in cases:
         work = Path(tempfile.mkdtemp(prefix="tern-bgp-"))

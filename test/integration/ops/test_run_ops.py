@@ -171,13 +171,13 @@ try:
         f.write(body)
     promtool = shutil.which("promtool")
     if promtool:
-        r = sh(promtool, "check", "metrics", input=body)
-        # promtool's lint may warn about names; errors in the text format fail it with "error".
-        lib.check("/metrics parses with promtool", "error" not in (r.stdout + r.stderr).lower(), r.stdout + r.stderr)
+        problems = lib.promtool_problems(body)
+        lib.check("/metrics passes promtool check metrics (parse and lint)", not problems, problems)
     else:
         lib.check("promtool is installed (scripts/setup)", False, "promtool not found")
-    lib.check("/metrics has PyBal's service gauges under tern_",
-              'tern_service_servers_pooled{service="web"} 2' in body and "tern_bgp_enabled 0" in body, body[:2000])
+    lib.check("/metrics has PyBal's service gauges under PyBal's names and tern_",
+              'pybal_service_servers_pooled{service="web"} 2' in body and "pybal_bgp_enabled 0" in body
+              and 'tern_service_servers_pooled{service="web"} 2' in body and "tern_bgp_enabled 0" in body, body[:2000])
     lib.check("/metrics has the dataplane's counters", "tern_lcore_dropped_packets_total{" in body
               and 'tern_port_rx_packets_total{port="p0"}' in body, body[-2000:])
 

@@ -85,6 +85,10 @@ TEST_CASE("bgp session: connect, OPEN, KEEPALIVE, Established", "[bgp]") {
     CHECK(r.session->status().hold_time == 9);  // min(9, 30)
     CHECK(r.session->carries({kAfiIpv4, kSafiUnicast}));
     CHECK_FALSE(r.session->carries({kAfiIpv6, kSafiUnicast}));  // the peer did not offer IPv6
+    // The connection's endpoints and side (PyBal's session_state_count labels).
+    CHECK(r.session->status().remote_ip == "10.0.0.1");
+    CHECK(r.session->status().local_ip == l->local.str());
+    CHECK_FALSE(r.session->status().inbound);
 }
 
 TEST_CASE("bgp session: keepalives every hold/3, hold expiry drops and reconnects", "[bgp]") {
@@ -220,6 +224,8 @@ TEST_CASE("bgp session: passive waits in Active and accepts", "[bgp]") {
     expect<Keepalive>(*l);
     l->feed(encode(Keepalive{}));
     CHECK(r.session->state() == State::established);
+    CHECK(r.session->status().inbound);
+    CHECK(r.session->status().remote_ip == "10.0.0.1");
     SECTION("a second connection collides with Established and is closed") {
         auto [c2, l2] = FakeTransport::incoming(*Address::parse("10.0.0.1"));
         r.session->accept(std::move(c2));

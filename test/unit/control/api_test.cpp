@@ -4,6 +4,8 @@
 
 #include "control/ops/api.h"
 #include "control/ops/metrics.h"
+#include "control/ops/process_stats.h"
+#include "test/unit/bgp/fakes.h"
 
 using namespace tern;
 using tern::ctl::HttpRequest;
@@ -127,6 +129,135 @@ TEST_CASE("metrics: PyBal's service gauges under tern_, escaped labels", "[contr
     }
     CHECK(n == 1);
     CHECK(ctl::prom_escape("a\"b\\c\nd") == "a\\\"b\\\\c\\nd");
+}
+
+TEST_CASE("metrics: PyBal's names beside Tern's, build info, process, publish histogram", "[control][api]") {
+    boost::asio::io_context io;
+    ctl::Pools pools(io, nullptr);
+    REQUIRE_FALSE(pools.apply(config(4)));
+    ctl::PublishTimes t;
+    t.add(0.0003);  // the 0.0005 bucket
+    t.add(0.002);   // the 0.0025 bucket
+    t.add(30);      // above every bound
+    const std::string m = ctl::metrics_text(pools, {}, nullptr, 0, {}, &t);
+    auto has = [&](const std::string& line) {
+        INFO(line);
+        CHECK(m.find(line) != std::string::npos);
+    };
+    // PyBal's own names, types and label (pybal/coordinator.py, bgpfailover.py).
+    has("# TYPE pybal_service_servers gauge\n");
+    has("pybal_service_servers{service=\"text-https\"} 4\n");
+    has("pybal_service_servers_enabled{service=\"dns\"} 4\n");
+    has("pybal_service_servers_up{service=\"dns\"} 4\n");
+    has("pybal_service_servers_pooled{service=\"dns\"} 4\n");
+    has("pybal_service_can_depool{service=\"dns\"} 1\n");
+    has("pybal_service_pooled_down_servers{service=\"dns\"} 0\n");
+    has("# TYPE pybal_service_could_not_depool_total counter\n");
+    has("pybal_service_could_not_depool_total{service=\"dns\"} 0\n");
+    has("pybal_service_depool_threshold{service=\"text-https\"} 0.5\n");
+    has("# TYPE pybal_bgp_enabled gauge\npybal_bgp_enabled 0\n");
+    // Tern's own beside them.
+    has("tern_service_servers{service=\"text-https\"} 4\n");
+    // Build info and the process.
+    has("tern_build_info{version=\"");
+    for (const char* p :
+         {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_virtual_memory_bytes ",
+          "process_start_time_seconds ", "process_open_fds ", "process_max_fds "}) {
+        has(std::string("\n") + p);
+    }
+    has("# TYPE process_cpu_seconds_total counter\n");
+    // The publish histogram: cumulative buckets, +Inf = count, sum.
+    has("# TYPE tern_table_publish_duration_seconds histogram\n");
+    has("tern_table_publish_duration_seconds_bucket{le=\"0.0001\"} 0\n");
+    has("tern_table_publish_duration_seconds_bucket{le=\"0.0005\"} 1\n");
+    has("tern_table_publish_duration_seconds_bucket{le=\"0.0025\"} 2\n");
+    has("tern_table_publish_duration_seconds_bucket{le=\"2.5\"} 2\n");
+    has("tern_table_publish_duration_seconds_bucket{le=\"+Inf\"} 3\n");
+    has("tern_table_publish_duration_seconds_sum 30.002");
+    has("tern_table_publish_duration_seconds_count 3\n");
+}
+
+TEST_CASE("metrics: PyBal's BGP gauges follow the sessions, active and passive", "[control][api]") {
+    using namespace tern::bgp;
+    boost::asio::io_context io;
+    ctl::Pools pools(io, nullptr);
+    fake::FakeClock clock;
+    fake::FakeTransport transport;
+    SpeakerSettings st;
+    st.local_asn = 64600;
+    st.router_id = 0x0a400001;
+    PeerSettings a;  // we connect
+    a.address = *Address::parse("10.64.0.1");
+    a.remote_asn = 65000;
+    PeerSettings b;  // it connects to us
+    b.address = *Address::parse("10.64.0.2");
+    b.remote_asn = 65000;
+    b.passive = true;
+    st.peers = {a, b};
+    Speaker sp(st, transport, clock, [](const std::string&) {});
+    REQUIRE(sp.start().empty());
+    auto up = [](fake::Link& l, uint32_t id) {
+        Open o;
+        o.asn = 65000;
+        o.hold_time = 90;
+        o.router_id = id;
+        o.caps.multiprotocol = {{kAfiIpv4, kSafiUnicast}};
+        o.caps.as4 = 65000;
+        l.feed(encode(o));
+        l.feed(encode(Keepalive{}));
+    };
+    std::string m = ctl::metrics_text(pools, {}, &sp);
+    CHECK(m.find("pybal_bgp_enabled 1\n") != std::string::npos);
+    CHECK(m.find("pybal_bgp_session_established{peer=\"10.64.0.1\",local_asn=\"64600\"} 0\n") != std::string::npos);
+    // No connection yet: no addresses to label a state count with.
+    CHECK(m.find("pybal_bgp_session_state_count") == std::string::npos);
+
+    auto la = transport.complete(true);
+    REQUIRE(la);
+    up(*la, 0x0a400101);
+    auto [conn, lb] = fake::FakeTransport::incoming(*Address::parse("10.64.0.2"));
+    lb->local = *Address::parse("10.64.0.10");
+    transport.on_accept(std::move(conn));
+    up(*lb, 0x0a400102);
+    REQUIRE(sp.sessions()[0]->state() == State::established);
+    REQUIRE(sp.sessions()[1]->state() == State::established);
+    m = ctl::metrics_text(pools, {}, &sp);
+    CHECK(m.find("pybal_bgp_session_established{peer=\"10.64.0.2\",local_asn=\"64600\"} 1\n") != std::string::npos);
+    CHECK(m.find("pybal_bgp_session_state_count{local_asn=\"64600\",state=\"ESTABLISHED\",local_ip=\"10.64.0.10\","
+                 "remote_ip=\"10.64.0.2\",side=\"passive\"} 1\n") != std::string::npos);
+    CHECK(m.find("state=\"OPENCONFIRM\",local_ip=\"10.64.0.10\",remote_ip=\"10.64.0.2\",side=\"passive\"} 0\n") !=
+          std::string::npos);
+    CHECK(m.find("state=\"ESTABLISHED\",local_ip=\"" + la->local.str() +
+                 "\",remote_ip=\"10.64.0.1\",side=\"active\"} 1\n") != std::string::npos);
+    // The passive peer resets: Established no more, the labels stay.
+    lb->peer_close();
+    m = ctl::metrics_text(pools, {}, &sp);
+    CHECK(m.find("pybal_bgp_session_established{peer=\"10.64.0.2\",local_asn=\"64600\"} 0\n") != std::string::npos);
+    CHECK(m.find("state=\"ESTABLISHED\",local_ip=\"10.64.0.10\",remote_ip=\"10.64.0.2\",side=\"passive\"} 0\n") !=
+          std::string::npos);
+}
+
+TEST_CASE("process stats: /proc/<pid>/stat parsed as Prometheus' clients read it", "[control][api]") {
+    // A comm with spaces and a parenthesis; utime 250, stime 50 ticks;
+    // starttime 1000 ticks; vsize 123456789; rss 2000 pages.
+    const std::string stat =
+        "4242 (tern (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1000 123456789 2000 "
+        "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
+    const auto s = ctl::parse_proc_stat(stat, 1700000000, 100, 4096);
+    REQUIRE(s);
+    CHECK(s->cpu_seconds == Approx(3.0));
+    CHECK(s->start_time_s == Approx(1700000010.0));
+    CHECK(s->virtual_bytes == 123456789.0);
+    CHECK(s->resident_bytes == 2000.0 * 4096);
+    CHECK_FALSE(ctl::parse_proc_stat("4242 (tern) S 1 2", 0, 100, 4096));
+    CHECK_FALSE(ctl::parse_proc_stat("garbage", 0, 100, 4096));
+    // This process: plausible numbers.
+    const auto self = ctl::read_process_stats();
+    REQUIRE(self);
+    CHECK(self->open_fds >= 3);
+    CHECK(self->max_fds >= self->open_fds);
+    CHECK(self->resident_bytes > 0);
+    CHECK(self->start_time_s > 1.6e9);
 }
 
 TEST_CASE("pools: serving VIPs (bgp.withdraw_unpooled) need a pooled, enabled server of some weight",

@@ -8,6 +8,23 @@ using namespace tern::dp;
 
 namespace {
 
+// RFC 1071 written out, the reference the DPDK helpers in encap.cpp are
+// checked against: 16-bit big-endian words (an odd last byte padded with
+// zero), carries added back, complemented at the end.
+uint32_t csum_add(uint32_t sum, const uint8_t* data, size_t len) {
+    uint64_t s = sum;
+    size_t i = 0;
+    for (; i + 1 < len; i += 2) s += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
+    if (i < len) s += static_cast<uint32_t>(data[i] << 8);
+    while (s >> 32) s = (s & 0xFFFFFFFFu) + (s >> 32);
+    return static_cast<uint32_t>(s);
+}
+
+uint16_t csum_fold(uint32_t sum) {
+    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+    return static_cast<uint16_t>(~sum);
+}
+
 // A 60-byte IPv4/TCP packet with TOS 0xB8 (EF), DF, ID 0x1234.
 std::vector<uint8_t> inner_v4() {
     std::vector<uint8_t> p(60, 0);
@@ -162,4 +179,56 @@ TEST_CASE("encap: echo request becomes a reply", "[encap]") {
     CHECK(p[20] == 0);
     CHECK(valid_ipv4_checksum(p.data()));
     CHECK(csum_fold(csum_add(0, p.data() + 20, 16)) == 0);
+}
+
+TEST_CASE("encap: DPDK's checksums give RFC 1071's bytes: odd lengths, IPv4 options, ICMPv6", "[encap]") {
+    // The stored checksum equals the reference computed with the field zeroed.
+    auto stored = [](const uint8_t* at) { return static_cast<uint16_t>(at[0] << 8 | at[1]); };
+    auto reference = [](std::vector<uint8_t> bytes, size_t field, uint32_t sum = 0) {
+        bytes[field] = bytes[field + 1] = 0;
+        return csum_fold(csum_add(sum, bytes.data(), bytes.size()));
+    };
+    // ICMP fragmentation needed quoting an odd number of bytes (8 + 101).
+    std::vector<uint8_t> orig(101);
+    for (size_t i = 0; i < orig.size(); ++i) orig[i] = static_cast<uint8_t>(i * 37 + 11);
+    std::memcpy(orig.data(), inner_v4().data(), 20);
+    std::vector<uint8_t> out(576);
+    const uint8_t vip[4] = {192, 0, 2, 10};
+    const size_t len = write_icmp4_frag_needed(out.data(), orig.data(), orig.size(), 1400, vip);
+    REQUIRE(len == 28 + 101);
+    CHECK(stored(&out[10]) == reference({out.begin(), out.begin() + 20}, 10));
+    CHECK(stored(&out[22]) == reference({out.begin() + 20, out.begin() + len}, 2));
+
+    // An echo request with a 4-byte IPv4 option (IHL 6) and 7 bytes of data.
+    std::vector<uint8_t> p(24 + 8 + 7, 0);
+    p[0] = 0x46;
+    p[3] = static_cast<uint8_t>(p.size());
+    p[8] = 9;
+    p[9] = 1;
+    p[20] = 0x94;  // Router Alert
+    p[21] = 4;
+    const uint8_t a[4] = {198, 51, 100, 7}, b[4] = {192, 0, 2, 10};
+    std::memcpy(&p[12], a, 4);
+    std::memcpy(&p[16], b, 4);
+    p[24] = 8;
+    for (size_t i = 32; i < p.size(); ++i) p[i] = static_cast<uint8_t>(0xF0 + i);
+    icmp4_echo_to_reply(p.data(), p.size());
+    CHECK(stored(&p[10]) == reference({p.begin(), p.begin() + 24}, 10));
+    CHECK(stored(&p[26]) == reference({p.begin() + 24, p.end()}, 2));
+
+    // An ICMPv6 echo request with 9 bytes of data.
+    std::vector<uint8_t> q(40 + 8 + 9, 0);
+    q[0] = 0x60;
+    q[5] = 8 + 9;
+    q[6] = 58;
+    q[7] = 64;
+    for (int i = 8; i < 40; ++i) q[i] = static_cast<uint8_t>(i * 5);
+    q[40] = 128;
+    for (size_t i = 48; i < q.size(); ++i) q[i] = static_cast<uint8_t>(i * 3 + 1);
+    icmp6_echo_to_reply(q.data(), q.size());
+    REQUIRE(q[40] == 129);
+    uint32_t sum = csum_add(0, q.data() + 8, 32);
+    const uint8_t tail[8] = {0, 0, 0, 8 + 9, 0, 0, 0, 58};
+    sum = csum_add(sum, tail, 8);
+    CHECK(stored(&q[42]) == reference({q.begin() + 40, q.end()}, 2, sum));
 }
