@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "control/config/monitor_spec.h"
+#include "control/state/table_builder.h"
 
 namespace tern::ctl {
 namespace {
@@ -318,8 +319,9 @@ std::optional<std::string> Pools::add_server(const std::string& service, const c
         if (s.ip == server.ip)
             return fmt::format("{} is already server '{}' of service '{}'", server.ip.str(), h, service);
     }
-    if (it->second.servers().size() + 1 >= cs.table_size) {
-        return fmt::format("service '{}' is full: its table_size {} must exceed its servers", service, cs.table_size);
+    if (it->second.servers().size() + 1 > max_servers(cs)) {
+        return fmt::format("service '{}' is full: it has {} servers, the most its table holds (table_size {})", service,
+                           it->second.servers().size(), cs.table_size);
     }
     auto& o = overrides_[{service, server.host}];
     o.added = server;
