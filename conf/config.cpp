@@ -331,9 +331,17 @@ void parse_pool(YamlReader& r, const YAML::Node& n, const std::string& path, Ser
         url = n.Scalar();
     } else if (r.is_map(n, path)) {
         r.duplicate_keys(n, path);
-        r.known_keys(n, path, {"url", "interval"});
+        r.known_keys(n, path, {"url", "interval", "hold_removals", "ca"});
         url = r.str(n, path, "url", true);
         if (auto v = r.real(n, path, "interval", 0.1, 86400, false)) ps.interval = *v;
+        if (auto v = r.boolean(n, path, "hold_removals", false)) ps.hold_removals = *v;
+        if (auto v = r.str(n, path, "ca", false)) {
+            if (v->empty() || v->front() != '/') {
+                r.error(n["ca"], join_path(path, "ca"), "a CA file needs an absolute path");
+            } else {
+                ps.ca = *v;
+            }
+        }
     } else {
         return;
     }

@@ -117,7 +117,7 @@ TERN_CLASSIFIED(BgpLargeCommunity, 3);
 TERN_CLASSIFIED(Service, 14);
 TERN_CLASSIFIED(RealServer, 5);
 TERN_CLASSIFIED(Monitor, 6);
-TERN_CLASSIFIED(PoolSource, 3);
+TERN_CLASSIFIED(PoolSource, 5);  // hold_removals and ca are read by Pools and the source
 #undef TERN_CLASSIFIED
 
 // "bgp.peers[12].asn" -> "bgp.peers[].asn"
@@ -173,7 +173,9 @@ bool same(const conf::BgpLargeCommunity& a, const conf::BgpLargeCommunity& b) {
 bool same(const conf::RealServer& a, const conf::RealServer& b) {
     return a.host == b.host && a.ip == b.ip && a.weight == b.weight && a.enabled == b.enabled;
 }
-bool same(const conf::PoolSource& a, const conf::PoolSource& b) { return a.url == b.url && a.interval == b.interval; }
+bool same(const conf::PoolSource& a, const conf::PoolSource& b) {
+    return a.url == b.url && a.interval == b.interval && a.hold_removals == b.hold_removals && a.ca == b.ca;
+}
 bool same(const conf::Service& a, const conf::Service& b) {
     return a.name == b.name && a.vip == b.vip && a.port == b.port && a.protocol == b.protocol &&
            a.scheduler == b.scheduler && a.forward == b.forward && a.depool_threshold == b.depool_threshold &&
