@@ -363,6 +363,11 @@ void parse_pool(YamlReader& r, const YAML::Node& n, const std::string& path, Ser
         r.error(at, p, fmt::format("'{}': a file:// URL needs an absolute path (file:///etc/pybal/pools/x)", *url));
         return;
     }
+    if (!ps.ca.empty() && url->rfind("https://", 0) != 0 && url->rfind("etcds://", 0) != 0 &&
+        url->rfind("etcd3s://", 0) != 0) {
+        r.error(n["ca"], join_path(path, "ca"), "a CA is for https://, etcds:// and etcd3s:// URLs");
+        return;
+    }
     ps.url = *url;
     s.pool = ps;
 }
@@ -514,10 +519,12 @@ void parse_dataplane(YamlReader& r, const YAML::Node& root, Config& c) {
 void parse_http(YamlReader& r, const YAML::Node& root, Config& c) {
     const YAML::Node h = root["http"];
     if (!h.IsDefined() || h.IsNull()) return;
-    if (!map_at(r, h, "http", {"enabled", "address", "port"})) return;
+    if (!map_at(r, h, "http", {"enabled", "address", "port", "max_connections"})) return;
     if (auto v = r.boolean(h, "http", "enabled", false)) c.http.enabled = *v;
     if (auto v = r.ip(h, "http", "address", 0, false)) c.http.address = *v;
     if (auto v = r.uint(h, "http", "port", 0, 65535, false)) c.http.port = static_cast<uint16_t>(*v);
+    if (auto v = r.uint(h, "http", "max_connections", 1, 100000, false))
+        c.http.max_connections = static_cast<uint32_t>(*v);
 }
 
 void parse_console(YamlReader& r, const YAML::Node& root, Config& c) {

@@ -207,6 +207,7 @@ struct Http {
     bool enabled = true;
     IpAddr address = *IpAddr::parse("127.0.0.1");
     uint16_t port = 9090;
+    uint32_t max_connections = 64;  // open at once; more are closed at once
 };
 
 // How much tern run logs (stderr; journald gets each line's priority).

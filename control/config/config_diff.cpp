@@ -41,6 +41,7 @@ constexpr KeyRule kRules[] = {
     {"http.enabled", live, "the HTTP API stops or listens again"},
     {"http.address", live, "the HTTP API listens again"},
     {"http.port", live, "the HTTP API listens again"},
+    {"http.max_connections", live, "the HTTP API listens again with the new cap"},
     {"console.enabled", live, "the console socket closes or listens again; attached sessions stay"},
     {"console.socket", live, "the console socket listens again; attached sessions stay"},
     {"log.level", live, "at once"},
@@ -103,7 +104,7 @@ TERN_CLASSIFIED(Config, 13);  // path (not a key) and the twelve sections
 TERN_CLASSIFIED(Node, 5);
 TERN_CLASSIFIED(Dataplane, 4);
 TERN_CLASSIFIED(Flows, 12);
-TERN_CLASSIFIED(Http, 3);
+TERN_CLASSIFIED(Http, 4);
 TERN_CLASSIFIED(Console, 2);
 TERN_CLASSIFIED(Log, 1);
 TERN_CLASSIFIED(Port, 6);
@@ -338,6 +339,7 @@ void diff(Differ& d, const conf::Config& a, const conf::Config& b) {
     d.field("http.enabled", a.http.enabled, b.http.enabled);
     d.field("http.address", a.http.address, b.http.address);
     d.field("http.port", uint64_t{a.http.port}, uint64_t{b.http.port});
+    d.field("http.max_connections", uint64_t{a.http.max_connections}, uint64_t{b.http.max_connections});
     d.field("console.enabled", a.console.enabled, b.console.enabled);
     d.field("console.socket", a.console.socket, b.console.socket);
     d.field("log.level", a.log.level, b.log.level);

@@ -37,6 +37,7 @@ struct Target {
     bool tls = false;
     std::string host;  // a name or an address
     uint16_t port = 0;
+    std::string ca;  // TLS: verify the certificate and the host name against this CA (PEM file)
 };
 
 class Request : public std::enable_shared_from_this<Request> {
@@ -89,10 +90,21 @@ private:
         if (finished_) return;
         if (target_.tls) {
             ctx_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-            // As PyBal's etcd client: the channel is encrypted, the certificate not checked.
-            ctx_->set_verify_mode(asio::ssl::verify_none);
+            if (target_.ca.empty()) {
+                // As PyBal's etcd client: the channel is encrypted, the certificate not checked.
+                ctx_->set_verify_mode(asio::ssl::verify_none);
+            } else {
+                boost::system::error_code ec;
+                ctx_->set_verify_mode(asio::ssl::verify_peer, ec);
+                if (!ec) ctx_->load_verify_file(target_.ca, ec);
+                if (ec) return finish(fmt::format("cannot load the CA file {}: {}", target_.ca, ec.message()));
+            }
             tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(io_, *ctx_);
             SSL_set_tlsext_host_name(tls_->native_handle(), target_.host.c_str());
+            // The certificate must name the URL's host (a name, or an IP address).
+            if (!target_.ca.empty() && SSL_set1_host(tls_->native_handle(), target_.host.c_str()) != 1) {
+                return finish(fmt::format("cannot check the certificate's name against {}", target_.host));
+            }
             beast::get_lowest_layer(*tls_).async_connect(
                 r, [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
                     if (ec)
@@ -101,9 +113,12 @@ private:
                     self->keepalive(beast::get_lowest_layer(*self->tls_).socket());
                     self->tls_->async_handshake(
                         asio::ssl::stream_base::client, [self](const boost::system::error_code& hec) {
-                            if (hec)
-                                return self->finish(
-                                    fmt::format("TLS handshake with {}: {}", self->target_.host, hec.message()));
+                            if (hec) {
+                                const long v = SSL_get_verify_result(self->tls_->native_handle());
+                                return self->finish(fmt::format(
+                                    "TLS handshake with {}: {}{}", self->target_.host, hec.message(),
+                                    v == X509_V_OK ? "" : fmt::format(" ({})", X509_verify_cert_error_string(v))));
+                            }
                             self->write(*self->tls_);
                         });
                 });
@@ -710,6 +725,14 @@ std::unique_ptr<PoolSource> PoolSource::make(asio::io_context& io, const conf::P
     for (const auto& s : schemes) {
         if (!starts(s.prefix)) continue;
         if (!split_url(u, std::strlen(s.prefix), s.tls, s.port, t, path, err)) break;
+        if (!spec.ca.empty() && !s.tls) {
+            err = fmt::format("'{}': ca is for https, etcds and etcd3s URLs", u);
+            break;
+        }
+        t.ca = spec.ca;
+        if (s.tls && spec.ca.empty() && log)
+            log(conf::LogLevel::warning,
+                fmt::format("pool {}: no ca configured: TLS without verifying the server's certificate", u));
         switch (s.kind) {
             case 0:
                 return std::make_unique<HttpSource>(io, spec, std::move(on_pool), std::move(on_error), std::move(log),

@@ -127,7 +127,8 @@ void Pools::start_source(const conf::Service& s) {
         }
         return;
     }
-    if (it != sources_.end() && it->second.spec.url == s.pool->url && it->second.spec.interval == s.pool->interval) {
+    if (it != sources_.end() && it->second.spec.url == s.pool->url && it->second.spec.interval == s.pool->interval &&
+        it->second.spec.ca == s.pool->ca) {
         return;  // the same source: it keeps its pool and its watch
     }
     if (it != sources_.end()) {
