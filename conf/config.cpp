@@ -331,9 +331,17 @@ void parse_pool(YamlReader& r, const YAML::Node& n, const std::string& path, Ser
         url = n.Scalar();
     } else if (r.is_map(n, path)) {
         r.duplicate_keys(n, path);
-        r.known_keys(n, path, {"url", "interval"});
+        r.known_keys(n, path, {"url", "interval", "hold_removals", "ca"});
         url = r.str(n, path, "url", true);
         if (auto v = r.real(n, path, "interval", 0.1, 86400, false)) ps.interval = *v;
+        if (auto v = r.boolean(n, path, "hold_removals", false)) ps.hold_removals = *v;
+        if (auto v = r.str(n, path, "ca", false)) {
+            if (v->empty() || v->front() != '/') {
+                r.error(n["ca"], join_path(path, "ca"), "a CA file needs an absolute path");
+            } else {
+                ps.ca = *v;
+            }
+        }
     } else {
         return;
     }
@@ -353,6 +361,11 @@ void parse_pool(YamlReader& r, const YAML::Node& n, const std::string& path, Ser
     }
     if (url->rfind("file://", 0) == 0 && (url->size() < 8 || (*url)[7] != '/')) {
         r.error(at, p, fmt::format("'{}': a file:// URL needs an absolute path (file:///etc/pybal/pools/x)", *url));
+        return;
+    }
+    if (!ps.ca.empty() && url->rfind("https://", 0) != 0 && url->rfind("etcds://", 0) != 0 &&
+        url->rfind("etcd3s://", 0) != 0) {
+        r.error(n["ca"], join_path(path, "ca"), "a CA is for https://, etcds:// and etcd3s:// URLs");
         return;
     }
     ps.url = *url;
@@ -506,10 +519,12 @@ void parse_dataplane(YamlReader& r, const YAML::Node& root, Config& c) {
 void parse_http(YamlReader& r, const YAML::Node& root, Config& c) {
     const YAML::Node h = root["http"];
     if (!h.IsDefined() || h.IsNull()) return;
-    if (!map_at(r, h, "http", {"enabled", "address", "port"})) return;
+    if (!map_at(r, h, "http", {"enabled", "address", "port", "max_connections"})) return;
     if (auto v = r.boolean(h, "http", "enabled", false)) c.http.enabled = *v;
     if (auto v = r.ip(h, "http", "address", 0, false)) c.http.address = *v;
     if (auto v = r.uint(h, "http", "port", 0, 65535, false)) c.http.port = static_cast<uint16_t>(*v);
+    if (auto v = r.uint(h, "http", "max_connections", 1, 100000, false))
+        c.http.max_connections = static_cast<uint32_t>(*v);
 }
 
 void parse_console(YamlReader& r, const YAML::Node& root, Config& c) {

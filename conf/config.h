@@ -119,6 +119,14 @@ struct Monitor {
 struct PoolSource {
     std::string url;
     double interval = 0;  // polling period for file/http(s); 0: 1 s, as PyBal polls both
+    // An answer that removes or disables more servers than the depool
+    // threshold allows waits for the console's `confirm pool` (false: applied
+    // at once, as PyBal).
+    bool hold_removals = true;
+    // PEM file of the CA that signs the server's certificate (https, etcds,
+    // etcd3s): the certificate and its name are verified. Empty: the channel
+    // is encrypted but not verified, as PyBal.
+    std::string ca;
     Mark mark;
 };
 
@@ -199,6 +207,7 @@ struct Http {
     bool enabled = true;
     IpAddr address = *IpAddr::parse("127.0.0.1");
     uint16_t port = 9090;
+    uint32_t max_connections = 64;  // open at once; more are closed at once
 };
 
 // How much tern run logs (stderr; journald gets each line's priority).

@@ -12,6 +12,7 @@
 
 #include "conf/config.h"
 #include "control/config/config_load.h"
+#include "control/config/config_warnings.h"
 #include "control/config/monitor_spec.h"
 #include "control/daemon/appliance.h"
 #include "control/help_text.h"
@@ -80,6 +81,7 @@ int cmd_check(const std::vector<std::string>& args) {
         fmt::print(stderr, "{}: {} error{}\n", config, errors.size(), errors.size() == 1 ? "" : "s");
         return 1;
     }
+    for (const auto& w : ctl::config_warnings(*r.config, config)) fmt::print(stderr, "{}\n", w);
     size_t servers = 0;
     for (const auto& s : r.config->services) servers += s.realservers.size();
     fmt::print("{}: OK ({} services, {} real servers)\n", config, r.config->services.size(), servers);

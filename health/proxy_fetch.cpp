@@ -144,8 +144,9 @@ private:
     const std::vector<uint64_t> http_status_ = spec_.get<std::vector<uint64_t>>("http_status");
     const bool check_all_ = spec_.get<bool>("check_all");
     const uint64_t max_failures_ = spec_.get<uint64_t>("max_failures");
-    const bool verify_tls_ = spec_.get<bool>("verify-tls");
     const std::string ca_file_ = spec_.get<std::string>("ca-file");
+    // A configured CA is there to be used: it turns verification on.
+    const bool verify_tls_ = spec_.get<bool>("verify-tls") || !ca_file_.empty();
     std::vector<Url> urls_;
     boost::asio::ip::tcp::endpoint to_;
     std::shared_ptr<boost::asio::ssl::context> tls_;
@@ -200,7 +201,7 @@ const MonitorKind& proxy_fetch_kind() {
             {"check_all", T::boolean, 0, 0, false},           // every URL each time (else one, in turn)
             {"max_failures", T::uint, 0, 1000, uint64_t{0}},  // with check_all: failures tolerated
             {"verify-tls", T::boolean, 0, 0, false},          // verify the server's certificate and name
-            {"ca-file", T::str, 0, 0, std::string()},         // CA bundle for verify-tls; empty: the system's
+            {"ca-file", T::str, 0, 0, std::string()},         // CA bundle; given: verified; empty: the system's
         },
         check_spec,
         make,

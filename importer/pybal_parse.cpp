@@ -125,10 +125,24 @@ private:
         return v;
     }
 
+    // Lists, tuples and dicts nest at most this deep: PyBal's configs nest
+    // two or three levels; a deeper one is hostile and would exhaust the stack.
+    static constexpr int kMaxDepth = 32;
+    struct Nest {
+        PyParser& p;
+        explicit Nest(PyParser& parser) : p(parser) {
+            if (++p.depth_ > kMaxDepth) p.fail(fmt::format("nested more than {} deep", kMaxDepth));
+        }
+        ~Nest() { --p.depth_; }
+        Nest(const Nest&) = delete;
+        Nest& operator=(const Nest&) = delete;
+    };
+
     PyValue term() {
         skip();
         const char c = peek();
         if (c == '\0') fail("a value is missing");
+        Nest nest(*this);
         if (c == '[') {
             ++pos_;
             return sequence(']', nullptr);
@@ -362,6 +376,7 @@ private:
     const std::string& t_;
     bool refs_;
     size_t pos_ = 0;
+    int depth_ = 0;
 };
 
 }  // namespace

@@ -41,6 +41,7 @@ constexpr KeyRule kRules[] = {
     {"http.enabled", live, "the HTTP API stops or listens again"},
     {"http.address", live, "the HTTP API listens again"},
     {"http.port", live, "the HTTP API listens again"},
+    {"http.max_connections", live, "the HTTP API listens again with the new cap"},
     {"console.enabled", live, "the console socket closes or listens again; attached sessions stay"},
     {"console.socket", live, "the console socket listens again; attached sessions stay"},
     {"log.level", live, "at once"},
@@ -103,7 +104,7 @@ TERN_CLASSIFIED(Config, 13);  // path (not a key) and the twelve sections
 TERN_CLASSIFIED(Node, 5);
 TERN_CLASSIFIED(Dataplane, 4);
 TERN_CLASSIFIED(Flows, 12);
-TERN_CLASSIFIED(Http, 3);
+TERN_CLASSIFIED(Http, 4);
 TERN_CLASSIFIED(Console, 2);
 TERN_CLASSIFIED(Log, 1);
 TERN_CLASSIFIED(Port, 6);
@@ -117,7 +118,7 @@ TERN_CLASSIFIED(BgpLargeCommunity, 3);
 TERN_CLASSIFIED(Service, 14);
 TERN_CLASSIFIED(RealServer, 5);
 TERN_CLASSIFIED(Monitor, 6);
-TERN_CLASSIFIED(PoolSource, 3);
+TERN_CLASSIFIED(PoolSource, 5);  // hold_removals and ca are read by Pools and the source
 #undef TERN_CLASSIFIED
 
 // "bgp.peers[12].asn" -> "bgp.peers[].asn"
@@ -173,7 +174,9 @@ bool same(const conf::BgpLargeCommunity& a, const conf::BgpLargeCommunity& b) {
 bool same(const conf::RealServer& a, const conf::RealServer& b) {
     return a.host == b.host && a.ip == b.ip && a.weight == b.weight && a.enabled == b.enabled;
 }
-bool same(const conf::PoolSource& a, const conf::PoolSource& b) { return a.url == b.url && a.interval == b.interval; }
+bool same(const conf::PoolSource& a, const conf::PoolSource& b) {
+    return a.url == b.url && a.interval == b.interval && a.hold_removals == b.hold_removals && a.ca == b.ca;
+}
 bool same(const conf::Service& a, const conf::Service& b) {
     return a.name == b.name && a.vip == b.vip && a.port == b.port && a.protocol == b.protocol &&
            a.scheduler == b.scheduler && a.forward == b.forward && a.depool_threshold == b.depool_threshold &&
@@ -336,6 +339,7 @@ void diff(Differ& d, const conf::Config& a, const conf::Config& b) {
     d.field("http.enabled", a.http.enabled, b.http.enabled);
     d.field("http.address", a.http.address, b.http.address);
     d.field("http.port", uint64_t{a.http.port}, uint64_t{b.http.port});
+    d.field("http.max_connections", uint64_t{a.http.max_connections}, uint64_t{b.http.max_connections});
     d.field("console.enabled", a.console.enabled, b.console.enabled);
     d.field("console.socket", a.console.socket, b.console.socket);
     d.field("log.level", a.log.level, b.log.level);

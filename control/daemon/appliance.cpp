@@ -426,6 +426,7 @@ std::string Appliance::listen_http() {
             },
             p.state->unresolved(), critical());
     });
+    p.http->set_limits({.max_connections = config_.http.max_connections}, log);
     if (!config_.http.enabled) return {};
     if (auto herr = p.http->listen(config_.http.address, config_.http.port); !herr.empty()) {
         const std::string e = fmt::format("http api: {}; running without it", herr);

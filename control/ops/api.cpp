@@ -42,6 +42,11 @@ Alerts alerts(const Pools& pools, const std::vector<Unresolved>& unresolved,
             a.msg += fmt::format("Pool {} is too small to allow depooling. ", name);
         }
     }
+    for (const auto& [name, h] : pools.held()) {
+        if (a.status == "ok") a.status = "warning";
+        a.msg += fmt::format("Pool {} held, last good pool kept: {}{}. ", name, h.reason,
+                             h.confirmable ? fmt::format(" (`confirm pool {}` takes it)", name) : "");
+    }
     for (const auto& [name, err] : pools.source_errors()) {
         if (a.status == "ok") a.status = "warning";
         a.msg += fmt::format("Pool {} source failing, last good pool kept: {}. ", name, err);

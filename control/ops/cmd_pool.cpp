@@ -1,6 +1,6 @@
 // The console's changes to pools: pool, depool, weights, servers added and
 // removed, all through the control state's door and all overrides until the
-// next reload.
+// next reload; and the confirmation of a pool source's held answer.
 #include <fmt/format.h>
 
 #include "control/ops/console_commands.h"
@@ -46,6 +46,12 @@ void add_pool_commands(CommandRegistry& r) {
                }
                if (auto err = t.state().add_server(a[2], rs)) return fail(fmt::format("add realserver: {}", *err));
                return done(fmt::format("added {} {} to {} (until the next reload)", rs.host, rs.ip.str(), a[2]));
+           }});
+    r.add({"confirm pool SERVICE",
+           "take the pool its source delivered and that was held (too many servers out at once)",
+           [](Operable& t, const Args& a) {
+               if (auto err = t.state().confirm_pool(a[2])) return fail(fmt::format("confirm pool: {}", *err));
+               return done(fmt::format("{}: the held pool is taken", a[2]));
            }});
     r.add({"del realserver SERVICE HOST", "remove a server (an override until the next reload)",
            [](Operable& t, const Args& a) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -17,9 +18,20 @@ using tcp = asio::ip::tcp;
 struct HttpServer::State {
     asio::io_context& io;
     Handler handler;
+    Limits limits;
+    Log log;
     tcp::acceptor acceptor;
+    asio::steady_timer backoff;
     bool stopped = false;
-    State(asio::io_context& i, Handler h) : io(i), handler(std::move(h)), acceptor(i) {}
+    size_t open = 0;
+    uint64_t refused = 0;
+    uint64_t accept_failures = 0;
+    std::chrono::steady_clock::time_point last_refusal_log{};
+    State(asio::io_context& i, Handler h, Limits l, Log lg)
+        : io(i), handler(std::move(h)), limits(l), log(std::move(lg)), acceptor(i), backoff(i) {}
+    void say(conf::LogLevel level, const std::string& line) const {
+        if (log) log(level, "http api: " + line);
+    }
 };
 
 namespace {
@@ -27,7 +39,12 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket socket, std::shared_ptr<HttpServer::State> server)
-        : stream_(std::move(socket)), server_(std::move(server)) {}
+        : stream_(std::move(socket)), server_(std::move(server)) {
+        ++server_->open;
+    }
+    ~Session() { --server_->open; }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
     void read() {
         parser_.emplace();
@@ -82,18 +99,61 @@ private:
     std::shared_ptr<HttpServer::State> server_;
 };
 
+bool out_of_resources(const beast::error_code& ec) {
+    return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+           ec == beast::error_code(ENFILE, boost::system::system_category());
+}
+
 void accept(const std::shared_ptr<HttpServer::State>& s) {
     s->acceptor.async_accept([s](beast::error_code ec, tcp::socket socket) {
-        if (s->stopped) return;
-        if (!ec) std::make_shared<Session>(std::move(socket), s)->read();
+        if (s->stopped || ec == asio::error::operation_aborted) return;
+        if (out_of_resources(ec)) {
+            // The connection stays in the backlog; accepting again at once would
+            // fail again at once. Wait: descriptors come back as others close.
+            ++s->accept_failures;
+            s->say(conf::LogLevel::error,
+                   fmt::format("accept: {}; accepting again in {} s", ec.message(), s->limits.accept_backoff_s));
+            s->backoff.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                std::chrono::duration<double>(s->limits.accept_backoff_s)));
+            s->backoff.async_wait([s](const beast::error_code& tec) {
+                if (!tec && !s->stopped) accept(s);
+            });
+            return;
+        }
+        if (!ec) {
+            if (s->open >= s->limits.max_connections) {
+                ++s->refused;
+                const auto now = std::chrono::steady_clock::now();
+                if (now - s->last_refusal_log > std::chrono::seconds(10)) {
+                    s->last_refusal_log = now;
+                    s->say(conf::LogLevel::warning,
+                           fmt::format("{} connections open, the most allowed (http.max_connections): closing new "
+                                       "ones ({} so far)",
+                                       s->open, s->refused));
+                }
+                beast::error_code ignored;
+                socket.close(ignored);
+            } else {
+                std::make_shared<Session>(std::move(socket), s)->read();
+            }
+        }
         accept(s);
     });
 }
 
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& io, Handler handler)
-    : state_(std::make_shared<State>(io, std::move(handler))) {}
+HttpServer::HttpServer(asio::io_context& io, Handler handler, Limits limits, Log log)
+    : state_(std::make_shared<State>(io, std::move(handler), limits, std::move(log))) {}
+
+void HttpServer::set_limits(Limits limits, Log log) {
+    state_->limits = limits;
+    state_->log = std::move(log);
+}
+
+size_t HttpServer::open_connections() const { return state_->open; }
+uint64_t HttpServer::refused() const { return state_->refused; }
+uint64_t HttpServer::accept_failures() const { return state_->accept_failures; }
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -124,6 +184,7 @@ uint16_t HttpServer::port() const {
 void HttpServer::stop() {
     if (state_->stopped) return;
     state_->stopped = true;
+    state_->backoff.cancel();
     beast::error_code ec;
     state_->acceptor.close(ec);
 }

@@ -9,7 +9,6 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cstring>
@@ -17,6 +16,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "control/sources/etcd_answer.h"
 
 namespace tern::ctl {
 namespace {
@@ -36,6 +37,7 @@ struct Target {
     bool tls = false;
     std::string host;  // a name or an address
     uint16_t port = 0;
+    std::string ca;  // TLS: verify the certificate and the host name against this CA (PEM file)
 };
 
 class Request : public std::enable_shared_from_this<Request> {
@@ -88,10 +90,21 @@ private:
         if (finished_) return;
         if (target_.tls) {
             ctx_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-            // As PyBal's etcd client: the channel is encrypted, the certificate not checked.
-            ctx_->set_verify_mode(asio::ssl::verify_none);
+            if (target_.ca.empty()) {
+                // As PyBal's etcd client: the channel is encrypted, the certificate not checked.
+                ctx_->set_verify_mode(asio::ssl::verify_none);
+            } else {
+                boost::system::error_code ec;
+                ctx_->set_verify_mode(asio::ssl::verify_peer, ec);
+                if (!ec) ctx_->load_verify_file(target_.ca, ec);
+                if (ec) return finish(fmt::format("cannot load the CA file {}: {}", target_.ca, ec.message()));
+            }
             tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(io_, *ctx_);
             SSL_set_tlsext_host_name(tls_->native_handle(), target_.host.c_str());
+            // The certificate must name the URL's host (a name, or an IP address).
+            if (!target_.ca.empty() && SSL_set1_host(tls_->native_handle(), target_.host.c_str()) != 1) {
+                return finish(fmt::format("cannot check the certificate's name against {}", target_.host));
+            }
             beast::get_lowest_layer(*tls_).async_connect(
                 r, [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
                     if (ec)
@@ -100,9 +113,12 @@ private:
                     self->keepalive(beast::get_lowest_layer(*self->tls_).socket());
                     self->tls_->async_handshake(
                         asio::ssl::stream_base::client, [self](const boost::system::error_code& hec) {
-                            if (hec)
-                                return self->finish(
-                                    fmt::format("TLS handshake with {}: {}", self->target_.host, hec.message()));
+                            if (hec) {
+                                const long v = SSL_get_verify_result(self->tls_->native_handle());
+                                return self->finish(fmt::format(
+                                    "TLS handshake with {}: {}{}", self->target_.host, hec.message(),
+                                    v == X509_V_OK ? "" : fmt::format(" ({})", X509_verify_cert_error_string(v))));
+                            }
                             self->write(*self->tls_);
                         });
                 });
@@ -213,16 +229,36 @@ public:
     }
 
 protected:
+    // Handlers run on the control thread's io_context: nothing they throw may
+    // reach it (it would end `tern run`). A surprise is a failed answer, and
+    // the source starts over after the back-off.
     template <class F>
     auto guard(F f) {
-        return [alive = alive_, f = std::move(f)](auto&&... args) mutable {
-            if (*alive) f(std::forward<decltype(args)>(args)...);
+        return [this, alive = alive_, f = std::move(f)](auto&&... args) mutable {
+            if (!*alive) return;
+            try {
+                f(std::forward<decltype(args)>(args)...);
+            } catch (const std::exception& e) {
+                surprise(e.what());
+            }
         };
     }
     // For body handlers: false (stop reading) once stopped.
     template <class F>
     auto guard_data(F f) {
-        return [alive = alive_, f = std::move(f)](std::string_view d) mutable { return *alive && f(d); };
+        return [this, alive = alive_, f = std::move(f)](std::string_view d) mutable {
+            if (!*alive) return false;
+            try {
+                return f(d);
+            } catch (const std::exception& e) {
+                // The request ends; its done handler reads or waits again.
+                fail(fmt::format("an answer could not be used ({})", e.what()));
+                return false;
+            }
+        };
+    }
+    void surprise(const char* what) {
+        retry_later(fmt::format("an answer could not be used ({})", what), [this] { start(); });
     }
     void after(double s, std::function<void()> fn) {
         timer_.expires_after(
@@ -268,6 +304,9 @@ protected:
     // Says what failed and tries `again` after a back-off (1 s, doubling to 30 s).
     void retry_later(const std::string& why, std::function<void()> again) {
         fail(why);
+        later(std::move(again));
+    }
+    void later(std::function<void()> again) {
         const double d = backoff_;
         backoff_ = std::min(backoff_ * 2, 30.0);
         after(d, std::move(again));
@@ -305,6 +344,30 @@ bool ends_with(const std::string& s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// A pool file's text (from a file or over HTTP): PyBal's format, and at
+// least one server. An empty answer is an accident (a truncated write, a
+// server that answers nothing), never a pool.
+struct PoolAnswer {
+    std::vector<conf::PoolEntry> entries;
+    std::string error;
+};
+PoolAnswer pool_answer(std::string_view text, bool json_form) {
+    PoolAnswer a;
+    if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        a.error = "the answer is empty";
+        return a;
+    }
+    conf::PoolParse r = conf::parse_pool_file(text, json_form);
+    if (!r.errors.empty()) {
+        a.error = r.errors.front();
+    } else if (r.entries.empty()) {
+        a.error = "the answer lists no servers";
+    } else {
+        a.entries = std::move(r.entries);
+    }
+    return a;
+}
+
 // file:// ------------------------------------------------------------------
 class FileSource final : public Base {
 public:
@@ -322,16 +385,22 @@ private:
             const auto id = std::make_tuple(st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
             if (id != seen_ || failing_) {
                 seen_ = id;
-                std::ifstream in(path);
-                std::stringstream ss;
-                ss << in.rdbuf();
-                const conf::PoolParse r = conf::parse_pool_file(ss.str(), ends_with(path, ".json"));
-                if (!in.good() && !in.eof()) {
-                    fail(fmt::format("cannot read {}", path));
-                } else if (!r.errors.empty()) {
-                    fail(fmt::format("{}: {}", path, r.errors.front()));
+                if (!S_ISREG(st.st_mode) || static_cast<size_t>(st.st_size) > kMaxBody) {
+                    fail(fmt::format("{}: not a regular file of at most 16 MiB", path));
                 } else {
-                    deliver(by_host(r.entries));
+                    std::ifstream in(path);
+                    std::stringstream ss;
+                    ss << in.rdbuf();
+                    if (!in.good() && !in.eof()) {
+                        fail(fmt::format("cannot read {}", path));
+                    } else {
+                        const PoolAnswer r = pool_answer(ss.str(), ends_with(path, ".json"));
+                        if (!r.error.empty()) {
+                            fail(fmt::format("{}: {}", path, r.error));
+                        } else {
+                            deliver(by_host(r.entries));
+                        }
+                    }
                 }
             }
         }
@@ -402,10 +471,9 @@ private:
                      } else if (status_ != 200) {
                          fail(fmt::format("HTTP status {}", status_));
                      } else {
-                         const conf::PoolParse r =
-                             conf::parse_pool_file(body_, ends_with(path_.substr(0, path_.find('?')), ".json"));
-                         if (!r.errors.empty()) {
-                             fail(r.errors.front());
+                         const PoolAnswer r = pool_answer(body_, ends_with(path_.substr(0, path_.find('?')), ".json"));
+                         if (!r.error.empty()) {
+                             fail(r.error);
                          } else {
                              deliver(by_host(r.entries));
                          }
@@ -437,35 +505,19 @@ private:
         request(target_, http::verb::get, keys() + "?recursive=true", "", 30,
                 {guard([this](unsigned s, const http::fields& h) {
                      status_ = s;
-                     index_ = 0;
-                     if (auto it = h.find("X-Etcd-Index"); it != h.end()) {
-                         index_ = static_cast<uint64_t>(std::strtoull(std::string(it->value()).c_str(), nullptr, 10));
-                     }
+                     index_.reset();
+                     if (auto it = h.find("X-Etcd-Index"); it != h.end())
+                         index_ = etcd::parse_index(std::string_view(it->value().data(), it->value().size()));
                  }),
                  collect_body(), guard([this](const std::string& err) {
                      if (!err.empty()) return retry(err);
-                     json j = json::parse(body_, nullptr, false);
-                     if (status_ != 200) {
-                         return retry(j.is_object() && j.contains("message")
-                                          ? fmt::format("etcd: {} ({})", j["message"].get<std::string>(), dir_)
-                                          : fmt::format("HTTP status {}", status_));
-                     }
-                     if (j.is_discarded() || !j.contains("node")) return retry("etcd's answer is not JSON with a node");
-                     std::map<std::string, conf::PoolEntry> pool;
-                     const json& node = j["node"];
-                     if (!node.value("dir", false)) return retry(fmt::format("{} is a key, not a directory", dir_));
-                     for (const auto& child : node.value("nodes", json::array())) {
-                         if (child.value("dir", false) || !child.contains("value")) continue;
-                         const std::string key = child.value("key", "");
-                         const auto v = conf::parse_conftool(key, child["value"].get<std::string>());
-                         if (!v.error.empty()) return retry(v.error);
-                         if (v.entry) pool[v.entry->host] = *v.entry;
-                     }
-                     if (index_ == 0) return retry("etcd sent no X-Etcd-Index");
-                     pool_ = pool;
+                     etcd::V2Read r = etcd::parse_v2_read(body_, status_, dir_);
+                     if (!r.error.empty()) return retry(r.error);
+                     if (!index_) return retry("etcd sent no X-Etcd-Index (or not a number below 2^63)");
+                     pool_ = std::move(r.pool);
                      backoff_ = 1;
                      deliver(pool_);
-                     wait(index_ + 1);
+                     wait(*index_ + 1);
                  })});
     }
 
@@ -475,42 +527,27 @@ private:
                 {guard([this](unsigned s, const http::fields&) { status_ = s; }), collect_body(),
                  guard([this, index](const std::string& err) {
                      if (!err.empty()) return retry(err);
-                     json j = json::parse(body_, nullptr, false);
-                     if (j.is_discarded()) {
-                         // etcd ends an idle long-poll with an empty body: wait again.
-                         if (status_ == 200 && body_.empty()) return wait(index);
-                         return retry("etcd's answer is not JSON");
+                     const etcd::V2Event e = etcd::parse_v2_event(body_, status_, index);
+                     using K = etcd::V2Event::Kind;
+                     switch (e.kind) {
+                         case K::idle: return wait(index);
+                         case K::outdated:
+                             // More than etcd's history went by: read it all again.
+                             say(conf::LogLevel::info, "etcd index outdated; reading the pool again");
+                             return read();
+                         case K::reread: return read();  // a directory changed: simplest to re-read
+                         case K::failed: return retry(e.error);
+                         case K::bad: fail(e.error); return wait(e.next);
+                         case K::remove: break;
+                         case K::set: break;
                      }
-                     if (status_ == 400 && j.value("errorCode", 0) == 401) {
-                         // The index is outdated (more than etcd's history went by): read it all again.
-                         say(conf::LogLevel::info, "etcd index outdated; reading the pool again");
-                         return read();
-                     }
-                     if (status_ != 200 || !j.contains("node"))
-                         return retry(fmt::format("etcd watch: HTTP status {}", status_));
-                     const std::string action = j.value("action", "");
-                     const json& node = j["node"];
-                     const uint64_t next = node.value("modifiedIndex", index) + 1;
-                     if (node.value("dir", false)) return read();  // a directory changed: simplest to re-read
-                     const std::string key = node.value("key", "");
-                     const std::string host = conf::conftool_host(key);
-                     if (action == "delete" || action == "expire" || action == "compareAndDelete" ||
-                         !node.contains("value")) {
-                         pool_.erase(host);
+                     if (e.kind == K::set && e.entry) {
+                         pool_[e.host] = *e.entry;
                      } else {
-                         const auto v = conf::parse_conftool(key, node["value"].get<std::string>());
-                         if (!v.error.empty()) {
-                             fail(v.error);
-                             return wait(next);
-                         }
-                         if (v.entry) {
-                             pool_[host] = *v.entry;
-                         } else {
-                             pool_.erase(host);  // inactive
-                         }
+                         pool_.erase(e.host);  // deleted, expired or inactive
                      }
                      deliver(pool_);
-                     wait(next);
+                     wait(e.next);
                  })});
     }
 
@@ -521,23 +558,11 @@ private:
     Target target_;
     std::string dir_;
     unsigned status_ = 0;
-    uint64_t index_ = 0;
-    std::map<std::string, conf::PoolEntry> pool_;
+    std::optional<uint64_t> index_;
+    etcd::Entries pool_;
 };
 
 // etcd v3 (the JSON gateway) ---------------------------------------------------
-std::string b64(const std::string& s) {
-    std::string out(beast::detail::base64::encoded_size(s.size()), '\0');
-    out.resize(beast::detail::base64::encode(out.data(), s.data(), s.size()));
-    return out;
-}
-
-std::string unb64(const std::string& s) {
-    std::string out(beast::detail::base64::decoded_size(s.size()), '\0');
-    out.resize(beast::detail::base64::decode(out.data(), s.data(), s.size()).first);
-    return out;
-}
-
 // The end of the range of keys starting with `prefix` (etcd's prefix rule).
 std::string prefix_end(std::string p) {
     for (size_t i = p.size(); i-- > 0;) {
@@ -562,24 +587,15 @@ public:
 
 private:
     void read() {
-        const json q = {{"key", b64(prefix_)}, {"range_end", b64(prefix_end(prefix_))}};
+        const json q = {{"key", etcd::base64(prefix_)}, {"range_end", etcd::base64(prefix_end(prefix_))}};
         request(target_, http::verb::post, "/v3/kv/range", q.dump(), 30,
                 {guard([this](unsigned s, const http::fields&) { status_ = s; }), collect_body(),
                  guard([this](const std::string& err) {
                      if (!err.empty()) return retry(err);
-                     json j = json::parse(body_, nullptr, false);
-                     if (status_ != 200 || j.is_discarded())
-                         return retry(fmt::format("etcd range: HTTP status {}", status_));
-                     std::map<std::string, conf::PoolEntry> pool;
-                     for (const auto& kv : j.value("kvs", json::array())) {
-                         const std::string key = unb64(kv.value("key", ""));
-                         const auto v = conf::parse_conftool(key, unb64(kv.value("value", "")));
-                         if (!v.error.empty()) return retry(v.error);
-                         if (v.entry) pool[v.entry->host] = *v.entry;
-                     }
-                     const std::string rev = j.contains("header") ? j["header"].value("revision", "0") : "0";
-                     revision_ = static_cast<uint64_t>(std::strtoull(rev.c_str(), nullptr, 10));
-                     pool_ = pool;
+                     etcd::V3Range r = etcd::parse_v3_range(body_, status_);
+                     if (!r.error.empty()) return retry_later(r.error, [this] { read(); });
+                     revision_ = r.revision;
+                     pool_ = std::move(r.pool);
                      backoff_ = 1;
                      deliver(pool_);
                      watch();
@@ -590,8 +606,8 @@ private:
     void watch() {
         line_.clear();
         const json q = {{"create_request",
-                         {{"key", b64(prefix_)},
-                          {"range_end", b64(prefix_end(prefix_))},
+                         {{"key", etcd::base64(prefix_)},
+                          {"range_end", etcd::base64(prefix_end(prefix_))},
                           {"start_revision", std::to_string(revision_ + 1)}}}};
         request(target_, http::verb::post, "/v3/watch", q.dump(), 0,
                 {guard([this](unsigned s, const http::fields&) {
@@ -599,10 +615,18 @@ private:
                      if (s == 200) backoff_ = 1;
                  }),
                  guard_data([this](std::string_view d) {
+                     if (status_ != 200) {
+                         line_.append(d.substr(0, 512 - std::min<size_t>(line_.size(), 512)));
+                         return true;  // an error's text, for the message
+                     }
                      for (char c : d) {
                          if (c != '\n') {
                              line_ += c;
-                             if (line_.size() > kMaxBody) return false;
+                             if (line_.size() > kMaxBody) {
+                                 fail("etcd watch: a message larger than 16 MiB");
+                                 reread_ = true;
+                                 return false;
+                             }
                              continue;
                          }
                          if (!message(line_)) return false;
@@ -621,58 +645,40 @@ private:
                  guard([this](const std::string& err) {
                      if (reread_) {
                          reread_ = false;
-                         return read();
+                         return later([this] { read(); });
                      }
+                     if (err.empty() && status_ != 200)
+                         return retry(fmt::format("etcd watch: HTTP status {}", status_));
                      retry(err.empty() ? std::string("etcd closed the watch") : err);
                  })});
     }
 
     // One watch message; false to end the watch (then read again).
     bool message(const std::string& text) {
-        json j = json::parse(text, nullptr, false);
-        if (j.is_discarded()) {
-            fail("etcd watch: a message is not JSON");
-            reread_ = true;
-            return false;
-        }
-        const json& r = j.contains("result") ? j["result"] : j;
-        if (r.contains("compact_revision") && r.value("canceled", false)) {
+        const etcd::V3Message m = etcd::parse_v3_message(text);
+        if (m.kind == etcd::V3Message::Kind::compacted) {
             say(conf::LogLevel::info, "etcd compacted past our revision; reading the pool again");
             reread_ = true;
             return false;
         }
-        if (j.contains("error")) {
-            fail(fmt::format("etcd watch: {}", j["error"].dump()));
+        if (m.kind == etcd::V3Message::Kind::failed) {
+            fail(m.error);
             reread_ = true;
             return false;
         }
-        bool changed = false;
-        for (const auto& ev : r.value("events", json::array())) {
-            const json& kv = ev.value("kv", json::object());
-            const std::string key = unb64(kv.value("key", ""));
-            const std::string host = conf::conftool_host(key);
-            const uint64_t rev =
-                static_cast<uint64_t>(std::strtoull(kv.value("mod_revision", "0").c_str(), nullptr, 10));
-            revision_ = std::max(revision_, rev);
-            if (ev.value("type", "PUT") == "DELETE") {
-                changed |= pool_.erase(host) > 0;
-                continue;
-            }
-            const auto v = conf::parse_conftool(key, unb64(kv.value("value", "")));
-            if (!v.error.empty()) {
-                fail(v.error);
-                continue;
-            }
-            if (v.entry) {
-                pool_[host] = *v.entry;
-            } else {
-                pool_.erase(host);
-            }
-            changed = true;
-        }
         // Only events move the resume point: a message's header revision can
         // be ahead of history etcd has yet to send us.
-        if (changed) deliver(pool_);
+        revision_ = std::max(revision_, m.revision);
+        for (const auto& e : m.errors) fail(e);
+        if (m.changes.empty()) return true;
+        for (const auto& c : m.changes) {
+            if (c.entry) {
+                pool_[c.host] = *c.entry;
+            } else {
+                pool_.erase(c.host);
+            }
+        }
+        deliver(pool_);
         return true;
     }
 
@@ -694,7 +700,7 @@ private:
     unsigned status_ = 0;
     uint64_t revision_ = 0;
     bool reread_ = false;
-    std::map<std::string, conf::PoolEntry> pool_;
+    etcd::Entries pool_;
 };
 
 }  // namespace
@@ -719,6 +725,14 @@ std::unique_ptr<PoolSource> PoolSource::make(asio::io_context& io, const conf::P
     for (const auto& s : schemes) {
         if (!starts(s.prefix)) continue;
         if (!split_url(u, std::strlen(s.prefix), s.tls, s.port, t, path, err)) break;
+        if (!spec.ca.empty() && !s.tls) {
+            err = fmt::format("'{}': ca is for https, etcds and etcd3s URLs", u);
+            break;
+        }
+        t.ca = spec.ca;
+        if (s.tls && spec.ca.empty() && log)
+            log(conf::LogLevel::warning,
+                fmt::format("pool {}: no ca configured: TLS without verifying the server's certificate", u));
         switch (s.kind) {
             case 0:
                 return std::make_unique<HttpSource>(io, spec, std::move(on_pool), std::move(on_error), std::move(log),

@@ -60,6 +60,8 @@ public:
     std::optional<std::string> set_weight(const std::string& service, const std::string& host, uint32_t weight);
     std::optional<std::string> add_server(const std::string& service, const conf::RealServer& server);
     std::optional<std::string> del_server(const std::string& service, const std::string& host);
+    // Takes the pool a source delivered that was held (Pools::held).
+    std::optional<std::string> confirm_pool(const std::string& service) { return pools_.confirm(service); }
     // Down/up by hand, as a failing monitor: the depool threshold applies.
     std::optional<std::string> set_down(const std::string& service, const std::string& host, bool down);
     bool overridden(const std::string& service, const std::string& host) const {

@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "control/config/monitor_spec.h"
+#include "control/state/table_builder.h"
 
 namespace tern::ctl {
 namespace {
@@ -121,11 +122,13 @@ void Pools::start_source(const conf::Service& s) {
             it->second.source->stop();
             sources_.erase(it);
             source_errors_.erase(s.name);
+            held_.erase(s.name);
             say(fmt::format("[{}] no pool source any more: the YAML's realservers are the pool", s.name));
         }
         return;
     }
-    if (it != sources_.end() && it->second.spec.url == s.pool->url && it->second.spec.interval == s.pool->interval) {
+    if (it != sources_.end() && it->second.spec.url == s.pool->url && it->second.spec.interval == s.pool->interval &&
+        it->second.spec.ca == s.pool->ca) {
         return;  // the same source: it keeps its pool and its watch
     }
     if (it != sources_.end()) {
@@ -133,6 +136,7 @@ void Pools::start_source(const conf::Service& s) {
         sources_.erase(it);
         source_errors_.erase(s.name);
     }
+    held_.erase(s.name);
     const std::string name = s.name;
     auto src = PoolSource::make(
         io_, *s.pool, [this, name](const Pool& pool) { source_pool(name, pool); },
@@ -157,12 +161,71 @@ void Pools::start_source(const conf::Service& s) {
 void Pools::source_pool(const std::string& service, const Pool& pool) {
     auto s = sources_.find(service);
     if (s == sources_.end() || !services_.count(service)) return;
-    s->second.last = pool;
     s->second.answered = true;
     source_errors_.erase(service);
+    const conf::Service& cs = config_.at(service);
+    ++version_base_;
+    if (pool.size() > max_servers(cs)) {
+        hold(service, pool, false,
+             fmt::format("its source delivered {} servers, more than the {} the service's table holds", pool.size(),
+                         max_servers(cs)));
+        return;
+    }
+    if (s->second.last && cs.pool && cs.pool->hold_removals) {
+        if (auto why = too_many_removed(*s->second.last, pool, cs.depool_threshold)) {
+            hold(service, pool, true, *why);
+            return;
+        }
+    }
+    take(service, pool);
+}
+
+std::optional<std::string> Pools::too_many_removed(const Pool& before, const Pool& after, double threshold) {
+    std::map<std::string, bool> next;  // host -> enabled
+    for (const auto& e : after) next[e.host] = e.enabled && e.weight > 0;
+    size_t serving = 0, staying = 0;
+    for (const auto& e : before) {
+        if (!e.enabled || e.weight == 0) continue;
+        ++serving;
+        auto it = next.find(e.host);
+        if (it != next.end() && it->second) ++staying;
+    }
+    if (static_cast<double>(staying) >= static_cast<double>(serving) * threshold) return std::nullopt;
+    return fmt::format("its source's answer would take {} of {} serving servers out at once (depool_threshold {})",
+                       serving - staying, serving, threshold);
+}
+
+void Pools::take(const std::string& service, const Pool& pool) {
+    auto s = sources_.find(service);
+    if (held_.erase(service)) say(fmt::format("[{}] the pool is no longer held", service));
+    s->second.last = pool;
     base_[service] = addressed(service, pool);
     push(service);
     ++version_base_;
+}
+
+void Pools::hold(const std::string& service, const Pool& pool, bool confirmable, const std::string& why) {
+    Held& h = held_[service];
+    const bool again = h.pool == pool && h.reason == why;
+    h.pool = pool;
+    h.reason = why;
+    h.confirmable = confirmable;
+    if (again) return;
+    say(fmt::format("[{}] {}; the last good pool stays{}", service, why,
+                    confirmable ? fmt::format(" until `confirm pool {}`", service) : ""),
+        conf::LogLevel::error);
+}
+
+std::optional<std::string> Pools::confirm(const std::string& service) {
+    if (!services_.count(service)) return fmt::format("no service named '{}'", service);
+    auto h = held_.find(service);
+    if (h == held_.end() || !sources_.count(service)) return fmt::format("service '{}' has no held pool", service);
+    if (!h->second.confirmable)
+        return fmt::format("service '{}': {}; it cannot be confirmed", service, h->second.reason);
+    const Pool pool = h->second.pool;
+    say(fmt::format("[{}] operator: confirmed the held pool of {} server(s)", service, pool.size()));
+    take(service, pool);
+    return std::nullopt;
 }
 
 std::optional<std::string> Pools::apply(const conf::Config& config) {
@@ -235,6 +298,7 @@ std::optional<std::string> Pools::apply(const conf::Config& config) {
             sources_.erase(src);
         }
         source_errors_.erase(it->first);
+        held_.erase(it->first);
         it = config_.erase(it);
         ++version_base_;
     }
@@ -318,8 +382,9 @@ std::optional<std::string> Pools::add_server(const std::string& service, const c
         if (s.ip == server.ip)
             return fmt::format("{} is already server '{}' of service '{}'", server.ip.str(), h, service);
     }
-    if (it->second.servers().size() + 1 >= cs.table_size) {
-        return fmt::format("service '{}' is full: its table_size {} must exceed its servers", service, cs.table_size);
+    if (it->second.servers().size() + 1 > max_servers(cs)) {
+        return fmt::format("service '{}' is full: it has {} servers, the most its table holds (table_size {})", service,
+                           it->second.servers().size(), cs.table_size);
     }
     auto& o = overrides_[{service, server.host}];
     o.added = server;

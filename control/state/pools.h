@@ -72,6 +72,23 @@ public:
     std::set<conf::IpAddr> serving_vips(const conf::Config& config) const;
     // Services whose pool source is failing now (its last good pool kept), with the error.
     const std::map<std::string, std::string>& source_errors() const { return source_errors_; }
+
+    // An answer of a pool source that control did not take: the last good
+    // pool stays. Too many servers for the service's table (rejected), or
+    // more serving servers removed or disabled at once than the depool
+    // threshold allows (held until confirmed, with `hold_removals`). The
+    // source's next different answer is judged again.
+    struct Held {
+        Pool pool;
+        std::string reason;
+        bool confirmable = false;
+    };
+    const std::map<std::string, Held>& held() const { return held_; }
+    // The operator takes the service's held pool (`confirm pool SERVICE`).
+    std::optional<std::string> confirm(const std::string& service);
+    // Why `after` takes too many of `before`'s serving servers out at once:
+    // fewer than `threshold` of them would still serve. nullopt: it does not.
+    static std::optional<std::string> too_many_removed(const Pool& before, const Pool& after, double threshold);
     // The monitors of (service, host), in the service's monitor order.
     std::vector<const health::Monitor*> monitors(const std::string& service, const std::string& host) const;
 
@@ -93,8 +110,11 @@ private:
     void sync_monitors(const std::string& service);
     // Starts, keeps or replaces the service's pool source as its config says.
     void start_source(const conf::Service& s);
-    // A pool source delivered: its entries with addresses, as the base list.
+    // A pool source delivered: checked (size, removals), then taken or held.
     void source_pool(const std::string& service, const Pool& pool);
+    // The pool becomes the service's base list (with addresses).
+    void take(const std::string& service, const Pool& pool);
+    void hold(const std::string& service, const Pool& pool, bool confirmable, const std::string& why);
     // The source's last pool with addresses from the service's realservers,
     // IP literals, or DNS (asynchronous; pending hosts are left out until
     // resolved, as PyBal leaves unresolved servers out).
@@ -111,6 +131,7 @@ private:
     std::map<std::pair<std::string, std::string>, std::vector<std::unique_ptr<health::Monitor>>> monitors_;
     uint64_t version_base_ = 0;
     std::map<std::string, std::string> source_errors_;
+    std::map<std::string, Held> held_;
     struct Source {
         std::unique_ptr<PoolSource> source;
         conf::PoolSource spec;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "control/state/ring_cache.h"
@@ -59,8 +60,34 @@ std::optional<std::pair<std::string, std::string>> CounterSlots::server_of(uint3
 }
 
 std::vector<conf::Error> unsupported(const conf::Config& config) {
-    (void)config;  // every valid config is served (several ports included, up to conf::kMaxPorts)
-    return {};
+    std::vector<conf::Error> errors;
+    if (config.services.size() > dp::kMaxServiceSlots) {
+        errors.push_back({config.path, 0, 0, "services",
+                          fmt::format("{} services; at most {} (the per-service counter slots)", config.services.size(),
+                                      dp::kMaxServiceSlots)});
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < config.services.size(); ++i) {
+        const conf::Service& s = config.services[i];
+        total += s.realservers.size();
+        if (s.realservers.size() > max_servers(s)) {
+            errors.push_back({s.mark.file, s.mark.line, s.mark.column, fmt::format("services[{}].realservers", i),
+                              fmt::format("service {}: {} servers; at most {} (fewer than table_size {} and than "
+                                          "the {} a ring can index)",
+                                          s.name, s.realservers.size(), max_servers(s), s.table_size, dp::kNoBackend)});
+        }
+    }
+    if (total > dp::kMaxServerSlots) {
+        errors.push_back(
+            {config.path, 0, 0, "services",
+             fmt::format("{} servers in all; at most {} (the per-server counter slots)", total, dp::kMaxServerSlots)});
+    }
+    return errors;
+}
+
+size_t max_servers(const conf::Service& service) {
+    const size_t ring = service.table_size > 0 ? service.table_size - 1 : 0;
+    return std::min<size_t>(ring, dp::kNoBackend - 1);
 }
 
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,

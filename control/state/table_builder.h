@@ -86,8 +86,15 @@ std::optional<std::string> build_and_publish(const conf::Config& config,
                                              dp::TablePublisher& publisher, BuildResult* result = nullptr,
                                              const KernelHops* kernel = nullptr);
 
-// Valid config that this build cannot serve yet (a scheduler or forwarding
-// method not implemented). Each error names the key; `tern check` prints them.
+// The most servers one service's table can hold: fewer than its Maglev
+// ring's entries (table_size) and than the 16-bit server indexes a ring
+// holds (dp::kNoBackend means none). Pool sources and the console's `add
+// realserver` check it too.
+size_t max_servers(const conf::Service& service);
+
+// Valid config that this build cannot serve (more servers than a ring or
+// the counter slots hold, more services than the counter slots). Each
+// error names the key; `tern check` prints them.
 std::vector<conf::Error> unsupported(const conf::Config& config);
 
 }  // namespace tern::ctl

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Pool sources through tern-pool-watch: a PyBal pool file rewritten (add,
 disable, remove; a broken line keeps the last good pool), its JSON form, the
-same over HTTP; a real etcd with conftool's layout through the v2 keys API
+same over HTTP; over HTTPS with a CA made here by openssl (verified: another
+CA or another host name is an error), and without one (not verified); a real etcd with conftool's layout through the v2 keys API
 and the v3 watch, written with etcdctl (each change within a second), etcd
 killed (the pool holds) and restarted (the watch resumes); etcd v2's "index
 outdated" answer (from a scripted etcd) makes the source read it all again."""
@@ -118,6 +119,48 @@ try:
     while time.monotonic() < end and not (err and "404" in err):
         err = w.next("web", "error", 0.5)
     lib.check("http: a 404 is an error, the pool stays", err is not None and "404" in err and w.quiet("web", 0.2), err)
+    w.stop()
+
+    # https with a CA (issue 16): a self-signed CA made here signs localhost's certificate.
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=TMP)
+
+    for name in ("ca", "other"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=tern test {name} CA",
+                "-keyout", f"{name}.key", "-out", f"{name}.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "srv.key", "-out", "srv.csr")
+    with open(os.path.join(TMP, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost\n")
+    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "san.ext", "-out", "srv.pem")
+    sport = lib.free_port()
+    https_code = (
+        "import http.server, ssl, sys\n"
+        "h = http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), "
+        "lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=sys.argv[2]))\n"
+        "c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+        "c.load_cert_chain(sys.argv[3], sys.argv[4])\n"
+        "h.socket = c.wrap_socket(h.socket, server_side=True)\n"
+        "h.serve_forever()\n")
+    httpsd = subprocess.Popen([sys.executable, "-c", https_code, str(sport), TMP, os.path.join(TMP, "srv.pem"),
+                               os.path.join(TMP, "srv.key")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(httpsd)
+    write(pf, "{ 'host': 'cp7', 'weight': 3, 'enabled': True }\n")
+    time.sleep(0.8)
+    ca, other = os.path.join(TMP, "ca.pem"), os.path.join(TMP, "other.pem")
+    w = Watch([("good", f"{{url: \"https://localhost:{sport}/text\", ca: \"{ca}\"}}"),
+               ("wrongca", f"{{url: \"https://localhost:{sport}/text\", ca: \"{other}\"}}"),
+               ("wrongname", f"{{url: \"https://127.0.0.1:{sport}/text\", ca: \"{ca}\"}}"),
+               ("noca", f"\"https://localhost:{sport}/text\"")])
+    watches.append(w)
+    lib.check("https with its CA: verified, the pool", w.next("good", "pool", 5) == "cp7:3:1")
+    err = w.next("wrongca", "error", 5)
+    lib.check("https signed by another CA: an error, no pool", err is not None and "certificate verify failed" in err and
+              w.quiet("wrongca", 0.5), err)
+    err = w.next("wrongname", "error", 5)
+    lib.check("https whose certificate names another host: an error", err is not None and "verify failed" in err and
+              w.quiet("wrongname", 0.2), err)
+    lib.check("https without a CA: not verified (as PyBal), the pool", w.next("noca", "pool", 5) == "cp7:3:1")
     w.stop()
 
     # A real etcd.

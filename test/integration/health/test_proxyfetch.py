@@ -225,6 +225,10 @@ def main():
                     verify_tls="true", ca_file=f'"{ng.cert}"')
         case_status("verify-tls checks the URL's host name", s, ["https://other.example/ok"], "down",
                     "certificate verify failed", verify_tls="true", ca_file=f'"{ng.cert}"')
+        case_status("a ca-file alone turns verification on (right CA, right name)", s, ["https://test.example/ok"],
+                    "up", "200", ca_file=f'"{ng.cert}"')
+        case_status("a ca-file alone turns verification on (wrong name)", s, ["https://other.example/ok"], "down",
+                    "certificate verify failed", ca_file=f'"{ng.cert}"')
         case_status("a ca-file that does not load is down, named", s, ["https://test.example/ok"], "down",
                     "cannot load ca-file '/nonexistent/ca.pem': No such file",
                     verify_tls="true", ca_file='"/nonexistent/ca.pem"')

@@ -131,6 +131,15 @@ try:
     r = run("import-pybal", "--conf", "nope.conf", cwd=work)
     lib.check("a missing pybal.conf exits 1", r.returncode == 1 and "nope.conf" in r.stderr, f"rc={r.returncode} {r.stderr}")
 
+    # A monitor list nested a million deep (issue 16): reported, no stack overflow.
+    deep = os.path.join(work, "deep.conf")
+    with open(deep, "w") as f:
+        f.write("[global]\nbgp = no\n\n[web_80]\nprotocol = tcp\nip = 192.0.2.1\nport = 80\n"
+                "scheduler = wrr\nconfig = file:///nonexistent\nmonitors = " + "[" * 1000000 + "\n")
+    r = run("import-pybal", "--conf", "deep.conf", cwd=work)
+    lib.check("a monitor list nested a million deep is reported, not a crash",
+              r.returncode in (0, 1) and "nested more than 32 deep" in r.stderr, f"rc={r.returncode} {r.stderr[:500]}")
+
     # Usage errors: exit 2.
     r = run("import-pybal", cwd=work)
     lib.check("no --conf is a usage error", r.returncode == 2, f"rc={r.returncode} {r.stderr}")

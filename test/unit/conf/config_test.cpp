@@ -322,6 +322,25 @@ TEST_CASE("config: each error names file, line, column and key path", "[conf]") 
                 "    pool: {url: \"etcd://127.0.0.1:2379/conftool/v1/pools/eqiad/text/nginx\", intervall: 3}\n    realservers:\n"),
             "services[0].pool.intervall", "did you mean 'interval'");
     }
+    SECTION("pool ca on a URL without TLS") {
+        one_error(with("    realservers:\n",
+                       "    pool: {url: \"etcd://127.0.0.1:2379/c\", ca: /etc/ssl/ca.pem}\n    realservers:\n"),
+                  "services[0].pool.ca", "https://, etcds:// and etcd3s://");
+    }
+    SECTION("pool ca relative") {
+        one_error(
+            with("    realservers:\n", "    pool: {url: \"etcds://127.0.0.1:2379/c\", ca: ca.pem}\n    realservers:\n"),
+            "services[0].pool.ca", "absolute path");
+    }
+    SECTION("pool hold_removals a string") {
+        one_error(with("    realservers:\n",
+                       "    pool: {url: \"etcd://127.0.0.1:2379/c\", hold_removals: maybe}\n    realservers:\n"),
+                  "services[0].pool.hold_removals", "");
+    }
+    SECTION("http.max_connections 0") {
+        one_error(with("    realservers:\n", "    realservers:\n") + "http: {max_connections: 0}\n",
+                  "http.max_connections", "");
+    }
     SECTION("unknown monitor") {
         one_error(with("ProxyFetch:", "ProxyFetc:"), "services[0].monitors.ProxyFetc", "did you mean 'ProxyFetch'");
     }

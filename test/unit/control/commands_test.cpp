@@ -87,6 +87,9 @@ TEST_CASE("commands: the words reach the descriptor's handler and act through th
     CHECK(run(t, {"show", "bgp"}).out == "bgp: not configured\n");
     CHECK(run(t, {"reload"}).out == "reloaded\n");
     CHECK(t.reloads == 1);
+    r = run(t, {"confirm", "pool", "web"});
+    CHECK_FALSE(r.ok);
+    CHECK(r.out == "confirm pool: service 'web' has no held pool\n");
     CHECK(run(t, {"quit"}).quit);
     CHECK(run(t, {"exit"}).quit);
     CHECK_FALSE(run(t, {"help"}).quit);

@@ -232,3 +232,47 @@ TEST_CASE("server slots follow the host, whatever the list's order or changes", 
         }
     }
 }
+
+TEST_CASE("limits are checked where the config enters: servers per ring, counter slots", "[table_builder]") {
+    // Issue 16: ~65,000 servers passed `tern check` and then failed an assertion in the ring build.
+    conf::Config c;
+    c.path = "t.yaml";
+    conf::Service s;
+    s.name = "big";
+    s.table_size = 1000003;
+    s.mark = {"t.yaml", 7, 5};
+    for (uint32_t i = 0; i < dp::kNoBackend; ++i) {
+        conf::RealServer rs;
+        rs.host = fmt::format("h{}", i);
+        s.realservers.push_back(rs);
+    }
+    c.services.push_back(s);
+    CHECK(ctl::max_servers(s) == dp::kNoBackend - 1u);
+    auto errors = ctl::unsupported(c);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].path == "services[0].realservers");
+    CHECK(errors[0].line == 7);
+    CHECK(errors[0].message.find("65535 servers; at most 65534") != std::string::npos);
+    c.services[0].realservers.pop_back();
+    CHECK(ctl::unsupported(c).empty());
+
+    conf::Service small;
+    small.table_size = 1021;
+    CHECK(ctl::max_servers(small) == 1020u);
+
+    // More servers in all than the counter slots, each service within its ring.
+    c.services.clear();
+    for (uint32_t k = 0; k * (dp::kNoBackend - 1u) <= dp::kMaxServerSlots; ++k) {
+        s.name = fmt::format("s{}", k);
+        s.realservers.resize(dp::kNoBackend - 1u);
+        c.services.push_back(s);
+    }
+    errors = ctl::unsupported(c);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].message.find("servers in all; at most 262144") != std::string::npos);
+
+    c.services.assign(dp::kMaxServiceSlots + 1, small);
+    errors = ctl::unsupported(c);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].message == "4097 services; at most 4096 (the per-service counter slots)");
+}

@@ -197,6 +197,20 @@ TEST_CASE("python literals: errors and RunCommand's server references", "[import
     CHECK(r.placeholder_clash);
 }
 
+TEST_CASE("python literals: deep nesting is an error, not a stack overflow", "[import]") {
+    // Issue 16: a monitor list nested a million deep crashed the importer.
+    for (const char* open : {"[", "(", "{'k': "}) {
+        std::string deep;
+        for (int i = 0; i < 1'000'000; ++i) deep += open;
+        const auto r = importer::parse_python_literal(deep);
+        CHECK_FALSE(r.value);
+        CHECK(r.error.find("nested more than 32 deep") != std::string::npos);
+    }
+    std::string ok = "1";
+    for (int i = 0; i < 20; ++i) ok = "[" + ok + "]";
+    CHECK(importer::parse_python_literal(ok).value);
+}
+
 TEST_CASE("ini: sections, separators, comments, continuations, DEFAULT, interpolation", "[import]") {
     auto ini = importer::parse_ini(
         "# top comment\n"
