@@ -134,6 +134,9 @@ struct Appliance::Parts {
     uint64_t telemetry_pools = 0, telemetry_generation = 0;  // what the last snapshot showed
 
     std::vector<std::string> port_names, port_devices;
+    // How views name port i's exception path: "kernel", or with several
+    // ports "kernel-<port>".
+    std::string kernel_name(size_t i) const { return ports.count() == 1 ? "kernel" : "kernel-" + port_names[i]; }
     // Counters of the lcores for the effective config, with the ports' when
     // asked: each data port, then each one's kernel interface.
     Stats stats(bool with_ports) {
@@ -142,8 +145,7 @@ struct Appliance::Parts {
             for (size_t i = 0; i < ports.count(); ++i)
                 ps.push_back(port_stats(ports.data(i), port_names[i], port_devices[i]));
             for (size_t i = 0; i < ports.count(); ++i) {
-                ps.push_back(port_stats(ports.exception(i), ports.count() == 1 ? "kernel" : "kernel-" + port_names[i],
-                                        ports.tap_iface(i)));
+                ps.push_back(port_stats(ports.exception(i), kernel_name(i), ports.tap_iface(i)));
             }
         }
         Stats st = collect(state->effective(), state->slots(), lcores.refs(), std::move(ps));
@@ -256,9 +258,7 @@ int Appliance::start_control() {
     if (!p.ports.tap_iface().empty()) {
         p.kernel = std::make_unique<KernelViews>(
             p.io, [](conf::LogLevel level, const std::string& line) { log(level, line); });
-        std::vector<std::string> taps;
-        for (size_t i = 0; i < p.ports.count(); ++i) taps.push_back(p.ports.tap_iface(i));
-        if (auto kerr = p.kernel->open(config_, taps)) {
+        if (auto kerr = p.kernel->open(config_, p.ports.tap_ifaces())) {
             log_error(fmt::format("the exception path: {}", *kerr));
             return 1;
         }
@@ -285,8 +285,7 @@ int Appliance::start_control() {
         log_error(*err);
         return 1;
     }
-    std::vector<std::string> taps;
-    for (size_t i = 0; i < p.ports.count(); ++i) taps.push_back(p.ports.tap_iface(i));
+    const std::vector<std::string> taps = p.ports.tap_ifaces();
     fmt::print("tern {}: forwarding on {} ({} worker lcore{}), kernel interface{} {}; {} services\n", config_.node.name,
                fmt::join(p.port_names, ", "), p.queues, p.queues == 1 ? "" : "s", taps.size() == 1 ? "" : "s",
                fmt::join(taps, ", "), config_.services.size());
@@ -397,8 +396,7 @@ void Appliance::start_operators() {
         mtu = std::max(mtu, config_.ports[i].mtu);
     }
     for (size_t i = 0; i < p.ports.count(); ++i) {
-        capture_ports.push_back(
-            {p.ports.count() == 1 ? "kernel" : "kernel-" + p.port_names[i], p.ports.exception(i), q});
+        capture_ports.push_back({p.kernel_name(i), p.ports.exception(i), q});
     }
     p.capture = std::make_unique<Capture>(std::move(capture_ports), mtu + 18 + 4);
     p.console = std::make_unique<Console>(p.io, *p.operations, [] { g_quit.store(true); });

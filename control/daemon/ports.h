@@ -63,6 +63,12 @@ public:
     // The data port's MAC as the dataplane uses it (the configured one).
     const uint8_t* mac(size_t i = 0) const { return open_.at(i).mac.data(); }
     const std::string& tap_iface(size_t i = 0) const { return spec_.ports.at(i).tap_iface; }
+    // Every port's TAP interface, in port order.
+    std::vector<std::string> tap_ifaces() const {
+        std::vector<std::string> out;
+        for (size_t i = 0; i < count(); ++i) out.push_back(tap_iface(i));
+        return out;
+    }
     rte_mempool* pool() const { return pool_; }
     // How the data ports spread flows over their RX queues (see
     // dp::RssLayout): Toeplitz only when every port computes the same owner.

@@ -81,6 +81,17 @@ rte_mbuf* tcp_packet(rte_mempool* pool, uint8_t vip_last, uint16_t sport, uint16
     return m;
 }
 
+// A round-robin service (rr, wrr): every server in the pool, weight 1, keeping its flows.
+void pool_all(ServiceSpec& s, Sched sched) {
+    s.entry.sched = sched;
+    for (uint16_t i = 0; i < s.entry.servers.size(); ++i) {
+        s.entry.pool.push_back(i);
+        s.entry.pool_weights.push_back(1);
+        s.entry.servers[i].weight = 1;
+        s.entry.servers[i].keeps_flows = 1;
+    }
+}
+
 rte_mempool* pool() {
     static rte_mempool* p = rte_pktmbuf_pool_create("unit_pool", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     return p;
@@ -278,13 +289,7 @@ TEST_CASE("publisher: readers never see a freed table while control swaps thousa
 TEST_CASE("worker: fragments of a round-robin service stay together", "[worker]") {
     REQUIRE(tern::test::ensure_eal());
     ServiceSpec s = service(13, 80, 3, {1, 1, 1});
-    s.entry.sched = Sched::wrr;
-    for (uint16_t i = 0; i < 3; ++i) {
-        s.entry.pool.push_back(i);
-        s.entry.pool_weights.push_back(1);
-        s.entry.servers[i].weight = 1;
-        s.entry.servers[i].keeps_flows = 1;
-    }
+    pool_all(s, Sched::wrr);
     std::string err;
     auto table = Table::create({s}, 1, err);
     REQUIRE(table);
@@ -630,13 +635,7 @@ TEST_CASE("worker: a table-filling flood of spoofed SYN+ACK pairs leaves active 
     // Round robin: a flow that lost its entry would move to the next server.
     REQUIRE(tern::test::ensure_eal());
     ServiceSpec s = service(16, 80, 6, {1, 1, 1});
-    s.entry.sched = Sched::rr;
-    for (uint16_t i = 0; i < 3; ++i) {
-        s.entry.pool.push_back(i);
-        s.entry.pool_weights.push_back(1);
-        s.entry.servers[i].weight = 1;
-        s.entry.servers[i].keeps_flows = 1;
-    }
+    pool_all(s, Sched::rr);
     std::string err;
     auto table = Table::create({s}, 1, err);
     REQUIRE(table);
