@@ -12,7 +12,8 @@
 namespace tern::bench {
 
 int run_maglev(const Args& args) {
-    const uint32_t size = static_cast<uint32_t>(args.num("size", dp::kMaglevDefaultSize));
+    // --size 0 (the default): each ring the size `table_size: auto` gives its servers.
+    const uint32_t fixed = static_cast<uint32_t>(args.num("size", 0));
     const int runs = static_cast<int>(args.num("runs", 5));
     std::vector<uint32_t> counts;
     const std::string list = args.get("servers", "10,100,1000");
@@ -22,8 +23,10 @@ int run_maglev(const Args& args) {
         counts.push_back(static_cast<uint32_t>(std::stoul(list.substr(pos, comma - pos))));
         pos = comma + 1;
     }
-    std::string json = fmt::format("{{\"mode\": \"maglev\", \"size\": {}, \"results\": [", size);
+    const auto size_for = [&](uint32_t servers) { return fixed != 0 ? fixed : dp::maglev_auto_size(servers); };
+    std::string json = fmt::format("{{\"mode\": \"maglev\", \"size\": {}, \"results\": [", fixed);
     for (size_t i = 0; i < counts.size(); ++i) {
+        const uint32_t size = size_for(counts[i]);
         std::vector<std::string> ids;
         for (uint32_t k = 0; k < counts[i]; ++k) ids.push_back(fmt::format("cp{:04}.eqiad.wmnet", k));
         std::vector<dp::MaglevBackend> backends;
@@ -36,8 +39,8 @@ int run_maglev(const Args& args) {
             ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
             check += ring[0];
         }
-        json += fmt::format("{}{{\"servers\": {}, \"runs_ms\": {}, \"ms\": {:.3f}, \"check\": {}}}", i ? ", " : "",
-                            counts[i], jnums(ms), median(ms), check);
+        json += fmt::format("{}{{\"servers\": {}, \"size\": {}, \"runs_ms\": {}, \"ms\": {:.3f}, \"check\": {}}}",
+                            i ? ", " : "", counts[i], size, jnums(ms), median(ms), check);
         fmt::print(stderr, "maglev M={} servers={}: {:.2f} ms\n", size, counts[i], median(ms));
     }
     json += "]";
@@ -48,6 +51,7 @@ int run_maglev(const Args& args) {
     const uint32_t batch = static_cast<uint32_t>(args.num("batch", 200));
     const unsigned max_threads = static_cast<unsigned>(args.num("threads", 2));
     if (batch > 0) {
+        const uint32_t size = size_for(100);
         std::vector<std::string> hosts;
         for (uint32_t h = 0; h < 1000; ++h) hosts.push_back(fmt::format("cp{:04}", h));
         std::vector<ctl::RingInput> inputs(batch);
@@ -68,9 +72,10 @@ int run_maglev(const Args& args) {
                 const auto rings = ctl::generate_rings(ptrs, t);
                 ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
             }
-            json +=
-                fmt::format("{}{{\"rings\": {}, \"servers\": 100, \"threads\": {}, \"runs_ms\": {}, \"ms\": {:.2f}}}",
-                            t > 1 ? ", " : "", batch, t, jnums(ms), median(ms));
+            json += fmt::format(
+                "{}{{\"rings\": {}, \"servers\": 100, \"size\": {}, \"threads\": {}, \"runs_ms\": {}, "
+                "\"ms\": {:.2f}}}",
+                t > 1 ? ", " : "", batch, size, t, jnums(ms), median(ms));
             fmt::print(stderr, "maglev M={} {} rings x 100 servers on {} thread(s): {:.1f} ms\n", size, batch, t,
                        median(ms));
         }

@@ -54,6 +54,7 @@ int run_pmd(const Args& args) {
     Shape shape;
     shape.vips = static_cast<uint32_t>(args.num("vips", 8));
     shape.servers = static_cast<uint32_t>(args.num("servers", 100));
+    shape.table_size = static_cast<uint32_t>(args.num("table-size", 0));  // 0: auto
 
     std::string rx = "net_pcap0";
     for (unsigned q = 0; q < nq; ++q) rx += ",rx_pcap=" + pcap;
@@ -246,13 +247,15 @@ int run_pmd(const Args& args) {
             // build_ms etc.: every ring changed (the full rebuild, as before
             // the ring cache); one_*: one server's weight in one service.
             json += fmt::format(
-                ", \"baseline_mpps\": {}, \"requested_error\": {}, \"ring_threads\": {}, \"initial_build_ms\": {:.2f}, "
+                ", \"ring_size\": {}, \"baseline_mpps\": {}, \"requested_error\": {}, \"ring_threads\": {}, "
+                "\"initial_build_ms\": {:.2f}, "
                 "\"build_ms\": {}, \"publish_us\": {}, \"grace_ms\": {}, \"rings_built\": {}, "
                 "\"build_ms_median\": {:.2f}, \"publish_and_grace_ms_median\": {:.3f}, "
                 "\"one_build_ms\": {}, \"one_publish_us\": {}, \"one_grace_ms\": {}, \"one_rings_built\": {}, "
                 "\"one_build_ms_median\": {:.2f}, \"one_publish_and_grace_ms_median\": {:.3f}",
-                jnums(baseline), jstr(requested_error), ring_threads, initial_build_s * 1e3, jnums(all.build_ms),
-                jnums(all.publish_us), jnums(all.grace_ms), jnums(all.rings_built), median(all.build_ms),
+                config.services.empty() ? 0 : ctl::ring_size(config.services[0]), jnums(baseline),
+                jstr(requested_error), ring_threads, initial_build_s * 1e3, jnums(all.build_ms), jnums(all.publish_us),
+                jnums(all.grace_ms), jnums(all.rings_built), median(all.build_ms),
                 median(all.grace_ms) + median(all.publish_us) / 1e3, jnums(one.build_ms), jnums(one.publish_us),
                 jnums(one.grace_ms), jnums(one.rings_built), median(one.build_ms),
                 median(one.grace_ms) + median(one.publish_us) / 1e3);

@@ -27,7 +27,7 @@ struct Shape {
     uint32_t servers = 100;
     uint32_t hosts = 1000;
     conf::Forward forward = conf::Forward::dr;
-    uint32_t table_size = 65537;
+    uint32_t table_size = 0;  // 0: auto, as a config that does not set it
     uint32_t services() const { return vips * static_cast<uint32_t>(ports.size()); }
 };
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -452,7 +453,14 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c, const Moni
         if (auto v = r.uint(n, path, "removed_server_grace", 0, 86400, false))
             s.removed_server_grace = static_cast<uint32_t>(*v);
         if (auto v = r.uint(n, path, "bgp_med", 0, kMaxU32, false)) s.bgp_med = static_cast<uint32_t>(*v);
-        if (auto v = r.uint(n, path, "table_size", 1021, 1000003, false)) {
+        const YAML::Node ts = n["table_size"];
+        if (ts.IsDefined() && ts.IsScalar() && ts.Scalar() == "auto") {
+            s.table_size = 0;
+        } else if (ts.IsDefined() && ts.IsScalar() && !ts.Scalar().empty() &&
+                   !std::isdigit(static_cast<unsigned char>(ts.Scalar()[0]))) {
+            r.error(ts, join_path(path, "table_size"),
+                    fmt::format("'{}' is neither auto nor a prime between 1021 and 1000003", ts.Scalar()));
+        } else if (auto v = r.uint(n, path, "table_size", 1021, 1000003, false)) {
             if (!is_prime(*v)) {
                 r.error(n["table_size"], join_path(path, "table_size"),
                         fmt::format("{} is not a prime (Maglev needs one; 65537 and 655373 are)", *v));
@@ -469,7 +477,7 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c, const Moni
         } else if (!rs.IsNull()) {
             parse_realservers(r, rs, join_path(path, "realservers"), s, vip.has_value());
         }
-        if (s.realservers.size() >= s.table_size) {
+        if (s.table_size != 0 && s.realservers.size() >= s.table_size) {
             r.error(n, join_path(path, "table_size"),
                     fmt::format("{} must exceed the number of real servers ({})", s.table_size, s.realservers.size()));
         }

@@ -138,7 +138,9 @@ struct Service {
     Scheduler scheduler = Scheduler::maglev;
     Forward forward = Forward::dr;
     double depool_threshold = 0.5;
-    uint32_t table_size = 65537;  // Maglev lookup table size, a prime
+    // Maglev lookup table size, a prime; 0: `auto`, sized to the pool
+    // (dp::maglev_auto_size, through ctl::ring_size).
+    uint32_t table_size = 0;
     // Seconds a server removed from the pool (reload, pool source) keeps
     // its established flows before they are rescheduled; 0: at once.
     uint32_t removed_server_grace = 0;

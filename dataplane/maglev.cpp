@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <functional>
+#include <iterator>
 #include <numeric>
 #include <queue>
 #include <utility>
@@ -146,6 +147,13 @@ private:
 };
 
 }  // namespace
+
+uint32_t maglev_auto_size(size_t servers) {
+    for (uint32_t size : kMaglevSizeLadder) {
+        if (uint64_t{servers} * kMaglevEntriesPerServer <= size) return size;
+    }
+    return std::end(kMaglevSizeLadder)[-1];
+}
 
 bool is_prime(uint32_t n) {
     if (n < 2) return false;

@@ -20,8 +20,21 @@ inline constexpr uint16_t kNoBackend = 0xFFFF;
 inline constexpr uint64_t kMaglevOffsetSeed = 0x5465726E4F666673ull;
 inline constexpr uint64_t kMaglevSkipSeed = 0x5465726E536B6970ull;
 
-// Default ring size for a service: prime, about 65 entries per backend at 1000 backends.
-inline constexpr uint32_t kMaglevDefaultSize = 65537;
+// Ring sizes for services that do not set one (`table_size: auto`, the default): the smallest
+// prime above a power of two, 2^10 .. 2^22, that gives every server listed in the pool at least
+// kMaglevEntriesPerServer entries. 64 is the ratio of the Maglev paper's own 65537-entry table
+// for ~1000 backends; at that ratio a server's share is within one entry (1.6%) of its weight.
+// The size depends only on how many servers the pool lists (drained, depooled and down ones
+// included), never on health or weights, so that every balancer with the same pool builds the
+// same ring; it changes only when the pool's length crosses a power of two: 1031 entries for up
+// to 16 servers, 2053 for 17 to 32, ..., 65537 for 513 to 1024 (docs/maglev.md, "Ring size").
+inline constexpr uint32_t kMaglevEntriesPerServer = 64;
+inline constexpr uint32_t kMaglevSizeLadder[] = {1031,   2053,   4099,   8209,    16411,   32771,  65537,
+                                                 131101, 262147, 524309, 1048583, 2097169, 4194319};
+
+// The ring size for a pool of `servers` servers: the first ladder entry >= 64 * servers (the
+// last one, 4194319, for more than 65,536).
+uint32_t maglev_auto_size(size_t servers);
 
 struct MaglevBackend {
     std::string_view id;  // server identity (its host name); unique within one call

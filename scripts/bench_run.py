@@ -233,13 +233,15 @@ def rows_for(res):
         row("scaling PMD testpmd 5tswap, 2/1", sw2["mpps"] / sw1["mpps"], "x", 0, "",
             f"{sw1['mpps']:.1f} -> {sw2['mpps']:.1f} Mpps (reference)")
     for m in ctl["maglev"]["results"]:
-        row(f"Maglev build M={ctl['maglev']['size']}, {m['servers']} servers", m["ms"], "ms",
+        row(f"Maglev build M={m.get('size', ctl['maglev']['size'])}, {m['servers']} servers", m["ms"], "ms",
             20 if m["servers"] == 1000 else 0, "<=" if m["servers"] == 1000 else "")
     for b in ctl["maglev"].get("batch", []):
-        row(f"Maglev {b['rings']} rings x {b['servers']} servers, {b['threads']} thread(s)", b["ms"], "ms", 0, "",
+        row(f"Maglev {b['rings']} rings x {b['servers']} servers (M={b.get('size', '?')}), {b['threads']} thread(s)",
+            b["ms"], "ms", 0, "",
             f"{b['ms'] / b['rings']:.2f} ms per ring")
     rb = ctl["rebuild"]
     shape = (f"{rb['services']} services x {rb['servers_per_service']} servers"
+             + (f", rings of {rb['ring_size']}" if rb.get("ring_size") else "")
              + (f" (1000 x 100 refused: {rb['requested_error']})" if rb.get("requested_error") else ""))
     if "one_build_ms_median" in rb:
         row("rebuild + publish after one change", rb["one_build_ms_median"] + rb["one_publish_and_grace_ms_median"],

@@ -9,6 +9,7 @@
 #include "control/ops/api.h"
 #include "control/ops/console_commands.h"
 #include "control/ops/show_text.h"
+#include "control/state/table_builder.h"
 
 namespace tern::ctl {
 
@@ -33,8 +34,15 @@ void add_show_commands(CommandRegistry& r) {
     r.add({"show service SERVICE", "one service, its servers and their health", [](Operable& t, const Args& a) {
                const Pools& pools = t.state().pools();
                if (!pools.services().count(a[2])) return fail(fmt::format("show service: no service named '{}'", a[2]));
-               return CommandResult{ipvsadm_text(t.effective_config(), t.stats(), pools, a[2]) +
-                                    pools_text(pools, a[2], t.state().unresolved())};
+               const conf::Config config = t.effective_config();
+               std::string table;
+               for (const conf::Service& s : config.services) {
+                   if (s.name != a[2]) continue;
+                   table = fmt::format("  table: {} entries ({}, {} servers listed)\n", ring_size(s),
+                                       table_size_text(s), s.realservers.size());
+               }
+               return CommandResult{ipvsadm_text(config, t.stats(), pools, a[2]) +
+                                    pools_text(pools, a[2], t.state().unresolved()) + table};
            }});
     r.add({"show pools", "every server's enabled/up/pooled state and monitors", [](Operable& t, const Args&) {
                return CommandResult{pools_text(t.state().pools(), "", t.state().unresolved())};

@@ -383,8 +383,8 @@ std::optional<std::string> Pools::add_server(const std::string& service, const c
             return fmt::format("{} is already server '{}' of service '{}'", server.ip.str(), h, service);
     }
     if (it->second.servers().size() + 1 > max_servers(cs)) {
-        return fmt::format("service '{}' is full: it has {} servers, the most its table holds (table_size {})", service,
-                           it->second.servers().size(), cs.table_size);
+        return fmt::format("service '{}' is full: it has {} servers, the most its table holds ({})", service,
+                           it->second.servers().size(), table_size_text(cs));
     }
     auto& o = overrides_[{service, server.host}];
     o.added = server;

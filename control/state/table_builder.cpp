@@ -71,10 +71,11 @@ std::vector<conf::Error> unsupported(const conf::Config& config) {
         const conf::Service& s = config.services[i];
         total += s.realservers.size();
         if (s.realservers.size() > max_servers(s)) {
-            errors.push_back({s.mark.file, s.mark.line, s.mark.column, fmt::format("services[{}].realservers", i),
-                              fmt::format("service {}: {} servers; at most {} (fewer than table_size {} and than "
-                                          "the {} a ring can index)",
-                                          s.name, s.realservers.size(), max_servers(s), s.table_size, dp::kNoBackend)});
+            errors.push_back(
+                {s.mark.file, s.mark.line, s.mark.column, fmt::format("services[{}].realservers", i),
+                 fmt::format("service {}: {} servers; at most {} (fewer than {} and than "
+                             "the {} a ring can index)",
+                             s.name, s.realservers.size(), max_servers(s), table_size_text(s), dp::kNoBackend)});
         }
     }
     if (total > dp::kMaxServerSlots) {
@@ -85,9 +86,17 @@ std::vector<conf::Error> unsupported(const conf::Config& config) {
     return errors;
 }
 
+uint32_t ring_size(const conf::Service& service) {
+    return service.table_size != 0 ? service.table_size : dp::maglev_auto_size(service.realservers.size());
+}
+
 size_t max_servers(const conf::Service& service) {
-    const size_t ring = service.table_size > 0 ? service.table_size - 1 : 0;
+    const size_t ring = service.table_size != 0 ? service.table_size - 1 : SIZE_MAX;
     return std::min<size_t>(ring, dp::kNoBackend - 1);
+}
+
+std::string table_size_text(const conf::Service& service) {
+    return service.table_size != 0 ? fmt::format("table_size {}", service.table_size) : "table_size auto";
 }
 
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
@@ -126,7 +135,7 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             return r;
         }
         RingInput& ring_in = ring_inputs.emplace_back();
-        ring_in.size = s.table_size;
+        ring_in.size = ring_size(s);
         std::vector<dp::MaglevBackend>& backends = ring_in.backends;
         backends.reserve(s.realservers.size());
         if (const size_t bad = slots.servers(s.name, s.realservers, server_slots); bad < s.realservers.size()) {

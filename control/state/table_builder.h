@@ -86,11 +86,18 @@ std::optional<std::string> build_and_publish(const conf::Config& config,
                                              dp::TablePublisher& publisher, BuildResult* result = nullptr,
                                              const KernelHops* kernel = nullptr);
 
+// The entries of a service's Maglev ring: its table_size, or with `auto`
+// (0) the ladder's size for the servers it lists now (dp::maglev_auto_size).
+uint32_t ring_size(const conf::Service& service);
+
 // The most servers one service's table can hold: fewer than its Maglev
-// ring's entries (table_size) and than the 16-bit server indexes a ring
-// holds (dp::kNoBackend means none). Pool sources and the console's `add
-// realserver` check it too.
+// ring's entries (an explicit table_size; `auto` grows with the pool) and
+// than the 16-bit server indexes a ring holds (dp::kNoBackend means none).
+// Pool sources and the console's `add realserver` check it too.
 size_t max_servers(const conf::Service& service);
+
+// "table_size N" or "table_size auto", for messages about that limit.
+std::string table_size_text(const conf::Service& service);
 
 // Valid config that this build cannot serve (more servers than a ring or
 // the counter slots hold, more services than the counter slots). Each

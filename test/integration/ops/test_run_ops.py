@@ -129,6 +129,9 @@ try:
               and re.search(r"10\.0\.0\.14:80\s+Route\s+3\b", rows), out)
     pools = section(out, "show pools")
     lib.check("show pools marks the overrides", "a:\tdisabled/up/not pooled  [override]" in pools, pools)
+    out = console("show service web\nquit\n")
+    lib.check("show service: the Maglev table's size, auto for the 4 servers listed",
+              "  table: 1031 entries (table_size auto, 4 servers listed)" in out, out)
     code, body = http("/pools/web")
     lib.check("/pools/web agrees with the console", code == 200 and
               body == "a:\tdisabled/up/not pooled\nb:\tenabled/up/pooled\nc:\tdisabled/up/not pooled\n"

@@ -2,6 +2,7 @@
 
 #include "control/config/monitor_spec.h"
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -170,9 +171,28 @@ TEST_CASE("config: defaults", "[conf]") {
     CHECK(s.scheduler == Scheduler::maglev);
     CHECK(s.forward == Forward::dr);
     CHECK(s.depool_threshold == Approx(0.5));
-    CHECK(s.table_size == 65537);
+    CHECK(s.table_size == 0);  // auto
     CHECK(r.config->ports[0].mtu == 1500);
     CHECK_FALSE(r.config->ports[0].device_is_pci());
+}
+
+TEST_CASE("config: table_size auto, written or not, and a size the servers outgrow", "[conf]") {
+    const std::string head = "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n";
+    std::string many;
+    for (int i = 0; i < 1100; ++i) many += fmt::format("{{host: h{}, ip: 10.1.{}.{}}},", i, i / 250, i % 250 + 1);
+    LoadResult r =
+        load(head + "services: [{name: s, vip: 192.0.2.1, port: 80, table_size: auto, realservers: [" + many + "]}]\n",
+             "t.yaml");
+    for (const auto& e : r.errors) INFO(e.str());
+    REQUIRE(r.config);
+    CHECK(r.config->services[0].table_size == 0);
+    CHECK(r.config->services[0].realservers.size() == 1100);
+    LoadResult fixed =
+        load(head + "services: [{name: s, vip: 192.0.2.1, port: 80, table_size: 1021, realservers: [" + many + "]}]\n",
+             "t.yaml");
+    REQUIRE(fixed.errors.size() == 1);
+    CHECK(fixed.errors[0].path == "services[0].table_size");
+    CHECK_THAT(fixed.errors[0].message, Catch::Contains("1021 must exceed the number of real servers (1100)"));
 }
 
 TEST_CASE("config: each error names file, line, column and key path", "[conf]") {
@@ -251,6 +271,10 @@ TEST_CASE("config: each error names file, line, column and key path", "[conf]") 
     }
     SECTION("not a prime table size") {
         one_error(with("table_size: 1021", "table_size: 1024"), "services[0].table_size", "not a prime");
+    }
+    SECTION("a table size that is neither auto nor a number") {
+        one_error(with("table_size: 1021", "table_size: big"), "services[0].table_size",
+                  "'big' is neither auto nor a prime between 1021 and 1000003");
     }
     SECTION("threshold out of range") {
         one_error(with("depool_threshold: 0.7", "depool_threshold: 1.5"), "services[0].depool_threshold",

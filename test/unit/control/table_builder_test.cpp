@@ -56,7 +56,7 @@ std::vector<std::vector<uint16_t>> fresh_rings(const conf::Config& c,
         for (const auto& rs : s.realservers) {
             b.push_back({rs.host, rs.enabled && !down.count({s.name, rs.host}) ? rs.weight : 0});
         }
-        out.push_back(dp::generate_ring(b, s.table_size));
+        out.push_back(dp::generate_ring(b, ctl::ring_size(s)));
     }
     return out;
 }
@@ -118,6 +118,42 @@ TEST_CASE("ring cache: unchanged services share their ring, changed ones get a n
     auto fourth = ctl::build_table(c, slots, 4, {}, nullptr);
     REQUIRE(fourth.table);
     CHECK(entries(fourth.table->service(3).ring) == fresh_rings(config_of(20, 30))[3]);
+}
+
+TEST_CASE("table_size auto: the ring follows the pool's length, not its health or weights", "[table_builder]") {
+    conf::Config c = config_of(3, 100, 0);
+    c.services[1].realservers.resize(16);
+    c.services[2].table_size = 65537;
+    ctl::CounterSlots slots;
+    ctl::RingCache cache(1);
+    auto first = ctl::build_table(c, slots, 1, {}, &cache);
+    REQUIRE(first.table);
+    CHECK(first.table->service(0).ring.size() == 8209);  // 100 servers: 64 x 100 <= 8209
+    CHECK(first.table->service(1).ring.size() == 1031);
+    CHECK(first.table->service(2).ring.size() == 65537);  // explicit sizes stay
+    CHECK(ctl::max_servers(c.services[0]) == dp::kNoBackend - 1u);
+    CHECK(ctl::table_size_text(c.services[0]) == "table_size auto");
+
+    // Drained, weight 0 and down servers still count: the size stays, the ring is rebuilt.
+    for (size_t k = 0; k < 60; ++k) c.services[0].realservers[k].enabled = false;
+    c.services[0].realservers[60].weight = 0;
+    std::set<std::pair<std::string, std::string>> down;
+    for (size_t k = 61; k < 90; ++k) down.insert({"svc0", c.services[0].realservers[k].host});
+    auto second = ctl::build_table(c, slots, 2, down, &cache);
+    REQUIRE(second.table);
+    CHECK(second.table->service(0).ring.size() == 8209);
+    CHECK(entries(second.table->service(0).ring) == fresh_rings(c, down)[0]);
+
+    // A pool that grows past 128 servers moves up one step; back to 128, down again.
+    conf::Config grown = config_of(1, 129, 0);
+    auto third = ctl::build_table(grown, slots, 3, {}, &cache);
+    REQUIRE(third.table);
+    CHECK(third.table->service(0).ring.size() == 16411);
+    grown.services[0].realservers.pop_back();
+    auto fourth = ctl::build_table(grown, slots, 4, {}, &cache);
+    REQUIRE(fourth.table);
+    CHECK(fourth.table->service(0).ring.size() == 8209);
+    CHECK(entries(fourth.table->service(0).ring) == fresh_rings(grown)[0]);
 }
 
 TEST_CASE("ring cache: services with identical inputs share one ring", "[table_builder]") {

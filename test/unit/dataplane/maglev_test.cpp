@@ -14,9 +14,12 @@
 
 using tern::dp::generate_ring;
 using tern::dp::is_prime;
+using tern::dp::kMaglevEntriesPerServer;
 using tern::dp::kMaglevOffsetSeed;
+using tern::dp::kMaglevSizeLadder;
 using tern::dp::kMaglevSkipSeed;
 using tern::dp::kNoBackend;
+using tern::dp::maglev_auto_size;
 using tern::dp::MaglevBackend;
 
 namespace {
@@ -205,6 +208,55 @@ TEST_CASE("is_prime", "[maglev]") {
     int below_1000 = 0;
     for (uint32_t n = 0; n < 1000; ++n) below_1000 += is_prime(n);
     CHECK(below_1000 == 168);
+}
+
+TEST_CASE("auto ring size: the prime above a power of two with 64 entries per listed server", "[maglev]") {
+    uint32_t prev_pow2 = 1u << 9;
+    for (uint32_t size : kMaglevSizeLadder) {
+        INFO(size);
+        CHECK(is_prime(size));
+        // The first prime above the next power of two: 2^k < size, and no prime in between.
+        const uint32_t pow2 = uint32_t{1} << (31 - __builtin_clz(size));
+        CHECK(pow2 == prev_pow2 * 2);
+        for (uint32_t n = pow2 + 1; n < size; ++n) CHECK_FALSE(is_prime(n));
+        prev_pow2 = pow2;
+    }
+    CHECK(maglev_auto_size(0) == 1031);
+    CHECK(maglev_auto_size(1) == 1031);
+    CHECK(maglev_auto_size(16) == 1031);
+    CHECK(maglev_auto_size(17) == 2053);
+    CHECK(maglev_auto_size(100) == 8209);
+    CHECK(maglev_auto_size(128) == 8209);
+    CHECK(maglev_auto_size(129) == 16411);
+    CHECK(maglev_auto_size(513) == 65537);
+    CHECK(maglev_auto_size(1024) == 65537);
+    CHECK(maglev_auto_size(1025) == 131101);
+    CHECK(maglev_auto_size(65534) == 4194319);
+    CHECK(maglev_auto_size(1000000) == 4194319);
+    for (size_t n = 1; n <= 65534; n = n * 3 / 2 + 1) {
+        INFO(n);
+        const uint32_t m = maglev_auto_size(n);
+        CHECK(m >= n * kMaglevEntriesPerServer);
+        CHECK(m < 2 * n * kMaglevEntriesPerServer + 1031);  // no more than one step too big
+    }
+}
+
+TEST_CASE("auto ring size: balance at 64 to 128 entries per server", "[maglev]") {
+    // At the ladder's tightest (exactly 64 entries per server: 16 servers in 1031, 128 in 8209,
+    // 1024 in 65537) every server owns its share to within one entry.
+    for (uint32_t n : {16u, 100u, 128u, 1024u}) {
+        std::vector<std::string> ids;
+        for (uint32_t i = 0; i < n; ++i) ids.push_back("cp" + std::to_string(1000 + i) + ".eqiad.wmnet");
+        std::vector<MaglevBackend> b;
+        for (const auto& id : ids) b.push_back({id, 10});
+        const uint32_t m = maglev_auto_size(n);
+        const std::vector<uint32_t> own = counts(generate_ring(b, m), n);
+        const double ideal = static_cast<double>(m) / n;
+        for (uint32_t i = 0; i < n; ++i) {
+            INFO(n << " servers, M=" << m << ", server " << i);
+            CHECK(std::abs(own[i] - ideal) < 1.0);
+        }
+    }
 }
 
 TEST_CASE("edge cases: no backend, all drained, one backend", "[maglev]") {
