@@ -617,8 +617,9 @@ def case_bird_flaps(work):
 
 
 def case_bird_other_capabilities(work):
-    """BIRD comes back with hold time 6 and without the 4-octet AS capability:
-    tern negotiates again (hold 6, 2-octet AS_PATH, which BIRD accepts)."""
+    """BIRD comes back with another router id, hold time 6 and without the
+    4-octet AS capability: tern negotiates again (hold 6, 2-octet AS_PATH,
+    which BIRD accepts)."""
     conf = interop.speaker_conf(work, interop.NS_A, 0, hold=9)
     router = interop.Bird(work, [interop.NS_A])
     sp = interop.Speaker(work, interop.NS_A, conf)
@@ -628,6 +629,7 @@ def case_bird_other_capabilities(work):
         expect("(hold time 9 s)" in log.read_text(), "first session: hold time 9 s")
         router.stop()
         cfg = (work / "bird.conf").read_text()
+        cfg = cfg.replace("router id 10.99.0.1;", "router id 10.99.0.254;")
         (work / "bird.conf").write_text(cfg.replace("ipv4 {", "hold time 6; enable as4 off;\n  ipv4 {"))
         router.sock.unlink(missing_ok=True)
         router.log = open(work / "bird.log", "a")
@@ -635,10 +637,11 @@ def case_bird_other_capabilities(work):
                                      "-s", str(router.sock)], stdout=router.log, stderr=subprocess.STDOUT)
         wait_for(lambda: router.sock.exists(), 10, "bird's control socket")
         wait_for(lambda: "(hold time 6 s)" in log.read_text(), 15, "a session with hold time 6 s")
+        expect("router id 10.99.0.254" in log.read_text(), "tern's log has BIRD's new router id")
         wait_for(lambda: interop.best(router, interop.V4), 10, "routes from the 2-octet session")
         r = interop.best(router, interop.V4)
         expect(r.get("as_path") == [64600, 64600], f"AS path at BIRD: {r}")
-        return ["hold 9 -> 6 s", f"2-octet AS_PATH accepted: {r.get('as_path')}"]
+        return ["router id 10.99.0.1 -> 10.99.0.254, hold 9 -> 6 s", f"2-octet AS_PATH accepted: {r.get('as_path')}"]
     finally:
         sp.stop()
         sp.kill()
