@@ -32,6 +32,9 @@ public:
     // Connections not yet fully closed (closing ones flush what was sent first):
     // run the io_context until this is 0 to be sure a CEASE went out.
     size_t open_connections() const;
+    // Unsent bytes a connection may queue before it is cut (default 4 MB);
+    // applies to every connection, from their next send().
+    void set_max_unsent(size_t bytes);
 
     struct Shared;
 

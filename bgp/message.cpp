@@ -11,8 +11,8 @@ namespace tern::bgp {
 namespace {
 
 constexpr uint8_t kAttrOrigin = 1, kAttrAsPath = 2, kAttrNextHop = 3, kAttrMed = 4, kAttrLocalPref = 5,
-                  kAttrCommunities = 8, kAttrMpReach = 14, kAttrMpUnreach = 15, kAttrAs4Path = 17,
-                  kAttrLargeCommunity = 32;
+                  kAttrAtomicAggregate = 6, kAttrAggregator = 7, kAttrCommunities = 8, kAttrMpReach = 14,
+                  kAttrMpUnreach = 15, kAttrAs4Path = 17, kAttrAs4Aggregator = 18, kAttrLargeCommunity = 32;
 constexpr uint8_t kFlagOptional = 0x80, kFlagTransitive = 0x40, kFlagExtended = 0x10;
 constexpr uint8_t kOptionalAttrError = 9;
 constexpr uint8_t kCapMp = 1, kCapRouteRefresh = 2, kCapAs4 = 65;
@@ -147,6 +147,27 @@ Bytes as_path_value(const std::vector<AsSegment>& path, bool four) {
     return std::move(v.bytes());
 }
 
+// The Optional and Transitive bits an attribute we know must carry (RFC 4271
+// 5, RFC 4760, 1997, 6793, 8092); -1 for the ones we do not check.
+int expected_flags(uint8_t type) {
+    switch (type) {
+        case kAttrOrigin:
+        case kAttrAsPath:
+        case kAttrNextHop:
+        case kAttrLocalPref:
+        case kAttrAtomicAggregate: return kFlagTransitive;
+        case kAttrMed:
+        case kAttrMpReach:
+        case kAttrMpUnreach: return kFlagOptional;
+        case kAttrAggregator:
+        case kAttrCommunities:
+        case kAttrAs4Path:
+        case kAttrAs4Aggregator:
+        case kAttrLargeCommunity: return kFlagOptional | kFlagTransitive;
+        default: return -1;
+    }
+}
+
 bool parse_as_path(std::span<const uint8_t> value, bool four, std::vector<AsSegment>& out) {
     Reader r(value);
     const size_t width = four ? 4 : 2;
@@ -222,14 +243,39 @@ Decoded<Message> decode_update(Reader r, Codec codec) {
         const uint8_t flags = attrs.u8();
         const uint8_t type = attrs.u8();
         const uint16_t len = (flags & kFlagExtended) ? attrs.u16() : attrs.u8();
-        if (!attrs.ok() || !attrs.has(len)) return note(err::kUpdate, err::kMalformedAttrList);
+        if (!attrs.ok() || !attrs.has(len)) {
+            // RFC 7606 4: an attribute running past the total attribute length
+            // (or too few bytes left for an attribute header) is treat-as-withdraw;
+            // the total length still finds the NLRI. An MP attribute cut short
+            // hides NLRI we cannot withdraw: that resets the session (7606 5.3).
+            if (attrs.ok() && (type == kAttrMpReach || type == kAttrMpUnreach)) {
+                return note(err::kUpdate, kOptionalAttrError);
+            }
+            u.treat_as_withdraw = true;
+            break;
+        }
         const auto value = attrs.take(len);
         if (seen.test(type)) {
             if (type == kAttrMpReach || type == kAttrMpUnreach) return note(err::kUpdate, err::kMalformedAttrList);
             continue;  // RFC 7606 3(g): keep the first
         }
         seen.set(type);
+        // RFC 7606 3(c): Optional or Transitive bits that contradict the
+        // attribute's definition make it malformed: treat-as-withdraw. MP
+        // attributes are still parsed, so the NLRI they carry is located.
+        if (const int want = expected_flags(type); want >= 0 && (flags & (kFlagOptional | kFlagTransitive)) != want) {
+            u.treat_as_withdraw = true;
+            if (type != kAttrMpReach && type != kAttrMpUnreach) continue;
+        }
         Reader v(value);
+        // RFC 4271 6.3: an Optional Attribute Error carries the attribute.
+        auto optional_error = [&] {
+            Bytes data{flags, type};
+            if (flags & kFlagExtended) data.push_back(static_cast<uint8_t>(len >> 8));
+            data.push_back(static_cast<uint8_t>(len));
+            data.insert(data.end(), value.begin(), value.end());
+            return note(err::kUpdate, kOptionalAttrError, std::move(data));
+        };
         switch (type) {
             case kAttrOrigin:
                 if (len != 1 || value[0] > 2) {
@@ -282,10 +328,11 @@ Decoded<Message> decode_update(Reader r, Codec codec) {
                 auto nh = v.take(nhl);
                 mp.next_hop.assign(nh.begin(), nh.end());
                 v.u8();  // reserved
-                if (!v.ok()) return note(err::kUpdate, kOptionalAttrError);
+                if (!v.ok()) return optional_error();
                 if (mp.family.afi == kAfiIpv4 || mp.family.afi == kAfiIpv6) {
-                    if (auto e = get_prefixes(v, mp.family.afi == kAfiIpv4 ? 4 : 6, kOptionalAttrError, mp.nlri))
-                        return *e;
+                    if (get_prefixes(v, mp.family.afi == kAfiIpv4 ? 4 : 6, kOptionalAttrError, mp.nlri)) {
+                        return optional_error();
+                    }
                 }
                 u.mp_reach = std::move(mp);
                 break;
@@ -294,10 +341,11 @@ Decoded<Message> decode_update(Reader r, Codec codec) {
                 MpUnreach mp;
                 mp.family.afi = v.u16();
                 mp.family.safi = v.u8();
-                if (!v.ok()) return note(err::kUpdate, kOptionalAttrError);
+                if (!v.ok()) return optional_error();
                 if (mp.family.afi == kAfiIpv4 || mp.family.afi == kAfiIpv6) {
-                    if (auto e = get_prefixes(v, mp.family.afi == kAfiIpv4 ? 4 : 6, kOptionalAttrError, mp.withdrawn))
-                        return *e;
+                    if (get_prefixes(v, mp.family.afi == kAfiIpv4 ? 4 : 6, kOptionalAttrError, mp.withdrawn)) {
+                        return optional_error();
+                    }
                 }
                 u.mp_unreach = std::move(mp);
                 break;

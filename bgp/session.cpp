@@ -7,7 +7,9 @@
 namespace tern::bgp {
 namespace {
 
-// RFC 4271 8.2.2: a large hold time while waiting for the peer's OPEN.
+// RFC 4271 8.2.2: a large hold time while waiting for the peer's OPEN
+// (4 minutes suggested); but never longer than the hold time we propose, as
+// a peer that sends nothing for that long once Established is dropped too.
 constexpr Duration kOpenHold = std::chrono::minutes(4);
 constexpr AfiSafi kIpv4Unicast{kAfiIpv4, kSafiUnicast};
 constexpr AfiSafi kIpv6Unicast{kAfiIpv6, kSafiUnicast};
@@ -103,8 +105,9 @@ void Session::on_connected(std::unique_ptr<Connection> c, const std::string& err
     attempt_.reset();
     if (!c) {
         status_.last_error = error;
-        base_ = State::active;  // the retry timer is running
-        settle("connect failed: " + error);
+        base_ = State::active;
+        back_off();
+        settle(fmt::format("connect failed: {}; next attempt in {} s", error, status_.idle_hold.count() / 1000));
         return;
     }
     if (!running_ || conns_.size() >= 2) {
@@ -168,7 +171,7 @@ void Session::add(std::unique_ptr<Connection> link, bool inbound) {
     o.caps.route_refresh = true;
     o.caps.as4 = settings_.local_asn;
     send_to(c, encode(o));
-    c->hold->arm(kOpenHold);
+    c->hold->arm(settings_.hold_time == 0 ? kOpenHold : std::min<Duration>(kOpenHold, seconds(settings_.hold_time)));
     settle(fmt::format("{} connection, OPEN sent", inbound ? "incoming" : "outgoing"));
 }
 
@@ -222,6 +225,7 @@ void Session::on_message(Conn* c, const Message& m) {
             c->state = State::established;
             status_.established_at = clock_.now();
             ++status_.established_count;
+            status_.idle_hold = {};
             status_.hold_time = c->hold_time;
             note_endpoints(*c);
             settle(fmt::format("hold time {} s", c->hold_time));
@@ -318,6 +322,11 @@ void Session::drop(Conn* c, std::optional<Notification> n, const std::string& wh
     auto it = std::find_if(conns_.begin(), conns_.end(), [c](const auto& p) { return p.get() == c; });
     if (it == conns_.end()) return;
     if (n) send_to(c, encode(*n));
+    const bool was_up = c->state == State::established;
+    if (was_up && running_) ++status_.flaps;
+    if (was_up && status_.established_at && clock_.now() - *status_.established_at >= kStableTime) {
+        status_.failures = 0;
+    }
     c->hold->cancel();
     c->keepalive->cancel();
     c->link->close();
@@ -326,9 +335,12 @@ void Session::drop(Conn* c, std::optional<Notification> n, const std::string& wh
     if (n && n->code != err::kCease) status_.last_error = why;
     if (!n && status_.last_error.empty()) status_.last_error = why;
     if (conns_.empty() && running_) {
-        // Idle, then start again after the connect-retry time (the idle hold).
+        // Idle, then start again after the idle hold (backed off).
         base_ = State::idle;
-        retry_->arm(seconds(settings_.connect_retry));
+        back_off();
+        settle(fmt::format("{}; {} {} s", why, settings_.passive ? "back to Active in" : "next attempt in",
+                           status_.idle_hold.count() / 1000));
+        return;
     }
     settle(why);
 }
@@ -352,6 +364,16 @@ void Session::settle(const std::string& why) {
     if (s != State::established && s != State::open_confirm) status_.hold_time = 0;
     if (s != State::established) status_.established_at.reset();
     if (events_.state_changed) events_.state_changed(*this, from, s, why);
+}
+
+void Session::back_off() {
+    ++status_.failures;
+    const Duration base = seconds(settings_.connect_retry);
+    const Duration cap = std::max(base, kMaxIdleHold);
+    Duration wait = base;
+    for (uint32_t i = 1; i < status_.failures && wait < cap; ++i) wait *= 2;
+    status_.idle_hold = std::min(wait, cap);
+    retry_->arm(status_.idle_hold);
 }
 
 void Session::bury() { graveyard_.clear(); }

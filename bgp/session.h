@@ -31,6 +31,14 @@ struct PeerSettings {
     SocketOptions socket;
 };
 
+// The connect-retry backoff (RFC 4271's DampPeerOscillations): after the n-th
+// failure in a row the next attempt waits connect_retry x 2^(n-1), at most
+// max(connect_retry, kMaxIdleHold). A session that stays Established for
+// kStableTime clears the count. A peer that connects to us is accepted
+// whenever it does, backoff or not.
+constexpr Duration kMaxIdleHold = std::chrono::seconds(60);
+constexpr Duration kStableTime = std::chrono::seconds(60);
+
 struct PeerStatus {
     State state = State::idle;
     TimePoint since{};  // of the current state
@@ -38,8 +46,14 @@ struct PeerStatus {
     uint64_t messages_in = 0, messages_out = 0;
     uint64_t updates_in = 0, updates_out = 0;
     uint64_t established_count = 0;  // times the session came up
-    uint16_t hold_time = 0;          // negotiated, while OpenConfirm or Established
-    std::string last_error;          // the last reason a connection ended
+    uint64_t flaps = 0;              // times an Established session ended other than by stop()
+    // Connection failures (attempts that failed, connections lost before the
+    // session stayed Established for kStableTime) since the last stable one;
+    // each doubles the wait before the next attempt (idle hold backoff).
+    uint32_t failures = 0;
+    Duration idle_hold{};    // the wait before the next attempt, while there is one
+    uint16_t hold_time = 0;  // negotiated, while OpenConfirm or Established
+    std::string last_error;  // the last reason a connection ended
     // The endpoints of the latest TCP connection (the Established one once
     // there is one) and whether the peer opened it; empty before the first.
     std::string local_ip, remote_ip;
@@ -92,6 +106,8 @@ private:
     void drop(Conn* c, std::optional<Notification> n, const std::string& why);
     void restart_hold(Conn* c);
     void settle(const std::string& why);
+    // Counts a failure and arms the retry timer for the backed-off wait.
+    void back_off();
     void bury();
     Conn* established() const;
 

@@ -111,7 +111,7 @@ std::string Speaker::listen() {
                                               return;
                                           }
                                       }
-                                      log_(fmt::format("bgp: refused a connection from {}: not a peer", from.str()));
+                                      log_refused(from);
                                       c->close();
                                   });
     }
@@ -229,6 +229,22 @@ std::vector<std::string> Speaker::reconfigure(SpeakerSettings next) {
         if (auto err = listen(); !err.empty()) done.push_back("bgp: " + err);
     }
     return done;
+}
+
+void Speaker::log_refused(const Address& from) {
+    constexpr auto kQuiet = std::chrono::minutes(1);
+    const TimePoint now = clock_.now();
+    if (refused_.size() > 1024) std::erase_if(refused_, [&](const auto& e) { return now - e.second.logged >= kQuiet; });
+    auto [it, fresh] = refused_.try_emplace(from);
+    Refused& r = it->second;
+    if (!fresh && now - r.logged < kQuiet) {
+        ++r.quiet;
+        return;
+    }
+    log_(fmt::format("bgp: refused a connection from {}: not a peer{}", from.str(),
+                     r.quiet ? fmt::format(" ({} more refused in the last minute, not logged)", r.quiet) : ""));
+    r.logged = now;
+    r.quiet = 0;
 }
 
 void Speaker::send_all(Session& s, std::optional<AfiSafi> only) {

@@ -71,6 +71,8 @@ private:
     std::unique_ptr<Session> make_session(PeerSettings p);
     void send_all(Session& s, std::optional<AfiSafi> only);
     void send_routes(Session& s, const std::vector<Route>& reach, const std::vector<Prefix>& unreach);
+    // Logs a refused stranger's connection at most once a minute per address.
+    void log_refused(const Address& from);
 
     SpeakerSettings settings_;
     Transport& transport_;
@@ -78,6 +80,11 @@ private:
     Log log_;
     std::vector<std::unique_ptr<Session>> sessions_;
     std::map<Prefix, uint32_t> routes_;  // prefix -> MED
+    struct Refused {
+        TimePoint logged{};
+        uint64_t quiet = 0;  // refused since, not logged
+    };
+    std::map<Address, Refused> refused_;
     bool listening_ = false;
     bool started_ = false;
 };

@@ -231,6 +231,11 @@ void bgp_metrics(Writer& w, const bgp::Speaker* speaker) {
               static_cast<double>(st.updates_out));
         w.add("tern_bgp_established_total", "counter", "Times the session came up", l,
               static_cast<double>(st.established_count));
+        w.add("tern_bgp_flaps_total", "counter", "Times an established session went down (other than by a stop)", l,
+              static_cast<double>(st.flaps));
+        w.add("tern_bgp_connect_failures", "gauge",
+              "Connection failures in a row, each doubling the wait before the next attempt", l,
+              static_cast<double>(st.failures));
     }
 }
 

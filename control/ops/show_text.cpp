@@ -34,9 +34,10 @@ std::string endpoint(const conf::IpAddr& ip, uint16_t port) {
 std::string bgp_text(const bgp::Speaker* speaker) {
     if (speaker == nullptr) return "bgp: not configured\n";
     // As routers show it: the time in the current state (Up/Down), how many
-    // times the session came up, messages each way, why it last ended.
-    std::string o = fmt::format("{:<40} {:<12} {:>10} {:>5} {:>10} {:>10}  {}\n", "Peer", "State", "Up/Down", "Ups",
-                                "MsgRcvd", "MsgSent", "Last error");
+    // times the session came up and went down (Flaps), messages each way, why
+    // it last ended (with the backed-off wait before the next attempt).
+    std::string o = fmt::format("{:<40} {:<12} {:>10} {:>5} {:>5} {:>10} {:>10}  {}\n", "Peer", "State", "Up/Down",
+                                "Ups", "Flaps", "MsgRcvd", "MsgSent", "Last error");
     const auto now = std::chrono::steady_clock::now();
     for (const auto& s : speaker->sessions()) {
         const auto& st = s->status();
@@ -45,9 +46,9 @@ std::string bgp_text(const bgp::Speaker* speaker) {
         const std::string updown = st.since == bgp::TimePoint{}
                                        ? "never"
                                        : fmt::format("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-        o += fmt::format("{:<40} {:<12} {:>10} {:>5} {:>10} {:>10}  {}\n",
+        o += fmt::format("{:<40} {:<12} {:>10} {:>5} {:>5} {:>10} {:>10}  {}\n",
                          fmt::format("{} AS{}", ps.address.str(), ps.remote_asn), bgp::to_string(st.state), updown,
-                         st.established_count, st.messages_in, st.messages_out, st.last_error);
+                         st.established_count, st.flaps, st.messages_in, st.messages_out, st.last_error);
     }
     return o;
 }

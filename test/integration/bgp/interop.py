@@ -723,10 +723,10 @@ def case_show_bgp_metrics(work):
     try:
         wait_for(lambda: best(router, V4) and best(router, V6), 30, "tern run's VIP routes")
         row = show_bgp()
-        # Peer, AS, State, Up/Down, Ups, MsgRcvd, MsgSent
-        expect(len(row) >= 7 and row[1] == "AS65000" and row[2] == "Established" and row[4] == "1",
+        # Peer, AS, State, Up/Down, Ups, Flaps, MsgRcvd, MsgSent
+        expect(len(row) >= 8 and row[1] == "AS65000" and row[2] == "Established" and row[4] == "1" and row[5] == "0",
                f"show bgp while established: {row}")
-        expect(row[3].count(":") == 2 and int(row[5]) >= 2 and int(row[6]) >= 3,
+        expect(row[3].count(":") == 2 and int(row[6]) >= 2 and int(row[7]) >= 3,
                f"show bgp's time and message counts: {row}")
         m = metrics()
         peer = {"peer": "10.99.0.1", "local_asn": "64600"}
@@ -759,8 +759,10 @@ def case_show_bgp_metrics(work):
                f"one state counts the session: {[x for x in m.splitlines() if 'state_count' in x]}")
         expect(metric(m, "tern_bgp_established_total", **peer) == 1, "tern_bgp_established_total after the stop")
         row = show_bgp()
-        expect(len(row) >= 5 and row[2] != "Established" and row[4] == "1", f"show bgp after BIRD stopped: {row}")
-        return [f"show bgp: {' '.join(row[:5])}", "PyBal's and Tern's BGP metrics followed the session"]
+        expect(len(row) >= 6 and row[2] != "Established" and row[4] == "1" and row[5] == "1",
+               f"show bgp after BIRD stopped: {row}")
+        expect(metric(m, "tern_bgp_flaps_total", **peer) == 1, "tern_bgp_flaps_total after the stop")
+        return [f"show bgp: {' '.join(row[:6])}", "PyBal's and Tern's BGP metrics followed the session"]
     finally:
         stop_tern(p)
         router.stop()

@@ -238,10 +238,69 @@ TEST_CASE("bgp codec: UPDATE errors, RFC 4271 6.3 and RFC 7606", "[bgp]") {
         CHECK(n.code == 3);
         CHECK(n.subcode == 1);
     }
-    SECTION("attribute length overruns the attribute list") {
+    SECTION("attribute length overruns the attribute list: treat-as-withdraw (RFC 7606 4)") {
         Bytes b = good;
-        b[23 + 2] = 9;  // ORIGIN claims 9 bytes
-        CHECK(must_fail(b).subcode == err::kMalformedAttrList);
+        b[23 + 2] = 250;  // ORIGIN claims 250 bytes
+        auto m = must_decode<Update>(b);
+        CHECK(m.treat_as_withdraw);
+        CHECK(m.nlri == std::vector<Prefix>{pfx("10.0.0.0", 8)});  // found through the total length
+    }
+    SECTION("fewer bytes left than an attribute header: treat-as-withdraw (RFC 7606 4)") {
+        // Grow the attribute list by two bytes (a flags and a type octet, no length).
+        Bytes b = good;
+        const uint16_t alen = static_cast<uint16_t>(b[21] << 8 | b[22]);
+        b.insert(b.begin() + 23 + alen, {0x40, 1});
+        b[22] = static_cast<uint8_t>(alen + 2);
+        b[17] = static_cast<uint8_t>(b.size());
+        CHECK(must_decode<Update>(b).treat_as_withdraw);
+    }
+    SECTION("Optional/Transitive flags against the attribute's definition: treat-as-withdraw (RFC 7606 3c)") {
+        Bytes b = good;
+        b[23] = 0xc0;  // ORIGIN (well-known) marked optional
+        auto m = must_decode<Update>(b);
+        CHECK(m.treat_as_withdraw);
+        CHECK_FALSE(m.attrs.origin);
+        Bytes c = good;
+        c[27] = 0x00;  // AS_PATH not transitive
+        CHECK(must_decode<Update>(c).treat_as_withdraw);
+        CHECK(must_decode<Update>(good).treat_as_withdraw == false);
+    }
+    SECTION("AS_PATH with an unknown segment type or an empty segment: treat-as-withdraw (RFC 7606 7.2)") {
+        Bytes b = good;
+        b[30] = 5;  // segment type 5
+        CHECK(must_decode<Update>(b).treat_as_withdraw);
+        Bytes c = good;
+        c[31] = 0;  // zero ASes, the rest left over
+        CHECK(must_decode<Update>(c).treat_as_withdraw);
+        Bytes d = good;
+        d[31] = 2;  // two ASes in four bytes: the segment overruns the attribute
+        CHECK(must_decode<Update>(d).treat_as_withdraw);
+    }
+    SECTION("an MP_REACH_NLRI cut short by the attribute list: session reset, optional attribute error") {
+        Update m;
+        m.attrs.origin = 0;
+        m.mp_reach = MpReach{{kAfiIpv6, kSafiUnicast}, Bytes(16, 1), {pfx("2001:db8::", 32)}};
+        Bytes b = encode(m, {});
+        // The MP_REACH attribute (after ORIGIN's 4 bytes and an empty AS_PATH's 3) claims more than the list holds.
+        REQUIRE(b[23 + 7 + 1] == 14);
+        b[23 + 7 + 2] = 200;
+        auto n = must_fail(b);
+        CHECK(n.code == err::kUpdate);
+        CHECK(n.subcode == 9);
+    }
+    SECTION("MP_REACH_NLRI with a prefix length 129: session reset, 3/9 with the attribute as data") {
+        Update m;
+        m.attrs.origin = 0;
+        m.mp_reach = MpReach{{kAfiIpv6, kSafiUnicast}, Bytes(16, 1), {pfx("2001:db8::", 32)}};
+        Bytes b = encode(m, {});
+        const size_t at = 23 + 7;  // MP_REACH's flags, after ORIGIN and an empty AS_PATH
+        REQUIRE(b[at + 1] == 14);
+        const size_t len = b[at + 2];
+        b[at + 3 + 4 + 16 + 1] = 129;  // after AFI, SAFI, next hop length, next hop, reserved: the prefix length
+        auto n = must_fail(b);
+        CHECK(n.code == err::kUpdate);
+        CHECK(n.subcode == 9);
+        CHECK(n.data == Bytes(b.begin() + at, b.begin() + at + 3 + len));
     }
     SECTION("NLRI prefix length 33") {
         Bytes b = good;

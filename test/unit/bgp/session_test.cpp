@@ -268,3 +268,115 @@ TEST_CASE("bgp session: collision detection keeps the higher router id's connect
     winner.feed(encode(Keepalive{}));
     CHECK(r.session->state() == State::established);
 }
+
+TEST_CASE("bgp session: failures in a row double the wait before the next attempt, up to 60 s", "[bgp]") {
+    Rig r;  // connect_retry 5 s
+    auto l = establish(r);
+    l->peer_close();  // a router restarting: failure 1, the next attempt in 5 s
+    CHECK(r.session->status().flaps == 1);
+    CHECK(r.session->status().failures == 1);
+    CHECK(r.session->status().idle_hold == 5s);
+    // Still down: every refused attempt doubles the wait, 10, 20, 40, then 60 s.
+    for (auto wait : {5s, 10s, 20s, 40s, 60s, 60s}) {
+        r.clock.advance(wait - 1s);
+        CHECK(r.transport.live_attempts() == 0);
+        r.clock.advance(1s);
+        REQUIRE(r.transport.live_attempts() == 1);
+        r.transport.complete(false);
+        CHECK(r.session->state() == State::active);
+    }
+    CHECK(r.session->status().failures == 7);
+    CHECK(r.session->status().last_error == "connection refused");
+    // A router that connects to us is accepted during the wait.
+    auto [conn, in] = FakeTransport::incoming(*Address::parse("10.0.0.1"));
+    r.session->accept(std::move(conn));
+    expect<Open>(*in);
+    in->feed(encode(peer_open()));
+    expect<Keepalive>(*in);
+    in->feed(encode(Keepalive{}));
+    REQUIRE(r.session->state() == State::established);
+    CHECK(r.session->status().idle_hold == 0s);
+    SECTION("a session that drops before it was stable keeps backing off") {
+        for (int i = 0; i < 19; ++i) {  // 57 s
+            r.clock.advance(3s);
+            in->feed(encode(Keepalive{}));
+        }
+        in->peer_close();
+        CHECK(r.session->status().failures == 8);
+        CHECK(r.session->status().idle_hold == 60s);
+    }
+    SECTION("a session that stayed up 60 s starts the count again") {
+        for (int i = 0; i < 20; ++i) {
+            r.clock.advance(3s);
+            in->feed(encode(Keepalive{}));
+        }
+        in->peer_close();
+        CHECK(r.session->status().flaps == 2);
+        CHECK(r.session->status().failures == 1);
+        CHECK(r.session->status().idle_hold == 5s);
+        r.clock.advance(5s);
+        CHECK(r.transport.live_attempts() == 1);
+    }
+    SECTION("stop is not a flap") {
+        r.session->stop({err::kCease, err::kAdminShutdown, {}});
+        CHECK(r.session->status().flaps == 1);
+    }
+}
+
+TEST_CASE("bgp session: a peer that never sends OPEN is dropped after the proposed hold time", "[bgp]") {
+    Rig r;  // hold time 9 s
+    r.session->start();
+    auto l = r.transport.complete(true);
+    expect<Open>(*l);
+    r.clock.advance(8s);
+    CHECK(r.session->state() == State::open_sent);
+    r.clock.advance(1s);
+    auto n = expect<Notification>(*l);
+    CHECK(n.code == err::kHoldExpired);
+    CHECK(l->closed);
+    CHECK(r.session->state() == State::idle);
+    CHECK(r.session->status().flaps == 0);  // it never came up
+    r.clock.advance(5s);
+    CHECK(r.transport.live_attempts() == 1);
+}
+
+TEST_CASE("bgp session: a peer that comes back with other capabilities is negotiated again", "[bgp]") {
+    Rig r;
+    auto l = establish(r);  // the peer offered 4-octet AS and hold 30: hold 9
+    CHECK(r.session->status().hold_time == 9);
+    l->peer_close();
+    r.clock.advance(5s);
+    auto l2 = r.transport.complete(true);
+    REQUIRE(l2);
+    expect<Open>(*l2);
+    // Now an old router: no capabilities at all (2-octet AS, IPv4 only), hold 3 s, another identifier.
+    Open o;
+    o.asn = 65001;
+    o.hold_time = 3;
+    o.router_id = 0x0a0000fe;
+    l2->feed(encode(o));
+    expect<Keepalive>(*l2);
+    l2->feed(encode(Keepalive{}));
+    REQUIRE(r.session->state() == State::established);
+    CHECK(r.session->status().hold_time == 3);
+    CHECK(r.session->carries({kAfiIpv4, kSafiUnicast}));
+    CHECK_FALSE(r.session->carries({kAfiIpv6, kSafiUnicast}));
+    Update u;
+    u.attrs.origin = 0;
+    u.attrs.as_path = {{kAsSequence, {64600, 4200000000u}}};
+    u.attrs.next_hop = std::array<uint8_t, 4>{10, 0, 0, 2};
+    u.nlri = {{*Address::parse("198.51.100.10"), 32}};
+    REQUIRE(r.session->send(u));
+    // Encoded for a 2-octet peer: AS_TRANS in AS_PATH (decoded as such with 2-octet ASes).
+    auto sent = l2->take(Codec{false});
+    REQUIRE(sent);
+    auto& got = std::get<Update>(*sent);
+    REQUIRE(got.attrs.as_path.size() == 1);
+    CHECK(got.attrs.as_path[0].asns == std::vector<uint32_t>{64600, kAsTrans});
+    r.clock.advance(1s);  // keepalives every second now
+    expect<Keepalive>(*l2);
+    r.clock.advance(2s);
+    expect<Keepalive>(*l2);
+    CHECK(r.session->state() == State::idle);  // nothing from the peer for 3 s
+    CHECK(expect<Notification>(*l2).code == err::kHoldExpired);
+}

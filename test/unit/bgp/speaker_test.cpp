@@ -212,11 +212,27 @@ TEST_CASE("bgp speaker: announces VIPs with the configured attributes, per peer"
         CHECK(sp.sessions()[0]->state() == State::connect);
         CHECK(sp.sessions()[1]->state() == State::active);  // passive: waits for the router
     }
-    SECTION("connections from strangers are refused") {
-        auto [c3, l3] = FakeTransport::incoming(*Address::parse("10.64.0.99"));
-        transport.on_accept(std::move(c3));
-        CHECK(l3->closed);
-        CHECK(l3->sent.empty());
+    SECTION("connections from strangers are refused, logged once a minute per address") {
+        auto refused_lines = [&] {
+            return std::count_if(log.begin(), log.end(),
+                                 [](const std::string& l) { return l.find("bgp: refused a connection") == 0; });
+        };
+        for (int i = 0; i < 100; ++i) {
+            auto [c3, l3] = FakeTransport::incoming(*Address::parse("10.64.0.99"));
+            transport.on_accept(std::move(c3));
+            CHECK(l3->closed);
+            CHECK(l3->sent.empty());
+        }
+        CHECK(refused_lines() == 1);
+        auto [c4, l4] = FakeTransport::incoming(*Address::parse("10.64.0.98"));
+        transport.on_accept(std::move(c4));
+        CHECK(refused_lines() == 2);  // another address: its own line
+        clock.advance(std::chrono::minutes(1));
+        auto [c5, l5] = FakeTransport::incoming(*Address::parse("10.64.0.99"));
+        transport.on_accept(std::move(c5));
+        CHECK(refused_lines() == 3);
+        CHECK(log.back() ==
+              "bgp: refused a connection from 10.64.0.99: not a peer (99 more refused in the last minute, not logged)");
     }
 }
 
