@@ -347,6 +347,7 @@ private:
 // anonymous, asked for transparent huge pages (MADV_HUGEPAGE) and faulted in
 // (tests, benchmarks, and the dataplane when the EAL runs without hugepages:
 // a table of 1M+ flows on 4 KiB pages spends a TLB miss on most lookups).
+// A table under 2 MiB (tests' tables) is page aligned on 4 KiB pages.
 // Throws std::bad_alloc when it cannot map.
 class FlowMemory {
 public:
@@ -359,7 +360,7 @@ public:
 
 private:
     size_t capacity_;
-    size_t bytes_;  // bytes_for(capacity) rounded up to 2 MiB
+    size_t bytes_;  // bytes_for(capacity) rounded up to 2 MiB (to 4 KiB under 2 MiB)
     void* data_ = nullptr;
 };
 
