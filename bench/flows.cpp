@@ -11,9 +11,21 @@ namespace tern::bench {
 size_t flow_entry_bytes() { return dp::FlowTable::bytes_for(1024) / 1024; }
 
 bool LaneFlows::attach(dp::WorkerConfig& wc, size_t capacity, int socket, dp::LcoreCounters& counters) {
-    memory_ = rte_zmalloc_socket("bench_flows", dp::FlowTable::bytes_for(capacity), 64, socket);
-    if (memory_ == nullptr) return false;
-    auto* t = new dp::FlowTable(memory_, capacity, dp::FlowTimeouts{}, dp::release_flow_counts, &counters);
+    // As tern run (control/daemon/lcores.cpp): EAL hugepages when it has
+    // them, else transparent huge pages (dp::FlowMemory).
+    void* mem = nullptr;
+    if (rte_eal_has_hugepages()) {
+        memory_ = rte_zmalloc_socket("bench_flows", dp::FlowTable::bytes_for(capacity), 64, socket);
+        mem = memory_;
+    } else {
+        try {
+            heap_ = new dp::FlowMemory(capacity);
+            mem = static_cast<dp::FlowMemory*>(heap_)->data();
+        } catch (const std::bad_alloc&) {
+        }
+    }
+    if (mem == nullptr) return false;
+    auto* t = new dp::FlowTable(mem, capacity, dp::FlowTimeouts{}, dp::release_flow_counts, &counters);
     table_ = t;
     wc.flows = t;
     return true;
@@ -22,6 +34,7 @@ bool LaneFlows::attach(dp::WorkerConfig& wc, size_t capacity, int socket, dp::Lc
 LaneFlows::~LaneFlows() {
     delete static_cast<dp::FlowTable*>(table_);
     rte_free(memory_);
+    delete static_cast<dp::FlowMemory*>(heap_);
 }
 
 size_t LaneFlows::evictions() const { return table_ ? static_cast<dp::FlowTable*>(table_)->evictions() : 0; }

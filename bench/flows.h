@@ -32,7 +32,8 @@ public:
     size_t size() const;
 
 private:
-    void* memory_ = nullptr;
+    void* memory_ = nullptr;  // rte_zmalloc'd (EAL hugepages)
+    void* heap_ = nullptr;    // else a dp::FlowMemory
     void* table_ = nullptr;
 };
 

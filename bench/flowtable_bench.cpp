@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -40,7 +41,65 @@ std::vector<uint64_t> parse_list(const std::string& s) {
     return out;
 }
 
+// SplitMix64: random line numbers.
+uint64_t scramble(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
 }  // namespace
+
+int run_memlimit(const Args& args) {
+    const size_t mib = static_cast<size_t>(args.num("mib", 128));
+    const auto groups = parse_list(args.get("groups", "1,8,16,32,64"));
+    const uint64_t lookups = static_cast<uint64_t>(args.num("lookups", 4e6));
+    const size_t capacity = std::max<size_t>(1024, mib * (size_t{1} << 20) / 64);
+    dp::FlowMemory mem(capacity);
+    auto* base = static_cast<uint8_t*>(mem.data());
+    // The table's shape: bucket lines first (1/9 of the memory), entries after.
+    const size_t bucket_lines = capacity / dp::FlowTable::kWays;
+    const size_t entry_lines = dp::FlowTable::bytes_for(capacity) / 64 - bucket_lines;
+    std::memset(base, 1, dp::FlowTable::bytes_for(capacity));
+    uint64_t seed = 1, sum = 0;
+    fmt::print("{{\"mib\": {}, \"results\": [", mib);
+    bool first = true;
+    for (uint64_t g : groups) {
+        g = std::clamp<uint64_t>(g, 1, 128);
+        const uint64_t n = std::max<uint64_t>(g, lookups / g * g);
+        std::vector<size_t> a(g), e(g);
+        auto t0 = Clock::now();
+        for (uint64_t i = 0; i < n; i += g) {
+            for (size_t k = 0; k < g; ++k) {
+                a[k] = scramble(seed++) % (bucket_lines + entry_lines);
+                __builtin_prefetch(base + a[k] * 64);
+            }
+            for (size_t k = 0; k < g; ++k) sum += *reinterpret_cast<volatile uint64_t*>(base + a[k] * 64);
+        }
+        const double line_ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / n;
+        t0 = Clock::now();
+        for (uint64_t i = 0; i < n; i += g) {
+            for (size_t k = 0; k < g; ++k) {
+                a[k] = scramble(seed++) % bucket_lines;
+                __builtin_prefetch(base + a[k] * 64);
+            }
+            for (size_t k = 0; k < g; ++k) {
+                // The entry depends on what the bucket line holds, as a way's signature match.
+                const uint64_t v = *reinterpret_cast<volatile uint64_t*>(base + a[k] * 64);
+                e[k] = bucket_lines + (a[k] * dp::FlowTable::kWays + (v & 7)) % entry_lines;
+                __builtin_prefetch(base + e[k] * 64);
+            }
+            for (size_t k = 0; k < g; ++k) sum += *reinterpret_cast<volatile uint64_t*>(base + e[k] * 64);
+        }
+        const double pair_ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / n;
+        fmt::print("{}{{\"group\": {}, \"ns_per_line\": {:.2f}, \"ns_per_lookup\": {:.2f}}}", first ? "" : ", ", g,
+                   line_ns, pair_ns);
+        first = false;
+    }
+    fmt::print("], \"checksum\": {}}}\n", sum & 1);
+    return 0;
+}
 
 int run_flowtable(const Args& args) {
     const auto counts = parse_list(args.get("flows", "1000000,10000000"));

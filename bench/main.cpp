@@ -29,6 +29,8 @@ constexpr const char* kUsage =
     "  maglev   [--size M (default: auto per server count)] [--servers 10,100,1000] [--runs 5]\n"
     "           [--batch 200 --threads 2]\n"
     "  flowtable [--flows 1000000,10000000]   the flow table alone: inserts, lookups per second\n"
+    "  memlimit [--mib 128] [--groups 1,8,16,32,64]   ns per random line / per bucket+entry lookup\n"
+    "           when a group of G is asked for at once: the memory's limit for big tables\n"
     "  pcap     --out FILE [--case dr] [--flows 4096] [--vips 8]   write the case's frames\n"
     "  cases                                    list the cases\n";
 
@@ -71,6 +73,7 @@ int main(int argc, char** argv) {
         if (mode == "pmd") return run_pmd(args);
         if (mode == "maglev") return run_maglev(args);
         if (mode == "flowtable") return run_flowtable(args);
+        if (mode == "memlimit") return run_memlimit(args);
         if (mode == "pcap") return write_case_pcap(args);
         if (mode == "cases") {
             for (const auto& c : cases()) fmt::print("{:10} {}\n", c.name, c.what);

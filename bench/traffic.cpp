@@ -133,6 +133,8 @@ const std::vector<CaseInfo>& cases() {
         {Case::ipip, "ipip", "IPIP to a VIP", 15.0, 200},
         {Case::new_flow, "new_flow", "every packet a SYN of a new flow", 8.0, 400},
         {Case::punt, "punt", "not a VIP: to the kernel", 0, 0},
+        {Case::mix, "mix", "90% flow hits, 8% SYNs of new flows, 2% not a VIP (punted)", 0, 0},
+        {Case::syn_flood, "syn_flood", "SYNs of new flows into a full flow table (filled before timing)", 0, 0},
     };
     return all;
 }
@@ -150,7 +152,7 @@ conf::Config case_config(Case c, Shape shape) {
 }
 
 std::string not_implemented(Case c, const conf::Config& config) {
-    if (c == Case::new_flow) {
+    if (c == Case::new_flow || c == Case::mix || c == Case::syn_flood) {
         if (flow_entry_bytes() == 0) return "no per-lcore flow table in this build (dataplane/flow_table.h)";
     }
     std::string why;
@@ -165,7 +167,9 @@ std::vector<Frame> make_frames(Case c, const conf::Config& config, uint32_t flow
         const uint64_t r = mix((static_cast<uint64_t>(seed) << 32) | i);
         const uint32_t src = kClientBase + static_cast<uint32_t>(r & 0x3FFFFF);
         const uint16_t sport = static_cast<uint16_t>(1024 + (r >> 32) % 64000);
-        if (c == Case::punt) {
+        // mix: of every 50 frames, one punted and four SYNs (made new flows
+        // at each lap, bench/pipeline.cpp), the rest ACKs of the flow set.
+        if (c == Case::punt || (c == Case::mix && i % 50 == 0)) {
             const uint16_t dport = (i % 2) ? 179 : 22;
             out.push_back(tcp_frame(src, kNodeIp, sport, dport, 0x10));
             continue;
@@ -173,10 +177,16 @@ std::vector<Frame> make_frames(Case c, const conf::Config& config, uint32_t flow
         const conf::Service& s = config.services[i % config.services.size()];
         uint32_t vip;
         std::memcpy(&vip, s.vip.bytes.data(), 4);
-        const uint8_t flags = c == Case::new_flow ? 0x02 : 0x10;  // SYN : ACK
+        const bool syn = c == Case::new_flow || c == Case::syn_flood || (c == Case::mix && i % 50 <= 4);
+        const uint8_t flags = syn ? 0x02 : 0x10;  // SYN : ACK
         out.push_back(tcp_frame(src, ntohl(vip), sport, s.port, flags));
     }
     return out;
+}
+
+bool new_each_lap(Case c, const uint8_t* frame) {
+    if (c == Case::new_flow || c == Case::syn_flood) return true;
+    return c == Case::mix && frame[47] == 0x02;  // the SYNs; the ACKs and punted frames stay
 }
 
 void make_unique_flow(uint8_t* frame, uint64_t serial) {

@@ -36,10 +36,12 @@ conf::Config make_config(const Shape& shape);
 // The benchmark cases. Adding one: a value here, a row in kCases
 // (bench/cases.cpp), and frames in make_frames.
 enum class Case : uint8_t {
-    dr,        // TCP to a VIP:port, DR forwarding (flow-table hits once the flow table exists)
-    ipip,      // the same traffic to services with forward: ipip
-    new_flow,  // every packet a SYN of a flow never seen before (flow-table inserts/evictions)
-    punt,      // unicast TCP to the node's own address (SSH, BGP): not a VIP, to the kernel
+    dr,         // TCP to a VIP:port, DR forwarding (flow-table hits once the flow table exists)
+    ipip,       // the same traffic to services with forward: ipip
+    new_flow,   // every packet a SYN of a flow never seen before (flow-table inserts/evictions)
+    punt,       // unicast TCP to the node's own address (SSH, BGP): not a VIP, to the kernel
+    mix,        // production-like: 90% hits (ACKs of the flow set), 8% SYNs of new flows, 2% punted
+    syn_flood,  // new_flow's SYNs into a flow table filled (evicting) before the timed runs
 };
 
 struct CaseInfo {
@@ -61,6 +63,10 @@ std::string not_implemented(Case c, const conf::Config& config);
 
 // `flows` distinct frames for the case; `seed` varies the flows (one set per lcore).
 std::vector<Frame> make_frames(Case c, const conf::Config& config, uint32_t flows, uint32_t seed);
+
+// Whether restore() must make this frame of case `c` a new flow (a SYN of
+// new_flow, syn_flood, and mix's 8%).
+bool new_each_lap(Case c, const uint8_t* frame);
 
 // Makes frame `f` a new flow, unique for each `serial` (< 2^40): rewrites its
 // source address and port. Used by the new-flow case between bursts.

@@ -24,6 +24,7 @@ import bench_kpeer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
+SCALE_BEGIN, SCALE_END = "<!-- scale:begin -->", "<!-- scale:end -->"
 
 
 def sh(cmd, **kw):
@@ -166,6 +167,104 @@ class Bench:
         log("== flow table alone: 1M and 10M flows")
         ft = self.tern_bench("flowtable", "--flows", "1000000,10000000")
         return {"maglev": mag, "rebuild": reb, "flowtable": ft}
+
+
+    def scale_pipeline(self, case, flows, *extra, lcores="1"):
+        """One pipeline case on tables sized for `flows` (the smallest power of
+        two >= 1.25 x flows, at least 2^18; syn_flood: 2^20 per million, a full
+        table). --no-huge for all: a 10M-flow table (1 GiB) does not fit the
+        EAL's hugepages here; flow tables are then transparent huge pages."""
+        cap = 1 << 18
+        while cap < flows + flows // 4:
+            cap <<= 1
+        if case == "syn_flood":
+            cap = max(1 << 18, 1 << (max(flows, 1) - 1).bit_length())
+        d = self.tern_bench("pipeline", "--case", case, "--flows", str(flows), "--flow-capacity", str(cap),
+                            "--lcores", lcores, "--runs", str(self.a.scale_runs), "--seconds",
+                            str(self.a.scale_seconds), "--no-huge", *extra)
+        out = []
+        for c in d["cases"]:
+            if c["status"] != "ok":
+                raise SystemExit(f"scale {case} {flows}: {c.get('error') or c.get('reason')}")
+            out.append({"case": case, "flows": flows, "capacity": cap, "lcores": c["lcores"],
+                        "services": d["services"], "servers": d["servers_per_service"], "mpps": c["mpps"],
+                        "ns_per_packet": c["ns_per_packet"],
+                        # The burst median: robust to the preemptions of a shared host.
+                        "p50_ns_per_packet": c["burst_ns"]["p50"] / d["burst"],
+                        "evictions": c["flow_evictions"], "flows_in_table": c["flows_in_table"]})
+        return out
+
+    def scale(self):
+        """Issue 17: how the per-packet cost grows with flows, services and
+        servers, the production-like cases, and the memory's own limit."""
+        log("== scale: memory limit; dr/ipip over 4K..10M flows; mix; syn_flood; services; servers; lcores")
+        res = {"memlimit": [self.tern_bench("memlimit", "--mib", str(m)) for m in (128, 1024)], "runs": []}
+        flows = [int(f) for f in self.a.scale_flows.split(",")]
+        for f in flows:
+            res["runs"] += self.scale_pipeline("dr", f)
+            log(f"   dr {f} flows: {res['runs'][-1]['p50_ns_per_packet']:.1f} ns/packet (burst median)")
+        for f in flows:
+            if f >= 1000000:
+                res["runs"] += self.scale_pipeline("ipip", f)
+        res["runs"] += self.scale_pipeline("mix", 1000000)
+        res["runs"] += self.scale_pipeline("syn_flood", 1000000)
+        res["runs"] += self.scale_pipeline("new_flow", 4096)
+        res["runs"] += self.scale_pipeline("dr", 1000000, "--vips", "500")  # 1000 services
+        for servers in (10, 1000):
+            res["runs"] += self.scale_pipeline("dr", 1000000, "--servers", str(servers))
+        lc = ",".join(str(n) for n in range(1, (os.cpu_count() or 1) + 1))
+        res["runs"] += [r for r in self.scale_pipeline("dr", 1000000, lcores=lc) if r["lcores"] > 1]
+        return res
+
+
+def scale_rows(sc):
+    """The scale table: each run's cost, and the issue's ratios against the
+    4096-flow DR figure of the same run (burst medians)."""
+    rows = []
+
+    def find(case, flows, services=16, servers=100, lcores=1):
+        return next((r for r in sc["runs"] if (r["case"], r["flows"], r["services"], r["servers"], r["lcores"])
+                     == (case, flows, services, servers, lcores)), None)
+
+    for m in sc["memlimit"]:
+        g = {x["group"]: x for x in m["results"]}
+        for n in (1, 32, 64):
+            if n in g:
+                rows.append((f"memory {m['mib']} MiB, {n} at once: bucket+entry lookup",
+                             f"{g[n]['ns_per_lookup']:.1f} ns", "", "", "",
+                             f"{g[n]['ns_per_line']:.1f} ns per random line (tern_bench memlimit)"))
+    for r in sc["runs"]:
+        rows.append((f"{r['case']} {r['flows']} flows, {r['services']} svc x {r['servers']} srv, "
+                     f"{r['lcores']} lcore(s)", f"{r['p50_ns_per_packet']:.1f} ns/packet", "", "", "",
+                     f"{r['mpps']:.2f} Mpps (runs' median, all lcores); capacity {r['capacity']}, "
+                     f"{r['flows_in_table']} in table, {r['evictions']} evicted"))
+    base = find("dr", 4096)
+    for case, flows, target, what in (("dr", 1000000, 0.5, "DR hits 1M / 4K"), ("dr", 10000000, 0.4, "DR hits 10M / 4K"),
+                                      ("syn_flood", 1000000, 0.35, "new flows, full 1M table / DR 4K"),
+                                      ("mix", 1000000, 0.5, "mix over 1M / DR 4K")):
+        r = find(case, flows)
+        if base is None or r is None:
+            continue
+        ratio = base["p50_ns_per_packet"] / r["p50_ns_per_packet"]
+        rows.append((f"ratio {what}", f"{ratio:.2f}", f">= {target:g}", f"{ratio / target:.2f}",
+                     "met" if ratio >= target else f"MISSED by {(1 - ratio / target) * 100:.0f}%",
+                     "rates from the burst medians of this run"))
+    return rows
+
+
+def write_scale_readme(res, rows, outdir):
+    path = os.path.join(outdir, "README.md")
+    body = [SCALE_BEGIN, "",
+            f"Latest scale run: {res['date']}, commit `{res['commit']}`, load average at start "
+            f"{' / '.join(res['machine']['loadavg_start'])}. Command: `scripts/bench --only scale`; raw: "
+            "[scale.json](scale.json).", "", table_md(rows), "", SCALE_END]
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    if SCALE_BEGIN in text and SCALE_END in text:
+        text = text[:text.index(SCALE_BEGIN)] + "\n".join(body) + text[text.index(SCALE_END) + len(SCALE_END):]
+    else:
+        text += "\n" + "\n".join(body) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
 
 
 # --- report ------------------------------------------------------------------
@@ -450,10 +549,27 @@ def main():
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--bursts", type=int, default=2000)
     ap.add_argument("--rebuilds", type=int, default=5)
+    ap.add_argument("--only", choices=["scale"], help="run only this step (its table and docs section)")
+    ap.add_argument("--scale-flows", default="4096,65536,1000000,10000000")
+    ap.add_argument("--scale-runs", type=int, default=3)
+    ap.add_argument("--scale-seconds", type=float, default=0.5)
     a = ap.parse_args()
     t0 = time.time()
     b = Bench(a)
     res = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "commit": commit(), "machine": machine()}
+    outdir = os.path.join(ROOT, a.out)
+    if a.only == "scale":
+        res["scale"] = b.scale()
+        res["commands"] = b.commands
+        res["elapsed_s"] = time.time() - t0
+        rows = scale_rows(res["scale"])
+        os.makedirs(outdir, exist_ok=True)
+        with open(os.path.join(outdir, "scale.json"), "w") as f:
+            json.dump(res, f, indent=1)
+        write_scale_readme(res, rows, outdir)
+        print(table_text(rows))
+        print(f"\n{res['commit']}; {res['elapsed_s']:.0f} s; wrote {a.out}/scale.json, README.md (scale)")
+        return
     opts = json.loads(sh(["meson", "introspect", "--buildoptions", os.path.join(ROOT, a.build)]).stdout or "[]")
     res["buildtype"] = next((o["value"] for o in opts if o["name"] == "buildtype"), "?")
     res["pipeline"] = b.pipeline()
@@ -461,12 +577,12 @@ def main():
     res["pmd"] = b.pmd()
     res["kernel_peer"] = b.kernel_peer()
     res["control"] = b.control()
+    res["scale"] = b.scale()
     res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     res["elapsed_s"] = time.time() - t0
     res["commands"] = ["scripts/bench   # runs all of the below"] + b.commands
-    rows = rows_for(res)
+    rows = rows_for(res) + scale_rows(res["scale"])
     res["table"] = [dict(zip(("figure", "measured", "target", "ratio", "verdict", "note"), r)) for r in rows]
-    outdir = os.path.join(ROOT, a.out)
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump(res, f, indent=1)

@@ -1,6 +1,7 @@
 #include "control/daemon/lcores.h"
 
 #include <cstring>
+#include <new>
 #include <thread>
 
 #include <fmt/format.h>
@@ -46,6 +47,21 @@ void LcoreSet::set_tunables(const conf::Config& config) {
     tunables_.store(tunables_kept_.back().get(), std::memory_order_release);
 }
 
+void* LcoreSet::alloc_flows(Lcore& l, size_t capacity, size_t bytes, int socket) {
+    if (rte_eal_has_hugepages()) {
+        l.flow_rte = rte_zmalloc_socket("tern_flows", bytes, RTE_CACHE_LINE_SIZE, socket);
+        return l.flow_rte;
+    }
+    // --no-huge: the EAL's memory is 4 KiB pages, a TLB miss on most
+    // lookups of a table of 1M+ flows (docs/bench/README.md, scale).
+    try {
+        l.flow_thp = std::make_unique<dp::FlowMemory>(capacity);
+        return l.flow_thp->data();
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+}
+
 int LcoreSet::main(void* arg) {
     auto* l = static_cast<Lcore*>(arg);
     l->worker->run(*l->stop);
@@ -79,7 +95,7 @@ std::optional<std::string> LcoreSet::start(const conf::Config& config, const dp:
         l->counters = new (mem) dp::LcoreCounters();
         peers_.push_back(l->counters);
         const size_t bytes = dp::FlowTable::bytes_for(config.flows.size);
-        l->flow_mem = rte_zmalloc_socket("tern_flows", bytes, RTE_CACHE_LINE_SIZE, socket);
+        l->flow_mem = alloc_flows(*l, config.flows.size, bytes, socket);
         if (l->flow_mem == nullptr) {
             return fmt::format("lcore {}: cannot allocate its flow table ({} entries, {} MiB; see flows.size)", id,
                                config.flows.size, bytes >> 20);
@@ -136,7 +152,8 @@ LcoreSet::~LcoreSet() {
     for (auto& l : lcores_) {
         l->worker.reset();
         l->flows.reset();
-        rte_free(l->flow_mem);
+        rte_free(l->flow_rte);
+        l->flow_thp.reset();
         if (l->counters != nullptr) {
             l->counters->~LcoreCounters();
             rte_free(l->counters);

@@ -62,12 +62,18 @@ private:
     struct Lcore {
         unsigned id = 0;
         dp::LcoreCounters* counters = nullptr;
-        void* flow_mem = nullptr;  // dp::FlowTable::bytes_for(flows.size)
+        void* flow_mem = nullptr;                  // dp::FlowTable::bytes_for(flows.size)
+        void* flow_rte = nullptr;                  // flow_mem when rte_zmalloc'd (EAL hugepages), for rte_free
+        std::unique_ptr<dp::FlowMemory> flow_thp;  // else flow_mem's owner (transparent huge pages)
         std::unique_ptr<dp::FlowTable> flows;
         std::unique_ptr<dp::Worker> worker;
         const std::atomic<bool>* stop = nullptr;
     };
     static int main(void* arg);
+    // A zeroed flow table's memory for `l` (`bytes` for `capacity` entries):
+    // EAL hugepages when the EAL has them, else transparent huge pages
+    // (dp::FlowMemory); nullptr when neither can be had.
+    static void* alloc_flows(Lcore& l, size_t capacity, size_t bytes, int socket);
 
     std::vector<std::unique_ptr<Lcore>> lcores_;
     std::vector<LcoreRef> refs_;
