@@ -497,7 +497,16 @@ void parse_services(YamlReader& r, const YAML::Node& root, Config& c, const Moni
 void parse_dataplane(YamlReader& r, const YAML::Node& root, Config& c) {
     const YAML::Node d = root["dataplane"];
     if (!d.IsDefined()) return;
-    if (!map_at(r, d, "dataplane", {"answer_vip_echo", "icmp_rate_limit", "lcores", "main_lcore"})) return;
+    if (!map_at(r, d, "dataplane", {"answer_vip_echo", "exception", "icmp_rate_limit", "lcores", "main_lcore"})) return;
+    if (const YAML::Node e = d["exception"];
+        e.IsDefined() && map_at(r, e, "dataplane.exception", {"budget_pps", "burst", "priority_pps"})) {
+        Exception& x = c.dataplane.exception;
+        if (auto v = r.uint(e, "dataplane.exception", "budget_pps", 1, 10000000, false))
+            x.budget_pps = static_cast<uint32_t>(*v);
+        if (auto v = r.uint(e, "dataplane.exception", "burst", 1, 1000000, false)) x.burst = static_cast<uint32_t>(*v);
+        if (auto v = r.uint(e, "dataplane.exception", "priority_pps", 10, 10000000, false))
+            x.priority_pps = static_cast<uint32_t>(*v);
+    }
     if (auto v = r.boolean(d, "dataplane", "answer_vip_echo", false)) c.dataplane.answer_vip_echo = *v;
     if (auto v = r.uint(d, "dataplane", "icmp_rate_limit", 0, 1000000, false))
         c.dataplane.icmp_rate_limit = static_cast<uint32_t>(*v);

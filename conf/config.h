@@ -189,8 +189,18 @@ struct Bgp {
     uint32_t drain_time = 5;
 };
 
+// The policed exception path (dp::PuntPolicy): per lcore, packets a second
+// to the kernel for traffic from no trusted source, and for each priority
+// class (ARP/ND, BGP, trusted sources).
+struct Exception {
+    uint32_t budget_pps = 5000;
+    uint32_t burst = 500;
+    uint32_t priority_pps = 50000;
+};
+
 // Behaviour switches of the dataplane.
 struct Dataplane {
+    Exception exception;
     bool answer_vip_echo = false;     // reply to ICMP/ICMPv6 echo requests sent to a VIP
     uint32_t icmp_rate_limit = 1000;  // generated ICMP (too-big, echo replies) per second per lcore
     // tern run's worker lcores, each pinned to the CPU of its number, when

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "dataplane/punt_policy.h"
+
 namespace tern::dp {
 
 // Why a packet was dropped. Every reason is counted and named in stats.
@@ -27,15 +29,16 @@ enum class Drop : uint8_t {
     icmp_rate_limited,   // an ICMP answer (too big, echo reply) over the per-lcore rate
     too_big_icmp_error,  // an ICMP error too big to encapsulate: never answered with ICMP
     inbox_full,          // an ICMP error for another lcore's flow: that lcore's inbox was full
+    punt_policed,        // for the kernel, over its class's budget on this lcore (dataplane.exception)
     kCount
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::kCount);
 
 constexpr std::string_view drop_name(Drop d) {
     constexpr std::array<std::string_view, kDropCount> names = {
-        "truncated_ether", "other_mac",         "truncated_ip",       "bad_ip_version", "bad_ihl", "bad_ip_length",
-        "truncated_l4",    "bad_ipv6_ext",      "no_server",          "no_neighbor",    "tx_full", "punt_full",
-        "too_big_no_df",   "icmp_rate_limited", "too_big_icmp_error", "inbox_full"};
+        "truncated_ether", "other_mac",         "truncated_ip",       "bad_ip_version", "bad_ihl",     "bad_ip_length",
+        "truncated_l4",    "bad_ipv6_ext",      "no_server",          "no_neighbor",    "tx_full",     "punt_full",
+        "too_big_no_df",   "icmp_rate_limited", "too_big_icmp_error", "inbox_full",     "punt_policed"};
     return names[static_cast<size_t>(d)];
 }
 
@@ -103,6 +106,10 @@ struct alignas(64) LcoreCounters {
     Counter echo_replies;           // echo requests to a VIP answered
     Counter icmp_errors_forwarded;  // ICMP errors about a flow sent to the flow's server
     Counter handed_over;            // received here, handed to the lcore owning their flow (Steering)
+    // The exception path by class (PuntClass): passed its bucket (then
+    // counted in punt, or punt_full) and policed (also in drops[punt_policed]).
+    std::array<Counter, kPuntClassCount> punt_passed;
+    std::array<Counter, kPuntClassCount> punt_policed;
     std::array<Counter, kDropCount> drops;
     Counter flows_evicted;      // live flows pushed out of a full flow-table bucket
     Counter flows_rescheduled;  // flows moved because their server went away

@@ -11,6 +11,7 @@
 
 #include "dataplane/maglev.h"
 #include "dataplane/packet.h"
+#include "dataplane/punt_policy.h"
 
 namespace tern::dp {
 
@@ -80,6 +81,7 @@ struct TableParams {
     uint8_t src6_len = 128;
     uint8_t has_src6 = 0;
     uint8_t answer_echo = 0;  // reply to echo requests sent to a VIP
+    PuntPolicy punt;          // the exception path's classes and budgets
 };
 
 class Table {

@@ -949,6 +949,7 @@ void Worker::transmit(BurstOut& out) {
         }
     }
     if (out.n_side > 0) transmit_side(out);
+    if (out.n_punt > 0) police_punts(out);
     if (out.n_punt > 0) {
         const uint16_t sent =
             rte_eth_tx_burst(ports_[out.punt_port].exc_port_id, cfg_.exc_queue_id, out.punt, out.n_punt);
@@ -960,6 +961,33 @@ void Worker::transmit(BurstOut& out) {
     }
     out.n_tx = 0;
     out.n_punt = 0;
+}
+
+__attribute__((noinline)) void Worker::police_punts(BurstOut& out) {
+    // Any table this lcore loads before its next quiescent report stays valid until then.
+    // Before the first table: the default budgets, nobody trusted.
+    const Table* t = table_.load(std::memory_order_acquire);
+    const PuntPolicy& policy = likely(t != nullptr) ? t->params().punt : no_table_policy_;
+    // The TSC once per call, or replay's capture time per packet (the
+    // newest seen: stamps need not ascend across queues' hand-overs).
+    const bool tsc = cfg_.timestamp_offset < 0;
+    const uint64_t hz = tsc ? rte_get_tsc_hz() : 1000000;
+    const uint64_t tsc_now = tsc ? rte_get_tsc_cycles() : 0;
+    uint16_t kept = 0;
+    for (uint16_t i = 0; i < out.n_punt; ++i) {
+        rte_mbuf* m = out.punt[i];
+        if (!tsc) punt_clock_us_ = std::max(punt_clock_us_, stamp_us(m));
+        const PuntClass c = classify_punt(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), policy);
+        const size_t k = static_cast<size_t>(c);
+        if (likely(punt_buckets_[k].take(tsc ? tsc_now : punt_clock_us_, hz, policy.rate(c), policy.depth(c)))) {
+            counters_.punt_passed[k].add(1);
+            out.punt[kept++] = m;
+        } else {
+            counters_.punt_policed[k].add(1);
+            drop(m, Drop::punt_policed);
+        }
+    }
+    out.n_punt = kept;
 }
 
 void Worker::take_tunables() {

@@ -12,6 +12,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/packet.h"
+#include "dataplane/punt_policy.h"
 #include "dataplane/rss.h"
 #include "dataplane/table.h"
 
@@ -119,7 +120,9 @@ public:
     // system calls, no allocation (replay's event barrier spins).
     void classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out);
 
-    // Sends what classify_burst produced; frees and counts what the queues refuse.
+    // Sends what classify_burst produced; frees and counts what the queues
+    // refuse. What goes to the kernel first passes its class's token bucket
+    // (police_punts).
     void transmit(BurstOut& out);
     // transmit()'s part for out.side.
     void transmit_side(BurstOut& out);
@@ -248,6 +251,11 @@ private:
     // A new flow's server by the service's scheduler, or kNoBackend.
     uint16_t schedule(const ServiceEntry& svc, const FlowKey& key, uint32_t hash);
     void drop(rte_mbuf* m, Drop reason);
+    // The exception path's policing (dataplane/punt_policy.h): classifies
+    // out.punt against the current table's PuntPolicy, keeps what its
+    // class's bucket lets through, drops and counts the rest. Out of line:
+    // only punted packets come here, never a VIP's.
+    void police_punts(BurstOut& out);
     // Takes the tunables control published last, if they are new.
     void take_tunables();
     // Busy-waits what stall() asked for (out of the loop's line).
@@ -264,7 +272,10 @@ private:
     uint32_t mac_hi32_;         // its bytes 2-5 as they lie in memory
     uint64_t icmp_tokens_ = 0;  // token bucket, in units of 1/hz of a packet
     uint64_t icmp_last_tsc_ = 0;
-    uint32_t now_ = 0;  // flow clock of the current burst, seconds
+    std::array<TokenBucket, kPuntClassCount> punt_buckets_{};  // per PuntClass
+    uint64_t punt_clock_us_ = 0;                               // the capture clock of the last punt (replay)
+    const PuntPolicy no_table_policy_{};                       // police_punts' before a table is published
+    uint32_t now_ = 0;                                         // flow clock of the current burst, seconds
     const std::atomic<const Table*>& table_;
     rte_rcu_qsbr* qsbr_;
     LcoreCounters& counters_;

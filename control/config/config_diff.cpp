@@ -24,6 +24,9 @@ constexpr KeyRule kRules[] = {
     {"node.ipip_source_v6", live, "the next table"},
     {"dataplane.answer_vip_echo", live, "the next table"},
     {"dataplane.icmp_rate_limit", live, "each lcore at its next loop"},
+    {"dataplane.exception.budget_pps", live, "the next table"},
+    {"dataplane.exception.burst", live, "the next table"},
+    {"dataplane.exception.priority_pps", live, "the next table"},
     {"dataplane.lcores", restart, "the EAL's lcores are chosen at start"},
     {"dataplane.main_lcore", restart, "the EAL's lcores are chosen at start"},
     {"flows.size", restart, "the flow tables are allocated at start"},
@@ -102,7 +105,8 @@ constexpr size_t field_count() {
     static_assert(field_count<conf::T>() == (n), "a new key in conf::" #T ": classify it in config_diff.cpp")
 TERN_CLASSIFIED(Config, 13);  // path (not a key) and the twelve sections
 TERN_CLASSIFIED(Node, 5);
-TERN_CLASSIFIED(Dataplane, 4);
+TERN_CLASSIFIED(Dataplane, 5);
+TERN_CLASSIFIED(Exception, 3);
 TERN_CLASSIFIED(Flows, 12);
 TERN_CLASSIFIED(Http, 4);
 TERN_CLASSIFIED(Console, 2);
@@ -316,6 +320,10 @@ void diff(Differ& d, const conf::Config& a, const conf::Config& b) {
     d.field("node.ipip_source_v6", a.node.ipip_source_v6, b.node.ipip_source_v6);
     d.field("dataplane.answer_vip_echo", a.dataplane.answer_vip_echo, b.dataplane.answer_vip_echo);
     d.field("dataplane.icmp_rate_limit", uint64_t{a.dataplane.icmp_rate_limit}, uint64_t{b.dataplane.icmp_rate_limit});
+    const conf::Exception &ea = a.dataplane.exception, &eb = b.dataplane.exception;
+    d.field("dataplane.exception.budget_pps", uint64_t{ea.budget_pps}, uint64_t{eb.budget_pps});
+    d.field("dataplane.exception.burst", uint64_t{ea.burst}, uint64_t{eb.burst});
+    d.field("dataplane.exception.priority_pps", uint64_t{ea.priority_pps}, uint64_t{eb.priority_pps});
     d.whole("dataplane.lcores", a.dataplane.lcores, b.dataplane.lcores);
     auto lcore = [](const std::optional<unsigned>& v) { return v ? std::optional<uint64_t>(*v) : std::nullopt; };
     d.field("dataplane.main_lcore", lcore(a.dataplane.main_lcore), lcore(b.dataplane.main_lcore));

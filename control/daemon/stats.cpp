@@ -49,6 +49,12 @@ Stats collect(const conf::Config& config, CounterSlots& slots, const std::vector
         ls.flows_evicted = l.counters->flows_evicted.get();
         ls.flows_rescheduled = l.counters->flows_rescheduled.get();
         for (size_t d = 0; d < dp::kDropCount; ++d) ls.drops[d] = l.counters->drops[d].get();
+        for (size_t c = 0; c < dp::kPuntClassCount; ++c) {
+            ls.punt_passed[c] = l.counters->punt_passed[c].get();
+            ls.punt_policed[c] = l.counters->punt_policed[c].get();
+            st.totals.punt_passed[c] += ls.punt_passed[c];
+            st.totals.punt_policed[c] += ls.punt_policed[c];
+        }
         st.totals.rx += ls.rx;
         st.totals.tx += ls.tx;
         st.totals.punt += ls.punt;
@@ -131,6 +137,17 @@ std::string drops_json(const std::array<uint64_t, dp::kDropCount>& drops) {
     return out + "}";
 }
 
+// {"arp_nd": {"passed": n, "policed": n}, ...}
+std::string punt_classes_json(const LcoreStats& l) {
+    std::string out = "{";
+    for (size_t c = 0; c < dp::kPuntClassCount; ++c) {
+        if (c) out += ", ";
+        out += fmt::format("\"{}\": {{\"passed\": {}, \"policed\": {}}}",
+                           dp::punt_class_name(static_cast<dp::PuntClass>(c)), l.punt_passed[c], l.punt_policed[c]);
+    }
+    return out + "}";
+}
+
 }  // namespace
 
 std::string to_json(const Stats& st) {
@@ -151,19 +168,19 @@ std::string to_json(const Stats& st) {
             "{}\n    {{\"lcore\": {}, \"queue\": {}, \"rx\": {}, \"tx\": {}, \"punt\": {}, "
             "\"from_kernel\": {}, \"too_big_sent\": {}, \"echo_replies\": {}, "
             "\"icmp_errors_forwarded\": {}, \"handed_over\": {}, \"flows_evicted\": {}, "
-            "\"flows_rescheduled\": {}, \"dropped\": {}, \"drops\": {}}}",
+            "\"flows_rescheduled\": {}, \"dropped\": {}, \"drops\": {}, \"punt_classes\": {}}}",
             i ? "," : "", l.lcore, l.queue, l.rx, l.tx, l.punt, l.from_kernel, l.too_big_sent, l.echo_replies,
             l.icmp_errors_forwarded, l.handed_over, l.flows_evicted, l.flows_rescheduled, l.dropped(),
-            drops_json(l.drops));
+            drops_json(l.drops), punt_classes_json(l));
     }
     const auto& t = st.totals;
     o += fmt::format(
         "\n  ],\n  \"totals\": {{\"rx\": {}, \"tx\": {}, \"punt\": {}, \"from_kernel\": {}, "
         "\"too_big_sent\": {}, \"echo_replies\": {}, \"icmp_errors_forwarded\": {}, "
         "\"flows_evicted\": {}, \"flows_rescheduled\": {}, "
-        "\"dropped\": {}}},\n  \"drops\": {},\n  \"services\": [",
+        "\"dropped\": {}}},\n  \"drops\": {},\n  \"punt_classes\": {},\n  \"services\": [",
         t.rx, t.tx, t.punt, t.from_kernel, t.too_big_sent, t.echo_replies, t.icmp_errors_forwarded, t.flows_evicted,
-        t.flows_rescheduled, t.dropped(), drops_json(t.drops));
+        t.flows_rescheduled, t.dropped(), drops_json(t.drops), punt_classes_json(t));
     for (size_t i = 0; i < st.services.size(); ++i) {
         const auto& s = st.services[i];
         o += fmt::format(
@@ -198,6 +215,16 @@ std::string to_text(const Stats& st) {
         if (t.drops[d]) {
             o += fmt::format("  dropped {:<16} {}\n", dp::drop_name(static_cast<dp::Drop>(d)), t.drops[d]);
         }
+    }
+    uint64_t policed = 0;
+    for (auto n : t.punt_policed) policed += n;
+    if (policed) {
+        o += "  to kernel by class (passed/policed):";
+        for (size_t c = 0; c < dp::kPuntClassCount; ++c) {
+            o += fmt::format(" {} {}/{}", dp::punt_class_name(static_cast<dp::PuntClass>(c)), t.punt_passed[c],
+                             t.punt_policed[c]);
+        }
+        o += "\n";
     }
     if (st.lcores.size() > 1) {
         for (const auto& l : st.lcores) {

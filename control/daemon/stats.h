@@ -30,6 +30,8 @@ struct LcoreStats {
     uint64_t handed_over = 0;  // received here, handed to the lcore owning their flow
     uint64_t flows_evicted = 0, flows_rescheduled = 0;
     std::array<uint64_t, dp::kDropCount> drops{};
+    // The exception path by class (dp::PuntClass): passed its bucket, policed.
+    std::array<uint64_t, dp::kPuntClassCount> punt_passed{}, punt_policed{};
     uint64_t dropped() const;
 };
 

@@ -286,6 +286,16 @@ void dataplane_metrics(Writer& w, const Stats& stats, uint64_t flow_capacity) {
               static_cast<double>(lc.handed_over));
         w.add("tern_lcore_flows_evicted_total", "counter", "Live flows pushed out of a full flow-table bucket", l,
               static_cast<double>(lc.flows_evicted));
+        for (size_t c = 0; c < dp::kPuntClassCount; ++c) {
+            const std::string cl = label({{"lcore", std::to_string(lc.lcore)},
+                                          {"class", std::string(dp::punt_class_name(static_cast<dp::PuntClass>(c)))}});
+            w.add("tern_lcore_exception_passed_packets_total", "counter",
+                  "Packets for the kernel that passed their class's budget on an lcore", cl,
+                  static_cast<double>(lc.punt_passed[c]));
+            w.add("tern_lcore_exception_policed_packets_total", "counter",
+                  "Packets for the kernel dropped over their class's budget on an lcore", cl,
+                  static_cast<double>(lc.punt_policed[c]));
+        }
         for (size_t d = 0; d < dp::kDropCount; ++d) {
             const std::string dl = label({{"lcore", std::to_string(lc.lcore)},
                                           {"reason", std::string(dp::drop_name(static_cast<dp::Drop>(d)))}});

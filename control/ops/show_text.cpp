@@ -86,11 +86,21 @@ std::string stats_text(const Stats& st, const std::string& what) {
                              p.tx_packets, p.tx_bytes, p.rx_missed);
         }
     } else if (what == "lcore") {
-        o += fmt::format("{:<6} {:<6} {:>14} {:>14} {:>12} {:>12} {:>12}\n", "lcore", "queue", "rx", "forwarded",
-                         "to-kernel", "dropped", "evicted");
+        o += fmt::format("{:<6} {:<6} {:>14} {:>14} {:>12} {:>12} {:>12} {:>12}\n", "lcore", "queue", "rx", "forwarded",
+                         "to-kernel", "policed", "dropped", "evicted");
         for (const auto& l : st.lcores) {
-            o += fmt::format("{:<6} {:<6} {:>14} {:>14} {:>12} {:>12} {:>12}\n", l.lcore, l.queue, l.rx, l.tx, l.punt,
-                             l.dropped(), l.flows_evicted);
+            uint64_t policed = 0;
+            for (auto n : l.punt_policed) policed += n;
+            o += fmt::format("{:<6} {:<6} {:>14} {:>14} {:>12} {:>12} {:>12} {:>12}\n", l.lcore, l.queue, l.rx, l.tx,
+                             l.punt, policed, l.dropped(), l.flows_evicted);
+        }
+        o += fmt::format("\n{:<6} {:<10} {:>14} {:>14}\n", "lcore", "to-kernel", "passed", "policed");
+        for (const auto& l : st.lcores) {
+            for (size_t c = 0; c < dp::kPuntClassCount; ++c) {
+                o += fmt::format("{:<6} {:<10} {:>14} {:>14}\n", l.lcore,
+                                 dp::punt_class_name(static_cast<dp::PuntClass>(c)), l.punt_passed[c],
+                                 l.punt_policed[c]);
+            }
         }
     } else {
         o += fmt::format("{:<20} {:<28} {:>14} {:>16}\n", "service", "vip:port/proto", "packets", "bytes");

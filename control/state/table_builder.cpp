@@ -99,6 +99,42 @@ std::string table_size_text(const conf::Service& service) {
     return service.table_size != 0 ? fmt::format("table_size {}", service.table_size) : "table_size auto";
 }
 
+namespace {
+
+void add_address(dp::AddressSet& set, const conf::IpAddr& ip) {
+    if (ip.family != 0) set.add(ip.is_v4() ? 4 : 6, ip.bytes.data());
+}
+
+// The exception path's policy: dataplane.exception's budgets; BGP from the
+// peers (and to or from their ports and bgp.listen_port); trusted sources
+// `trusted` (the servers and their next hops) with the peers, the static
+// neighbours and the gateways.
+dp::PuntPolicy punt_policy(const conf::Config& config, dp::AddressSet trusted) {
+    dp::PuntPolicy p;
+    p.budget_pps = config.dataplane.exception.budget_pps;
+    p.burst = config.dataplane.exception.burst;
+    p.priority_pps = config.dataplane.exception.priority_pps;
+    if (config.bgp) {
+        p.bgp_ports.push_back(config.bgp->listen_port);
+        for (const auto& peer : config.bgp->peers) {
+            add_address(p.peers, peer.address);
+            add_address(trusted, peer.address);
+            if (std::find(p.bgp_ports.begin(), p.bgp_ports.end(), peer.port) == p.bgp_ports.end()) {
+                p.bgp_ports.push_back(peer.port);
+            }
+        }
+    }
+    for (const auto& n : config.neighbors) add_address(trusted, n.ip);
+    if (config.gateway_v4) add_address(trusted, *config.gateway_v4);
+    if (config.gateway_v6) add_address(trusted, *config.gateway_v6);
+    p.peers.seal();
+    trusted.seal();
+    p.trusted = std::move(trusted);
+    return p;
+}
+
+}  // namespace
+
 BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_t generation,
                         const std::set<std::pair<std::string, std::string>>& down, RingCache* rings,
                         const KernelHops* kernel) {
@@ -110,6 +146,7 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
     const std::map<conf::IpAddr, conf::MacAddr> statics = static_neighbors(config);
 
     std::vector<uint32_t> server_slots;  // of one service
+    dp::AddressSet trusted;              // the exception path's trusted sources
     std::vector<dp::ServiceSpec> specs;
     specs.reserve(config.services.size());
     for (const auto& s : config.services) {
@@ -157,6 +194,8 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
             se.keeps_flows = is_down ? 0 : 1;
             std::memcpy(se.ip, rs.ip.bytes.data(), 16);
             const NextHop hop = next_hop(config, statics, rs.ip, s.forward, kernel);
+            add_address(trusted, rs.ip);  // its health-check replies
+            add_address(trusted, hop.ip);
             se.vlan = hop.vlan;
             se.port = static_cast<uint8_t>(hop.port);
             if (hop.mac) {
@@ -201,6 +240,7 @@ BuildResult build_table(const conf::Config& config, CounterSlots& slots, uint64_
         params.has_src6 = 1;
     }
     params.answer_echo = config.dataplane.answer_vip_echo ? 1 : 0;
+    params.punt = punt_policy(config, std::move(trusted));
     r.table = dp::Table::create(std::move(specs), generation, r.error, params);
     return r;
 }

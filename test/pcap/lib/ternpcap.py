@@ -32,6 +32,7 @@ DROP_REASONS = (
     "truncated_ether", "other_mac", "truncated_ip", "bad_ip_version", "bad_ihl",
     "bad_ip_length", "truncated_l4", "bad_ipv6_ext", "no_server", "no_neighbor",
     "tx_full", "punt_full", "too_big_no_df", "icmp_rate_limited", "too_big_icmp_error", "inbox_full",
+    "punt_policed",
 )
 
 # Fixed capture start for every generated input: 2023-11-14T22:13:20Z.

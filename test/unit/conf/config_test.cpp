@@ -560,6 +560,26 @@ TEST_CASE("config: dataplane switches", "[conf]") {
     CHECK(bad.errors[0].message.find("did you mean 'answer_vip_echo'") != std::string::npos);
 }
 
+TEST_CASE("config: dataplane.exception", "[conf]") {
+    const std::string head = "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n";
+    auto dflt = load(head, "t.yaml");
+    REQUIRE(dflt.config);
+    CHECK(dflt.config->dataplane.exception.budget_pps == 5000);
+    CHECK(dflt.config->dataplane.exception.burst == 500);
+    CHECK(dflt.config->dataplane.exception.priority_pps == 50000);
+    auto r = load(head + "dataplane: {exception: {budget_pps: 2000, burst: 20, priority_pps: 9000}}\n", "t.yaml");
+    REQUIRE(r.config);
+    CHECK(r.config->dataplane.exception.budget_pps == 2000);
+    CHECK(r.config->dataplane.exception.burst == 20);
+    CHECK(r.config->dataplane.exception.priority_pps == 9000);
+    auto zero = load(head + "dataplane: {exception: {budget_pps: 0}}\n", "t.yaml");
+    REQUIRE(zero.errors.size() == 1);
+    CHECK(zero.errors[0].path == "dataplane.exception.budget_pps");
+    auto typo = load(head + "dataplane: {exception: {budget: 10}}\n", "t.yaml");
+    REQUIRE(typo.errors.size() == 1);
+    CHECK(typo.errors[0].message.find("unknown key 'budget'") != std::string::npos);
+}
+
 TEST_CASE("config: dataplane.lcores and main_lcore", "[conf]") {
     const std::string head = "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n";
     auto r = load(head + "dataplane: {lcores: \"2-3,6,3\", main_lcore: 1}\n", "t.yaml");

@@ -312,3 +312,34 @@ TEST_CASE("limits are checked where the config enters: servers per ring, counter
     REQUIRE(errors.size() == 1);
     CHECK(errors[0].message == "4097 services; at most 4096 (the per-service counter slots)");
 }
+
+TEST_CASE("table builder: the exception path's policy from the config", "[table_builder]") {
+    conf::Config c = config_of(1, 3);
+    c.dataplane.exception = {1234, 56, 7890};
+    c.gateway_v4 = *conf::IpAddr::parse("10.64.9.1");
+    c.neighbors.push_back({*conf::IpAddr::parse("10.64.9.2"), {2, 0, 0, 0, 0, 2}});
+    conf::Bgp bgp;
+    bgp.listen_port = 1179;
+    conf::BgpPeer peer;
+    peer.address = *conf::IpAddr::parse("2001:db8::1");
+    bgp.peers.push_back(peer);
+    c.bgp = bgp;
+    ctl::CounterSlots slots;
+    auto built = ctl::build_table(c, slots, 1);
+    REQUIRE(built.table);
+    const dp::PuntPolicy& p = built.table->params().punt;
+    CHECK(p.budget_pps == 1234);
+    CHECK(p.burst == 56);
+    CHECK(p.priority_pps == 7890);
+    CHECK(p.bgp_ports == std::vector<uint16_t>{1179, 179});
+    auto has = [](const dp::AddressSet& set, const char* text) {
+        const conf::IpAddr a = *conf::IpAddr::parse(text);
+        return a.is_v4() ? set.contains_v4(a.bytes.data()) : set.contains_v6(a.bytes.data());
+    };
+    CHECK(has(p.peers, "2001:db8::1"));
+    CHECK_FALSE(has(p.peers, "10.64.9.1"));
+    for (const auto& rs : c.services[0].realservers) CHECK(has(p.trusted, rs.ip.str().c_str()));
+    for (const char* a : {"10.64.9.1", "10.64.9.2", "2001:db8::1"}) CHECK(has(p.trusted, a));
+    CHECK_FALSE(has(p.trusted, "192.0.2.1"));  // the node itself
+    CHECK(p.trusted.size() == 3 + 3);
+}
