@@ -26,6 +26,7 @@
 #include "control/daemon/lcores.h"
 #include "control/daemon/log.h"
 #include "control/daemon/ports.h"
+#include "control/daemon/privileges.h"
 #include "control/daemon/stats.h"
 #include "control/daemon/supervision.h"
 #include "control/kernel/kernel_views.h"
@@ -199,6 +200,10 @@ int Appliance::start() {
     if (int status = start_dataplane()) return status;
     if (int status = start_control()) return status;
     start_operators();
+    if (!options_.keep_privileges) {
+        const DropResult dropped = drop_privileges();
+        (dropped.ok ? log_info : log_error)(dropped.message);
+    }
     return 0;
 }
 
