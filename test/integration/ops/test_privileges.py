@@ -6,8 +6,9 @@ cap_setuid, cap_setgid and cap_kill (effective, permitted, bounding; no
 inheritable or ambient ones) and has no_new_privs; after the drop a reload
 still moves the node's address on the TAP and the BGP listener to port 178,
 a peer added by the reload gets BGP's OPEN, RunCommand checks run as nobody
-and one that hangs is killed at its timeout. With --keep-privileges nothing
-is dropped."""
+and one that hangs is killed at its timeout. Started within the systemd
+unit's CapabilityBoundingSet and NoNewPrivileges (by setpriv), it starts and
+listens on BGP's port. With --keep-privileges nothing is dropped."""
 import os
 import shutil
 import signal
@@ -101,9 +102,9 @@ def wait_log(log, text, timeout, start=0):
     return False
 
 
-def start(extra=()):
+def start(extra=(), prefix=()):
     log = []
-    tern = subprocess.Popen(["ip", "netns", "exec", NS, TERN, "run", "--config", CFG, *extra, "--", "--no-huge", "-m",
+    tern = subprocess.Popen(["ip", "netns", "exec", NS, *prefix, TERN, "run", "--config", CFG, *extra, "--", "--no-huge", "-m",
                              "512", "--no-shconf", "--lcores", f"(0-1)@({CPUS})", "--file-prefix", f"tern-priv-{PID}"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     threading.Thread(target=lambda: [log.append(l.rstrip()) for l in tern.stdout], daemon=True).start()
@@ -214,6 +215,25 @@ try:
     lib.check("tern run still runs", tern.poll() is None, "\n".join(log))
     lib.check("tern run stops cleanly (exit 0)", stop(tern) == 0, "\n".join(log[-20:]))
     lib.check("the TAP is gone after the stop", "tern-p0" not in nsx("ip", "-o", "link").stdout, "")
+
+    # Started as systemd starts it: the unit's CapabilityBoundingSet and
+    # NoNewPrivileges (setpriv does what the unit's keys do) suffice for the
+    # EAL, the TAP, af_packet and BGP's port 179.
+    with open(os.path.join(lib.ROOT, "dist", "tern.service.in")) as f:
+        bset = next(l for l in f if l.startswith("CapabilityBoundingSet=")).split("=", 1)[1].split()
+    with open(CFG, "w") as f:
+        f.write(config("10.97.0.1", 179, peer=True))
+    setpriv = ["setpriv", "--no-new-privs", "--inh-caps=-all",
+               "--bounding-set=-all," + ",".join("+" + c[4:].lower() for c in bset), "--"]
+    tern, log = start(prefix=setpriv)
+    up = wait_log(log, "privileges: kept", 60)
+    lib.check(f"tern run starts within the unit's bounding set ({len(bset)} capabilities) and no_new_privs",
+              up and tern.poll() is None and any("privileges: kept cap_kill,cap_setgid,cap_setuid,"
+                                                  "cap_net_bind_service,cap_net_admin" in l for l in log),
+              "\n".join(log))
+    listening = nsx("ss", "-Hltn", "sport", "= :179").stdout
+    lib.check("... with its BGP listener on port 179", "127.0.0.1:179" in listening, listening)
+    lib.check("... and stops cleanly", stop(tern) == 0, "\n".join(log[-20:]))
 
     # --keep-privileges: nothing dropped (the check above can fail).
     with open(CFG, "w") as f:
