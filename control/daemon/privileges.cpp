@@ -84,10 +84,14 @@ std::atomic<int> g_error{0};
 // (it runs in a signal handler): 0 or the errno of what failed.
 int drop_this_thread(uint64_t keep, int last) {
     // The bounding set first: dropping from it needs CAP_SETPCAP, which
-    // goes with the rest below.
+    // goes with the rest below. Without it (not started as root) the
+    // bounding set stays; no_new_privs still keeps an exec from gaining.
     for (int cap = 0; cap <= last; ++cap) {
         if ((keep >> cap) & 1) continue;
-        if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return errno;
+        if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+            if (errno == EPERM) break;
+            return errno;
+        }
     }
     // Ambient capabilities would survive an exec; there should be none.
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return errno;
@@ -221,12 +225,14 @@ DropResult drop_privileges() {
     // What every thread holds now.
     std::vector<ThreadPrivileges> threads = thread_privileges();
     unsigned over = 0;
+    bool bounding = true;
     std::string which;
     for (const auto& t : threads) {
-        if ((t.effective | t.permitted | t.bounding | t.inheritable | t.ambient) & ~wanted || !t.no_new_privs) {
+        if ((t.effective | t.permitted | t.inheritable | t.ambient) & ~wanted || !t.no_new_privs) {
             ++over;
             which += fmt::format(" {}", t.tid);
         }
+        if (t.bounding & ~wanted) bounding = false;
     }
     uint64_t kept = 0;
     for (const auto& t : threads) kept |= t.permitted;
@@ -237,6 +243,7 @@ DropResult drop_privileges() {
     if (const int e = g_error.load(); e != 0) msg += fmt::format("; a thread failed: {}", std::strerror(e));
     if (g_done.load() < sent) msg += fmt::format("; {} of {} threads did not answer", sent - g_done.load(), sent);
     if (over > 0) msg += fmt::format("; threads holding more:{}", which);
+    if (!bounding) msg += "; the bounding set could not be reduced (no cap_setpcap)";
     return {over == 0 && g_error.load() == 0 && !threads.empty(), msg};
 }
 
