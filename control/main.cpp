@@ -111,9 +111,12 @@ int cmd_run(const std::vector<std::string>& args, const std::vector<std::string>
     ctl::RunOptions o;
     po::options_description desc("run options");
     desc.add_options()("help,h", "this help")("config,c", po::value(&o.config)->required(), "the YAML config")(
-        "interactive,i", po::bool_switch(&o.interactive), "a console on this terminal");
+        "interactive,i", po::bool_switch(&o.interactive), "a console on this terminal")(
+        "keep-privileges", po::bool_switch(&o.keep_privileges),
+        "keep every capability after start-up (debugging; see Privileges below)");
     po::variables_map vm;
-    if (!parse(args, desc, vm, "run", {"--config FILE [--interactive] [-- EAL args]", help::kRunAbout, help::kRunMore}))
+    if (!parse(args, desc, vm, "run",
+               {"--config FILE [--interactive] [--keep-privileges] [-- EAL args]", help::kRunAbout, help::kRunMore}))
         return 2;
     o.eal_args = eal;
     return ctl::run_appliance(o);

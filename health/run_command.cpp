@@ -3,18 +3,23 @@
 // its process group is the program and everything it starts; a timeout kills
 // that whole group, and so does the end of the leader (leftover children).
 // No shell: `command` is executed with `arguments` as its argv. Its
-// environment is PyBal's empty one, but for a standard PATH.
+// environment is PyBal's empty one, but for a standard PATH. It runs as
+// `user` (default nobody, with that user's groups): root only when a config
+// says `user: root` (docs/operations.md, "Privileges").
 //
 // The exit is learnt through a pidfd (Linux 5.3) that Asio watches, the
 // output through a pipe Asio reads: nothing blocks the io_context thread.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
@@ -63,47 +68,131 @@ std::string escape(std::string_view s) {
     return out;
 }
 
-// Starts `argv` in a new session with stdin /dev/null and stdout and stderr
-// to `out_fd` (or /dev/null when -1), and only fds 0-2 open. Returns 0 or the
-// errno of the failure, exec's included (glibc reports them and reaps).
-int spawn(const std::vector<std::string>& argv, int out_fd, pid_t& pid) {
+// Whom the command runs as: the user's ids and groups, looked up when the
+// monitor is made (NSS is no business of the child).
+struct Credentials {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+    bool change = false;  // not the process's own ids: the child switches
+};
+
+// `user`'s credentials, or why there are none.
+std::optional<Credentials> credentials(const std::string& user, std::string& error) {
+    std::vector<char> buf(16384);
+    passwd pw{};
+    passwd* found = nullptr;
+    const int rc = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (found == nullptr) {
+        error = rc != 0 ? fmt::format("user '{}': {}", user, std::strerror(rc)) : fmt::format("no user '{}'", user);
+        return std::nullopt;
+    }
+    Credentials c;
+    c.uid = pw.pw_uid;
+    c.gid = pw.pw_gid;
+    int n = 64;
+    for (int tries = 0; tries < 4; ++tries) {
+        c.groups.resize(static_cast<size_t>(n));
+        const int want = n;
+        if (::getgrouplist(pw.pw_name, pw.pw_gid, c.groups.data(), &n) >= 0) break;
+        if (n <= want) n = want * 4;
+    }
+    c.groups.resize(static_cast<size_t>(std::max(n, 0)));
+    c.change = c.uid != ::geteuid() || c.gid != ::getegid();
+    return c;
+}
+
+std::vector<std::string> check_user(const OptionValue& v) {
+    std::string error;
+    if (!credentials(std::get<std::string>(v), error)) return {error};
+    return {};
+}
+
+// What the child reads and writes: it shares our memory until its exec.
+struct Child {
+    char* const* argv;
+    char* const* envp;
+    int out_fd;
+    const Credentials* cred;
+    int error = 0;  // the errno of what failed before or at the exec
+};
+
+// The child, on the stack spawn() gave it, sharing the parent's memory
+// (CLONE_VM) until it execs: system calls only, nothing of glibc that locks
+// or allocates. Raw setgroups/setresgid/setresuid: glibc's wrappers would
+// signal the parent's threads to change theirs too.
+int child_main(void* arg) {
+    auto* c = static_cast<Child*>(arg);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // glibc's own ones refuse: fine
+    auto fail = [c](int e) {
+        c->error = e;
+        ::_exit(127);
+        return 0;
+    };
+    if (::setsid() < 0) return fail(errno);
+    const int null_in = ::open("/dev/null", O_RDONLY);
+    if (null_in < 0 || ::dup2(null_in, 0) < 0) return fail(errno);
+    if (c->out_fd >= 0) {
+        if (::dup2(c->out_fd, 1) < 0) return fail(errno);
+    } else {
+        const int null_out = ::open("/dev/null", O_WRONLY);
+        if (null_out < 0 || ::dup2(null_out, 1) < 0) return fail(errno);
+    }
+    if (::dup2(1, 2) < 0) return fail(errno);
+    // Not every fd of the process is O_CLOEXEC (Asio's sockets are not).
+    ::closefrom(3);
+    if (c->cred->change) {
+        const Credentials& k = *c->cred;
+        if (::syscall(SYS_setgroups, k.groups.size(), k.groups.data()) != 0) return fail(errno);
+        if (::syscall(SYS_setresgid, k.gid, k.gid, k.gid) != 0) return fail(errno);
+        if (::syscall(SYS_setresuid, k.uid, k.uid, k.uid) != 0) return fail(errno);
+        // The daemon's working directory may be closed to the user.
+        if (::chdir("/") != 0) return fail(errno);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execvpe(c->argv[0], c->argv, c->envp);
+    return fail(errno);
+}
+
+// Starts `argv` as `cred` in a new session with stdin /dev/null and stdout
+// and stderr to `out_fd` (or /dev/null when -1), and only fds 0-2 open.
+// Returns 0 or the errno of the failure, exec's included (then reaped).
+// As posix_spawn does it: a child sharing our memory and stopping us until
+// its exec (CLONE_VFORK), every signal blocked meanwhile so that no handler
+// of ours runs in it; posix_spawn has no way to set the ids.
+int spawn(const std::vector<std::string>& argv, int out_fd, const Credentials& cred, pid_t& pid) {
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     char* envp[] = {const_cast<char*>(kPath), nullptr};
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    if (int rc = posix_spawn_file_actions_init(&fa); rc != 0) return rc;
-    if (int rc = posix_spawnattr_init(&attr); rc != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        return rc;
-    }
-    int rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (rc == 0 && out_fd >= 0) rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-    if (rc == 0 && out_fd < 0) rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    // Not every fd of the process is O_CLOEXEC (Asio's sockets are not).
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    // The session makes the group we kill; signals the daemon blocks or
-    // ignores (SIGPIPE) are the program's to have back.
-    const short flags = POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-    if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
-    sigset_t none, all;
-    sigemptyset(&none);
+    Child c{args.data(), envp, out_fd, &cred};
+    constexpr size_t kStack = 64 * 1024;
+    std::vector<char> stack(kStack);
+    sigset_t all, old;
     sigfillset(&all);
-    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
-    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
-    if (rc == 0) rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    return rc;
+    ::pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid = ::clone(child_main, stack.data() + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+    const int clone_errno = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (pid < 0) return clone_errno;
+    if (c.error != 0) {
+        ::waitpid(pid, nullptr, 0);
+        pid = -1;
+        return c.error;
+    }
+    return 0;
 }
 
 class RunCommand final : public Monitor {
 public:
     RunCommand(asio::io_context& io, const MonitorSpec& spec, Target target, Report report)
-        : Monitor(io, spec, std::move(target), std::move(report)), timer_(io), deadline_(io) {}
+        : Monitor(io, spec, std::move(target), std::move(report)), timer_(io), deadline_(io) {
+        cred_ = credentials(user_, cred_error_);
+    }
     ~RunCommand() override { kill_running(); }
 
     void start() override { schedule(); }
@@ -134,8 +223,15 @@ private:
             finish(false, fmt::format("cannot run {}: pipe: {}", command_, std::strerror(errno)), "None");
             return;
         }
+        if (!cred_) {
+            // The user went away since the config was checked.
+            if (out[0] >= 0) ::close(out[0]);
+            if (out[1] >= 0) ::close(out[1]);
+            finish(false, fmt::format("cannot run {}: {}", command_, cred_error_), "None");
+            return;
+        }
         pid_t pid = -1;
-        const int rc = spawn(argv, out[1], pid);
+        const int rc = spawn(argv, out[1], *cred_, pid);
         if (out[1] >= 0) ::close(out[1]);
         if (rc != 0) {
             if (out[0] >= 0) ::close(out[0]);
@@ -305,6 +401,9 @@ private:
     const std::string command_ = spec_.get<std::string>("command");
     const std::vector<std::string> arguments_ = spec_.get<std::vector<std::string>>("arguments");
     const bool log_output_ = spec_.get<bool>("log-output");
+    const std::string user_ = spec_.get<std::string>("user");
+    std::optional<Credentials> cred_;
+    std::string cred_error_;
     uint64_t run_ = 0;  // tells this run's completions from an earlier one's
     std::chrono::steady_clock::time_point started_;
     std::array<char, 4096> buf_{};
@@ -332,6 +431,8 @@ const MonitorKind& run_command_kind() {
             {"interval", T::real, 0.01, 86400, 60.0},
             {"timeout", T::real, 0.01, 3600, 20.0},
             {"log-output", T::boolean, 0, 0, true},
+            // Whom the command runs as; root only when named.
+            {"user", T::str, 0, 0, std::string("nobody"), false, check_user},
         },
         nullptr,
         make,

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
 
 namespace tern::ctl {
 namespace {
@@ -54,6 +55,18 @@ std::vector<std::string> config_warnings(const conf::Config& config, const std::
                         "authentication) is reachable beyond this host; bind it to 127.0.0.1 or ::1 "
                         "unless a firewall guards port {}",
                         path, config.http.address.str(), config.http.port));
+    }
+    // RunCommand as root: the command gets tern's capabilities.
+    for (const auto& s : config.services) {
+        for (const auto& m : s.monitors) {
+            if (m.name != "RunCommand" || !m.options || !m.options->IsMap()) continue;
+            const YAML::Node user = (*m.options)["user"];
+            if (!user || !user.IsScalar() || (user.Scalar() != "root" && user.Scalar() != "0")) continue;
+            out.push_back(
+                fmt::format("{}:{}:{}: warning: {}.user {}: the command runs as root, with tern run's remaining "
+                            "capabilities (cap_net_admin, ...); a user of its own is safer",
+                            path, m.mark.line, m.mark.column, m.path, user.Scalar()));
+        }
     }
     return out;
 }

@@ -1,7 +1,8 @@
 // What `tern check` warns about in a valid config: exposures, not errors.
 // A config file that holds secrets (BGP MD5 passwords, credentials in a pool
 // URL) and that every local user can read; an HTTP API (unauthenticated:
-// /pools, /alerts, /metrics) bound beyond loopback.
+// /pools, /alerts, /metrics) bound beyond loopback; a RunCommand that runs
+// as root.
 #pragma once
 
 #include <string>

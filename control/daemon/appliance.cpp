@@ -26,6 +26,7 @@
 #include "control/daemon/lcores.h"
 #include "control/daemon/log.h"
 #include "control/daemon/ports.h"
+#include "control/daemon/privileges.h"
 #include "control/daemon/stats.h"
 #include "control/daemon/supervision.h"
 #include "control/kernel/kernel_views.h"
@@ -87,6 +88,9 @@ std::vector<std::string> eal_args(const RunOptions& opt, const conf::Config& con
     }
     const bool any_pci =
         std::any_of(config.ports.begin(), config.ports.end(), [](const conf::Port& pc) { return pc.device_is_pci(); });
+    // Virtual devices need no physical addresses, and memory mapped after
+    // the capability drop (a capture's) could not get any.
+    if (!any_pci && opt.eal_args.empty()) eal.insert(eal.end(), {"--iova-mode", "va"});
     if (!any_pci) eal.push_back("--no-pci");
     for (const conf::Port& pc : config.ports) {
         eal.insert(eal.end(), {pc.device_is_pci() ? "-a" : "--vdev", pc.device});
@@ -199,6 +203,15 @@ int Appliance::start() {
     if (int status = start_dataplane()) return status;
     if (int status = start_control()) return status;
     start_operators();
+    if (!options_.keep_privileges) {
+        const DropResult dropped = drop_privileges();
+        (dropped.ok ? log_info : log_error)(dropped.message);
+        if (rte_eal_iova_mode() == RTE_IOVA_PA) {
+            log(conf::LogLevel::warning,
+                "privileges: IOVA as physical addresses: memory the EAL maps from now on (a capture's buffers) "
+                "cannot be allocated; tern run --keep-privileges keeps cap_sys_admin for it");
+        }
+    }
     return 0;
 }
 

@@ -1,7 +1,7 @@
 // `tern run`: the appliance, as an object with a start, a serve and a stop.
 // start() brings the parts up in order (config, EAL, ports, BGP listener,
 // pools, first table, lcores, routes, monitors, HTTP API, console,
-// telemetry); serve() is the control thread's loop (the EAL main lcore)
+// telemetry), then drops the capabilities it no longer needs; serve() is the control thread's loop (the EAL main lcore)
 // until SIGTERM, SIGINT or the console's quit; stop() takes them down in
 // the reverse order, routes first. docs/design.md draws the threads.
 #pragma once
@@ -20,6 +20,7 @@ namespace tern::ctl {
 struct RunOptions {
     std::string config;
     bool interactive = false;
+    bool keep_privileges = false;       // no capability drop after start-up (privileges.h)
     std::vector<std::string> eal_args;  // replaces the defaults when given
 };
 

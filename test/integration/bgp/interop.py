@@ -529,6 +529,7 @@ def monitored_conf(work, flag, withdraw_unpooled):
                                                   "interval": 0.3, "timeout": 2}},
                       "realservers": [{"host": "rs1", "ip": "10.99.0.50"}]}]
     conf.write_text(json.dumps(c))
+    os.chmod(work, 0o755)  # the command runs as nobody and looks for the flag here
     return conf
 
 

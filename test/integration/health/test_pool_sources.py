@@ -2,8 +2,9 @@
 """Pool sources through tern-pool-watch: a PyBal pool file rewritten (add,
 disable, remove; a broken line keeps the last good pool), its JSON form, the
 same over HTTP; over HTTPS with a CA made here by openssl (verified: another
-CA or another host name is an error), and without one (not verified); a real etcd with conftool's layout through the v2 keys API
-and the v3 watch, written with etcdctl (each change within a second), etcd
+CA or another host name is an error), and without one (not verified); etcd
+over TLS (etcds://, etcd3s://) verified the same way; a real etcd with
+conftool's layout through the v2 keys API and the v3 watch, written with etcdctl (each change within a second), etcd
 killed (the pool holds) and restarted (the watch resumes); etcd v2's "index
 outdated" answer (from a scripted etcd) makes the source read it all again."""
 import http.server
@@ -162,6 +163,46 @@ try:
               w.quiet("wrongname", 0.2), err)
     lib.check("https without a CA: not verified (as PyBal), the pool", w.next("noca", "pool", 5) == "cp7:3:1")
     w.stop()
+
+    # etcd over TLS (etcds://, etcd3s://) with the same CA: verified the same way.
+    tport, tpeer = lib.free_port(), lib.free_port()
+    tep = f"https://localhost:{tport}"
+    tetcd = subprocess.Popen(["etcd", "--enable-v2=true", "--data-dir", os.path.join(TMP, "etcd-tls"), "--name", "s",
+                              "--listen-client-urls", f"https://127.0.0.1:{tport}", "--advertise-client-urls", tep,
+                              "--cert-file", os.path.join(TMP, "srv.pem"), "--key-file", os.path.join(TMP, "srv.key"),
+                              "--listen-peer-urls", f"http://127.0.0.1:{tpeer}",
+                              "--initial-advertise-peer-urls", f"http://127.0.0.1:{tpeer}",
+                              "--initial-cluster", f"s=http://127.0.0.1:{tpeer}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(tetcd)
+
+    def tctl(api, *args):
+        return subprocess.run(["etcdctl", "--endpoints", tep, *(["--cacert", ca] if api == 3 else ["--ca-file", ca]),
+                               *args], capture_output=True, text=True, env=dict(os.environ, ETCDCTL_API=str(api)))
+
+    end = time.monotonic() + 15
+    while time.monotonic() < end and tctl(3, "endpoint", "health").returncode != 0:
+        time.sleep(0.2)
+    r2 = tctl(2, "set", f"{DIR}/cp3001", '{"pooled": "yes", "weight": 4}')
+    r3 = tctl(3, "put", f"{DIR}/cp4001", '{"pooled": "yes", "weight": 4}')
+    lib.check("etcd with TLS: etcdctl writes through it with the CA", r2.returncode == 0 and r3.returncode == 0,
+              r2.stderr + r3.stderr)
+    w = Watch([("v2s", f"{{url: \"etcds://localhost:{tport}{DIR}\", ca: \"{ca}\"}}"),
+               ("v3s", f"{{url: \"etcd3s://localhost:{tport}{DIR}\", ca: \"{ca}\"}}"),
+               ("v2wrongca", f"{{url: \"etcds://localhost:{tport}{DIR}\", ca: \"{other}\"}}"),
+               ("v3wrongname", f"{{url: \"etcd3s://127.0.0.1:{tport}{DIR}\", ca: \"{ca}\"}}")])
+    watches.append(w)
+    lib.check("etcds (v2) with its CA: verified, the pool", w.next("v2s", "pool", 5) == "cp3001:4:1")
+    lib.check("etcd3s (v3) with its CA: verified, the pool", w.next("v3s", "pool", 5) == "cp4001:4:1")
+    err = w.next("v2wrongca", "error", 5)
+    lib.check("etcds signed by another CA: an error, no pool", err is not None and "certificate verify failed" in err and
+              w.quiet("v2wrongca", 0.5), err)
+    err = w.next("v3wrongname", "error", 5)
+    lib.check("etcd3s whose certificate names another host: an error", err is not None and "verify failed" in err and
+              w.quiet("v3wrongname", 0.2), err)
+    w.stop()
+    tetcd.terminate()
+    tetcd.wait(timeout=10)
 
     # A real etcd.
     cport, pport = lib.free_port(), lib.free_port()

@@ -15,6 +15,7 @@ RISE, FALL = 3, 2
 
 a = args()
 work = tempfile.mkdtemp(prefix="tern-risefall-")
+os.chmod(work, 0o1777)  # the command runs as nobody and writes its runs here
 state = os.path.join(work, "state")
 runs = os.path.join(work, "runs")
 cmd = os.path.join(work, "check.sh")

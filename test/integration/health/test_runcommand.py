@@ -1,8 +1,13 @@
 #!/usr/bin/python3
 """RunCommand against real programs: exit status, argument substitution,
 timeout and the killing of the whole process group, output logging, a
-missing program, and no zombies or fd leaks in the monitoring process."""
+missing program, and no zombies or fd leaks in the monitoring process.
+Commands run as `user` (nobody unless named): their ids, groups, working
+directory and environment are checked, and the kills above reach another
+user's processes."""
+import grp
 import os
+import pwd
 import signal
 import tempfile
 import time
@@ -11,6 +16,8 @@ from lib import Probe, args, check, done, service_yaml
 
 a = args()
 work = tempfile.mkdtemp(prefix="tern-runcommand-")
+# The commands run as nobody: they read their scripts and write their pid files here.
+os.chmod(work, 0o1777)
 recorded = []  # pids the commands wrote down: killed at the end, whatever happens
 
 
@@ -18,10 +25,19 @@ def yaml_list(items):
     return "[" + ", ".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "]"
 
 
-def runcommand(command, arguments=(), interval=0.2, timeout=5, log_output=True):
+def runcommand(command, arguments=(), interval=0.2, timeout=5, log_output=True, user=None):
     argv = f"arguments: {yaml_list(arguments)}, " if arguments else ""  # the config refuses []
+    who = f", user: {user}" if user else ""
     return (f"RunCommand: {{command: \"{command}\", {argv}"
-            f"interval: {interval}, timeout: {timeout}, log-output: {str(log_output).lower()}}}")
+            f"interval: {interval}, timeout: {timeout}, log-output: {str(log_output).lower()}{who}}}")
+
+
+def command_output(command, arguments=(), user=None):
+    """What one run of `command` printed (its log lines), and its verdict."""
+    with Probe(a.build, svc(runcommand(command, arguments, user=user))) as p:
+        v = p.wait_for("up", 5)
+        time.sleep(0.2)
+        return [l.split("Cmd stdout: ", 1)[1].rstrip("\n") for l in p.stderr if "Cmd stdout: " in l], v
 
 
 def svc(monitor, servers=(("h1", "127.0.0.1"),)):
@@ -187,6 +203,40 @@ try:
         check("many_runs", runs >= 15, f"{runs} runs")
         check("no_fd_leak", fds_after <= fds_before, f"{fds_before} fds, then {fds_after}")
         check("no_zombies", not zombies, f"zombie children {zombies}")
+
+    # Whom the command runs as: nobody by default, with nobody's groups, in /,
+    # with PATH alone in its environment; root or another user when named.
+    ids = ["-c", 'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G) cwd=$(pwd)"; env']
+    nobody = pwd.getpwnam("nobody")
+    out, v = command_output("/bin/sh", ids)
+    want = f"uid={nobody.pw_uid} gid={nobody.pw_gid} groups="
+    check("user_default_nobody", v is not None and out and out[0].startswith(want) and out[0].endswith(" cwd=/"), out)
+    env = [l for l in out[1:] if not l.startswith("PWD=")]  # sh sets PWD itself
+    check("user_environment_path_only", v is not None and len(env) == 1 and env[0].startswith("PATH=/"), out)
+    out, v = command_output("/bin/sh", ids, user="root")
+    check("user_root_when_named", v is not None and out and out[0].startswith("uid=0 gid=0 "), out)
+    daemon = pwd.getpwnam("daemon")
+    groups = sorted(os.getgrouplist("daemon", daemon.pw_gid))
+    out, v = command_output("/bin/sh", ids, user="daemon")
+    got = out[0].split("groups=", 1)[1].split(" cwd=")[0].split() if out else []
+    check("user_other_with_its_groups", v is not None and out and
+          out[0].startswith(f"uid={daemon.pw_uid} gid={daemon.pw_gid} ") and sorted(int(g) for g in got) == groups,
+          f"{out} want groups {groups}")
+    # A command the user may not run: down, with exec's reason.
+    private = script("private.sh", "exit 0\n")
+    os.chmod(private, 0o700)
+    with Probe(a.build, svc(runcommand(private))) as p:
+        v = p.wait_for("down", 5)
+        check("user_cannot_exec_root_only", v is not None and "Permission denied" in v["reason"], p.verdicts())
+    # An unknown user: the config is refused, naming it.
+    with Probe(a.build, svc(runcommand("/bin/true", user="tern-no-such-user"))) as p:
+        try:
+            rc = p.proc.wait(timeout=10)
+        except Exception:
+            rc = None
+        time.sleep(0.1)
+        err = "".join(p.stderr)
+        check("user_unknown_refused", rc not in (None, 0) and "no user 'tern-no-such-user'" in err, f"rc {rc}: {err}")
 finally:
     for pid in recorded:
         if proc_state(pid) not in (None, "Z", "X"):

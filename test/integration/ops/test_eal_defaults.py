@@ -2,7 +2,9 @@
 """`tern run` without EAL arguments pins its lcores from the config:
 dataplane.lcores "1" puts the worker on CPU 1 and the control thread (the
 main lcore) on the lowest CPU not among the workers, 0; a bad value is
-refused naming the key. Needs CPUs 0 and 1."""
+refused naming the key. With virtual devices only the EAL uses virtual
+addresses as IOVA, so a capture's buffers, mapped after the capability
+drop, can be allocated. Needs CPUs 0 and 1."""
 import os
 import shutil
 import signal
@@ -21,12 +23,13 @@ NS = f"teal{PID}"
 TMP = tempfile.mkdtemp(prefix="tern-eal-")
 TERN = os.path.join(A.build, "tern")
 CFG = os.path.join(TMP, "tern.yaml")
+SOCK = os.path.join(TMP, "tern.sock")
 
 
 def config(dataplane):
     return f"""node: {{name: eal{PID}, ipv4: 10.0.0.1}}
 ports: [{{name: p0, device: "net_null0,no-rx=1"}}]
-console: {{enabled: false}}
+console: {{socket: {SOCK}}}
 http: {{enabled: false}}
 dataplane: {dataplane}
 flows: {{size: 4096}}
@@ -75,6 +78,15 @@ try:
     workers = {n: c for n, c in t.items() if n.startswith(("rte-worker", "lcore-worker"))}
     lib.check("the one worker lcore is pinned to CPU 1", list(workers.values()) == ["1"], t)
     lib.check("the control thread (main lcore) is pinned to CPU 0", t.get("main") == "0", t)
+    lib.check("virtual devices only: IOVA as virtual addresses", any("Selected IOVA mode 'VA'" in l for l in log),
+              "\n".join(log))
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not any("privileges: kept" in l for l in log):
+        time.sleep(0.1)
+    out = sh(TERN, "console", "--socket", SOCK, input=f"capture start all {TMP}/c.pcapng 10\nquit\n",
+             timeout=20).stdout
+    lib.check("a capture after the capability drop gets its buffers",
+              any("privileges: kept" in l for l in log) and f"capturing all into {TMP}/c.pcapng" in out, out)
     tern.send_signal(signal.SIGTERM)
     lib.check("it stops with status 0", tern.wait(timeout=30) == 0, "\n".join(log[-10:]))
     tern = None

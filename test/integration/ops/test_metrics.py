@@ -22,6 +22,7 @@ A = lib.args()
 PID = os.getpid()
 NS = f"tmet{PID}"
 TMP = tempfile.mkdtemp(prefix="tern-metrics-")
+os.chmod(TMP, 0o755)  # RunCommand's check.sh runs as nobody
 TERN = os.path.join(A.build, "tern")
 WWW = os.path.join(TMP, "www")
 os.makedirs(WWW)

@@ -66,3 +66,20 @@ TEST_CASE("config warnings: an HTTP API beyond loopback", "[control]") {
     File off(kBase + "http: {enabled: false, address: 10.0.0.1}\n", 0600);
     CHECK(ctl::config_warnings(off.config, off.path).empty());
 }
+
+TEST_CASE("config warnings: a RunCommand as root", "[control]") {
+    const std::string svc =
+        "node: {name: a, ipv4: 10.0.0.1}\nports: [{name: p, device: net_null0}]\n"
+        "services: [{name: web, vip: 192.0.2.1, port: 80, realservers: [{host: a, ip: 10.0.0.2}],\n"
+        "  monitors: {RunCommand: {command: /bin/true";
+    {
+        File f(svc + ", user: root}}}]\n", 0600);
+        const auto w = ctl::config_warnings(f.config, f.path);
+        REQUIRE(w.size() == 1);
+        CHECK(w[0].find("services[0].monitors.RunCommand.user root: the command runs as root") != std::string::npos);
+    }
+    for (const char* ok : {"}}}]\n", ", user: nobody}}}]\n"}) {
+        File f(svc + ok, 0600);
+        CHECK(ctl::config_warnings(f.config, f.path).empty());
+    }
+}

@@ -2,6 +2,7 @@
 // and make_monitor goes through it.
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <set>
 #include <string>
@@ -49,4 +50,18 @@ TEST_CASE("monitor kinds: make_monitor makes each kind, and nothing for an unkno
     const MonitorSpec rc = default_spec(*find_kind("RunCommand"));
     CHECK(rc.interval == 60);
     CHECK(rc.timeout == 20);
+    CHECK(rc.get<std::string>("user") == "nobody");
+}
+
+TEST_CASE("monitor kinds: RunCommand's user must exist", "[health]") {
+    const MonitorKind& k = *find_kind("RunCommand");
+    const auto user = std::find_if(k.options.begin(), k.options.end(),
+                                   [](const OptionSpec& o) { return std::string(o.name) == "user"; });
+    REQUIRE(user != k.options.end());
+    REQUIRE(user->check != nullptr);
+    CHECK(user->check(std::string("root")).empty());
+    CHECK(user->check(std::string("nobody")).empty());
+    const auto why = user->check(std::string("tern-no-such-user"));
+    REQUIRE(why.size() == 1);
+    CHECK(why[0] == "no user 'tern-no-such-user'");
 }
