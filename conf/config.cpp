@@ -3,6 +3,8 @@
 #include "conf/config.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 
 #include <algorithm>
 #include <cctype>
@@ -640,6 +642,40 @@ void check_reachability(YamlReader& r, const YAML::Node& root, const Config& c) 
     }
 }
 
+// How many YAML documents `text` holds, counting to two (a config is exactly
+// one), or nullopt when yaml-cpp cannot get past the start of one. Not
+// YAML::LoadAll: yaml-cpp 0.7 never gets past a flow indicator where a
+// document should start (", x"), and LoadAll lists the same empty document
+// until memory runs out (found by the config fuzz target, test/fuzz). A
+// document that starts where the one before it started read nothing.
+struct DocumentStarts final : YAML::EventHandler {
+    std::vector<YAML::Mark> starts;
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+};
+
+std::optional<size_t> count_documents(const std::string& text, YAML::Mark& stuck) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts h;
+    size_t n = 0;
+    while (n < 2 && parser.HandleNextDocument(h)) {
+        ++n;
+        if (n == 2 && h.starts[1].pos == h.starts[0].pos) {
+            stuck = h.starts[1];
+            return std::nullopt;
+        }
+    }
+    return n;
+}
+
 }  // namespace
 
 std::variant<std::vector<unsigned>, std::string> parse_cpu_list(const std::string& text) {
@@ -706,13 +742,18 @@ LoadResult load_string(const std::string& text, const std::string& name, const M
     YamlReader r(name, errors);
     YAML::Node root;
     try {
-        const std::vector<YAML::Node> docs = YAML::LoadAll(text);
-        if (docs.size() > 1) {
-            errors.push_back(
-                {name, 0, 0, "(file)", fmt::format("{} YAML documents ('---'); a config is exactly one", docs.size())});
+        YAML::Mark stuck;
+        const std::optional<size_t> docs = count_documents(text, stuck);
+        if (!docs) {
+            errors.push_back({name, stuck.line + 1, stuck.column + 1, "(file)",
+                              "not valid YAML: no document can be read here (a stray ',', '?' or flow indicator?)"});
             return result;
         }
-        if (!docs.empty()) root = docs[0];
+        if (*docs > 1) {
+            errors.push_back({name, 0, 0, "(file)", "several YAML documents ('---'); a config is exactly one"});
+            return result;
+        }
+        if (*docs == 1) root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
         errors.push_back({name, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
                           "(file)", fmt::format("not valid YAML: {}", e.msg)});

@@ -7,7 +7,11 @@
 #pragma once
 
 #pragma GCC diagnostic push
+#if defined(__clang__)  // clang calls it -Wdeprecated-volatile (the fuzz build, docs/fuzzing.md)
+#pragma GCC diagnostic ignored "-Wdeprecated-volatile"
+#else
 #pragma GCC diagnostic ignored "-Wvolatile"
+#endif
 #include <rte_byteorder.h>
 #include <rte_common.h>
 #include <rte_cycles.h>

@@ -901,8 +901,14 @@ __attribute__((noinline)) uint16_t Worker::start_run(const Table*& t, rte_mbuf**
 }
 
 // noipa: one function, never split into a tail-called clone, so that
-// callgrind (scripts/bench) counts the whole burst.
-__attribute__((noipa)) void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out) {
+// callgrind (scripts/bench) counts the whole burst. clang (the fuzz build)
+// has no noipa; there noinline keeps the one function.
+#if defined(__clang__)
+__attribute__((noinline))
+#else
+__attribute__((noipa))
+#endif
+void Worker::classify_burst(const Table* t, rte_mbuf** pkts, uint16_t n, BurstOut& out) {
     if (n == 0) return;
     if (likely(cfg_.timestamp_offset < 0 && n <= kBurst)) {
         now_ = clock(pkts[0]);  // the TSC once per burst is enough

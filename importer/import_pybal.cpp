@@ -44,7 +44,8 @@ std::string yq(const std::string& s) {
     bool plain = !s.empty() && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '/' || s[0] == '_') &&
                  kWords.count(pybal_lower(s)) == 0;
     for (char c : s)
-        plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./-", c) != nullptr);
+        // (c != 0: strchr finds the terminating NUL, which made a NUL byte "plain".)
+        plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || (c != 0 && std::strchr("_./-", c) != nullptr));
     if (plain) return s;
     std::string out = "\"";
     for (unsigned char c : s) {
@@ -110,6 +111,7 @@ std::optional<std::vector<std::string>> string_list(const PyValue& v) {
 using health::MonitorKind;
 using health::OptionSpec;
 using health::OptionType;
+using health::OptionValue;
 
 const MonitorKind* find_monitor(const std::string& name) {
     for (const MonitorKind* m : health::monitor_kinds()) {
@@ -153,6 +155,8 @@ private:
     bool bgp_on_ = false;
     bool has_v6_vip_ = false;
     std::string nexthop_v4_, nexthop_v6_;
+    std::map<std::string, std::string> claimed_;  // "VIP port P/proto" -> the service that has it
+    std::set<std::string> names_;                 // the services' names so far
 };
 
 void Importer::global(const IniSection* g) {
@@ -375,7 +379,14 @@ std::optional<std::string> Importer::monitor_option(const IniSection& s, const M
             if (!b) return bad(fmt::format("'{}' is not a boolean", e.value));
             return *b ? "true" : "false";
         }
-        case OptionType::str: return yq(e.value);
+        case OptionType::str: {
+            if (e.value.empty()) return bad("empty");
+            if (spec.check != nullptr) {
+                if (const auto why = spec.check(OptionValue{e.value}); !why.empty())
+                    return bad(fmt::format("{}", fmt::join(why, "; ")));
+            }
+            return yq(e.value);
+        }
         case OptionType::uint_list: {
             auto p = parse_python_literal(e.value);
             std::vector<std::string> out;
@@ -402,6 +413,11 @@ std::optional<std::string> Importer::monitor_option(const IniSection& s, const M
                     fmt::format("cannot read '{}' as PyBal would (a Python string or list): {}", e.value, p.error));
             auto v = string_list(*p.value);
             if (!v) return bad(fmt::format("'{}' is not a string or a non-empty list of strings", e.value));
+            // The kind's own check (ProxyFetch's URLs), as `tern check` applies it.
+            if (spec.check != nullptr) {
+                if (const auto why = spec.check(OptionValue{*v}); !why.empty())
+                    return bad(fmt::format("{}", fmt::join(why, "; ")));
+            }
             if (p.placeholder_clash) {
                 report(e.line, s.name,
                        fmt::format("{}: a literal string holds '{{host}}', '{{ip}}', '{{port}}' or '{{service}}', "
@@ -762,6 +778,17 @@ void Importer::service(const IniSection& s) {
 
     for (size_t vi = 0; vi < vips.size(); ++vi) {
         const std::string name = vips.size() == 1 ? s.name : fmt::format("{}-{}", s.name, vi + 1);
+        // What IPVS would refuse to add twice, Tern's config refuses too.
+        const std::string claim = fmt::format("{} port {}/{}", vips[vi], num(*port), protocol);
+        if (auto [it, fresh] = claimed_.emplace(claim, name); !fresh) {
+            report(ipe->line, s.name,
+                   fmt::format("{} is already service '{}''s; service '{}' skipped", claim, it->second, name));
+            continue;
+        }
+        if (!names_.insert(name).second) {
+            report(ipe->line, s.name, fmt::format("a service is already named '{}'; this one skipped", name));
+            continue;
+        }
         const auto vip = *conf::IpAddr::parse(vips[vi]);
         const int family = vip.is_v4() ? AF_INET : AF_INET6;
         has_v6_vip_ = has_v6_vip_ || vip.is_v6();

@@ -11,6 +11,13 @@
 
 namespace tern::importer {
 
+PyValue::PyValue() = default;
+PyValue::~PyValue() = default;
+PyValue::PyValue(const PyValue&) = default;
+PyValue::PyValue(PyValue&&) noexcept = default;
+PyValue& PyValue::operator=(const PyValue&) = default;
+PyValue& PyValue::operator=(PyValue&&) noexcept = default;
+
 std::string ImportReport::str() const {
     std::string out = file;
     if (line > 0) out += fmt::format(":{}", line);

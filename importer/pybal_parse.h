@@ -34,6 +34,16 @@ struct PyValue {
     std::string s;
     std::vector<PyValue> items;                        // list / tuple
     std::vector<std::pair<PyValue, PyValue>> entries;  // dict, in order
+
+    // Defined where PyValue is complete (pybal_parse.cpp): clang 14 with
+    // libstdc++ 12 cannot make them inside the class, std::pair<PyValue,
+    // PyValue> being incomplete there.
+    PyValue();
+    ~PyValue();
+    PyValue(const PyValue&);
+    PyValue(PyValue&&) noexcept;
+    PyValue& operator=(const PyValue&);
+    PyValue& operator=(PyValue&&) noexcept;
 };
 
 struct PyParse {

@@ -90,8 +90,12 @@ constexpr KeyRule kRules[] = {
 // initialises it. Counting them makes a new key a build error here until
 // it is classified.
 struct AnyField {
+    // Only ever named in requires-expressions (never called); defined all
+    // the same, or clang warns of an internal function without a body.
     template <class T>
-    operator T() const;
+    operator T() const {
+        return T{};
+    }
 };
 template <class T, class... A>
 constexpr size_t field_count() {

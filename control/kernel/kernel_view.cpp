@@ -143,8 +143,7 @@ std::optional<RouteMsg> parse_route(const nlmsghdr* nlh) {
     return m;
 }
 
-KernelView::KernelView(boost::asio::io_context& io, Log log)
-    : io_(io), log_(std::move(log)), events_fd_(io), timer_(io) {}
+KernelView::KernelView(boost::asio::io_context& io, Log log) : log_(std::move(log)), events_fd_(io), timer_(io) {}
 
 KernelView::~KernelView() {
     timer_.cancel();

@@ -106,7 +106,6 @@ private:
     void add_managed(const conf::IpAddr& ip);
     void del_managed(const conf::IpAddr& ip);
 
-    boost::asio::io_context& io_;
     Log log_;
     std::string ifname_;
     int ifindex_ = 0;

@@ -14,7 +14,11 @@
 #include "dataplane/rte.h"
 
 #pragma GCC diagnostic push
+#if defined(__clang__)  // clang calls it -Wdeprecated-volatile (the fuzz build, docs/fuzzing.md)
+#pragma GCC diagnostic ignored "-Wdeprecated-volatile"
+#else
 #pragma GCC diagnostic ignored "-Wvolatile"
+#endif
 #include <rte_bpf.h>
 #include <rte_pcapng.h>
 #include <rte_ring.h>

@@ -17,7 +17,11 @@
 // rte_cmdline's headers, as console.cpp takes them (not through the
 // dataplane's rte.h).
 #pragma GCC diagnostic push
+#if defined(__clang__)  // clang calls it -Wdeprecated-volatile (the fuzz build, docs/fuzzing.md)
+#pragma GCC diagnostic ignored "-Wdeprecated-volatile"
+#else
 #pragma GCC diagnostic ignored "-Wvolatile"
+#endif
 #include <cmdline.h>
 #include <cmdline_parse.h>
 #include <cmdline_parse_string.h>

@@ -169,8 +169,10 @@ void pool_metrics(Writer& w, const Pools& pools, const std::vector<Unresolved>& 
             w.add("tern_server_enabled", "gauge", "The server is enabled in its pool", sl, s.enabled ? 1 : 0);
             w.add("tern_server_pooled", "gauge", "The server is in the forwarding table", sl, s.pooled ? 1 : 0);
             w.add("tern_server_weight", "gauge", "The server's weight", sl, s.weight);
-            const bool no_mac = std::any_of(unresolved.begin(), unresolved.end(),
-                                            [&](const Unresolved& u) { return u.service == name && u.host == host; });
+            // (Named, not captured: clang 14 cannot capture structured bindings.)
+            const bool no_mac =
+                std::any_of(unresolved.begin(), unresolved.end(),
+                            [&svc = name, &h = host](const Unresolved& u) { return u.service == svc && u.host == h; });
             w.add("tern_server_next_hop_unresolved", "gauge",
                   "The server is pooled but its next hop's MAC is unknown: its packets are dropped (no_neighbor)", sl,
                   no_mac ? 1 : 0);

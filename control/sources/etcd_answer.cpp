@@ -206,6 +206,8 @@ V2Read parse_v2_read(std::string_view body, unsigned status, const std::string& 
         r.error = fmt::format("etcd's node: 'nodes' must be a list, not {} ({})", type_of(*nodes), shown(*nodes));
         return r;
     }
+    // Filled apart and kept only when every entry is good: a rejected answer has no pool.
+    Entries pool;
     for (const auto& child : *nodes) {
         if (!child.is_object()) {
             r.error =
@@ -225,8 +227,9 @@ V2Read parse_v2_read(std::string_view body, unsigned status, const std::string& 
             r.error = kv.value.error;
             return r;
         }
-        if (kv.value.entry) r.pool[kv.host] = *kv.value.entry;
+        if (kv.value.entry) pool[kv.host] = *kv.value.entry;
     }
+    r.pool = std::move(pool);
     return r;
 }
 
@@ -334,6 +337,7 @@ V3Range parse_v3_range(std::string_view body, unsigned status) {
         r.error = fmt::format("{}: 'kvs' must be a list, not {} ({})", kWhere, type_of(*kvs), shown(*kvs));
         return r;
     }
+    Entries pool;  // kept only when every entry is good, as in parse_v2_read
     for (const auto& kv : *kvs) {
         if (!kv.is_object()) {
             r.error =
@@ -348,12 +352,15 @@ V3Range parse_v3_range(std::string_view body, unsigned status) {
             r.error = p.value.error;
             return r;
         }
-        if (p.value.entry) r.pool[p.host] = *p.value.entry;
+        if (p.value.entry) pool[p.host] = *p.value.entry;
     }
+    r.pool = std::move(pool);
     return r;
 }
 
-V3Message parse_v3_message(std::string_view text) {
+namespace {
+
+V3Message read_v3_message(std::string_view text) {
     V3Message m;
     constexpr const char* kWhere = "etcd watch";
     const json j = json::parse(text, nullptr, false);
@@ -432,6 +439,19 @@ V3Message parse_v3_message(std::string_view text) {
         }
     }
     m.kind = V3Message::Kind::events;
+    return m;
+}
+
+}  // namespace
+
+V3Message parse_v3_message(std::string_view text) {
+    V3Message m = read_v3_message(text);
+    if (m.kind == V3Message::Kind::failed) {
+        // Rejected whole: nothing of the events read before the bad one.
+        m.changes.clear();
+        m.errors.clear();
+        m.revision = 0;
+    }
     return m;
 }
 

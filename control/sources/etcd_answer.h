@@ -21,7 +21,7 @@ using Entries = std::map<std::string, conf::PoolEntry>;
 
 // v2: the recursive read of the pool's directory (GET /v2/keys<dir>?recursive=true).
 struct V2Read {
-    Entries pool;
+    Entries pool;       // empty when rejected
     std::string error;  // non-empty: rejected
 };
 V2Read parse_v2_read(std::string_view body, unsigned status, const std::string& dir);
@@ -46,7 +46,7 @@ V2Event parse_v2_event(std::string_view body, unsigned status, uint64_t index);
 
 // v3: a range read of the prefix (POST /v3/kv/range).
 struct V3Range {
-    Entries pool;
+    Entries pool;  // empty when rejected
     uint64_t revision = 0;
     std::string error;
 };
@@ -61,7 +61,7 @@ struct V3Message {
     enum class Kind {
         events,     // `changes` (maybe none: a created or progress message)
         compacted,  // etcd compacted past our revision: read everything again
-        failed,     // `error` says why: read everything again
+        failed,     // `error` says why: read everything again (no changes, errors or revision)
     } kind = Kind::failed;
     std::vector<V3Change> changes;
     std::vector<std::string> errors;  // bad values among the events (each skipped)

@@ -406,6 +406,22 @@ TEST_CASE("config: file-level errors", "[conf]") {
         CHECK(r.errors[0].message.find("not valid YAML") != std::string::npos);
         CHECK(r.errors[0].line > 0);
     }
+    SECTION("a stray flow indicator where a document starts") {
+        // Found by test/fuzz (config): YAML::LoadAll listed empty documents
+        // from ", depoo" until memory ran out; tern check and reloads with it.
+        for (const char* text : {", depoo", ",", "? , x"}) {
+            INFO(text);
+            auto r = load(text, "s.yaml");
+            REQUIRE(r.errors.size() == 1);
+            CHECK(r.errors[0].message.find("not valid YAML") != std::string::npos);
+            CHECK(r.errors[0].line == 1);
+        }
+    }
+    SECTION("several documents") {
+        auto r = load("node: {name: a}\n---\nnode: {name: b}\n", "d.yaml");
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].message == "several YAML documents ('---'); a config is exactly one");
+    }
     SECTION("top level not a map") {
         auto r = load("- 1\n- 2\n", "l.yaml");
         REQUIRE(r.errors.size() == 1);

@@ -197,6 +197,26 @@ TEST_CASE("etcd v3 range: a good answer and hostile ones") {
     CHECK(parse_v3_range(R"({"message":5})", 503).error.find("503") != std::string::npos);
 }
 
+TEST_CASE("etcd reads: an answer rejected after good entries keeps none of them") {
+    // Found by test/fuzz (etcd): the entries before the bad one stayed in the pool.
+    const V2Read v2 =
+        parse_v2_read(v2_listing("[" + good_node("cp1") + R"(,{"key":")" + kDir + R"(/cp2"}])"), 200, kDir);
+    CHECK(v2.error.find("'value' is missing") != std::string::npos);
+    CHECK(v2.pool.empty());
+    const std::string k1 = base64(kDir + "/cp1"), v1 = base64(R"({"pooled":"yes","weight":2})");
+    const V3Range v3 = parse_v3_range(
+        R"({"header":{"revision":"41"},"kvs":[{"key":")" + k1 + R"(","value":")" + v1 + R"("},{"key":"***"}]})", 200);
+    CHECK(v3.error.find("not base64") != std::string::npos);
+    CHECK(v3.pool.empty());
+    // The same for a watch message: a good event, then one that fails the message.
+    const V3Message m = parse_v3_message(R"({"result":{"events":[{"kv":{"key":")" + k1 + R"(","value":")" + v1 +
+                                         R"(","mod_revision":"42"}},{"type":"DELETE","kv":{"key":"***"}}]}})");
+    CHECK(m.kind == V3Message::Kind::failed);
+    CHECK(m.error.find("not base64") != std::string::npos);
+    CHECK(m.changes.empty());
+    CHECK(m.revision == 0);
+}
+
 TEST_CASE("etcd v3 watch messages: events and hostile ones") {
     const std::string k = base64(kDir + "/cp7"), v = base64(R"({"pooled":"no","weight":5})");
     V3Message m = parse_v3_message(R"({"result":{"header":{"revision":"50"},"events":[{"kv":{"key":")" + k +

@@ -16,7 +16,11 @@
 #include "test/unit/eal_env.h"
 
 #pragma GCC diagnostic push
+#if defined(__clang__)  // clang calls it -Wdeprecated-volatile (the fuzz build, docs/fuzzing.md)
+#pragma GCC diagnostic ignored "-Wdeprecated-volatile"
+#else
 #pragma GCC diagnostic ignored "-Wvolatile"
+#endif
 #include <rte_eth_ring.h>
 #pragma GCC diagnostic pop
 

@@ -477,6 +477,42 @@ TEST_CASE("import: monitor options, PyBal's names kept, unknown ones reported", 
     CHECK(reported(r, "pybal.conf:20: text_80: 'weird' has no Tern equivalent; ignored"));
 }
 
+TEST_CASE("import: a monitor option its kind's check refuses is dropped, not written", "[import]") {
+    // Found by test/fuzz (import): a ProxyFetch URL that is not http(s):// was
+    // written as it was, and the generated config failed `tern check`.
+    Fixture f = text_pool();
+    std::string text = kService;
+    sub(text, "'http://en.wikipedia.org/wiki/Special:BlankPage', ", "'htn.wikipedia.org/wiki', ");
+    text += "proxyfetch.ca-file =\n";
+    auto r = f.run(text);
+    const conf::Config c = load(r);
+    const auto& s = service(c, "text_80");
+    CHECK(s.monitors.size() == 1);  // IdleConnection; ProxyFetch lost its required url
+    CHECK(reported(r,
+                   "pybal.conf:9: text_80: proxyfetch.url: 'htn.wikipedia.org/wiki' is not an http:// or https:// "
+                   "URL with a host; dropped"));
+    CHECK(reported(r, "text_80: monitor ProxyFetch left out: it needs a usable 'proxyfetch.url'"));
+    CHECK(reported(r, "pybal.conf:12: text_80: proxyfetch.ca-file: empty; dropped"));
+}
+
+TEST_CASE("import: a second service on the same VIP, port and protocol is skipped", "[import]") {
+    // Found by test/fuzz (import): both were written, and the config failed `tern check`.
+    Fixture f = text_pool();
+    std::string second = kService;
+    sub(second, "[text_80]", "[text_81]");
+    std::string other = kService;
+    sub(other, "[text_80]", "[text_8080]");
+    sub(other, "port = 80", "port = 8080");
+    auto r = f.run(std::string(kService) + "\n" + second + "\n" + other);
+    const conf::Config c = load(r);
+    REQUIRE(c.services.size() == 2);
+    CHECK(c.services[0].name == "text_80");
+    CHECK(c.services[1].name == "text_8080");
+    CHECK(reported(r,
+                   "pybal.conf:15: text_81: 10.2.2.1 port 80/tcp is already service 'text_80''s; service 'text_81' "
+                   "skipped"));
+}
+
 TEST_CASE("import: RunCommand, DNSQuery and UDP monitors", "[import]") {
     Fixture f = text_pool();
     auto r = f.run(
@@ -650,4 +686,14 @@ TEST_CASE("import: YAML quoting survives odd strings", "[import]") {
                    "runcommand.command = /bin/echo \"a\\b\": #c\n");
     conf::Config c = load(r);
     CHECK(monitor(service(c, "yes"), "RunCommand").get<std::string>("command") == "/bin/echo \"a\\b\": #c");
+    // Found by test/fuzz (import): a NUL byte in an otherwise plain word was
+    // written unquoted, and the YAML did not load.
+    const std::string nul("/bin/echo\0x", 11);
+    r = f.run(std::string(kService) +
+              "[dns]\nprotocol = udp\nip = 10.2.2.3\nport = 53\nscheduler = sh\n"
+              "config = file:///etc/pybal/pools/text\nmonitors = ['RunCommand']\n"
+              "runcommand.command = " +
+              nul + "\n");
+    c = load(r);
+    CHECK(monitor(service(c, "dns"), "RunCommand").get<std::string>("command") == nul);
 }
