@@ -731,7 +731,12 @@ def case_show_bgp_metrics(work):
                f"show bgp's time and message counts: {row}")
         m = metrics()
         peer = {"peer": "10.99.0.1", "local_asn": "64600"}
+        # Either end may open the connection that wins (BIRD connects too;
+        # under the sanitizers it is often first): the side is the one the
+        # established session reports.
         conn = {"local_asn": "64600", "local_ip": "10.99.0.2", "remote_ip": "10.99.0.1", "side": "active"}
+        if metric(m, "pybal_bgp_session_state_count", state="ESTABLISHED", **dict(conn, side="passive")) == 1:
+            conn["side"] = "passive"
         expect(metric(m, "pybal_bgp_enabled") == 1 and metric(m, "tern_bgp_enabled") == 1, "bgp_enabled")
         expect(metric(m, "pybal_bgp_session_established", **peer) == 1, f"pybal_bgp_session_established:\n{m}")
         expect(metric(m, "tern_bgp_session_established", **peer) == 1, "tern_bgp_session_established")
@@ -753,10 +758,13 @@ def case_show_bgp_metrics(work):
         wait_for(lambda: metric(metrics(), "pybal_bgp_session_established", **peer) == 0, 15,
                  "pybal_bgp_session_established 0 after BIRD stopped")
         m = metrics()
-        expect(metric(m, "pybal_bgp_session_state_count", state="ESTABLISHED", **conn) == 0,
+        # After the stop the session may be counted on the other side (tern
+        # connecting again): both sides together count it once.
+        sides = [dict(conn, side=x) for x in ("active", "passive")]
+        expect(all(not metric(m, "pybal_bgp_session_state_count", state="ESTABLISHED", **c) for c in sides),
                f"state_count ESTABLISHED after the stop: {[x for x in m.splitlines() if 'state_count' in x]}")
-        expect(sum(metric(m, "pybal_bgp_session_state_count", state=s, **conn) or 0
-                   for s in ("IDLE", "CONNECT", "ACTIVE", "OPENSENT", "OPENCONFIRM")) == 1,
+        expect(sum(metric(m, "pybal_bgp_session_state_count", state=s, **c) or 0
+                   for s in ("IDLE", "CONNECT", "ACTIVE", "OPENSENT", "OPENCONFIRM") for c in sides) == 1,
                f"one state counts the session: {[x for x in m.splitlines() if 'state_count' in x]}")
         expect(metric(m, "tern_bgp_established_total", **peer) == 1, "tern_bgp_established_total after the stop")
         row = show_bgp()
